@@ -1,0 +1,113 @@
+"""Commands: what the world must do for a run. The decider emits them; the store writes them to the
+outbox in the same transaction as the events that caused them; the dispatcher performs them through
+a `CommandHandler` and feeds the outcome back as a trigger.
+
+`key` is the command's idempotency key: deterministic (derived from run, step, attempt), so a
+re-dispatched command carries the same key and the receiver can refuse to act twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from engine.definitions.models import HttpAction
+
+
+class CommandBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    tenant_id: str
+    run_id: str
+
+
+class CallHttp(CommandBase):
+    """Perform an http step (or a compensation). Templates are rendered at dispatch time, with the
+    `context` given here plus `secrets` from settings, so secrets never reach the database."""
+
+    type: Literal["call_http"] = "call_http"
+    step_id: str
+    attempt: int
+    compensation: bool = False
+    action: HttpAction
+    context: dict[str, Any]
+
+
+class ResolveApprovers(CommandBase):
+    """Look up user groups and emails in the directory; the result comes back as
+    `ApproversResolved`."""
+
+    type: Literal["resolve_approvers"] = "resolve_approvers"
+    step_id: str
+    specs: list[str]
+
+
+class RequestApproval(CommandBase):
+    """Ask one approver to decide (a Slack card, an email with signed links...)."""
+
+    type: Literal["request_approval"] = "request_approval"
+    step_id: str
+    approver: str
+    kind: Literal["request", "reminder", "escalated"] = "request"
+
+
+class UpdateApproval(CommandBase):
+    """A step's state changed (a decision, an outcome): refresh every approver's view of it."""
+
+    type: Literal["update_approval"] = "update_approval"
+    step_id: str
+
+
+class RequestInput(CommandBase):
+    type: Literal["request_input"] = "request_input"
+    step_id: str
+    assignee: str
+    kind: Literal["request", "reminder"] = "request"
+
+
+class SendNotification(CommandBase):
+    """A notify step: `to` is a resolved recipient (user id, channel, "email:addr")."""
+
+    type: Literal["send_notification"] = "send_notification"
+    step_id: str
+    to: str
+    text: str
+
+
+class RunChanged(CommandBase):
+    """The run's status or current step changed: tell the requester (update their message), and
+    when the run has finished and names a callback URL, the completion webhook."""
+
+    type: Literal["run_changed"] = "run_changed"
+    status: str
+    final: bool = False
+
+
+Command = Annotated[
+    CallHttp
+    | ResolveApprovers
+    | RequestApproval
+    | UpdateApproval
+    | RequestInput
+    | SendNotification
+    | RunChanged,
+    Field(discriminator="type"),
+]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+class Timer(BaseModel):
+    """A durable timer. `id` is deterministic so arming the same timer twice is harmless."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    tenant_id: str
+    run_id: str
+    due_at: datetime
+    kind: Literal["retry", "wait", "reminder", "timeout", "compensation_retry", "schedule"]
+    step_id: str | None = None
+    attempt: int = 0

@@ -1,0 +1,178 @@
+"""Pydantic models of a workflow definition (what a YAML/JSON workflow file may say).
+
+Field-level shape checks live here; checks across the whole definition (references between steps,
+template syntax, ordering) live in `checks.py`, and loading with line numbers in `loader.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.durations import Duration
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+Template = str  # a Jinja2 text template, rendered in the sandbox
+Expression = str  # a Jinja2 expression (`when:`), compiled in the sandbox
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+FieldType = Literal[
+    "text",
+    "multiline",
+    "number",
+    "select",
+    "multiselect",
+    "date",
+    "datetime",
+    "user",
+    "users",
+    "channel",
+    "email",
+    "url",
+    "checkbox",
+]
+
+
+class Option(Model):
+    value: str
+    label: str | None = None
+
+
+class FormField(Model):
+    """A typed field of a start form, an input step's form, or an approver's decision form."""
+
+    id: Name
+    type: FieldType = "text"
+    label: str | None = None
+    hint: str | None = None
+    required: bool = False
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    max_length: int | None = Field(default=None, ge=1, le=3000)
+    options: list[Option | str] | None = None
+    # Decision forms only: when the field is required (e.g. a comment only on reject).
+    required_on: Literal["approve", "reject"] | None = None
+
+
+class RetryPolicy(Model):
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    initial_delay: Duration = Duration(seconds=1)
+    multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_delay: Duration = Duration(seconds=300)
+    jitter: bool = True
+    # What retries: "timeout", "connection", "5xx", "429", or explicit status codes.
+    retry_on: list[Literal["timeout", "connection", "5xx", "429"] | int] = Field(
+        default_factory=lambda: ["timeout", "connection", "5xx", "429"]
+    )
+
+
+class HttpAction(Model):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: Template
+    headers: dict[str, Template] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    expect: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    timeout: Duration = Duration(seconds=30)
+    retry: RetryPolicy = RetryPolicy()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class NOf(Model):
+    n: int = Field(ge=1)
+
+
+Policy = Literal["any", "all", "majority"] | NOf
+
+# An approver is a Slack user id (U…/W…), a user group (S…), an email address, or a template
+# that renders to one of those (e.g. "{{ inputs.manager }}").
+Approver = Annotated[str, Field(min_length=1)]
+
+
+class StepBase(Model):
+    id: Name
+    title: str | None = None
+    when: Expression | None = None
+
+
+class ApprovalStep(StepBase):
+    type: Literal["approval"]
+    approvers: list[Approver] = Field(min_length=1)
+    policy: Policy = "any"
+    message: Template | None = None
+    channel: str | None = None  # post the request in this channel instead of DMs
+    fields: list[FormField] = Field(default_factory=list)
+    allow_self_approval: bool = False
+    remind_every: Duration | None = None
+    max_reminders: int = Field(default=3, ge=0, le=100)
+    timeout: Duration | None = None
+    on_timeout: Literal["reject", "approve", "fail", "escalate"] = "fail"
+    # Escalation chain: each level is a list of approvers (or one channel/approver string).
+    escalate_to: list[list[Approver] | Approver] = Field(default_factory=list)
+    compensate: HttpAction | None = None
+
+
+class InputStep(StepBase):
+    type: Literal["input"]
+    assignee: Approver
+    message: Template | None = None
+    fields: list[FormField] = Field(min_length=1)
+    remind_every: Duration | None = None
+    max_reminders: int = Field(default=3, ge=0, le=100)
+    timeout: Duration | None = None
+    compensate: HttpAction | None = None
+
+
+class HttpStep(StepBase, HttpAction):
+    type: Literal["http"]
+    compensate: HttpAction | None = None
+
+
+class NotifyStep(StepBase):
+    type: Literal["notify"]
+    # "requester", a Slack user id, a channel ("#name" or C…), or an email address.
+    to: str = "requester"
+    message: Template
+    compensate: HttpAction | None = None
+
+
+class WaitStep(StepBase):
+    type: Literal["wait"]
+    duration: Duration | None = None
+    until: Template | None = None  # renders to an ISO 8601 datetime
+
+
+class SignalStep(StepBase):
+    """Waits for an external system to send a named signal (REST callback) with a payload."""
+
+    type: Literal["signal"]
+    name: Name | None = None  # defaults to the step id
+    timeout: Duration | None = None
+    compensate: HttpAction | None = None
+
+
+Step = Annotated[
+    ApprovalStep | InputStep | HttpStep | NotifyStep | WaitStep | SignalStep,
+    Field(discriminator="type"),
+]
+STEP_TYPES = ("approval", "input", "http", "notify", "wait", "signal")
+
+
+class WorkflowDefinition(Model):
+    name: Name
+    title: str | None = None
+    description: str | None = None
+    inputs: list[FormField] = Field(default_factory=list)
+    steps: list[Step] = Field(min_length=1)
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)

@@ -1,0 +1,88 @@
+"""One exception root for everything the engine refuses; each message is meant for the user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EngineError(Exception):
+    """Countersign could not do what was asked."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class DefinitionIssue:
+    """One problem in a workflow definition: where it is and what was expected."""
+
+    field: str  # dotted path, e.g. "steps.2.approvers"
+    message: str
+    line: int | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or "<definition>"
+        if self.line is not None:
+            where += f":{self.line}"
+        return f"{where}: {self.field or '(top level)'}: {self.message}"
+
+
+class DefinitionError(EngineError):
+    """The workflow definition is not valid."""
+
+    def __init__(self, issues: list[DefinitionIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues) or None)
+
+
+class NotFound(EngineError):
+    """No such object in this workspace."""
+
+
+class WorkflowDisabled(EngineError):
+    """This workflow is disabled."""
+
+
+class InvalidInput(EngineError):
+    """The values given do not fit the form."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()) or None)
+
+
+class NotAllowed(EngineError):
+    """You are not allowed to do this."""
+
+
+class StepNotPending(EngineError):
+    """This step is not waiting for a decision any more."""
+
+
+class RunFinished(EngineError):
+    """This run has already finished."""
+
+
+class ConcurrencyConflict(EngineError):
+    """Someone else changed this run at the same time; try again."""
+
+
+class TemplateError(EngineError):
+    """A template could not be rendered."""
+
+
+class OutboundRefused(EngineError):
+    """The outbound request was refused by the host allowlist."""
+
+
+class DuplicateRun(EngineError):
+    """A run was already started with this idempotency key."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"a run was already started with this idempotency key: {run_id}")

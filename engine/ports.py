@@ -1,0 +1,250 @@
+"""The ports: what the engine needs from the world, as Protocols whose docstrings are the contract.
+
+`storage/` implements the stores on SQLAlchemy; `engine.memory` implements them in memory for
+tests. Every method takes the tenant (Slack team id) and must never return another tenant's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from engine.commands import Command, Timer
+from engine.decision import Decision
+from engine.definitions.models import WorkflowDefinition
+from engine.events import Event
+from engine.state import RunState
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+# ---------------------------------------------------------------- definitions
+
+
+@dataclass(frozen=True)
+class StoredDefinition:
+    tenant_id: str
+    name: str
+    version: int
+    definition: WorkflowDefinition
+    source: str  # the text as applied (YAML or JSON), for show and diff
+    created_at: datetime
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class AppliedDefinition:
+    name: str
+    version: int
+    created: bool  # False: identical to the latest version, nothing was written
+
+
+class DefinitionStore(Protocol):
+    async def apply(
+        self, tenant_id: str, definition: WorkflowDefinition, source: str, now: datetime
+    ) -> AppliedDefinition:
+        """Store `definition` as version N+1 of its name, unless it equals the latest version
+        (compared on the validated model, not the text), in which case nothing is written and the
+        latest version is returned with created=False. Two concurrent applies of different
+        content must not both get the same version number. Applying re-enables a disabled
+        workflow only if the content changed."""
+        ...
+
+    async def get(self, tenant_id: str, name: str, version: int | None = None) -> StoredDefinition:
+        """One version (the latest when None). Raises `NotFound`."""
+        ...
+
+    async def list(self, tenant_id: str) -> list[StoredDefinition]:
+        """The latest version of every workflow of the tenant, by name."""
+        ...
+
+    async def versions(self, tenant_id: str, name: str) -> list[StoredDefinition]:
+        """Every version of one workflow, oldest first. Raises `NotFound`."""
+        ...
+
+    async def set_disabled(self, tenant_id: str, name: str, disabled: bool) -> None:
+        """Disable (no new runs; running ones go on) or enable a workflow. Raises `NotFound`."""
+        ...
+
+
+# ---------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    tenant_id: str
+    run_id: str
+    seq: int  # 1, 2, 3... per run
+    event: Event
+
+
+@dataclass
+class RunChange:
+    """Everything one decision changes for one run, written in one transaction."""
+
+    state: RunState  # the state after the decision's events (its seq = expected_seq + len(events))
+    expected_seq: int  # the run's seq the decision was made on; 0 for a new run
+    decision: Decision
+    done_command: str | None = None  # outbox key whose outcome this change records
+    fired_timer: str | None = None  # timer id this change consumes
+    idempotency_key: str | None = None  # for a new run started with an Idempotency-Key
+
+
+@dataclass(frozen=True)
+class PendingTask:
+    """A person who still has to act on a step (projection of `RunState.waiting_on`)."""
+
+    tenant_id: str
+    run_id: str
+    step_id: str
+    principal: str
+    kind: str  # "approval" | "input"
+    workflow: str
+    requester: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[RunState]
+    next_cursor: str | None
+
+
+class RunStore(Protocol):
+    async def load(self, tenant_id: str, run_id: str) -> RunState:
+        """The run's current state (its projection). Raises `NotFound`, also for another
+        tenant's run."""
+        ...
+
+    async def commit(self, changes: Sequence[RunChange]) -> None:
+        """Write the changes atomically: append each change's events with seq expected_seq+1...,
+        update the run's projection (state, steps, pending tasks), insert the commands into the
+        outbox and the timers (same id: replace), delete `cancel_timers`, mark `done_command`
+        done and delete `fired_timer`. If any run's seq is no longer `expected_seq` (someone else
+        appended), nothing at all is written and `ConcurrencyConflict` is raised. A new run whose
+        (tenant, idempotency_key) exists already raises `DuplicateRun` carrying that run's id."""
+        ...
+
+    async def events(self, tenant_id: str, run_id: str) -> list[RecordedEvent]:
+        """Every event of the run in seq order. Raises `NotFound`."""
+        ...
+
+    async def list_runs(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Runs newest first, filtered; `cursor` continues a previous page."""
+        ...
+
+    async def pending_tasks(
+        self, tenant_id: str, principal: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> list[PendingTask]:
+        """What waits on people (on one principal when given), oldest first."""
+        ...
+
+    async def run_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
+        """The run started with this Idempotency-Key, if any."""
+        ...
+
+
+# ---------------------------------------------------------------- outbox and timers
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    command: Command
+    attempts: int  # how many times it was claimed before
+
+
+class Outbox(Protocol):
+    async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+        """Claim up to `limit` commands that are not done, whose `available_at` is due and that
+        nobody else holds (a claim holds them until now+lease). Concurrent claimers never get the
+        same row while its lease lasts (SKIP LOCKED on PostgreSQL). A command whose claimer died
+        becomes claimable again when its lease ends: delivery is at least once."""
+        ...
+
+    async def complete(self, key: str) -> None:
+        """Mark a command done without recording anything on the run."""
+        ...
+
+    async def retry_later(self, key: str, at: datetime, error: str) -> None:
+        """Release a claimed command to be tried again at `at` (the handler could not reach its
+        service); records the error for operators."""
+        ...
+
+    async def pending_count(self, now: datetime) -> tuple[int, float]:
+        """(commands not done, age in seconds of the oldest due one) for metrics."""
+        ...
+
+
+class TimerStore(Protocol):
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
+        """Claim timers with due_at <= now that nobody holds; each is held until now+lease.
+        The claim is atomic: across processes a timer is handed to one claimer at a time. A timer
+        is gone only when a `RunChange.fired_timer` (or `drop`) consumes it, so a claimer that dies
+        lets it fire again after the lease: it fires once in effect, because the run's event
+        sequence rejects the second firing."""
+        ...
+
+    async def drop(self, timer_id: str) -> None:
+        """Delete a timer that turned out to be stale."""
+        ...
+
+    async def next_due(self) -> datetime | None:
+        """The earliest due_at of all timers (any tenant), for the wake-up scheduler."""
+        ...
+
+
+# ---------------------------------------------------------------- the world
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str
+    reason: str = "permanent"  # see triggers.CommandFailed.reason
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """The handler could not reach its service at all; the dispatcher retries the command later
+    without recording an attempt on the run."""
+
+    error: str
+    retry_after: float = 5.0
+
+
+Outcome = Succeeded | Failed | Unavailable
+
+
+class CommandHandler(Protocol):
+    async def perform(self, command: Command) -> Outcome:
+        """Carry out one command. Must be idempotent on `command.key`: it may be called again
+        with the same command after a crash."""
+        ...
+
+
+class Directory(Protocol):
+    async def resolve(self, tenant_id: str, specs: list[str]) -> list[str]:
+        """Turn approver specs (user ids, S… user groups, email addresses) into principals: Slack
+        user ids, or "email:addr" for people not in the workspace. Raises `EngineError` with a
+        clear message for an unknown group."""
+        ...

@@ -1,0 +1,98 @@
+"""Triggers: what the decider is asked to react to (a request from a person or an outcome from
+the world). Unlike events they are not stored; the decider turns each into zero or more events.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.commands import Timer
+from engine.events import Channel, Decision
+
+
+class TriggerBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StartRun(TriggerBase):
+    type: Literal["start_run"] = "start_run"
+    run_id: str
+    tenant_id: str
+    requester: str
+    inputs: dict[str, Any]  # already validated against the definition's inputs
+    callback_url: str | None = None
+
+
+class Decide(TriggerBase):
+    type: Literal["decide"] = "decide"
+    step_id: str
+    actor: str
+    decision: Decision
+    fields: dict[str, Any] = Field(default_factory=dict)
+    channel: Channel
+    # An operator override (CLI `runs decide --as`): skips the approver check, audited as such.
+    override: bool = False
+
+
+class SubmitInput(TriggerBase):
+    type: Literal["submit_input"] = "submit_input"
+    step_id: str
+    actor: str
+    values: dict[str, Any]
+    channel: Channel
+
+
+class Signal(TriggerBase):
+    type: Literal["signal"] = "signal"
+    name: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Cancel(TriggerBase):
+    type: Literal["cancel"] = "cancel"
+    actor: str
+    reason: str = ""
+    channel: Channel = "system"
+
+
+class ApproversResolved(TriggerBase):
+    type: Literal["approvers_resolved"] = "approvers_resolved"
+    command_key: str
+    step_id: str
+    approvers: list[str]
+    error: str | None = None  # e.g. an unknown user group: the step fails with this message
+
+
+class CommandSucceeded(TriggerBase):
+    type: Literal["command_succeeded"] = "command_succeeded"
+    command_key: str
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandFailed(TriggerBase):
+    type: Literal["command_failed"] = "command_failed"
+    command_key: str
+    error: str
+    # What kind of failure, matched against RetryPolicy.retry_on: "timeout", "connection",
+    # "5xx", "429", an HTTP status code as a string, or "permanent".
+    reason: str = "permanent"
+
+
+class TimerFired(TriggerBase):
+    type: Literal["timer_fired"] = "timer_fired"
+    timer: Timer
+
+
+Trigger = (
+    StartRun
+    | Decide
+    | SubmitInput
+    | Signal
+    | Cancel
+    | ApproversResolved
+    | CommandSucceeded
+    | CommandFailed
+    | TimerFired
+)
