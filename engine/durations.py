@@ -1,4 +1,4 @@
-"""Durations as written in workflow files: "90s", "15m", "4h", "2 days", "1h30m", "16 working hours"."""
+"""Durations as written in workflow files: "90s", "15m", "4h", "2 days", "16 working hours"."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ class DefinitionStore(Protocol):
         """One version (the latest when None). Raises `NotFound`."""
         ...
 
-    async def list(self, tenant_id: str) -> list[StoredDefinition]:
+    async def latest(self, tenant_id: str) -> list[StoredDefinition]:
         """The latest version of every workflow of the tenant, by name."""
         ...
 

@@ -60,6 +60,10 @@ class FormField(Model):
     required_on: Literal["approve", "reject"] | None = None
 
 
+RetryOn = Literal["timeout", "connection", "5xx", "429"] | int
+DEFAULT_RETRY_ON: tuple[RetryOn, ...] = ("timeout", "connection", "5xx", "429")
+
+
 class RetryPolicy(Model):
     max_attempts: int = Field(default=3, ge=1, le=100)
     initial_delay: Duration = Duration(seconds=1)
@@ -67,9 +71,7 @@ class RetryPolicy(Model):
     max_delay: Duration = Duration(seconds=300)
     jitter: bool = True
     # What retries: "timeout", "connection", "5xx", "429", or explicit status codes.
-    retry_on: list[Literal["timeout", "connection", "5xx", "429"] | int] = Field(
-        default_factory=lambda: ["timeout", "connection", "5xx", "429"]
-    )
+    retry_on: list[RetryOn] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
 
 
 class HttpAction(Model):
