@@ -44,6 +44,8 @@ class RunStarted(EventBase):
     requester: str
     inputs: dict[str, Any]
     callback_url: str | None = None
+    # The version's step ids and types, in definition order, so replay needs no definition.
+    steps: dict[str, str] = Field(default_factory=dict)
 
 
 class StepSkipped(EventBase):
@@ -74,6 +76,7 @@ class ApproversResolving(EventBase):
     type: Literal["approvers_resolving"] = "approvers_resolving"
     step_id: str
     specs: list[str]
+    escalation_level: int = 0  # > 0: looking up the approvers of that escalation level
 
 
 class InputRequested(EventBase):
@@ -110,6 +113,7 @@ class InputSubmitted(EventBase):
     actor: str
     values: dict[str, Any]
     channel: Channel
+    override: bool = False  # an operator filled it in for the assignee
 
 
 class SignalReceived(EventBase):

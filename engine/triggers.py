@@ -42,6 +42,8 @@ class SubmitInput(TriggerBase):
     actor: str
     values: dict[str, Any]
     channel: Channel
+    # An operator override: fills in the form for the assignee, audited as such.
+    override: bool = False
 
 
 class Signal(TriggerBase):
