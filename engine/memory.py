@@ -1,0 +1,394 @@
+"""In-memory implementations of the ports, with the semantics of `storage/`, for unit tests.
+
+Nothing here awaits between reading and writing, so every method is atomic on one event loop,
+which is what the database's transactions give the SQL stores. Values handed in or out are
+copied, so a caller mutating a returned state cannot change what is stored.
+
+The helpers `pending_rows`, `encode_cursor` and `decode_cursor` are shared with `storage/`, so the
+two implementations project pending tasks and page runs identically.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from engine.commands import Command, Timer
+from engine.definitions.models import WorkflowDefinition
+from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
+from engine.ports import (
+    AppliedDefinition,
+    OutboxItem,
+    PendingTask,
+    RecordedEvent,
+    RunChange,
+    RunPage,
+    StoredDefinition,
+)
+from engine.state import RunState
+
+
+class ManualClock:
+    """A clock that only moves when told to (the `Clock` port for tests)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        if self._now.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware start time")
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self._now += delta
+        return self._now
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("ManualClock.set needs a timezone-aware time")
+        self._now = at
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def pending_rows(state: RunState) -> list[PendingTask]:
+    """The pending-task projection of a run: one row per person who still has to act."""
+    rows = []
+    for step_id, principal in state.waiting_on():
+        step = state.steps[step_id]
+        rows.append(
+            PendingTask(
+                tenant_id=state.tenant_id,
+                run_id=state.run_id,
+                step_id=step_id,
+                principal=principal,
+                kind=step.type,
+                workflow=state.workflow,
+                requester=state.requester,
+                since=step.started_at or state.updated_at,
+            )
+        )
+    return rows
+
+
+def encode_cursor(started_at: datetime, run_id: str) -> str:
+    """An opaque cursor pointing just after this run in newest-first order."""
+    raw = f"{started_at.astimezone(UTC).isoformat()}|{run_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Inverse of `encode_cursor`; raises `InvalidInput` naming the cursor when it is garbled."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, run_id = raw.split("|", 1)
+        started_at = datetime.fromisoformat(at)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput({"cursor": "not a cursor returned by a previous page"}) from None
+    if started_at.tzinfo is None or not run_id:
+        raise InvalidInput({"cursor": "not a cursor returned by a previous page"})
+    return started_at, run_id
+
+
+def check_change(change: RunChange) -> None:
+    """Refuse a change whose state does not account for exactly its events."""
+    expected = change.expected_seq + len(change.decision.events)
+    if change.state.seq != expected:
+        raise ValueError(
+            f"run {change.state.run_id}: state.seq is {change.state.seq} but expected_seq "
+            f"{change.expected_seq} + {len(change.decision.events)} events = {expected}"
+        )
+
+
+# ---------------------------------------------------------------- definitions
+
+
+@dataclass
+class _Workflow:
+    versions: list[StoredDefinition]
+    disabled: bool = False
+
+
+class MemoryDefinitionStore:
+    def __init__(self) -> None:
+        self._workflows: dict[tuple[str, str], _Workflow] = {}
+
+    async def apply(
+        self, tenant_id: str, definition: WorkflowDefinition, source: str, now: datetime
+    ) -> AppliedDefinition:
+        wf = self._workflows.get((tenant_id, definition.name))
+        if wf is not None and wf.versions[-1].definition == definition:
+            return AppliedDefinition(definition.name, wf.versions[-1].version, created=False)
+        if wf is None:
+            wf = self._workflows[(tenant_id, definition.name)] = _Workflow(versions=[])
+        version = len(wf.versions) + 1
+        wf.versions.append(
+            StoredDefinition(tenant_id, definition.name, version, definition, source, now)
+        )
+        wf.disabled = False
+        return AppliedDefinition(definition.name, version, created=True)
+
+    def _workflow(self, tenant_id: str, name: str) -> _Workflow:
+        wf = self._workflows.get((tenant_id, name))
+        if wf is None:
+            raise NotFound(f"no workflow named {name!r} in this workspace")
+        return wf
+
+    async def get(self, tenant_id: str, name: str, version: int | None = None) -> StoredDefinition:
+        wf = self._workflow(tenant_id, name)
+        if version is None:
+            found = wf.versions[-1]
+        elif 1 <= version <= len(wf.versions):
+            found = wf.versions[version - 1]
+        else:
+            raise NotFound(f"workflow {name!r} has no version {version}")
+        return replace(found, disabled=wf.disabled)
+
+    async def latest(self, tenant_id: str) -> list[StoredDefinition]:
+        return [
+            replace(wf.versions[-1], disabled=wf.disabled)
+            for (tenant, _), wf in sorted(self._workflows.items())
+            if tenant == tenant_id
+        ]
+
+    async def versions(self, tenant_id: str, name: str) -> list[StoredDefinition]:
+        wf = self._workflow(tenant_id, name)
+        return [replace(v, disabled=wf.disabled) for v in wf.versions]
+
+    async def set_disabled(self, tenant_id: str, name: str, disabled: bool) -> None:
+        self._workflow(tenant_id, name).disabled = disabled
+
+
+# ---------------------------------------------------------------- outbox and timers
+
+
+@dataclass
+class _OutboxRow:
+    id: int
+    command: Command
+    available_at: datetime
+    locked_until: datetime | None = None
+    attempts: int = 0
+    done: bool = False
+    last_error: str | None = None
+
+
+class MemoryOutbox:
+    def __init__(self) -> None:
+        self._rows: dict[int, _OutboxRow] = {}
+        self._by_key: dict[str, _OutboxRow] = {}
+        self._next_id = 1
+
+    def _add(self, command: Command, available_at: datetime) -> None:
+        if command.key in self._by_key:
+            return  # the same command again (same idempotency key): already queued
+        row = _OutboxRow(self._next_id, command, available_at)
+        self._next_id += 1
+        self._rows[row.id] = row
+        self._by_key[command.key] = row
+
+    def _mark_done(self, key: str) -> None:
+        row = self._by_key.get(key)
+        if row is not None:
+            row.done = True
+
+    async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+        out: list[OutboxItem] = []
+        for row in self._rows.values():  # in id order: dicts keep insertion order
+            if len(out) >= limit:
+                break
+            if row.done or row.available_at > now:
+                continue
+            if row.locked_until is not None and row.locked_until > now:
+                continue
+            out.append(OutboxItem(row.id, _copy_command(row.command), row.attempts))
+            row.locked_until = now + lease
+            row.attempts += 1
+        return out
+
+    async def complete(self, key: str) -> None:
+        self._mark_done(key)
+
+    async def retry_later(self, key: str, at: datetime, error: str) -> None:
+        row = self._by_key.get(key)
+        if row is not None and not row.done:
+            row.available_at, row.locked_until, row.last_error = at, None, error
+
+    async def pending_count(self, now: datetime) -> tuple[int, float]:
+        open_rows = [r for r in self._rows.values() if not r.done]
+        due = [r.available_at for r in open_rows if r.available_at <= now]
+        age = (now - min(due)).total_seconds() if due else 0.0
+        return len(open_rows), age
+
+
+def _copy_command(command: Command) -> Command:
+    return command.model_copy(deep=True)
+
+
+@dataclass
+class _TimerRow:
+    timer: Timer
+    locked_until: datetime | None = None
+
+
+class MemoryTimerStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, _TimerRow] = {}
+
+    def _arm(self, timer: Timer) -> None:
+        self._rows[timer.id] = _TimerRow(timer)  # same id: replaced, and no longer held
+
+    def _delete(self, tenant_id: str, timer_id: str) -> None:
+        row = self._rows.get(timer_id)
+        if row is not None and row.timer.tenant_id == tenant_id:
+            del self._rows[timer_id]
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
+        due = sorted(
+            (r for r in self._rows.values() if r.timer.due_at <= now and _free(r, now)),
+            key=lambda r: (r.timer.due_at, r.timer.id),
+        )[:limit]
+        for row in due:
+            row.locked_until = now + lease
+        return [row.timer for row in due]
+
+    async def drop(self, timer_id: str) -> None:
+        self._rows.pop(timer_id, None)
+
+    async def next_due(self) -> datetime | None:
+        """The earliest moment a timer can be claimed: its due_at, or the end of the lease of a
+        claimed one (so a wake-up scheduler never spins on a timer someone holds)."""
+        times = [max(r.timer.due_at, r.locked_until or r.timer.due_at) for r in self._rows.values()]
+        return min(times, default=None)
+
+
+def _free(row: _TimerRow, now: datetime) -> bool:
+    return row.locked_until is None or row.locked_until <= now
+
+
+# ---------------------------------------------------------------- runs
+
+
+class MemoryRunStore:
+    def __init__(self, outbox: MemoryOutbox, timers: MemoryTimerStore) -> None:
+        self._outbox = outbox
+        self._timers = timers
+        self._states: dict[tuple[str, str], RunState] = {}
+        self._events: dict[tuple[str, str], list[RecordedEvent]] = {}
+        self._keys: dict[tuple[str, str], str] = {}  # (tenant, idempotency key) -> run id
+
+    async def load(self, tenant_id: str, run_id: str) -> RunState:
+        state = self._states.get((tenant_id, run_id))
+        if state is None:
+            raise NotFound(f"no run {run_id!r} in this workspace")
+        return state.model_copy(deep=True)
+
+    async def commit(self, changes: Sequence[RunChange]) -> None:
+        # Check everything first, so a refused batch writes nothing.
+        seqs: dict[tuple[str, str], int] = {}
+        keys: set[tuple[str, str]] = set()
+        for change in changes:
+            check_change(change)
+            run = (change.state.tenant_id, change.state.run_id)
+            current = seqs.get(run, self._states[run].seq if run in self._states else 0)
+            if change.expected_seq == 0 and change.idempotency_key is not None:
+                key = (run[0], change.idempotency_key)
+                existing = self._keys.get(key)
+                if existing is not None or key in keys:
+                    raise DuplicateRun(existing or run[1])
+                keys.add(key)
+            if current != change.expected_seq:
+                raise ConcurrencyConflict()
+            seqs[run] = change.state.seq
+        for change in changes:
+            self._write(change)
+
+    def _write(self, change: RunChange) -> None:
+        state = change.state
+        run = (state.tenant_id, state.run_id)
+        recorded = self._events.setdefault(run, [])
+        for offset, event in enumerate(change.decision.events, start=1):
+            recorded.append(RecordedEvent(run[0], run[1], change.expected_seq + offset, event))
+        self._states[run] = state.model_copy(deep=True)
+        if change.expected_seq == 0 and change.idempotency_key is not None:
+            self._keys[(run[0], change.idempotency_key)] = run[1]
+        for command in change.decision.commands:
+            self._outbox._add(_copy_command(command), state.updated_at)
+        if change.fired_timer is not None:
+            self._timers._delete(run[0], change.fired_timer)
+        for timer_id in change.decision.cancel_timers:
+            self._timers._delete(run[0], timer_id)
+        for timer in change.decision.timers:
+            self._timers._arm(timer)
+        if change.done_command is not None:
+            self._outbox._mark_done(change.done_command)
+
+    async def events(self, tenant_id: str, run_id: str) -> list[RecordedEvent]:
+        recorded = self._events.get((tenant_id, run_id))
+        if recorded is None:
+            raise NotFound(f"no run {run_id!r} in this workspace")
+        return list(recorded)
+
+    async def list_runs(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        after = decode_cursor(cursor) if cursor is not None else None
+        found = sorted(
+            (
+                s
+                for (tenant, _), s in self._states.items()
+                if tenant == tenant_id
+                and (status is None or s.status == status)
+                and (workflow is None or s.workflow == workflow)
+                and (requester is None or s.requester == requester)
+                and (after is None or (s.started_at, s.run_id) < after)
+            ),
+            key=lambda s: (s.started_at, s.run_id),
+            reverse=True,
+        )
+        page = found[:limit]
+        more = len(found) > limit and bool(page)
+        return RunPage(
+            runs=[s.model_copy(deep=True) for s in page],
+            next_cursor=encode_cursor(page[-1].started_at, page[-1].run_id) if more else None,
+        )
+
+    async def pending_tasks(
+        self, tenant_id: str, principal: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> list[PendingTask]:
+        rows = [
+            row
+            for (tenant, _), state in self._states.items()
+            if tenant == tenant_id
+            for row in pending_rows(state)
+            if principal is None or row.principal == principal
+        ]
+        rows.sort(key=lambda r: (r.since, r.run_id, r.step_id, r.principal))
+        return rows[offset : offset + limit]
+
+    async def run_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
+        return self._keys.get((tenant_id, key))
+
+
+class MemoryStorage:
+    """The four stores sharing one in-memory database, shaped like `storage.Storage`."""
+
+    def __init__(self) -> None:
+        self.definitions = MemoryDefinitionStore()
+        self.outbox = MemoryOutbox()
+        self.timers = MemoryTimerStore()
+        self.runs = MemoryRunStore(self.outbox, self.timers)
+
+    async def close(self) -> None:
+        """Nothing to release; here so code can close any storage the same way."""
