@@ -1,0 +1,1 @@
+"""The operator's side: settings, the composition of the parts, and the `countersign` CLI."""

@@ -1,0 +1,151 @@
+"""`countersign workflows ...` and `countersign schema`."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.definitions.schema import json_schema
+
+from cli.output import emit, fail, table, when
+from cli.settings import Settings
+from cli.wiring import open_engine
+from engine.definitions import load_definition
+from engine.errors import DefinitionError
+
+
+def add_parsers(sub: Any) -> None:
+    wf = sub.add_parser("workflows", help="validate, apply and inspect workflow definitions")
+    cmds = wf.add_subparsers(dest="wf_cmd", required=True, metavar="ACTION")
+
+    v = cmds.add_parser("validate", help="check workflow files without storing them")
+    v.add_argument("files", nargs="+", type=Path)
+    a = cmds.add_parser("apply", help="store workflow files (a new version when changed)")
+    a.add_argument("files", nargs="+", type=Path)
+    for name, help_ in (
+        ("list", "the workspace's workflows"),
+        ("show", "a workflow's definition"),
+        ("diff", "what changed between two versions"),
+        ("disable", "stop new runs of a workflow"),
+        ("enable", "allow new runs again"),
+    ):
+        c = cmds.add_parser(name, help=help_)
+        if name != "list":
+            c.add_argument("name")
+        if name == "show":
+            c.add_argument("--version", type=int, help="a version (default: the latest)")
+        if name == "diff":
+            c.add_argument("--from", dest="old", type=int, help="default: the one before --to")
+            c.add_argument("--to", dest="new", type=int, help="default: the latest")
+    for c in cmds.choices.values():
+        c.add_argument("--tenant", help="the workspace (default: the TENANT setting)")
+
+
+def print_schema() -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    tenant = args.tenant or settings.tenant
+    if args.wf_cmd == "validate":
+        return _validate(args.files, as_json=args.json)
+    async with open_engine(settings) as engine:
+        if args.wf_cmd == "apply":
+            results = []
+            for path in args.files:
+                applied = await engine.apply_definition(tenant, path.read_text(), str(path))
+                results.append({"file": str(path), **vars(applied)})
+                state = f"created version {applied.version}" if applied.created else "unchanged"
+                if not args.json:
+                    print(f"{path}: {applied.name} {state}")
+            if args.json:
+                emit(results, "", as_json=True)
+            return 0
+        if args.wf_cmd == "list":
+            defs = await engine.list_definitions(tenant)
+            rows = [
+                [
+                    d.name,
+                    str(d.version),
+                    "disabled" if d.disabled else "enabled",
+                    d.definition.title or "",
+                ]
+                for d in defs
+            ]
+            data = [{"name": d.name, "version": d.version, "disabled": d.disabled} for d in defs]
+            emit(data, table(rows, ["NAME", "VERSION", "STATE", "TITLE"]), as_json=args.json)
+            return 0
+        if args.wf_cmd == "show":
+            d = await engine.get_definition(tenant, args.name, args.version)
+            data = {
+                "name": d.name,
+                "version": d.version,
+                "disabled": d.disabled,
+                "created_at": d.created_at,
+                "definition": d.definition.model_dump(mode="json", by_alias=True),
+                "source": d.source,
+            }
+            head = f"# {d.name} v{d.version} ({'disabled' if d.disabled else 'enabled'}), "
+            emit(data, head + f"applied {when(d.created_at)}\n{d.source}", as_json=args.json)
+            return 0
+        if args.wf_cmd == "diff":
+            return await _diff(engine, tenant, args)
+        disabled = args.wf_cmd == "disable"
+        await engine.set_workflow_disabled(tenant, args.name, disabled)
+        emit(
+            {"name": args.name, "disabled": disabled},
+            f"{args.name} {args.wf_cmd}d",
+            as_json=args.json,
+        )
+        return 0
+
+
+def _validate(files: list[Path], *, as_json: bool) -> int:
+    report, bad = [], 0
+    for path in files:
+        try:
+            load_definition(path.read_text(), str(path))
+            report.append({"file": str(path), "ok": True, "issues": []})
+            if not as_json:
+                print(f"{path}: ok")
+        except DefinitionError as exc:
+            bad += 1
+            issues = [vars(i) for i in exc.issues]
+            report.append({"file": str(path), "ok": False, "issues": issues})
+            if not as_json:
+                print(exc.message)
+        except OSError as exc:
+            bad += 1
+            report.append({"file": str(path), "ok": False, "issues": [{"message": str(exc)}]})
+            if not as_json:
+                print(f"{path}: {exc.strerror}")
+    if as_json:
+        emit(report, "", as_json=True)
+    return 1 if bad else 0
+
+
+async def _diff(engine: Any, tenant: str, args: argparse.Namespace) -> int:
+    new = await engine.get_definition(tenant, args.name, args.new)
+    old_version = args.old or new.version - 1
+    if old_version < 1:
+        return fail(
+            f"{args.name} has only version {new.version}: nothing to diff", as_json=args.json
+        )
+    old = await engine.get_definition(tenant, args.name, old_version)
+    lines = difflib.unified_diff(
+        old.source.splitlines(keepends=True),
+        new.source.splitlines(keepends=True),
+        f"{args.name} v{old.version}",
+        f"{args.name} v{new.version}",
+    )
+    text = "".join(lines)
+    emit(
+        {"from": old.version, "to": new.version, "diff": text},
+        text or "(no difference)",
+        as_json=args.json,
+    )
+    return 0

@@ -1,0 +1,61 @@
+"""`countersign` (also `python app.py`): the operator's command line. With no arguments it serves."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from cli import definitions_cmd, runs_cmd
+from cli.output import fail
+from cli.settings import Settings
+from engine.errors import EngineError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="countersign",
+        description="Human-in-the-loop workflows: approvals in Slack, email and the web.",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("serve", help="run the engine, Slack and web (the default)")
+    sub.add_parser("schema", help="print the JSON Schema of workflow files")
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_cmd")
+    db.add_parser("upgrade", help="create or migrate the database to the current schema")
+
+    definitions_cmd.add_parsers(sub)
+    runs_cmd.add_parsers(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    command = args.command or "serve"
+    try:
+        if command == "serve":
+            from cli.serve import serve
+
+            return asyncio.run(serve(settings))
+        if command == "schema":
+            return definitions_cmd.print_schema()
+        if command == "db":
+            from cli.wiring import upgrade_database
+
+            asyncio.run(upgrade_database(settings))
+            print("database is at the current schema")
+            return 0
+        if command == "workflows":
+            return asyncio.run(definitions_cmd.run(args, settings))
+        if command == "runs":
+            return asyncio.run(runs_cmd.run(args, settings))
+    except EngineError as exc:
+        return fail(exc.message, as_json=args.json)
+    except KeyboardInterrupt:
+        return 130
+    build_parser().print_help(sys.stderr)
+    return 2

@@ -1,0 +1,54 @@
+"""The main job: database, engine, bundled workflows, then Slack and the web server when set up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from cli.settings import Settings
+from cli.wiring import Components, build, shutdown
+from engine.errors import DefinitionError
+
+log = logging.getLogger("countersign")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+async def apply_bundled(parts: Components, tenant: str, folder: Path) -> None:
+    """Apply every workflow file in `folder`: a new version only where a file changed."""
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml"), *folder.glob("*.json")])
+    for path in files:
+        try:
+            applied = await parts.engine.apply_definition(tenant, path.read_text(), str(path))
+        except DefinitionError as exc:
+            log.error("skipping %s, it is not valid:\n%s", path, exc.message)
+            continue
+        state = f"version {applied.version} created" if applied.created else "unchanged"
+        log.info("workflow %s (%s): %s", applied.name, path.name, state)
+
+
+async def serve(settings: Settings) -> int:
+    setup_logging(settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    parts = await build(settings, serving=True)
+    try:
+        await apply_bundled(parts, parts.tenant, settings.workflows_dir)
+        await parts.start()
+        log.info("ready; Ctrl-C stops (nothing in flight is lost: it resumes at the next start)")
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await shutdown(parts)
+    return 0

@@ -1,0 +1,50 @@
+"""Every setting Countersign reads, from the environment or `.env`, read once by the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./countersign.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    # The workspace used when Slack is not connected (CLI, web, API of a single install).
+    tenant: str = "local"
+    workflows_dir: Path = Path("manifests/workflows")
+    log_level: str = "INFO"
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None  # override of https://slack.com/api/ (tests, proxies)
+    slack_command: str = "/workflow"
+    # Slack user ids allowed to define workflows and cancel anyone's run.
+    admins: list[str] = Field(default_factory=list)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str = "http://localhost:8080"
+    # Signs email links and web sessions; generated into .countersign.key when unset.
+    secret_key: SecretStr | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Countersign <countersign@localhost>"
+    outbox_mail_dir: Path = Path("outbox-mail")
+
+    # Values for `{{ secrets.NAME }}` in http steps, as JSON: SECRETS='{"ERP_TOKEN": "..."}'.
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Hosts http steps may call ("api.example.com", "*.example.com", "10.0.0.0/8"). Empty: any
+    # public host; private, loopback and link-local addresses only when listed here.
+    outbound_allowed_hosts: list[str] = Field(default_factory=list)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_app_token)
+
+    def secret_values(self) -> dict[str, str]:
+        return {k: v.get_secret_value() for k, v in self.secrets.items()}

@@ -1,0 +1,76 @@
+"""Plain-language lines for a run's events: the audit trail as people read it (CLI, Slack, web)."""
+
+from __future__ import annotations
+
+from engine import events as ev
+
+
+def describe(event: ev.Event) -> str:
+    """One sentence saying what happened, without the time (callers format that)."""
+    match event:
+        case ev.RunStarted():
+            return f"{event.requester} started {event.workflow} v{event.version}" + (
+                f" with {_inputs(event.inputs)}" if event.inputs else ""
+            )
+        case ev.StepSkipped():
+            return f"step {event.step_id} skipped: {event.reason}"
+        case ev.StepStarted():
+            again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+            return f"step {event.step_id} started{again}"
+        case ev.ApproversResolving():
+            return f"step {event.step_id}: looking up approvers {', '.join(event.specs)}"
+        case ev.ApprovalRequested():
+            who = ", ".join(event.approvers)
+            return f"step {event.step_id} asks {who} for approval ({event.required} needed)"
+        case ev.InputRequested():
+            return f"step {event.step_id} asks {event.assignee} to fill in a form"
+        case ev.SignalAwaited():
+            return f"step {event.step_id} waits for signal '{event.name}'"
+        case ev.WaitStarted():
+            return f"step {event.step_id} waits until {event.until.isoformat()}"
+        case ev.DecisionRecorded():
+            verb = "approved" if event.decision == "approve" else "rejected"
+            note = " (operator override)" if event.override else ""
+            extra = f": {_inputs(event.fields)}" if event.fields else ""
+            return f"{event.actor} {verb} step {event.step_id} via {event.channel}{note}{extra}"
+        case ev.InputSubmitted():
+            return f"{event.actor} filled in step {event.step_id} via {event.channel}"
+        case ev.SignalReceived():
+            return f"step {event.step_id} received its signal"
+        case ev.ReminderSent():
+            return f"step {event.step_id}: reminder {event.number} sent"
+        case ev.StepEscalated():
+            return (
+                f"step {event.step_id} escalated (level {event.level}) "
+                f"to {', '.join(event.approvers)}"
+            )
+        case ev.StepTimedOut():
+            return f"step {event.step_id} timed out ({event.action})"
+        case ev.AttemptFailed():
+            what = "compensation of " if event.compensation else ""
+            then = f"; retry at {event.retry_at.isoformat()}" if event.retry_at else "; no retry"
+            return f"{what}step {event.step_id} attempt {event.attempt} failed: {event.error}{then}"
+        case ev.StepCompleted():
+            return f"step {event.step_id} {event.outcome}"
+        case ev.StepFailed():
+            return f"step {event.step_id} failed: {event.error}"
+        case ev.CancelRequested():
+            why = f": {event.reason}" if event.reason else ""
+            return f"{event.actor} cancelled the run via {event.channel}{why}"
+        case ev.CompensationStarted():
+            steps = ", ".join(event.steps) or "nothing to undo"
+            return f"compensating after the run {event.cause}: {steps}"
+        case ev.CompensationAttemptStarted():
+            return f"undoing step {event.step_id} (attempt {event.attempt})"
+        case ev.StepCompensated():
+            return f"step {event.step_id} undone"
+        case ev.StepCompensationFailed():
+            return f"undoing step {event.step_id} FAILED: {event.error}"
+        case ev.RunFinished():
+            why = f": {event.reason}" if event.reason else ""
+            return f"run {event.status}{why}"
+    raise AssertionError(f"no description for {type(event).__name__}")  # pragma: no cover
+
+
+def _inputs(values: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
