@@ -1,4 +1,4 @@
-"""`countersign` (also `python app.py`): the operator's command line. With no arguments it serves."""
+"""`countersign` (or `python app.py`): the operator's command line; with no command it serves."""
 
 from __future__ import annotations
 
