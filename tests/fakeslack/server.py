@@ -1,0 +1,415 @@
+"""A fake Slack that speaks the real protocols, for end-to-end tests of the Bolt app.
+
+- Web API: `POST|GET /api/<method>` with a Bearer token, form, JSON or query arguments, exactly
+  what slack_sdk's `AsyncWebClient(base_url=<api_url>)` sends. Every call is recorded with the time
+  it arrived on the fake's own monotonic clock. Responses follow the shapes of
+  `shared/slack-samples/web-api/`.
+- Socket Mode: `apps.connections.open` (with the app-level token) hands out a one-time
+  `ws://127.0.0.1:PORT/link/?ticket=...`; on connect the fake sends `hello`, then the test pushes
+  envelopes and awaits the app's acknowledgement for each `envelope_id`. Envelopes left unacked
+  when a connection closes are delivered again (retry_attempt + 1) on the next one, as Slack does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tests.fakeslack import web_api
+
+JSON_ARGS = ("blocks", "view", "attachments", "metadata")
+WAIT = 10.0  # seconds: a safety net so a broken app fails a test instead of hanging it
+
+
+@dataclass
+class ApiCall:
+    method: str
+    args: dict[str, Any]
+    token: str | None
+    at: float  # the fake's monotonic clock
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Envelope:
+    envelope_id: str
+    type: str
+    payload: dict[str, Any]
+    retry_attempt: int = 0
+    sent_at: float | None = None  # last delivery
+    acked_at: float | None = None
+    ack_payload: dict[str, Any] | None = None
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def frame(self) -> dict[str, Any]:
+        return {
+            "envelope_id": self.envelope_id,
+            "type": self.type,
+            "payload": self.payload,
+            "accepts_response_payload": self.type != "events_api",
+            "retry_attempt": self.retry_attempt,
+            "retry_reason": "timeout" if self.retry_attempt else "",
+        }
+
+    @property
+    def ack_seconds(self) -> float:
+        assert self.sent_at is not None and self.acked_at is not None, "not acked"
+        return self.acked_at - self.sent_at
+
+
+class FakeSlack:
+    """Start with `await fake.start()`; point the app at `fake.api_url`."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-fake-bot",
+        app_token: str = "xapp-fake-app",
+        team_id: str = "T111",
+        team: str = "Fake Workspace",
+        bot_user_id: str = "UBOT",
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.team_id = team_id
+        self.team = team
+        self.bot_user_id = bot_user_id
+        self.calls: list[ApiCall] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
+        self.ephemeral: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}  # view id -> view as last opened/updated
+        self.home: dict[str, dict[str, Any]] = {}  # user id -> published App Home view
+        self.envelopes: dict[str, Envelope] = {}
+        self.connections = 0  # WebSocket connections accepted so far
+        self._rate_limits: dict[str, list[int]] = {}  # method -> [times left, retry after]
+        self._tickets: set[str] = set()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._changed = asyncio.Condition()
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/link/", self._link)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    # ------------------------------------------------------------------ setup by tests
+
+    def add_user(
+        self, user_id: str, name: str, *, email: str | None = None, tz: str = "Europe/Paris"
+    ) -> None:
+        self.users[user_id] = web_api.user(self.team_id, user_id, name, email, tz)
+
+    def add_usergroup(self, group_id: str, members: list[str]) -> None:
+        self.usergroups[group_id] = list(members)
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` with 429 and `Retry-After`."""
+        self._rate_limits[method] = [times, retry_after]
+
+    # ------------------------------------------------------------------ assertions
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_until(self, check: Callable[[], Any]) -> Any:
+        """Wait until `check()` returns something truthy (re-checked after every API call,
+        connection and ack) and return it."""
+
+        async def loop() -> Any:
+            async with self._changed:
+                while not (result := check()):
+                    await self._changed.wait()
+                return result
+
+        return await asyncio.wait_for(loop(), WAIT)
+
+    async def wait_for_call(
+        self,
+        method: str,
+        where: Callable[[ApiCall], bool] = lambda c: True,
+        *,
+        count: int = 1,
+    ) -> list[ApiCall]:
+        def found() -> list[ApiCall] | None:
+            hits = [c for c in self.calls_to(method) if c.status == 200 and where(c)]
+            return hits if len(hits) >= count else None
+
+        result: list[ApiCall] = await self.wait_until(found)
+        return result
+
+    def dm_channel(self, user_id: str) -> str:
+        return "D" + user_id
+
+    def messages_in(self, channel: str) -> list[dict[str, Any]]:
+        return [m for (ch, _), m in sorted(self.messages.items()) if ch == channel]
+
+    # ------------------------------------------------------------------ Socket Mode
+
+    async def wait_connected(self, count: int = 1) -> None:
+        await self.wait_until(lambda: self.connections >= count and self._sockets)
+
+    async def send(self, type_: str, payload: dict[str, Any]) -> Envelope:
+        """Deliver an envelope on the newest connection; returns it (await `ack`)."""
+        env = Envelope(envelope_id=str(uuid.uuid4()), type=type_, payload=payload)
+        self.envelopes[env.envelope_id] = env
+        await self._deliver(env)
+        return env
+
+    async def replay(self, env: Envelope) -> Envelope:
+        """Deliver the same payload again, as Slack does when it retries (a new envelope)."""
+        again = Envelope(
+            envelope_id=str(uuid.uuid4()),
+            type=env.type,
+            payload=env.payload,
+            retry_attempt=env.retry_attempt + 1,
+        )
+        self.envelopes[again.envelope_id] = again
+        await self._deliver(again)
+        return again
+
+    async def ack(self, env: Envelope) -> dict[str, Any] | None:
+        """Wait for the app's acknowledgement; returns its payload (e.g. response_action)."""
+        await asyncio.wait_for(env.acked.wait(), WAIT)
+        return env.ack_payload
+
+    async def request_reconnect(self, reason: str = "refresh_requested") -> None:
+        await self.wait_connected()
+        await self._sockets[-1].send_json({"type": "disconnect", "reason": reason})
+
+    async def _deliver(self, env: Envelope) -> None:
+        await self.wait_connected()
+        env.sent_at = self.now()
+        await self._sockets[-1].send_json(env.frame())
+
+    async def _link(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._tickets:
+            return web.Response(status=401, text="invalid ticket")
+        self._tickets.discard(ticket)
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self._sockets) + 1,
+                "connection_info": {"app_id": "A111"},
+                "debug_info": {"host": "applink-1", "approximate_connection_time": 18060},
+            }
+        )
+        self._sockets.append(ws)
+        async with self._changed:
+            self.connections += 1
+            self._changed.notify_all()
+        for env in list(self.envelopes.values()):  # Slack redelivers what was never acked
+            if env.sent_at is not None and not env.acked.is_set():
+                env.retry_attempt += 1
+                env.sent_at = self.now()
+                await ws.send_json(env.frame())
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_ack(json.loads(msg.data))
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def _on_ack(self, data: dict[str, Any]) -> None:
+        env = self.envelopes.get(data.get("envelope_id", ""))
+        if env is None or env.acked.is_set():
+            return
+        env.acked_at = self.now()
+        env.ack_payload = data.get("payload")
+        env.acked.set()
+        async with self._changed:
+            self._changed.notify_all()
+
+    # ------------------------------------------------------------------ Web API
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await _read_args(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
+        call = ApiCall(method=method, args=args, token=token, at=self.now())
+        headers: dict[str, str] = {}
+        limit = self._rate_limits.get(method)
+        if limit and limit[0] > 0:
+            limit[0] -= 1
+            call.status = 429
+            call.response = {"ok": False, "error": "ratelimited"}
+            headers["Retry-After"] = str(limit[1])
+        else:
+            call.response = self._answer(method, args, token)
+        self.calls.append(call)
+        async with self._changed:
+            self._changed.notify_all()
+        return web.json_response(call.response, status=call.status, headers=headers)
+
+    def _answer(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
+        wanted = self.app_token if method == "apps.connections.open" else self.bot_token
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if token != wanted:
+            return {"ok": False, "error": "invalid_auth"}
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return {"ok": False, "error": "unknown_method"}
+        try:
+            response: dict[str, Any] = handler(args)
+        except web_api.SlackError as e:
+            return {"ok": False, "error": str(e)}
+        return {"ok": True, **response}
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://fake.slack.com/",
+            "team": self.team,
+            "user": "countersign",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": "B111",
+            "is_enterprise_install": False,
+        }
+
+    def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ticket = uuid.uuid4().hex
+        self._tickets.add(ticket)
+        return {"url": f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}"}
+
+    def _m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users", "")).split(",")
+        if len(users) != 1 or users[0] not in self.users:
+            raise web_api.SlackError("user_not_found")
+        return {"channel": {"id": self.dm_channel(users[0])}}
+
+    def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = web_api.require(args, "channel")
+        if not (args.get("text") or args.get("blocks")):
+            raise web_api.SlackError("no_text")
+        web_api.check_blocks(args.get("blocks"), 50)
+        ts = self._next_ts()
+        message = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": "B111",
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks") or [],
+            "ts": ts,
+            "channel": channel,
+        }
+        self.messages[(channel, ts)] = message
+        return {"channel": channel, "ts": ts, "message": message}
+
+    def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = web_api.require(args, "channel"), web_api.require(args, "ts")
+        message = self.messages.get((channel, ts))
+        if message is None:
+            raise web_api.SlackError("message_not_found")
+        web_api.check_blocks(args.get("blocks"), 50)
+        message.update(text=args.get("text", message["text"]), blocks=args.get("blocks") or [])
+        return {"channel": channel, "ts": ts, "text": message["text"], "message": message}
+
+    def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        web_api.require(args, "channel")
+        web_api.require(args, "user")
+        self.ephemeral.append(args)
+        return {"message_ts": self._next_ts()}
+
+    def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        web_api.require(args, "trigger_id")
+        return {"view": self._store_view(web_api.require(args, "view"))}
+
+    def _m_views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._m_views_open(args)
+
+    def _m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        if view_id not in self.views:
+            raise web_api.SlackError("not_found")
+        return {"view": self._store_view(web_api.require(args, "view"), view_id)}
+
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = web_api.require(args, "user_id")
+        view = web_api.require(args, "view")
+        web_api.check_view(view)
+        stored = {**view, "id": f"VH{user_id}", "team_id": self.team_id}
+        self.home[user_id] = stored
+        return {"view": stored}
+
+    def _store_view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        web_api.check_view(view)
+        view_id = view_id or f"V{next(self._ids):06d}"
+        stored = {**view, "id": view_id, "team_id": self.team_id, "state": {"values": {}}}
+        self.views[view_id] = stored
+        return stored
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(web_api.require(args, "user"))
+        if user is None:
+            raise web_api.SlackError("user_not_found")
+        return {"user": user}
+
+    def _m_users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = web_api.require(args, "email").lower()
+        for user in self.users.values():
+            if user["profile"]["email"].lower() == email:
+                return {"user": user}
+        raise web_api.SlackError("users_not_found")
+
+    def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        members = self.usergroups.get(web_api.require(args, "usergroup"))
+        if members is None:
+            raise web_api.SlackError("no_such_subteam")
+        return {"users": members}
+
+
+async def _read_args(request: web.Request) -> dict[str, Any]:
+    args: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        args.update(await request.json())
+    elif request.can_read_body:
+        args.update(dict(await request.post()))
+    for key in JSON_ARGS:
+        if isinstance(args.get(key), str):
+            args[key] = json.loads(args[key])
+    return args
