@@ -1,0 +1,40 @@
+"""Settings of the web adapter, filled by the composition root (app.py) from its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    secret_key: str  # signs links and CSRF tokens; keep it stable across restarts
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://localhost:8080"  # how browsers and mail readers reach us
+    link_ttl: timedelta = timedelta(days=7)  # approval links in emails
+    sign_in_ttl: timedelta = timedelta(minutes=15)  # one-time sign-in links
+    session_ttl: timedelta = timedelta(days=7)
+    smtp_url: str | None = None  # smtp://user:pass@host:port (smtps:// for implicit TLS)
+    mail_from: str = "Countersign <countersign@localhost>"
+    outbox_mail_dir: str = "./outbox-mail"  # where mails go when there is no SMTP server
+    webhook_secret: str = ""  # signs completion webhooks; empty: secret_key is used
+    webhook_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < 16:
+            raise ValueError("WebConfig.secret_key must be at least 16 characters")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("WebConfig.public_url must start with http:// or https://")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def webhook_key(self) -> str:
+        return self.webhook_secret or self.secret_key

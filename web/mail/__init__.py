@@ -1,0 +1,1 @@
+"""The email channel: approval requests, reminders, outcomes and notifications by email."""

@@ -1,0 +1,222 @@
+"""The email channel: a `CommandHandler` the router uses for "email:" principals.
+
+It performs approval and input requests (with signed single-use links), reminders, notifications
+and outcomes; for every final `run_changed` it also delivers the completion webhook, because the
+router broadcasts `run_changed` to every channel and the web adapter owns webhooks.
+
+Failures to hand a mail over return `Unavailable`: the outbox keeps the command and the
+dispatcher tries again later, so no mail is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from engine import templates
+from engine.commands import (
+    Command,
+    RequestApproval,
+    RequestInput,
+    RunChanged,
+    SendNotification,
+    UpdateApproval,
+)
+from engine.errors import EngineError, NotFound
+from engine.ports import Clock, Outcome, StoredDefinition, Succeeded, Unavailable
+from engine.state import RunState
+from web.config import WebConfig
+from web.links import ApprovalClaims, LinkSigner, approval_nonce
+from web.mail.render import render_mail
+from web.mail.sender import MailSender, MailUnavailable
+from web.webhooks import WebhookSender
+
+log = logging.getLogger("countersign.mail")
+
+RETRY_AFTER = 30.0
+SENT_MEMORY = 10_000
+
+
+def email_address(principal: str) -> str | None:
+    """The address of an email principal ("email:a@b" or a bare "a@b"), else None."""
+    address = principal.removeprefix("email:")
+    return address if "@" in address and ":" not in address else None
+
+
+def template_context(run: RunState) -> dict[str, Any]:
+    """What `{{ }}` in a step's message sees (the shared convention; no secrets)."""
+    return {
+        "inputs": run.inputs,
+        "steps": {k: s.output for k, s in run.steps.items()},
+        "run": {
+            "id": run.run_id,
+            "workflow": run.workflow,
+            "version": run.version,
+            "requester": run.requester,
+        },
+        "requester": run.requester,
+    }
+
+
+class EmailChannel:
+    def __init__(
+        self,
+        load_run: Callable[[str, str], Awaitable[RunState]],
+        load_definition: Callable[[str, str, int], Awaitable[StoredDefinition]],
+        sender: MailSender,
+        signer: LinkSigner,
+        config: WebConfig,
+        clock: Clock,
+        webhooks: WebhookSender,
+    ) -> None:
+        self._load_run = load_run
+        self._load_definition = load_definition
+        self._sender = sender
+        self._signer = signer
+        self._config = config
+        self._clock = clock
+        self._webhooks = webhooks
+        # (command key, address) of mails sent lately: when a broadcast command is retried
+        # (e.g. its webhook failed), its mails are not sent again by this process.
+        self._sent: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    async def perform(self, command: Command) -> Outcome:
+        try:
+            if isinstance(command, RunChanged):
+                return await self._run_changed(command)
+            await self._mail(command)
+        except MailUnavailable as exc:
+            log.warning("mail not sent, will retry: %s", exc)
+            return Unavailable(str(exc), RETRY_AFTER)
+        except NotFound:
+            pass  # the run or its definition is gone: nobody is left to tell
+        return Succeeded()
+
+    async def _run_changed(self, command: RunChanged) -> Outcome:
+        if not command.final:
+            return Succeeded()
+        run = await self._load_run(command.tenant_id, command.run_id)
+        to = email_address(run.requester)
+        if to:
+            await self._send_outcome(command, run, to, f"Your request is {run.status}")
+        return await self._webhooks.perform(command)
+
+    async def _mail(self, command: Command) -> None:
+        if isinstance(command, RequestApproval | RequestInput):
+            principal = (
+                command.approver if isinstance(command, RequestApproval) else command.assignee
+            )
+            if email_address(principal):
+                await self._send_request(command, principal)
+        elif isinstance(command, SendNotification):
+            to = email_address(command.to)
+            if to:
+                run = await self._load_run(command.tenant_id, command.run_id)
+                subject = f"{run.workflow}: a message for you"
+                context = {"run": run, "text": command.text}
+                await self._send("notification", to, subject, command.key, context)
+        elif isinstance(command, UpdateApproval):
+            await self._step_outcome(command)
+
+    async def _send_request(self, command: RequestApproval | RequestInput, principal: str) -> None:
+        run = await self._load_run(command.tenant_id, command.run_id)
+        step = run.steps.get(command.step_id)
+        if step is None or step.status != "waiting":
+            return  # decided or cancelled meanwhile: an email now would only confuse
+        stored = await self._load_definition(run.tenant_id, run.workflow, run.version)
+        definition = stored.definition
+        spec = definition.step(command.step_id)
+        now = self._clock.now()
+        kind: Any = "input" if isinstance(command, RequestInput) else "approval"
+        claims = ApprovalClaims(
+            tenant_id=run.tenant_id,
+            run_id=run.run_id,
+            step_id=command.step_id,
+            principal=principal,
+            kind=kind,
+            nonce=approval_nonce(command.key, principal),
+            expires_at=now + self._config.link_ttl,
+        )
+        title = definition.title or definition.name
+        step_title = spec.title or spec.id
+        context = {
+            "run": run,
+            "title": title,
+            "step_title": step_title,
+            "message": self._message(getattr(spec, "message", None), run),
+            "kind": command.kind,
+            "form_url": self._signer.approval_url(claims),
+            "approve_url": self._signer.approval_url(claims, "approve"),
+            "reject_url": self._signer.approval_url(claims, "reject"),
+            "expires_at": claims.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "dashboard_url": self._signer.sign_in_url(
+                run.tenant_id, principal, now, self._config.link_ttl
+            ),
+        }
+        prefix = "Reminder: " if command.kind == "reminder" else ""
+        if kind == "input":
+            subject = f"{prefix}{title}: please fill in {step_title}"
+            template = "input_request"
+        else:
+            subject = f"{prefix}{title}: approval needed ({step_title})"
+            template = "approval_request"
+        address = email_address(principal) or principal
+        await self._send(template, address, subject, command.key, context)
+
+    async def _step_outcome(self, command: UpdateApproval) -> None:
+        """Once a step is decided, tell its email approvers how it ended."""
+        run = await self._load_run(command.tenant_id, command.run_id)
+        step = run.steps.get(command.step_id)
+        if step is None or step.outcome is None:
+            return
+        for principal in step.approvers:
+            to = email_address(principal)
+            if to:
+                headline = f"Step {step.id} was {step.outcome}"
+                await self._send_outcome(command, run, to, headline, step.votes)
+
+    async def _send_outcome(
+        self, command: Command, run: RunState, to: str, headline: str, votes: Any = ()
+    ) -> None:
+        await self._send(
+            "outcome",
+            to,
+            f"{run.workflow}: {headline.lower()}",
+            command.key,
+            {
+                "run": run,
+                "title": run.workflow,
+                "message": "",
+                "headline": headline,
+                "votes": list(votes),
+                "run_url": f"{self._config.base_url}/runs/{run.run_id}",
+            },
+        )
+
+    def _message(self, template: str | None, run: RunState) -> str:
+        if not template:
+            return ""
+        try:
+            return templates.render(template, template_context(run))
+        except EngineError:
+            return template  # show the raw text rather than nothing
+
+    async def _send(
+        self, template: str, to: str, subject: str, key: str, context: dict[str, Any]
+    ) -> None:
+        if (key, to) in self._sent:
+            return
+        message = render_mail(
+            template,
+            to=to,
+            sender=self._config.mail_from,
+            subject=subject,
+            key=key,
+            context=context,
+        )
+        await self._sender.send(message)
+        self._sent[(key, to)] = None
+        if len(self._sent) > SENT_MEMORY:
+            self._sent.popitem(last=False)
