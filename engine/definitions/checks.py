@@ -1,0 +1,317 @@
+"""Checks across a whole definition, after its shape has validated: ids, templates, references.
+
+Steps run in order, so a step may read only the steps before it; reading itself or a later step
+is the one way a definition could form a cycle, and it is rejected here, when the definition is
+saved, rather than when a run reaches it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from engine import templates
+from engine.definitions.models import (
+    ApprovalStep,
+    FormField,
+    HttpAction,
+    HttpStep,
+    InputStep,
+    NotifyStep,
+    SignalStep,
+    Step,
+    WaitStep,
+    WorkflowDefinition,
+)
+from engine.errors import DefinitionIssue, TemplateError
+from engine.forms import CHANNEL_ID, EMAIL, USER_ID, coerce_value
+
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
+_RUN_KEYS = ("id", "workflow", "version", "requester")
+_ROOTS = ("inputs", "steps", "run", "requester")
+
+
+def check_definition(defn: WorkflowDefinition) -> list[DefinitionIssue]:
+    """Every cross-field problem in the definition (empty when it is sound)."""
+    issues: list[DefinitionIssue] = []
+    issues += _unique([f.id for f in defn.inputs], "inputs", "input id")
+    issues += _unique([s.id for s in defn.steps], "steps", "step id")
+    issues += _form_fields(defn.inputs, "inputs", decision_form=False)
+    signals = [(i, s.name or s.id) for i, s in enumerate(defn.steps) if isinstance(s, SignalStep)]
+    seen_signals: dict[str, int] = {}
+    for index, name in signals:
+        if name in seen_signals:
+            issues.append(
+                _at(
+                    f"steps.{index}.name",
+                    f"signal {name!r} is already used by step {seen_signals[name]}",
+                )
+            )
+        seen_signals.setdefault(name, index)
+    for index, step in enumerate(defn.steps):
+        issues += _step(defn, index, step)
+    return issues
+
+
+def _at(field: str, message: str) -> DefinitionIssue:
+    return DefinitionIssue(field=field, message=message)
+
+
+def _unique(ids: list[str], where: str, what: str) -> list[DefinitionIssue]:
+    first: dict[str, int] = {}
+    issues = []
+    for index, value in enumerate(ids):
+        if value in first:
+            issues.append(
+                _at(
+                    f"{where}.{index}.id",
+                    f"duplicate {what} {value!r} (also {where}.{first[value]})",
+                )
+            )
+        first.setdefault(value, index)
+    return issues
+
+
+def _form_fields(
+    fields: list[FormField], path: str, *, decision_form: bool
+) -> list[DefinitionIssue]:
+    issues = _unique([f.id for f in fields], path, "field id")
+    for index, field in enumerate(fields):
+        where = f"{path}.{index}"
+        if field.type in ("select", "multiselect") and not field.options:
+            issues.append(_at(f"{where}.options", f"a {field.type} field needs options"))
+        elif field.options and field.type not in ("select", "multiselect"):
+            issues.append(_at(f"{where}.options", "options apply to select and multiselect only"))
+        if (field.min is not None or field.max is not None) and field.type != "number":
+            key = "min" if field.min is not None else "max"
+            issues.append(_at(f"{where}.{key}", "min and max apply to number fields only"))
+        if field.min is not None and field.max is not None and field.min > field.max:
+            issues.append(_at(f"{where}.min", f"min ({field.min:g}) is above max ({field.max:g})"))
+        if field.required_on is not None and not decision_form:
+            issues.append(
+                _at(f"{where}.required_on", "required_on applies only to an approval step's fields")
+            )
+        if field.default is not None:
+            try:
+                coerce_value(field, field.default)
+            except ValueError as exc:
+                issues.append(_at(f"{where}.default", f"default does not fit the field: {exc}"))
+    return issues
+
+
+def _step(defn: WorkflowDefinition, index: int, step: Step) -> list[DefinitionIssue]:
+    where = f"steps.{index}"
+    issues: list[DefinitionIssue] = []
+    if isinstance(step, ApprovalStep):
+        issues += _approval(step, where)
+        issues += _form_fields(step.fields, f"{where}.fields", decision_form=True)
+    if isinstance(step, InputStep):
+        issues += _form_fields(step.fields, f"{where}.fields", decision_form=False)
+        issues += _principal(step.assignee, f"{where}.assignee", channel=False)
+        issues += _reminders(step, where)
+    if isinstance(step, NotifyStep) and step.to != "requester":
+        issues += _principal(step.to, f"{where}.to", channel=True)
+    if isinstance(step, WaitStep) and (step.duration is None) == (step.until is None):
+        issues.append(_at(where, "a wait step needs exactly one of duration or until"))
+    if isinstance(step, HttpStep):
+        issues += _http(step, where)
+    compensate = getattr(step, "compensate", None)
+    if isinstance(compensate, HttpAction):
+        issues += _http(compensate, f"{where}.compensate")
+    for field, text, expression, secrets in _templated(step, where):
+        # A compensation runs after its step completed, so it may read the step's own output.
+        readable = index + 1 if ".compensate." in field else index
+        issues += _template(defn, step.id, readable, field, text, expression, secrets)
+    return issues
+
+
+def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
+    issues: list[DefinitionIssue] = []
+    for i, approver in enumerate(step.approvers):
+        issues += _principal(approver, f"{where}.approvers.{i}", channel=False)
+    if not isinstance(step.policy, str):
+        literal = [a for a in step.approvers if USER_ID.match(a) or EMAIL.match(_bare(a))]
+        if len(literal) == len(step.approvers) and step.policy.n > len(literal):
+            issues.append(
+                _at(
+                    f"{where}.policy.n",
+                    f"the policy needs {step.policy.n} approvals but only {len(literal)} "
+                    "approvers are listed",
+                )
+            )
+    for i, level in enumerate(step.escalate_to):
+        entries = [level] if isinstance(level, str) else level
+        for j, entry in enumerate(entries):
+            field = f"{where}.escalate_to.{i}" + ("" if isinstance(level, str) else f".{j}")
+            issues += _principal(entry, field, channel=isinstance(level, str))
+    if step.on_timeout == "escalate" and not step.escalate_to:
+        issues.append(_at(f"{where}.on_timeout", "on_timeout: escalate needs escalate_to"))
+    if step.escalate_to and step.on_timeout != "escalate":
+        issues.append(
+            _at(f"{where}.escalate_to", "escalate_to is used only with on_timeout: escalate")
+        )
+    if "on_timeout" in step.model_fields_set and step.timeout is None:
+        issues.append(_at(f"{where}.on_timeout", f"on_timeout: {step.on_timeout} needs a timeout"))
+    if step.channel is not None and not (_is_template(step.channel) or _is_channel(step.channel)):
+        issues.append(_at(f"{where}.channel", "expected a channel like #finance or C0123ABCD"))
+    return issues + _reminders(step, where)
+
+
+def _reminders(step: ApprovalStep | InputStep, where: str) -> list[DefinitionIssue]:
+    if step.remind_every is None:
+        if "max_reminders" in step.model_fields_set:
+            return [_at(f"{where}.max_reminders", "max_reminders needs remind_every")]
+        return []
+    if step.max_reminders == 0:
+        return [_at(f"{where}.remind_every", "remind_every is set but max_reminders is 0")]
+    if step.timeout is not None and step.remind_every.seconds >= step.timeout.seconds:
+        return [
+            _at(
+                f"{where}.remind_every",
+                f"remind_every ({step.remind_every}) is not shorter than the timeout "
+                f"({step.timeout}), so no reminder would ever be sent",
+            )
+        ]
+    return []
+
+
+def _http(action: HttpAction, where: str) -> list[DefinitionIssue]:
+    issues = []
+    if not _is_template(action.url) and not action.url.startswith(("http://", "https://")):
+        issues.append(
+            _at(f"{where}.url", f"expected an http:// or https:// URL, got {action.url!r}")
+        )
+    for i, status in enumerate(action.expect):
+        if not 100 <= status <= 599:
+            issues.append(_at(f"{where}.expect.{i}", f"{status} is not an HTTP status (100-599)"))
+    retry = action.retry
+    if retry.initial_delay.seconds > retry.max_delay.seconds:
+        issues.append(_at(f"{where}.retry.initial_delay", "initial_delay is longer than max_delay"))
+    return issues
+
+
+def _bare(principal: str) -> str:
+    return principal.removeprefix("email:")
+
+
+def _is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def _is_channel(text: str) -> bool:
+    return bool(_CHANNEL_NAME.match(text) or CHANNEL_ID.match(text))
+
+
+def _principal(value: str, field: str, *, channel: bool) -> list[DefinitionIssue]:
+    ok = (
+        _is_template(value)
+        or USER_ID.match(value)
+        or _GROUP_ID.match(value)
+        or EMAIL.match(_bare(value))
+        or (channel and _is_channel(value))
+    )
+    if ok:
+        return []
+    expected = "a Slack user id (U…), a user group (S…), an email address"
+    expected += ", a channel (#name or C…)" if channel else ""
+    return [
+        _at(field, f"{value!r} is not {expected} or a template like '{{{{ inputs.manager }}}}'")
+    ]
+
+
+def _templated(step: Step, where: str) -> Iterator[tuple[str, str, bool, bool]]:
+    """(field, text, is_expression, may_read_secrets) for every template in the step."""
+    if step.when is not None:
+        yield f"{where}.when", step.when, True, False
+    for key in ("message", "until", "assignee", "channel"):
+        value = getattr(step, key, None)
+        if isinstance(value, str):
+            yield f"{where}.{key}", value, False, False
+    if isinstance(step, NotifyStep):
+        yield f"{where}.to", step.to, False, False
+    if isinstance(step, ApprovalStep):
+        for i, approver in enumerate(step.approvers):
+            yield f"{where}.approvers.{i}", approver, False, False
+        for i, level in enumerate(step.escalate_to):
+            for j, entry in enumerate([level] if isinstance(level, str) else level):
+                suffix = "" if isinstance(level, str) else f".{j}"
+                yield f"{where}.escalate_to.{i}{suffix}", entry, False, False
+    actions: list[tuple[str, HttpAction]] = [(where, step)] if isinstance(step, HttpStep) else []
+    compensate = getattr(step, "compensate", None)
+    if isinstance(compensate, HttpAction):
+        actions.append((f"{where}.compensate", compensate))
+    for base, action in actions:
+        yield f"{base}.url", action.url, False, True
+        for name, value in action.headers.items():
+            yield f"{base}.headers.{name}", value, False, True
+        for path, text in _strings(action.json_body, f"{base}.json"):
+            yield path, text, False, True
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}.{i}")
+
+
+def _template(
+    defn: WorkflowDefinition,
+    step_id: str,
+    readable: int,
+    field: str,
+    text: str,
+    expression: bool,
+    secrets: bool,
+) -> list[DefinitionIssue]:
+    error = templates.check_syntax(text, expression=expression)
+    if error is not None:
+        kind = "condition" if expression else "template"
+        return [_at(field, f"{kind} syntax error: {error}")]
+    try:
+        refs = templates.references(text, expression=expression)
+    except TemplateError as exc:  # pragma: no cover - check_syntax already parsed it
+        return [_at(field, exc.message)]
+    inputs = [f.id for f in defn.inputs]
+    order = {s.id: i for i, s in enumerate(defn.steps)}
+    issues = []
+    for root, attr in sorted(refs, key=lambda r: (r[0], r[1] or "")):
+        message = _reference(root, attr, step_id, readable, inputs, order, secrets)
+        if message:
+            issues.append(_at(field, message))
+    return issues
+
+
+def _reference(
+    root: str,
+    attr: str | None,
+    step_id: str,
+    readable: int,
+    inputs: list[str],
+    order: dict[str, int],
+    secrets: bool,
+) -> str | None:
+    if root == "inputs" and attr is not None and attr not in inputs:
+        return f"unknown input {attr!r}; declared inputs: {', '.join(inputs) or 'none'}"
+    if root == "steps" and attr is not None:
+        if attr not in order:
+            return f"unknown step {attr!r}; steps: {', '.join(order)}"
+        if order[attr] >= readable:
+            when = "its own output" if attr == step_id else "which runs later"
+            return (
+                f"step {step_id!r} reads steps.{attr}, {when}; a step can only read steps before it"
+            )
+    if root == "run" and attr is not None and attr not in _RUN_KEYS:
+        return f"run has no {attr!r}; run has {', '.join(_RUN_KEYS)}"
+    if root == "secrets" and not secrets:
+        return "secrets can be used only in an http url, headers or json, never in messages"
+    if root not in (*_ROOTS, "secrets"):
+        allowed = ", ".join(_ROOTS) + (", secrets" if secrets else "")
+        return f"unknown name {root!r}; templates can read {allowed}"
+    return None

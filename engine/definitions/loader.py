@@ -1,0 +1,149 @@
+"""Load a workflow file (YAML or JSON) into a WorkflowDefinition, with errors that name lines.
+
+The text is composed into YAML nodes first, so every mapping key and sequence item is known with
+its line; pydantic's errors and the cross-checks in `checks.py` are then reported at those lines.
+Every problem found is reported at once, in one DefinitionError.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from engine.definitions.checks import check_definition
+from engine.definitions.messages import Path, issues_from_validation
+from engine.definitions.models import WorkflowDefinition
+from engine.errors import DefinitionError, DefinitionIssue
+
+LineMap = dict[Path, int]
+
+
+def load_definition(text: str, filename: str | None = None) -> WorkflowDefinition:
+    """Parse and validate a workflow; raises DefinitionError listing every issue found."""
+    data, lines, issues = _parse(text, filename)
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
+        raise DefinitionError(
+            [_issue("", f"the top level must be a mapping (name:, steps:, ...), not {kind}", 1)]
+        )
+    try:
+        definition = WorkflowDefinition.model_validate(data)
+    except ValidationError as exc:
+        issues += issues_from_validation(exc, data)
+        raise DefinitionError(_located(issues, lines, filename)) from None
+    issues += check_definition(definition)
+    if issues:
+        raise DefinitionError(_located(issues, lines, filename))
+    return definition
+
+
+def _issue(field: str, message: str, line: int | None = None) -> DefinitionIssue:
+    return DefinitionIssue(field=field, message=message, line=line)
+
+
+def _parse(text: str, filename: str | None) -> tuple[Any, LineMap, list[DefinitionIssue]]:
+    """The data, the line of every key/item, and duplicate keys found.
+
+    JSON keeps JSON semantics (e.g. 1e5 is a number); YAML only supplies its lines.
+    """
+    stripped = text.lstrip()
+    if not stripped or all(
+        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
+    ):
+        raise DefinitionError([_issue("", "the file is empty; a workflow needs name: and steps:")])
+    as_json = (filename or "").lower().endswith(".json") or stripped.startswith("{")
+    if as_json:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise DefinitionError(
+                [_issue("", f"invalid JSON at {where}: {exc.msg}", exc.lineno)]
+            ) from None
+        # Raw tabs can only be whitespace in valid JSON, and YAML refuses them as indentation.
+        node = _compose_or_none(text.replace("\t", " "))
+        return (data, *_lines(node)) if node is not None else (data, {}, [])
+    node = _compose(text)
+    loader = yaml.SafeLoader("")
+    try:
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise DefinitionError([_yaml_issue(exc)]) from None
+    finally:
+        loader.dispose()
+    return (data, *_lines(node))
+
+
+def _compose(text: str) -> yaml.Node:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise DefinitionError([_yaml_issue(exc)]) from None
+    if node is None:
+        raise DefinitionError([_issue("", "the file is empty; a workflow needs name: and steps:")])
+    return node
+
+
+def _compose_or_none(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+
+
+def _yaml_issue(exc: yaml.YAMLError) -> DefinitionIssue:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    if mark is None:
+        return _issue("", message)
+    return _issue("", f"{message} at line {mark.line + 1}, column {mark.column + 1}", mark.line + 1)
+
+
+def _lines(root: yaml.Node) -> tuple[LineMap, list[DefinitionIssue]]:
+    """Line (1-based) of every mapping key and sequence item, by path; and duplicate keys."""
+    lines: LineMap = {(): root.start_mark.line + 1}
+    duplicates: list[DefinitionIssue] = []
+    stack: list[tuple[Path, yaml.Node]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+                line = key_node.start_mark.line + 1
+                child = (*path, key)
+                if key in seen:
+                    field = ".".join(str(p) for p in child)
+                    duplicates.append(
+                        _issue(field, f"duplicate key {key!r} (first at line {seen[key]})", line)
+                    )
+                    continue
+                seen[key] = line
+                lines[child] = line
+                stack.append((child, value_node))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[(*path, index)] = item.start_mark.line + 1
+                stack.append(((*path, index), item))
+    return lines, duplicates
+
+
+def _located(
+    issues: list[DefinitionIssue], lines: LineMap, filename: str | None
+) -> list[DefinitionIssue]:
+    """Fill in file and line: the line of the field, or of its nearest parent that exists."""
+    out = []
+    for issue in issues:
+        line = issue.line
+        if line is None:
+            path: Path = tuple(int(p) if p.isdigit() else p for p in issue.field.split(".") if p)
+            while path not in lines and path:
+                path = path[:-1]
+            line = lines.get(path)
+        out.append(DefinitionIssue(issue.field, issue.message, line, filename))
+    return sorted(out, key=lambda i: (i.line or 0, i.field))

@@ -1,0 +1,186 @@
+"""Coerce and validate the values people submit in forms (start forms, input steps, decisions).
+
+Values arrive as text from Slack, the web, email or the CLI ("12.5", "true", "a,b"), or already
+typed from the API; they leave typed and checked, in the JSON-friendly form the events store.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from engine.definitions.models import FormField
+from engine.errors import InvalidInput
+
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+
+
+def validate_values(
+    fields: Sequence[FormField], values: Mapping[str, Any], *, decision: str | None = None
+) -> dict[str, Any]:
+    """Typed values for every field (defaults applied, missing optional ones None).
+
+    `decision` ("approve"/"reject") makes fields with a matching `required_on` required.
+    Raises InvalidInput with one message per bad field, unknown keys included.
+    """
+    known = {f.id for f in fields}
+    errors = {
+        key: f"unknown field; expected one of {', '.join(sorted(known)) or 'none'}"
+        for key in values
+        if key not in known
+    }
+    out: dict[str, Any] = {}
+    for field in fields:
+        raw = values.get(field.id)
+        if _empty(raw):
+            raw = field.default
+        required = field.required or (decision is not None and field.required_on == decision)
+        if _empty(raw):
+            if required:
+                errors[field.id] = "required"
+            out[field.id] = False if field.type == "checkbox" else None
+            continue
+        try:
+            out[field.id] = coerce_value(field, raw)
+        except ValueError as exc:
+            errors[field.id] = str(exc)
+            continue
+        if required and field.type == "checkbox" and out[field.id] is False:
+            errors[field.id] = "must be checked"
+    if errors:
+        raise InvalidInput(errors)
+    return out
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def coerce_value(field: FormField, value: Any) -> Any:
+    """One value converted to the field's type; ValueError says what was expected."""
+    kind = field.type
+    if kind in ("text", "multiline"):
+        text = _text(value, "text")
+        if field.max_length is not None and len(text) > field.max_length:
+            raise ValueError(f"at most {field.max_length} characters (got {len(text)})")
+        return text
+    if kind == "number":
+        return _number(field, value)
+    if kind == "checkbox":
+        return _checkbox(value)
+    if kind == "select":
+        return _option(field, _text(value, "one of the options"))
+    if kind == "multiselect":
+        return [_option(field, v) for v in _listed(value, "options")]
+    if kind == "date":
+        return _date(value)
+    if kind == "datetime":
+        return _datetime(value)
+    if kind == "user":
+        return _matching(value, USER_ID, "a Slack user id like U0123ABCD")
+    if kind == "users":
+        return [_matching(v, USER_ID, "Slack user ids like U0123ABCD") for v in _listed(value)]
+    if kind == "channel":
+        return _matching(value, CHANNEL_ID, "a Slack channel id like C0123ABCD")
+    if kind == "email":
+        return _matching(value, EMAIL, "an email address like ana@example.com")
+    return _url(value)
+
+
+def _text(value: Any, expected: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected {expected}, got {type(value).__name__}")
+    return value
+
+
+def _number(field: FormField, value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, str):
+        if not _NUMBER.match(value.strip()):
+            raise ValueError(f"expected a number, got {value!r}")
+        value = float(value)
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    number: int | float = int(value) if float(value).is_integer() else float(value)
+    if field.min is not None and number < field.min:
+        raise ValueError(f"must be at least {field.min:g}")
+    if field.max is not None and number > field.max:
+        raise ValueError(f"must be at most {field.max:g}")
+    return number
+
+
+def _checkbox(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _option_values(field: FormField) -> list[str]:
+    return [o if isinstance(o, str) else o.value for o in field.options or []]
+
+
+def _option(field: FormField, value: Any) -> str:
+    allowed = _option_values(field)
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not one of the options: {', '.join(allowed)}")
+    return str(value)
+
+
+def _listed(value: Any, what: str = "values") -> list[Any]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ValueError(f"expected a list of {what} or a comma-separated text")
+
+
+def _matching(value: Any, pattern: re.Pattern[str], expected: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value.strip()):
+        raise ValueError(f"expected {expected}, got {value!r}")
+    return value.strip()
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and _DATE.match(value.strip()):
+        try:
+            return date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}")
+
+
+def _datetime(value: Any) -> str:
+    parsed = value if isinstance(value, datetime) else None
+    if isinstance(value, str) and "T" in value.upper():
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise ValueError(f"expected an ISO 8601 date and time, got {value!r}")
+    if parsed.tzinfo is None:
+        raise ValueError("the date and time needs a timezone, e.g. 2026-03-01T09:00:00+01:00")
+    return parsed.isoformat()
+
+
+def _url(value: Any) -> str:
+    text = _text(value, "a URL")
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL like https://example.com, got {value!r}")
+    return text.strip()
