@@ -1,0 +1,73 @@
+"""Opening the database: the engine for a URL, with each dialect's per-connection settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+)
+# Execution option for read-only work on SQLite: a plain BEGIN, which does not take the write lock.
+READONLY = {"countersign_readonly": True}
+
+
+def parse_url(url: str) -> tuple[URL, dict[str, Any]]:
+    """The SQLAlchemy URL and connect_args for `url`; refuses what Countersign cannot run on.
+
+    A PostgreSQL URL may carry `?search_path=schema` to keep Countersign's tables in a schema of
+    their own (tests use a fresh one per test); it becomes a server setting of every connection.
+    """
+    parsed = make_url(url)
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite" and driver == "aiosqlite":
+        return parsed, {}
+    if backend == "postgresql" and driver == "asyncpg":
+        search_path = parsed.query.get("search_path")
+        if search_path is None:
+            return parsed, {}
+        if not isinstance(search_path, str):
+            raise ValueError("DATABASE_URL: give search_path once")
+        return parsed.difference_update_query(["search_path"]), {
+            "server_settings": {"search_path": search_path}
+        }
+    raise ValueError(
+        f"DATABASE_URL {parsed.render_as_string(hide_password=True)!r} is not supported: use "
+        "sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
+    )
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An AsyncEngine for `url` (no pre-ping: a dead connection fails one statement, which the
+    runtime retries, instead of costing a round trip on every checkout)."""
+    parsed, connect_args = parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_size=pool_size, connect_args=connect_args)
+    if parsed.database in (None, "", ":memory:"):
+        raise ValueError("DATABASE_URL: an in-memory SQLite database is not supported; name a file")
+    engine = create_async_engine(parsed, pool_size=pool_size)
+    event.listen(engine.sync_engine, "connect", _sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself, instead of the driver's deferred one.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: SQLite has one writer, and a deferred transaction
+    # that later wants to write fails with SQLITE_BUSY instead of waiting for busy_timeout.
+    readonly = conn.get_execution_options().get("countersign_readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

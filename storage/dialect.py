@@ -1,0 +1,23 @@
+"""The few places where SQLite and PostgreSQL differ: upserts and unique-violation errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+
+def insert_for(dialect_name: str) -> Any:
+    """The dialect's `insert` (the one with ON CONFLICT support)."""
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """A duplicate key (what optimistic concurrency and idempotency keys rely on), as opposed to
+    a NOT NULL or check violation, which is a bug and must not be retried."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505" or getattr(orig, "pgcode", None) == "23505":
+        return True
+    text = str(orig)
+    return "UNIQUE constraint failed" in text or "duplicate key value" in text

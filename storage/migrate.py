@@ -1,0 +1,42 @@
+"""Alembic, driven programmatically: the scripts live in `storage/migrations`, no alembic.ini."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+SCRIPTS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate the database to `revision` (creating every table on an empty one)."""
+
+    def run(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    """Whether the database is at the newest migration (the readiness check)."""
+
+    def check(connection: Connection) -> bool:
+        heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+        return set(MigrationContext.configure(connection).get_current_heads()) == set(heads)
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(check)

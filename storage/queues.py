@@ -1,0 +1,128 @@
+"""The outbox and the timers: rows claimed with a lease by one UPDATE ... RETURNING.
+
+On PostgreSQL the candidate rows are picked `FOR UPDATE SKIP LOCKED`, so concurrent claimers
+pass over each other's rows instead of waiting; SQLite has a single writer (every write
+transaction begins IMMEDIATE), so the same statement is atomic there without the clause.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.commands import COMMAND_ADAPTER, Timer
+from engine.ports import OutboxItem
+from storage.database import READONLY
+from storage.schema import outbox, timers
+
+
+class SqlOutbox:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(**READONLY)
+
+    async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+        o = outbox.c
+        candidates = (
+            select(o.id)
+            .where(
+                o.done_at.is_(None),
+                o.available_at <= now,
+                or_(o.locked_until.is_(None), o.locked_until <= now),
+            )
+            .order_by(o.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(outbox)
+            .where(o.id.in_(candidates.scalar_subquery()))
+            .values(locked_until=now + lease, attempts=o.attempts + 1)
+            .returning(o.id, o.payload, o.attempts)
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(claim)).all()
+        return [
+            OutboxItem(row.id, COMMAND_ADAPTER.validate_json(row.payload), row.attempts - 1)
+            for row in sorted(rows, key=lambda r: r.id)
+        ]
+
+    async def complete(self, key: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.key == key, outbox.c.done_at.is_(None))
+                .values(done_at=func.now(), locked_until=None)
+            )
+
+    async def retry_later(self, key: str, at: datetime, error: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.key == key, outbox.c.done_at.is_(None))
+                .values(available_at=at, locked_until=None, last_error=error)
+            )
+
+    async def pending_count(self, now: datetime) -> tuple[int, float]:
+        o = outbox.c
+        query = select(func.count(), func.min(case((o.available_at <= now, o.available_at)))).where(
+            o.done_at.is_(None)
+        )
+        async with self._reader.connect() as conn:
+            count, oldest = (await conn.execute(query)).one()
+        return count, (now - oldest).total_seconds() if oldest is not None else 0.0
+
+
+class SqlTimerStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(**READONLY)
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
+        t = timers.c
+        candidates = (
+            select(t.id)
+            .where(t.due_at <= now, or_(t.locked_until.is_(None), t.locked_until <= now))
+            .order_by(t.due_at, t.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(timers)
+            .where(t.id.in_(candidates.scalar_subquery()))
+            .values(locked_until=now + lease)
+            .returning(t.id, t.tenant_id, t.run_id, t.due_at, t.kind, t.step_id, t.attempt)
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(claim)).all()
+        found = [
+            Timer(
+                id=r.id,
+                tenant_id=r.tenant_id,
+                run_id=r.run_id,
+                due_at=r.due_at,
+                kind=r.kind,
+                step_id=r.step_id,
+                attempt=r.attempt,
+            )
+            for r in rows
+        ]
+        return sorted(found, key=lambda timer: (timer.due_at, timer.id))
+
+    async def drop(self, timer_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(timers).where(timers.c.id == timer_id))
+
+    async def next_due(self) -> datetime | None:
+        """The earliest moment a timer can be claimed: its due_at, or the end of the lease of a
+        claimed one (so a wake-up scheduler never spins on a timer someone holds)."""
+        t = timers.c
+        claimable_at = case(
+            (t.locked_until.is_not(None) & (t.locked_until > t.due_at), t.locked_until),
+            else_=t.due_at,
+        )
+        async with self._reader.connect() as conn:
+            found: datetime | None = (await conn.execute(select(func.min(claimable_at)))).scalar()
+        return found

@@ -1,0 +1,186 @@
+"""The tables. `tenant_id` leads every key, so each query stays inside one tenant (and the schema
+can be sharded by tenant later). JSON documents (events, run states, commands, definitions) are
+stored as text written and read by pydantic: the database never looks inside them, and text is
+the cheapest way through both drivers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out. SQLite keeps naive text, so UTC is assumed on the way back."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Countersign stores timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Autoincrementing ids: BIGINT on PostgreSQL, INTEGER (the rowid) on SQLite.
+BigId: Any = BigInteger().with_variant(Integer(), "sqlite")
+naming = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=naming)
+
+Tenant = String(64)
+Id = String(128)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("latest_version", Integer, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    PrimaryKeyConstraint("tenant_id", "name"),
+)
+
+definitions = Table(
+    "definitions",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("canonical", Text, nullable=False),  # the validated model as canonical JSON
+    Column("hash", String(64), nullable=False),  # sha256 of `canonical`
+    Column("source", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "name", "version"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("run_id", Id, nullable=False),
+    Column("workflow", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("requester", String(320), nullable=False),
+    Column("current_step", String(64)),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("seq", Integer, nullable=False),
+    Column("state", Text, nullable=False),  # the RunState as JSON
+    Column("idempotency_key", String(255)),
+    PrimaryKeyConstraint("tenant_id", "run_id"),
+    UniqueConstraint("tenant_id", "idempotency_key"),
+    Index(None, "tenant_id", "started_at", "run_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("run_id", Id, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("data", Text, nullable=False),  # the event as JSON
+    Column("at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "run_id", "seq"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("run_id", Id, nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(32)),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    PrimaryKeyConstraint("tenant_id", "run_id", "step_id"),
+)
+
+pending_tasks = Table(
+    "pending_tasks",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("run_id", Id, nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("principal", String(320), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("workflow", String(64), nullable=False),
+    Column("requester", String(320), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "run_id", "step_id", "principal"),
+    Index(None, "tenant_id", "principal", "since"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("tenant_id", Tenant, nullable=False),
+    Column("run_id", Id, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # the command as JSON
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("done_at", UTCDateTime),
+    Column("last_error", Text),
+    # Only open commands are indexed: the claim query never looks at done ones.
+    Index(
+        "ix_outbox_open",
+        "available_at",
+        "id",
+        postgresql_where=text("done_at IS NULL"),
+        sqlite_where=text("done_at IS NULL"),
+    ),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("tenant_id", Tenant, nullable=False),
+    Column("run_id", Id, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("step_id", String(64)),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
+    Index(None, "due_at"),
+    Index(None, "tenant_id", "run_id"),
+)
