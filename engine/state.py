@@ -57,6 +57,11 @@ class StepState(BaseModel):
     escalation_level: int = 0
     reminders: int = 0
     waiting_until: datetime | None = None  # wait steps
+    signal: str | None = None  # signal steps: the name awaited
+    # Set while approvers are looked up in the directory: the escalation level being resolved.
+    resolving_level: int | None = None
+    # When the next attempt (or compensation attempt) is due; None while one is in flight.
+    retry_at: datetime | None = None
     compensation_attempt: int = 0
 
 
@@ -77,8 +82,11 @@ class RunState(BaseModel):
     updated_at: datetime
     finished_at: datetime | None = None
     steps: dict[str, StepState] = Field(default_factory=dict)  # in definition order
-    compensation_queue: list[str] = Field(default_factory=list)
+    compensation_queue: list[str] = Field(default_factory=list)  # still to undo, next first
+    compensation_cause: Literal["failed", "rejected", "cancelled"] | None = None
     cancel_requested: bool = False
+    cancelled_by: str | None = None
+    cancel_reason: str = ""
     seq: int = 0  # number of events folded in
 
     def waiting_on(self) -> list[tuple[str, str]]:

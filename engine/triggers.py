@@ -20,6 +20,7 @@ class StartRun(TriggerBase):
     type: Literal["start_run"] = "start_run"
     run_id: str
     tenant_id: str
+    version: int = 1  # the definition version the run is pinned to
     requester: str
     inputs: dict[str, Any]  # already validated against the definition's inputs
     callback_url: str | None = None

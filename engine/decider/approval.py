@@ -1,0 +1,284 @@
+"""Approval steps: who is asked (approver specs, directory lookups), votes and policies,
+timeouts with their actions, reminders and the escalation chain.
+
+Durations marked `working` are treated as wall-clock time here; working hours and time zones
+come with the reminders issue.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from engine import commands as cmd
+from engine import events as ev
+from engine import forms, templates
+from engine.decider import keys, steps
+from engine.decider.context import Builder
+from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy
+from engine.errors import NotAllowed, TemplateError
+from engine.state import StepState
+from engine.triggers import Decide
+
+USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_LOOKUP = re.compile(r"^(S[A-Z0-9]+|[CG][A-Z0-9]+|#[\w.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+# Rendered specs may hold several principals: "U1, U2" or a rendered list "['U1', 'U2']".
+_TOKEN = re.compile(r"[^\s,;\[\]'\"]+")
+
+Outcome = Literal["approved", "rejected"]
+
+
+def render_specs(specs: list[str], context: dict[str, Any]) -> list[str]:
+    """Approver specs rendered into principals and lookups, in order, without duplicates.
+    Raises ValueError (or TemplateError) saying which spec is not usable."""
+    out: list[str] = []
+    for spec in specs:
+        text = templates.render(spec, context) if "{" in spec else spec
+        tokens = _TOKEN.findall(text)
+        if not tokens:
+            raise ValueError(f"approver {spec!r} rendered to nothing")
+        for token in tokens:
+            if not (USER_ID.match(token) or token.startswith("email:") or _LOOKUP.match(token)):
+                raise ValueError(
+                    f"approver {token!r} (from {spec!r}) is not a Slack user id (U…/W…), "
+                    "user group (S…), channel or email address"
+                )
+            if token not in out:
+                out.append(token)
+    return out
+
+
+def required_approvals(policy: Policy, approvers: int) -> int:
+    if policy == "any":
+        return 1
+    if policy == "all":
+        return approvers
+    if policy == "majority":
+        return approvers // 2 + 1
+    assert isinstance(policy, NOf)
+    return policy.n
+
+
+def start(b: Builder, step: ApprovalStep) -> None:
+    try:
+        specs = render_specs(step.approvers, b.context())
+    except (ValueError, TemplateError) as exc:
+        steps.fail(b, step.id, str(exc))
+        return
+    ask(b, step, specs, level=0)
+
+
+def ask(b: Builder, step: ApprovalStep, specs: list[str], level: int) -> None:
+    """Ask the approvers of `level` (0 = the step's own); look them up first if needed."""
+    if all(USER_ID.match(s) or s.startswith("email:") for s in specs):
+        grant(b, step, specs, level)
+        return
+    run = b.state
+    b.emit(ev.ApproversResolving(at=b.now, step_id=step.id, specs=specs, escalation_level=level))
+    b.command(
+        cmd.ResolveApprovers(
+            key=keys.resolve_key(run.run_id, step.id, level),
+            tenant_id=run.tenant_id,
+            run_id=run.run_id,
+            step_id=step.id,
+            specs=specs,
+        )
+    )
+
+
+def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> None:
+    """The approvers are known: record who is asked, send the requests, arm the timers."""
+    approvers = list(dict.fromkeys(approvers))
+    if not approvers:
+        steps.fail(b, step.id, "no approvers were found for this step")
+        return
+    kind: Literal["request", "escalated"] = "request"
+    if level == 0:
+        required = required_approvals(step.policy, len(approvers))
+        if required > len(approvers):
+            steps.fail(
+                b,
+                step.id,
+                f"the policy needs {required} approvals but only "
+                f"{len(approvers)} approvers were found",
+            )
+            return
+        b.emit(
+            ev.ApprovalRequested(at=b.now, step_id=step.id, approvers=approvers, required=required)
+        )
+    else:
+        kind = "escalated"
+        b.emit(ev.StepEscalated(at=b.now, step_id=step.id, level=level, approvers=approvers))
+    run = b.state
+    for target in [step.channel] if step.channel else approvers:
+        b.command(
+            cmd.RequestApproval(
+                key=keys.request_key(run.run_id, step.id, kind, str(level), target),
+                tenant_id=run.tenant_id,
+                run_id=run.run_id,
+                step_id=step.id,
+                approver=target,
+                kind=kind,
+            )
+        )
+    arm_human_timers(b, step, level)
+
+
+def arm_human_timers(b: Builder, step: ApprovalStep | InputStep, level: int) -> None:
+    """The timeout of this level and the first reminder. `working` durations count as
+    wall-clock time for now."""
+    run_id = b.state.run_id
+    if step.timeout is not None:
+        due = b.now + step.timeout.delta
+        b.arm("timeout", keys.timeout_timer(run_id, step.id, level), step.id, due, level)
+    if step.remind_every is not None and step.max_reminders > 0:
+        due = b.now + step.remind_every.delta
+        b.arm("reminder", keys.reminder_timer(run_id, step.id, level, 1), step.id, due, 1)
+
+
+def resolved(b: Builder, step_id: str, approvers: list[str], error: str | None) -> None:
+    """The directory answered the lookup of the step's pending level."""
+    step = b.definition.step(step_id)
+    assert isinstance(step, ApprovalStep)
+    level = b.step(step_id).resolving_level or 0
+    if error is not None:
+        steps.fail(b, step_id, f"could not look up the approvers: {error}")
+    else:
+        grant(b, step, approvers, level)
+
+
+def _past(decision: str) -> Outcome:
+    return "approved" if decision == "approve" else "rejected"
+
+
+def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
+    """A vote (checked by the caller to be on a waiting step and not a repeat)."""
+    state = b.step(step.id)
+    if not trigger.override:
+        if trigger.actor not in state.approvers:
+            raise NotAllowed("you are not an approver of this step")
+        self_approval = trigger.actor == b.state.requester and trigger.decision == "approve"
+        if self_approval and not step.allow_self_approval:
+            raise NotAllowed("you cannot approve your own request")
+        earlier = [v for v in state.votes if v.actor == trigger.actor]
+        if earlier:
+            raise NotAllowed(f"you already {_past(earlier[-1].decision)} this step")
+    values = forms.validate_values(step.fields, trigger.fields, decision=trigger.decision)
+    b.emit(
+        ev.DecisionRecorded(
+            at=b.now,
+            step_id=step.id,
+            actor=trigger.actor,
+            decision=trigger.decision,
+            fields=values,
+            channel=trigger.channel,
+            override=trigger.override,
+        )
+    )
+    outcome = _past(trigger.decision) if trigger.override else _policy_outcome(step, state)
+    if outcome is None:
+        b.update_approval(step.id)  # cards show the progress, e.g. "1 of 2"
+        return
+    _close(b, step.id, outcome)
+
+
+def _counted(state: StepState) -> list[tuple[str, str, dict[str, Any]]]:
+    """(actor, decision, fields) of the votes that count at the current level: the current
+    approvers' and overrides."""
+    return [
+        (v.actor, v.decision, v.fields)
+        for v in state.votes
+        if v.override or v.actor in state.approvers
+    ]
+
+
+def _policy_outcome(step: ApprovalStep, state: StepState) -> Outcome | None:
+    votes = _counted(state)
+    if not votes:
+        return None
+    if step.policy == "any" or state.escalation_level > 0:
+        return "approved" if votes[-1][1] == "approve" else "rejected"
+    approvals = sum(1 for v in votes if v[1] == "approve")
+    rejections = len(votes) - approvals
+    if approvals >= state.required:
+        return "approved"
+    if len(state.approvers) - rejections < state.required:
+        return "rejected"  # the others can no longer reach the required count
+    return None
+
+
+def _close(b: Builder, step_id: str, outcome: Outcome, reason: str | None = None) -> None:
+    wanted = "approve" if outcome == "approved" else "reject"
+    by: list[str] = []
+    fields: dict[str, Any] = {}
+    for actor, decision, values in _counted(b.step(step_id)):
+        if decision == wanted:
+            by.append(actor)
+            fields.update(values)
+    output: dict[str, Any] = {"decision": outcome, "decided_by": by or ["system"], "fields": fields}
+    if reason is not None:
+        output["reason"] = reason
+    steps.complete(b, step_id, outcome, output)
+
+
+def timed_out(b: Builder, step: ApprovalStep) -> None:
+    state = b.step(step.id)
+    after = f"no decision within {step.timeout}"
+    action = step.on_timeout
+    level = state.escalation_level + 1
+    if action == "escalate" and level > len(step.escalate_to):
+        action, after = "fail", f"{after} at the last escalation level"
+    b.emit(ev.StepTimedOut(at=b.now, step_id=step.id, action=action))
+    if action in ("approve", "reject"):
+        _close(b, step.id, "approved" if action == "approve" else "rejected", reason=after)
+    elif action == "fail":
+        steps.fail(b, step.id, after)
+    else:
+        b.disarm(keys.reminder_timer(b.state.run_id, step.id, level - 1, state.reminders + 1))
+        b.update_approval(step.id)  # the first approvers' cards say it moved on
+        chain = step.escalate_to[level - 1]
+        try:
+            specs = render_specs(chain if isinstance(chain, list) else [chain], b.context())
+        except (ValueError, TemplateError) as exc:
+            steps.fail(b, step.id, f"escalation level {level}: {exc}")
+            return
+        ask(b, step, specs, level)
+
+
+def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
+    """Send reminder `number` to whoever has not acted yet, and arm the next one."""
+    state = b.step(step.id)
+    run = b.state
+    b.emit(ev.ReminderSent(at=b.now, step_id=step.id, number=number))
+    counter = f"{state.escalation_level}.{number}"
+    if isinstance(step, InputStep):
+        b.command(
+            cmd.RequestInput(
+                key=keys.request_key(
+                    run.run_id, step.id, "input-reminder", counter, state.approvers[0]
+                ),
+                tenant_id=run.tenant_id,
+                run_id=run.run_id,
+                step_id=step.id,
+                assignee=state.approvers[0],
+                kind="reminder",
+            )
+        )
+    else:
+        voted = {v.actor for v in state.votes}
+        targets = [step.channel] if step.channel else [a for a in state.approvers if a not in voted]
+        for target in targets:
+            b.command(
+                cmd.RequestApproval(
+                    key=keys.request_key(run.run_id, step.id, "reminder", counter, target),
+                    tenant_id=run.tenant_id,
+                    run_id=run.run_id,
+                    step_id=step.id,
+                    approver=target,
+                    kind="reminder",
+                )
+            )
+    if number < step.max_reminders and step.remind_every is not None:
+        level = state.escalation_level
+        timer_id = keys.reminder_timer(run.run_id, step.id, level, number + 1)
+        b.arm("reminder", timer_id, step.id, b.now + step.remind_every.delta, number + 1)

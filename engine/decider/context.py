@@ -1,0 +1,128 @@
+"""The working state of one `decide` call (events so far, commands, timers) and the template
+context the run's templates see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from engine import commands as cmd
+from engine import events as ev
+from engine.decider import keys
+from engine.decider.evolve import apply
+from engine.decision import Decision
+from engine.definitions.models import WorkflowDefinition
+from engine.state import RunState, StepState
+
+TimerKind = Literal["retry", "wait", "reminder", "timeout", "compensation_retry"]
+
+
+def template_context(state: RunState) -> dict[str, Any]:
+    """What `{{ }}` sees: inputs, the outputs of finished steps (skipped ones as {}), the run."""
+    outputs: dict[str, Any] = {}
+    for step in state.steps.values():
+        if step.outcome is not None:
+            outputs[step.id] = step.output
+        elif step.status == "skipped":
+            outputs[step.id] = {}
+    return {
+        "inputs": state.inputs,
+        "steps": outputs,
+        "run": {
+            "id": state.run_id,
+            "workflow": state.workflow,
+            "version": state.version,
+            "requester": state.requester,
+        },
+        "requester": state.requester,
+    }
+
+
+class Builder:
+    """Collects what one trigger causes. Every event is folded into `state` at once, so the
+    rest of the decision sees its effect (e.g. the next step's context has the last output)."""
+
+    def __init__(self, definition: WorkflowDefinition, state: RunState | None, now: datetime):
+        self.definition = definition
+        self.now = now
+        self._state = state.model_copy(deep=True) if state is not None else None
+        self._before = (state.status, state.current_step) if state is not None else None
+        self.decision = Decision()
+
+    @property
+    def state(self) -> RunState:
+        if self._state is None:
+            raise RuntimeError("the run has not started")
+        return self._state
+
+    def step(self, step_id: str) -> StepState:
+        return self.state.steps[step_id]
+
+    def context(self) -> dict[str, Any]:
+        return template_context(self.state)
+
+    def emit(self, event: ev.Event) -> None:
+        self.decision.events.append(event)
+        self._state = apply(self._state, event)
+
+    def command(self, command: cmd.Command) -> None:
+        self.decision.commands.append(command)
+
+    def arm(self, kind: TimerKind, timer_id: str, step_id: str, due_at: datetime, n: int) -> None:
+        if timer_id in self.decision.cancel_timers:
+            self.decision.cancel_timers.remove(timer_id)
+        self.decision.timers.append(
+            cmd.Timer(
+                id=timer_id,
+                tenant_id=self.state.tenant_id,
+                run_id=self.state.run_id,
+                due_at=due_at,
+                kind=kind,
+                step_id=step_id,
+                attempt=n,
+            )
+        )
+
+    def disarm(self, *timer_ids: str) -> None:
+        for timer_id in timer_ids:
+            if timer_id not in self.decision.cancel_timers:
+                self.decision.cancel_timers.append(timer_id)
+        armed = set(timer_ids)
+        self.decision.timers = [t for t in self.decision.timers if t.id not in armed]
+
+    def disarm_step(self, step: StepState) -> None:
+        """Cancel every timer this step may have armed in its current state."""
+        run = self.state.run_id
+        ids: list[str] = []
+        if step.status == "waiting" and step.type == "wait":
+            ids.append(keys.wait_timer(run, step.id))
+        elif step.status == "waiting":
+            level = step.escalation_level
+            ids.append(keys.timeout_timer(run, step.id, level))
+            ids.append(keys.reminder_timer(run, step.id, level, step.reminders + 1))
+        elif step.status == "retrying":
+            ids.append(keys.retry_timer(run, step.id, step.attempt + 1))
+        self.disarm(*ids)
+
+    def update_approval(self, step_id: str) -> None:
+        run = self.state
+        key = keys.update_key(run.run_id, step_id, run.seq)
+        self.command(
+            cmd.UpdateApproval(key=key, tenant_id=run.tenant_id, run_id=run.run_id, step_id=step_id)
+        )
+
+    def finish(self) -> Decision:
+        """The decision, plus a RunChanged when the run's status or current step changed."""
+        if self._state is not None and self.decision.events:
+            run = self._state
+            if (run.status, run.current_step) != self._before:
+                self.command(
+                    cmd.RunChanged(
+                        key=keys.run_changed_key(run.run_id, run.seq),
+                        tenant_id=run.tenant_id,
+                        run_id=run.run_id,
+                        status=run.status,
+                        final=run.status in ev.FINAL_STATUSES,
+                    )
+                )
+        return self.decision

@@ -1,0 +1,217 @@
+"""decide: what a trigger causes for a run. The only place that refuses a person's request
+(with a message for them); outcomes and timers that no longer match the run are ignored, so
+duplicate deliveries are harmless."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engine import events as ev
+from engine import forms
+from engine import triggers as tr
+from engine.decider import approval, automated, compensation, human, keys, steps
+from engine.decider.context import Builder
+from engine.decision import Decision
+from engine.definitions.models import ApprovalStep, InputStep, SignalStep, WorkflowDefinition
+from engine.errors import InvalidInput, NotFound, RunFinished, StepNotPending
+from engine.state import RunState, StepState
+
+
+def decide(
+    definition: WorkflowDefinition, state: RunState | None, trigger: tr.Trigger, now: datetime
+) -> Decision:
+    """The events, commands and timers `trigger` causes for the run in `state` (None for a run
+    that does not exist yet), with `definition` the version the run started on. Raises an
+    `EngineError` with a message for the user when a person's request is refused."""
+    if isinstance(trigger, tr.StartRun):
+        if state is not None:
+            return Decision()  # the run exists: starting it again changes nothing
+        b = Builder(definition, None, now)
+        b.emit(
+            ev.RunStarted(
+                at=now,
+                run_id=trigger.run_id,
+                tenant_id=trigger.tenant_id,
+                workflow=definition.name,
+                version=trigger.version,
+                requester=trigger.requester,
+                inputs=trigger.inputs,
+                callback_url=trigger.callback_url,
+                steps={s.id: s.type for s in definition.steps},
+            )
+        )
+        steps.advance(b, None)
+        return b.finish()
+    if state is None:
+        raise NotFound("no such run")
+    b = Builder(definition, state, now)
+    match trigger:
+        case tr.Decide():
+            _decide(b, trigger)
+        case tr.SubmitInput():
+            _submit(b, trigger)
+        case tr.Signal():
+            _signal(b, trigger)
+        case tr.Cancel():
+            _cancel(b, trigger)
+        case _ if b.state.status in ev.FINAL_STATUSES:
+            pass  # a late outcome or timer of a finished run
+        case tr.ApproversResolved():
+            _resolved(b, trigger)
+        case tr.CommandSucceeded() | tr.CommandFailed():
+            _outcome(b, trigger)
+        case tr.TimerFired():
+            _timer(b, trigger)
+    return b.finish()
+
+
+def _describe(step: StepState) -> str:
+    if step.status == "completed" and step.outcome != "done":
+        return str(step.outcome)
+    return {"pending": "not reached yet", "retrying": "running"}.get(step.status, step.status)
+
+
+def _step(b: Builder, step_id: str) -> StepState:
+    found = b.state.steps.get(step_id)
+    if found is None:
+        raise NotFound(f"this workflow has no step {step_id!r}")
+    return found
+
+
+def _check_waiting(b: Builder, step: StepState, what: str) -> None:
+    if step.status == "waiting":
+        return
+    if b.state.status in ev.FINAL_STATUSES and step.status == "pending":
+        raise RunFinished(f"this run has already finished ({b.state.status})")
+    raise StepNotPending(f"step {step.id} is not waiting for {what} (it is {_describe(step)})")
+
+
+def _decide(b: Builder, trigger: tr.Decide) -> None:
+    state = _step(b, trigger.step_id)
+    step = b.definition.step(trigger.step_id)
+    if not isinstance(step, ApprovalStep):
+        raise StepNotPending(f"step {step.id} is not an approval step")
+    earlier = [v for v in state.votes if v.actor == trigger.actor]
+    if earlier and earlier[-1].decision == trigger.decision:
+        return  # the same decision delivered again
+    _check_waiting(b, state, "a decision")
+    if state.resolving_level is not None and not state.approvers:
+        raise StepNotPending(
+            f"step {step.id} is not waiting for a decision yet: its approvers are being looked up"
+        )
+    approval.decide(b, step, trigger)
+
+
+def _submit(b: Builder, trigger: tr.SubmitInput) -> None:
+    state = _step(b, trigger.step_id)
+    step = b.definition.step(trigger.step_id)
+    if not isinstance(step, InputStep):
+        raise StepNotPending(f"step {step.id} is not an input step")
+    if state.outcome == "done" and state.output.get("submitted_by") == trigger.actor:
+        try:
+            if forms.validate_values(step.fields, trigger.values) == state.output.get("values"):
+                return  # the same values submitted again
+        except InvalidInput:
+            pass
+    _check_waiting(b, state, "input")
+    human.submit(b, step, trigger)
+
+
+def _signal(b: Builder, trigger: tr.Signal) -> None:
+    run = b.state
+    named = [s for s in run.steps.values() if s.signal == trigger.name]
+    waiting = [s for s in named if s.status == "waiting"]
+    if waiting:
+        human.signal(b, waiting[0].id, trigger.payload)
+        return
+    if any(s.outcome == "done" and s.output.get("payload") == trigger.payload for s in named):
+        return  # the same signal delivered again
+    if run.status in ev.FINAL_STATUSES:
+        raise RunFinished(f"this run has already finished ({run.status})")
+    raise StepNotPending(f"no step of this run is waiting for the signal {trigger.name!r}")
+
+
+def _cancel(b: Builder, trigger: tr.Cancel) -> None:
+    run = b.state
+    if run.status in ev.FINAL_STATUSES:
+        raise RunFinished(f"this run has already finished ({run.status})")
+    if not run.cancel_requested:
+        steps.cancel(b, trigger.actor, trigger.reason, trigger.channel)
+
+
+def _resolved(b: Builder, trigger: tr.ApproversResolved) -> None:
+    state = b.state.steps.get(trigger.step_id)
+    if state is None or state.status != "waiting" or state.resolving_level is None:
+        return
+    if trigger.command_key != keys.resolve_key(b.state.run_id, state.id, state.resolving_level):
+        return
+    approval.resolved(b, state.id, trigger.approvers, trigger.error)
+
+
+def _in_flight(run: RunState) -> dict[str, tuple[str, str]]:
+    """Command key -> (what, step id) of every command whose outcome the run waits for."""
+    found: dict[str, tuple[str, str]] = {}
+    for s in run.steps.values():
+        if s.status == "running":
+            found[keys.attempt_key(run.run_id, s.id, s.attempt)] = ("attempt", s.id)
+        elif s.status == "compensating" and s.retry_at is None:
+            key = keys.compensation_key(run.run_id, s.id, s.compensation_attempt)
+            found[key] = ("compensation", s.id)
+        elif s.status == "waiting" and s.resolving_level is not None:
+            found[keys.resolve_key(run.run_id, s.id, s.resolving_level)] = ("resolve", s.id)
+    return found
+
+
+def _outcome(b: Builder, trigger: tr.CommandSucceeded | tr.CommandFailed) -> None:
+    what, step_id = _in_flight(b.state).get(trigger.command_key, ("", ""))
+    if isinstance(trigger, tr.CommandSucceeded):
+        if what == "attempt":
+            automated.succeeded(b, step_id, trigger.result)
+        elif what == "compensation":
+            compensation.succeeded(b, step_id)
+        # a lookup's answer comes as ApproversResolved
+    elif what == "attempt":
+        automated.failed(b, step_id, trigger.error, trigger.reason)
+    elif what == "compensation":
+        compensation.failed(b, step_id, trigger.error, trigger.reason)
+    elif what == "resolve":
+        approval.resolved(b, step_id, [], trigger.error)
+
+
+def _armed(run: RunState, step: StepState, kind: str) -> str | None:
+    """The id of the `kind` timer the step waits for in its current state, if any."""
+    rid, sid, level = run.run_id, step.id, step.escalation_level
+    if kind == "retry" and step.status == "retrying":
+        return keys.retry_timer(rid, sid, step.attempt + 1)
+    if kind == "compensation_retry" and step.status == "compensating" and step.retry_at:
+        return keys.compensation_retry_timer(rid, sid, step.compensation_attempt + 1)
+    if step.status != "waiting" or step.resolving_level is not None:
+        return None
+    if kind == "wait" and step.type == "wait":
+        return keys.wait_timer(rid, sid)
+    if kind == "timeout" and step.type in ("approval", "input", "signal"):
+        return keys.timeout_timer(rid, sid, level)
+    if kind == "reminder" and step.type in ("approval", "input"):
+        return keys.reminder_timer(rid, sid, level, step.reminders + 1)
+    return None
+
+
+def _timer(b: Builder, trigger: tr.TimerFired) -> None:
+    timer = trigger.timer
+    state = b.state.steps.get(timer.step_id or "")
+    if state is None or timer.id != _armed(b.state, state, timer.kind):
+        return  # stale: the step has moved on since the timer was armed
+    step = b.definition.step(state.id)
+    match timer.kind:
+        case "retry":
+            automated.retry_due(b, state.id)
+        case "compensation_retry":
+            compensation.start_attempt(b, state.id, state.compensation_attempt + 1)
+        case "wait":
+            steps.complete(b, state.id, "done", {})
+        case "timeout" if isinstance(step, ApprovalStep):
+            approval.timed_out(b, step)
+        case "timeout" if isinstance(step, InputStep | SignalStep):
+            human.timed_out(b, step)
+        case "reminder" if isinstance(step, ApprovalStep | InputStep):
+            approval.remind(b, step, state.reminders + 1)

@@ -1,0 +1,112 @@
+"""Steps that wait for the outside world: input forms, wait steps and signals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from engine import commands as cmd
+from engine import events as ev
+from engine import forms, templates
+from engine.decider import approval, keys, steps
+from engine.decider.context import Builder
+from engine.definitions.models import InputStep, SignalStep, WaitStep
+from engine.errors import NotAllowed, TemplateError
+from engine.triggers import SubmitInput
+
+
+def assignee_of(spec: str, context: dict[str, Any]) -> str:
+    """An input step's assignee as one principal: a Slack user id or email:addr."""
+    if spec == "requester":
+        return str(context["requester"])
+    value = (templates.render(spec, context) if "{" in spec else spec).strip()
+    if approval.USER_ID.match(value) or value.startswith("email:"):
+        return value
+    if "@" in value and " " not in value:
+        return f"email:{value}"
+    raise ValueError(
+        f"assignee {value!r} (from {spec!r}) is not a Slack user id (U…/W…) or an email address"
+    )
+
+
+def start_input(b: Builder, step: InputStep) -> None:
+    try:
+        assignee = assignee_of(step.assignee, b.context())
+    except (ValueError, TemplateError) as exc:
+        steps.fail(b, step.id, str(exc))
+        return
+    run = b.state
+    b.emit(ev.InputRequested(at=b.now, step_id=step.id, assignee=assignee))
+    b.command(
+        cmd.RequestInput(
+            key=keys.request_key(run.run_id, step.id, "input", "0", assignee),
+            tenant_id=run.tenant_id,
+            run_id=run.run_id,
+            step_id=step.id,
+            assignee=assignee,
+        )
+    )
+    approval.arm_human_timers(b, step, 0)
+
+
+def submit(b: Builder, step: InputStep, trigger: SubmitInput) -> None:
+    """Values from the assignee (checked by the caller to be on a waiting step)."""
+    assignee = b.step(step.id).approvers[0]
+    if trigger.actor != assignee and not trigger.override:
+        raise NotAllowed("you are not the assignee of this step")
+    values = forms.validate_values(step.fields, trigger.values)
+    b.emit(
+        ev.InputSubmitted(
+            at=b.now,
+            step_id=step.id,
+            actor=trigger.actor,
+            values=values,
+            channel=trigger.channel,
+            override=trigger.override,
+        )
+    )
+    steps.complete(b, step.id, "done", {"values": values, "submitted_by": trigger.actor})
+
+
+def start_wait(b: Builder, step: WaitStep) -> None:
+    if step.duration is not None:
+        until = b.now + step.duration.delta
+    else:
+        try:
+            until = _parse_until(templates.render(step.until or "", b.context()))
+        except (ValueError, TemplateError) as exc:
+            steps.fail(b, step.id, str(exc))
+            return
+    b.emit(ev.WaitStarted(at=b.now, step_id=step.id, until=until))
+    if until <= b.now:  # already past: go on at once
+        b.emit(ev.StepCompleted(at=b.now, step_id=step.id, outcome="done"))
+        return
+    b.arm("wait", keys.wait_timer(b.state.run_id, step.id), step.id, until, 0)
+
+
+def _parse_until(text: str) -> datetime:
+    try:
+        until = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"wait until {text!r}: expected an ISO 8601 date or time like 2030-01-31T09:00:00Z"
+        ) from None
+    return until if until.tzinfo is not None else until.replace(tzinfo=UTC)
+
+
+def start_signal(b: Builder, step: SignalStep) -> None:
+    b.emit(ev.SignalAwaited(at=b.now, step_id=step.id, name=step.name or step.id))
+    if step.timeout is not None:
+        timer_id = keys.timeout_timer(b.state.run_id, step.id, 0)
+        b.arm("timeout", timer_id, step.id, b.now + step.timeout.delta, 0)
+
+
+def signal(b: Builder, step_id: str, payload: dict[str, Any]) -> None:
+    b.emit(ev.SignalReceived(at=b.now, step_id=step_id, payload=payload))
+    steps.complete(b, step_id, "done", {"payload": payload})
+
+
+def timed_out(b: Builder, step: InputStep | SignalStep) -> None:
+    what = "input" if isinstance(step, InputStep) else f"signal {step.name or step.id!r}"
+    b.emit(ev.StepTimedOut(at=b.now, step_id=step.id, action="fail"))
+    steps.fail(b, step.id, f"no {what} within {step.timeout}")

@@ -1,0 +1,105 @@
+"""Advancing a run through its steps in definition order, and what happens when a step ends."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from engine import events as ev
+from engine import templates
+from engine.decider import approval, automated, compensation, human
+from engine.decider.context import Builder
+from engine.definitions.models import (
+    ApprovalStep,
+    HttpStep,
+    InputStep,
+    NotifyStep,
+    SignalStep,
+    Step,
+    WaitStep,
+)
+from engine.errors import TemplateError
+
+
+def advance(b: Builder, after: str | None) -> None:
+    """Start the steps after `after` (all of them when None) until one has to wait; finish the
+    run when none is left."""
+    steps = b.definition.steps
+    start = 0 if after is None else [s.id for s in steps].index(after) + 1
+    for step in steps[start:]:
+        if step.when is not None:
+            try:
+                go = templates.evaluate(step.when, b.context())
+            except TemplateError as exc:
+                fail(b, step.id, exc.message)
+                return
+            if not go:
+                b.emit(ev.StepSkipped(at=b.now, step_id=step.id, reason=f"not {step.when}"))
+                continue
+        _start(b, step)
+        if b.step(step.id).status != "completed":
+            return  # waiting for a person, a timer or an outcome, or the step failed
+    b.emit(ev.RunFinished(at=b.now, status="completed"))
+
+
+def _start(b: Builder, step: Step) -> None:
+    match step:
+        case HttpStep() | NotifyStep():
+            automated.start(b, step, attempt=1)
+        case ApprovalStep():
+            approval.start(b, step)
+        case InputStep():
+            human.start_input(b, step)
+        case WaitStep():
+            human.start_wait(b, step)
+        case SignalStep():
+            human.start_signal(b, step)
+
+
+def complete(
+    b: Builder,
+    step_id: str,
+    outcome: Literal["approved", "rejected", "done"],
+    output: dict[str, Any],
+) -> None:
+    """The step is over: go on with the next one, or undo the run after a rejection (or a
+    cancel that waited for this step's in-flight attempt)."""
+    step = b.step(step_id)
+    b.disarm_step(step)
+    b.emit(ev.StepCompleted(at=b.now, step_id=step_id, outcome=outcome, output=output))
+    if step.type == "approval":
+        b.update_approval(step_id)
+    if b.state.cancel_requested:
+        compensation.begin(b, "cancelled")
+    elif outcome == "rejected":
+        compensation.begin(b, "rejected")
+    else:
+        advance(b, step_id)
+
+
+def fail(b: Builder, step_id: str, error: str) -> None:
+    """The step failed for good: undo what the run did, then end it failed."""
+    step = b.step(step_id)
+    asked = step.type == "approval" and bool(step.approvers)
+    b.disarm_step(step)
+    b.emit(ev.StepFailed(at=b.now, step_id=step_id, error=error))
+    if asked:
+        b.update_approval(step_id)
+    compensation.begin(b, "cancelled" if b.state.cancel_requested else "failed")
+
+
+def cancel(b: Builder, actor: str, reason: str, channel: ev.Channel) -> None:
+    """Stop the run: waiting steps are cancelled at once; an attempt in flight is awaited (its
+    side effect may have happened and then needs compensating) before compensation starts."""
+    run = b.state
+    waiting = [s for s in run.steps.values() if s.status in ("waiting", "retrying")]
+    for step in waiting:
+        b.disarm_step(step)
+    b.emit(ev.CancelRequested(at=b.now, actor=actor, reason=reason, channel=channel))
+    for step in waiting:
+        if step.type == "approval" and step.approvers:
+            b.update_approval(step.id)
+    if run.status == "compensating":
+        return  # already undoing the run; the cancel is recorded
+    if any(s.status == "running" for s in run.steps.values()):
+        return  # the outcome of the in-flight attempt continues the cancel
+    compensation.begin(b, "cancelled")
