@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions from engine state to Slack surfaces, one module each."""

@@ -1,0 +1,64 @@
+"""The App Home tab: what waits on the user (with buttons), their runs, and recent events.
+
+Tasks come a page at a time with "Older" / "Newer" buttons, so the view stays within Slack's 100
+blocks however long the inbox is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock, HeaderBlock
+from slack_sdk.models.views import View
+
+from bot.blocks import ids
+from bot.blocks.limits import VIEW_BLOCKS, context, escape, fit, section, when
+from bot.blocks.run_status import run_line, task_blocks
+from engine.ports import PendingTask, RecordedEvent
+from engine.state import RunState
+from engine.timeline import describe
+
+TASKS_PER_PAGE = 20  # two blocks each
+RUNS_SHOWN = 10
+EVENTS_SHOWN = 30
+
+
+def home_view(
+    tasks: Sequence[PendingTask],
+    *,
+    page: int,
+    has_newer: bool,
+    runs: Sequence[RunState],
+    recent: Sequence[RecordedEvent],
+) -> View:
+    """`tasks` is the page to show (oldest first); `page` numbers it from 0."""
+    blocks: list[Block] = [HeaderBlock(text="Waiting on you")]
+    if not tasks:
+        blocks.append(section("Nothing waits on you. :tada:"))
+    for task in tasks[:TASKS_PER_PAGE]:
+        blocks.extend(task_blocks(task))
+    nav = []
+    if page > 0:
+        nav.append(
+            ButtonElement(text="Older", action_id=ids.HOME_PAGE + "_older", value=str(page - 1))
+        )
+    if has_newer:
+        nav.append(
+            ButtonElement(text="Newer", action_id=ids.HOME_PAGE + "_newer", value=str(page + 1))
+        )
+    if nav:
+        first = page * TASKS_PER_PAGE + 1
+        blocks.append(context(f"Showing {first} to {first + len(tasks[:TASKS_PER_PAGE]) - 1}"))
+        blocks.append(ActionsBlock(block_id="home_pages", elements=nav))
+    blocks += [DividerBlock(), HeaderBlock(text="Your runs")]
+    if not runs:
+        blocks.append(section("You have not started any run yet. Try `/workflow list`."))
+    blocks.extend(section(run_line(r)) for r in runs[:RUNS_SHOWN])
+    if recent:
+        blocks += [DividerBlock(), HeaderBlock(text="Recent events")]
+        lines = [
+            f"{when(r.event.at)} `{escape(r.run_id)}` {escape(describe(r.event))}"
+            for r in recent[:EVENTS_SHOWN]
+        ]
+        blocks.extend(context("\n".join(lines[i : i + 10])) for i in range(0, len(lines), 10))
+    return View(type="home", blocks=fit(blocks, VIEW_BLOCKS))

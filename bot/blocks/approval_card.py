@@ -1,0 +1,176 @@
+"""The cards a person gets for a step that waits on them: approval requests and input requests.
+
+A card is rebuilt from the run's state each time, per approver: pending with buttons, "you voted,
+waiting for others", or the outcome (who decided and when) with the buttons gone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock
+
+from bot.blocks import ids
+from bot.blocks.limits import (
+    HEADER_TEXT,
+    MESSAGE_BLOCKS,
+    MESSAGE_TEXT,
+    context,
+    escape,
+    fields_section,
+    fit,
+    mention,
+    section,
+    truncate,
+    when,
+)
+from engine.definitions.models import FormField, WorkflowDefinition
+from engine.state import RunState, StepState
+
+OUTCOME = {
+    "approved": ":white_check_mark: *Approved*",
+    "rejected": ":x: *Rejected*",
+    "cancelled": ":no_entry_sign: *Cancelled*: the run was cancelled",
+    "failed": ":warning: *Closed*: the step failed",
+}
+
+
+def display(field: FormField | None, value: Any) -> str:
+    """An input value as safe mrkdwn (people and channels as mentions)."""
+    kind = field.type if field else "text"
+    if kind in ("user", "channel") and isinstance(value, str):
+        return mention(value)
+    if kind == "users" and isinstance(value, list):
+        return ", ".join(mention(str(v)) for v in value)
+    if isinstance(value, list):
+        return escape(", ".join(str(v) for v in value))
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return escape(value)
+
+
+def inputs_summary(run: RunState, definition: WorkflowDefinition) -> list[Block]:
+    by_id = {f.id: f for f in definition.inputs}
+    pairs = [
+        ((by_id[k].label if k in by_id and by_id[k].label else k), display(by_id.get(k), v))
+        for k, v in run.inputs.items()
+    ]
+    return list(fields_section([(escape(label), value) for label, value in pairs]))
+
+
+def _titles(run: RunState, definition: WorkflowDefinition, step_id: str) -> tuple[str, str]:
+    step = definition.step(step_id)
+    return escape(definition.title or run.workflow), escape(step.title or step_id)
+
+
+def _outcome(step: StepState) -> str | None:
+    if step.status == "waiting":
+        return None
+    if step.outcome in ("approved", "rejected"):
+        return OUTCOME[step.outcome]
+    if step.status == "cancelled":
+        return OUTCOME["cancelled"]
+    return OUTCOME["failed"] if step.status == "failed" else f"*{escape(step.status)}*"
+
+
+def _votes(step: StepState) -> str:
+    lines = []
+    for vote in step.votes:
+        verb = "approved" if vote.decision == "approve" else "rejected"
+        note = " (operator)" if vote.override else ""
+        extra = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vote.fields.items() if v)
+        lines.append(
+            f"{mention(vote.actor)} {verb}{note} {when(vote.at)}" + (f": {extra}" if extra else "")
+        )
+    return "\n".join(lines)
+
+
+def progress(step: StepState) -> str | None:
+    """ "1 of 2 approvals" when more than one approval is needed."""
+    if step.required <= 1:
+        return None
+    approvals = sum(v.decision == "approve" for v in step.votes)
+    return f"{approvals} of {step.required} approvals"
+
+
+def approval_card(
+    run: RunState,
+    definition: WorkflowDefinition,
+    step_id: str,
+    approver: str,
+    message: str | None = None,
+) -> tuple[str, list[Block]]:
+    """(notification text, blocks) of the approval card `approver` sees for the step now."""
+    step = run.steps[step_id]
+    workflow, title = _titles(run, definition, step_id)
+    blocks: list[Block] = [
+        HeaderBlock(text=truncate(f"Approval: {definition.title or run.workflow}", HEADER_TEXT)),
+        section(f"{mention(run.requester)} asks for approval of *{title}* in *{workflow}*."),
+    ]
+    if message:
+        blocks.append(section(escape(message)))
+    blocks.extend(inputs_summary(run, definition))
+    status = [s for s in (progress(step), _votes(step)) if s]
+    outcome = _outcome(step)
+    mine = next((v for v in step.votes if v.actor == approver), None)
+    keep = 0
+    if outcome:
+        at = f" {when(step.finished_at)}" if step.finished_at else ""
+        blocks.append(section(f"{outcome}{at}"))
+    elif mine:
+        verb = "approved" if mine.decision == "approve" else "rejected"
+        status.append(f"You {verb}. Waiting for the other approvers.")
+    else:
+        ref = ids.StepRef(run.run_id, step_id).value()
+        blocks.append(
+            ActionsBlock(
+                block_id="decide",
+                elements=[
+                    ButtonElement(
+                        text="Approve", action_id=ids.APPROVE, value=ref, style="primary"
+                    ),
+                    ButtonElement(text="Reject", action_id=ids.REJECT, value=ref, style="danger"),
+                ],
+            )
+        )
+        keep = 1
+    if status:
+        blocks.insert(len(blocks) - keep, context("\n".join(status)))
+    text = f"Approval {'closed' if outcome else 'needed'}: {workflow} / {title}"
+    return truncate(text, MESSAGE_TEXT), fit(blocks, MESSAGE_BLOCKS, keep_last=keep)
+
+
+def input_card(
+    run: RunState, definition: WorkflowDefinition, step_id: str, message: str | None = None
+) -> tuple[str, list[Block]]:
+    """(notification text, blocks) of the card asking the assignee to fill in a form."""
+    step = run.steps[step_id]
+    workflow, title = _titles(run, definition, step_id)
+    blocks: list[Block] = [
+        HeaderBlock(text=truncate(f"Form: {definition.title or run.workflow}", HEADER_TEXT)),
+        section(f"{mention(run.requester)}'s run of *{workflow}* needs you to fill in *{title}*."),
+    ]
+    if message:
+        blocks.append(section(escape(message)))
+    keep = 0
+    if step.status == "waiting":
+        ref = ids.StepRef(run.run_id, step_id).value()
+        blocks.append(
+            ActionsBlock(
+                block_id="input",
+                elements=[
+                    ButtonElement(
+                        text="Open form", action_id=ids.OPEN_INPUT, value=ref, style="primary"
+                    )
+                ],
+            )
+        )
+        keep = 1
+    else:
+        who = step.output.get("submitted_by")
+        by = f" by {mention(str(who))}" if who else ""
+        at = f" {when(step.finished_at)}" if step.finished_at else ""
+        done = ":white_check_mark: *Submitted*" if step.outcome == "done" else _outcome(step)
+        blocks.append(section(f"{done}{by}{at}"))
+    text = f"Form {'needed' if keep else 'closed'}: {workflow} / {title}"
+    return truncate(text, MESSAGE_TEXT), fit(blocks, MESSAGE_BLOCKS, keep_last=keep)

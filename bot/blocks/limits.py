@@ -1,0 +1,110 @@
+"""Block Kit limits, and the helpers that keep everything we send inside them.
+
+Slack rejects a whole message or view when one part is too long; we shorten instead (with an
+ellipsis) so a long input never stops a card from being posted. User text goes through `escape`
+so it cannot ping @channel or forge a link.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+
+from engine.templates import mrkdwn_escape
+
+MESSAGE_BLOCKS = 50
+VIEW_BLOCKS = 100
+SECTION_TEXT = 3000
+SECTION_FIELDS = 10
+FIELD_TEXT = 2000
+CONTEXT_TEXT = 3000
+HEADER_TEXT = 150
+MODAL_TITLE = 24
+BUTTON_TEXT = 75
+OPTION_TEXT = 75
+OPTIONS = 100
+LABEL_TEXT = 2000
+PRIVATE_METADATA = 3000
+MESSAGE_TEXT = 4000  # the notification fallback `text`
+ELLIPSIS = "…"
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def escape(text: object) -> str:
+    """User-supplied text made safe for mrkdwn (no @channel pings, no forged links)."""
+    return mrkdwn_escape(str(text))
+
+
+def section(mrkdwn: str, *, block_id: str | None = None) -> SectionBlock:
+    """A section of already-escaped mrkdwn, shortened to Slack's 3,000 characters."""
+    return SectionBlock(
+        text=MarkdownTextObject(text=truncate(mrkdwn, SECTION_TEXT)), block_id=block_id
+    )
+
+
+def context(mrkdwn: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=truncate(mrkdwn, CONTEXT_TEXT))])
+
+
+def fields_section(pairs: Sequence[tuple[str, str]]) -> list[SectionBlock]:
+    """Label/value pairs (already escaped) as section fields, ten per section."""
+    texts = [truncate(f"*{label}*\n{value}", FIELD_TEXT) for label, value in pairs]
+    return [
+        SectionBlock(fields=[MarkdownTextObject(text=t) for t in texts[i : i + SECTION_FIELDS]])
+        for i in range(0, len(texts), SECTION_FIELDS)
+    ]
+
+
+def fit(blocks: list[Block], limit: int, *, keep_last: int = 0) -> list[Block]:
+    """At most `limit` blocks: when there are more, the middle is dropped and a context line
+    says how many were left out; the last `keep_last` blocks (e.g. buttons) are always kept."""
+    if len(blocks) <= limit:
+        return blocks
+    tail = blocks[len(blocks) - keep_last :] if keep_last else []
+    head = blocks[: limit - keep_last - 1]
+    left_out = len(blocks) - len(head) - len(tail)
+    return [*head, context(f"{ELLIPSIS} {left_out} more not shown"), *tail]
+
+
+def metadata(data: Mapping[str, Any]) -> str:
+    """private_metadata for a view. Ours holds ids only; exceeding Slack's limit is a bug."""
+    text = json.dumps(data, separators=(",", ":"))
+    if len(text) > PRIVATE_METADATA:
+        raise ValueError(f"private_metadata is {len(text)} characters, Slack allows 3000")
+    return text
+
+
+def read_metadata(text: str) -> dict[str, Any]:
+    data = json.loads(text or "{}")
+    if not isinstance(data, dict):
+        raise ValueError("private_metadata is not an object")
+    return data
+
+
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_CHANNEL = re.compile(r"^[CDG][A-Z0-9]{2,}$")
+
+
+def mention(principal: str) -> str:
+    """A principal as mrkdwn: a Slack user or channel mention, else the escaped text
+    ("email:ada@example.com" shows as the address)."""
+    if _SLACK_USER.match(principal):
+        return f"<@{principal}>"
+    if _SLACK_CHANNEL.match(principal):
+        return f"<#{principal}>"
+    return escape(principal.removeprefix("email:"))
+
+
+def when(at: datetime) -> str:
+    """A time every reader sees in their own time zone (Slack's date formatting)."""
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"

@@ -1,0 +1,163 @@
+"""A run as people follow it: the requester's message (updated in place), `/workflow status`,
+lists of runs and workflows, the inbox, and the help text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock
+
+from bot.blocks import ids
+from bot.blocks.limits import (
+    HEADER_TEXT,
+    MESSAGE_BLOCKS,
+    MESSAGE_TEXT,
+    context,
+    escape,
+    fit,
+    mention,
+    section,
+    truncate,
+    when,
+)
+from engine.definitions.models import WorkflowDefinition
+from engine.ports import PendingTask, RecordedEvent, StoredDefinition
+from engine.state import RunState
+from engine.timeline import describe
+
+RUN_ICON = {
+    "running": ":hourglass_flowing_sand:",
+    "compensating": ":leftwards_arrow_with_hook:",
+    "completed": ":white_check_mark:",
+    "rejected": ":x:",
+    "failed": ":warning:",
+    "cancelled": ":no_entry_sign:",
+    "compensation_failed": ":rotating_light:",
+}
+STEP_ICON = {
+    "pending": ":white_circle:",
+    "skipped": ":fast_forward:",
+    "running": ":arrows_counterclockwise:",
+    "retrying": ":repeat:",
+    "waiting": ":hourglass_flowing_sand:",
+    "completed": ":white_check_mark:",
+    "rejected": ":x:",
+    "failed": ":warning:",
+    "compensating": ":leftwards_arrow_with_hook:",
+    "compensated": ":leftwards_arrow_with_hook:",
+    "compensation_failed": ":rotating_light:",
+    "cancelled": ":no_entry_sign:",
+}
+
+
+def run_line(run: RunState) -> str:
+    """One line: status, workflow, run id, current step, age."""
+    step = (
+        f" · at *{escape(run.current_step)}*"
+        if run.current_step and run.status == "running"
+        else ""
+    )
+    return (
+        f"{RUN_ICON.get(run.status, '')} *{escape(run.workflow)}* `{escape(run.run_id)}` "
+        f"{escape(run.status)}{step} · started {when(run.started_at)}"
+    )
+
+
+def run_message(run: RunState, definition: WorkflowDefinition) -> tuple[str, list[Block]]:
+    """The requester's message about their run, kept up to date in place."""
+    title = definition.title or run.workflow
+    steps = []
+    for step_def in definition.steps:
+        state = run.steps.get(step_def.id)
+        status = state.status if state else "pending"
+        steps.append(
+            f"{STEP_ICON.get(status, '')} {escape(step_def.title or step_def.id)}"
+            f" — {escape(status)}"
+        )
+    blocks: list[Block] = [
+        HeaderBlock(text=truncate(title, HEADER_TEXT)),
+        section(run_line(run) + (f"\n{escape(run.reason)}" if run.reason else "")),
+        section("\n".join(steps)),
+    ]
+    text = f"{title}: {run.status}"
+    return truncate(text, MESSAGE_TEXT), fit(blocks, MESSAGE_BLOCKS)
+
+
+def status_blocks(
+    run: RunState, definition: WorkflowDefinition, events: Sequence[RecordedEvent]
+) -> list[Block]:
+    """`/workflow status RUN`: the run and its timeline (most recent last)."""
+    _, blocks = run_message(run, definition)
+    lines = [f"{when(r.event.at)} {escape(describe(r.event))}" for r in events]
+    for i in range(0, len(lines), 10):
+        blocks.append(context("\n".join(lines[i : i + 10])))
+    return fit(blocks, MESSAGE_BLOCKS)
+
+
+def runs_blocks(runs: Sequence[RunState]) -> list[Block]:
+    if not runs:
+        return [section("You have no runs yet. Try `/workflow list`.")]
+    return fit([section(run_line(r)) for r in runs], MESSAGE_BLOCKS)
+
+
+def workflows_blocks(definitions: Sequence[StoredDefinition]) -> list[Block]:
+    """`/workflow list`: every workflow with a Start button."""
+    if not definitions:
+        return [section("No workflows yet. An admin can add one with `/workflow define`.")]
+    blocks: list[Block] = []
+    for d in definitions:
+        about = f"\n{escape(d.definition.description)}" if d.definition.description else ""
+        text = f"*{escape(d.definition.title or d.name)}* (`{escape(d.name)}` v{d.version}){about}"
+        button = ButtonElement(text="Start", action_id=ids.OPEN_START, value=d.name)
+        blocks.append(section(text) if d.disabled else _with_button(text, button))
+    return fit(blocks, MESSAGE_BLOCKS)
+
+
+def _with_button(text: str, button: ButtonElement) -> Block:
+    block = section(text)
+    block.accessory = button
+    return block
+
+
+def task_blocks(task: PendingTask) -> list[Block]:
+    """One waiting task with its buttons (inbox and App Home)."""
+    ref = ids.StepRef(task.run_id, task.step_id).value()
+    text = (
+        f"*{escape(task.workflow)}* · step *{escape(task.step_id)}* · asked by "
+        f"{mention(task.requester)} {when(task.since)}"
+    )
+    if task.kind == "approval":
+        buttons = [
+            ButtonElement(text="Approve", action_id=ids.APPROVE, value=ref, style="primary"),
+            ButtonElement(text="Reject", action_id=ids.REJECT, value=ref, style="danger"),
+        ]
+    else:
+        buttons = [ButtonElement(text="Open form", action_id=ids.OPEN_INPUT, value=ref)]
+    block_id = truncate(f"task|{ref}", 255)
+    return [section(text), ActionsBlock(block_id=block_id, elements=buttons)]
+
+
+def inbox_blocks(tasks: Sequence[PendingTask], more: bool) -> list[Block]:
+    if not tasks:
+        return [section("Nothing waits on you. :tada:")]
+    blocks: list[Block] = []
+    for task in tasks:
+        blocks.extend(task_blocks(task))
+    if more:
+        blocks.append(context("More in the app's Home tab."))
+    return fit(blocks, MESSAGE_BLOCKS)
+
+
+def help_text(command: str) -> str:
+    c = escape(command)
+    return "\n".join(
+        [
+            f"*{c}* runs Countersign workflows:",
+            f"• `{c} list`: the workflows you can start",
+            f"• `{c} start NAME`: start one (a form opens)",
+            f"• `{c} status [RUN]`: a run's progress, or your recent runs",
+            f"• `{c} cancel RUN`: cancel a run you started",
+            f"• `{c} inbox`: what waits on you",
+            f"• `{c} define`: add or change a workflow (admins)",
+        ]
+    )

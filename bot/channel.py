@@ -1,0 +1,191 @@
+"""The Slack channel: performs the engine's human-facing commands with the Web API.
+
+Registered on the engine's router as "slack". Every command is idempotent on what it changes:
+a card already posted for (run, step, person) is updated in place rather than posted again, so a
+command re-dispatched after a crash does no harm. Rate limits are retried by slack_sdk's retry
+handlers on the client; what still fails is reported as the engine's `Unavailable` (try later)
+or `Failed` (no point retrying, e.g. an unknown channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.approval_card import approval_card, input_card
+from bot.blocks.limits import MESSAGE_TEXT, escape, truncate
+from bot.blocks.run_status import run_message
+from bot.engine_api import EngineApi
+from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
+from engine.commands import (
+    Command,
+    RequestApproval,
+    RequestInput,
+    RunChanged,
+    SendNotification,
+    UpdateApproval,
+)
+from engine.decider.context import template_context
+from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition
+from engine.errors import EngineError
+from engine.ports import Failed, Outcome, Succeeded, Unavailable
+from engine.state import RunState
+from engine.templates import render
+
+log = logging.getLogger("countersign.slack")
+
+# Slack errors that mean "try again later"; any other error will not get better by retrying.
+TRANSIENT = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+}
+UPDATE_CONCURRENCY = 20
+
+
+def is_slack_user(principal: str) -> bool:
+    return principal[:1] in ("U", "W") and principal[1:].isalnum() and principal.isupper()
+
+
+class SlackChannel:
+    """A `CommandHandler` for request_approval, update_approval, request_input,
+    send_notification and run_changed."""
+
+    def __init__(self, client: AsyncWebClient, engine: EngineApi, refs: MessageRefs) -> None:
+        self._client = client
+        self._engine = engine
+        self._refs = refs
+        self._dms: dict[str, str] = {}  # user id -> DM channel id (stable in Slack)
+
+    async def perform(self, command: Command) -> Outcome:
+        try:
+            return await self._perform(command)
+        except SlackApiError as e:
+            error = str(e.response.get("error", "unknown"))
+            if error in TRANSIENT:
+                return Unavailable(f"Slack: {error}", retry_after=5.0)
+            return Failed(f"Slack refused {command.type}: {error}")
+        except (aiohttp.ClientError, TimeoutError) as e:
+            return Unavailable(f"Slack unreachable: {e!r}")
+
+    async def _perform(self, command: Command) -> Outcome:
+        if isinstance(command, RequestApproval | RequestInput):
+            return await self._request(command)
+        if isinstance(command, UpdateApproval):
+            return await self._update_step(command)
+        if isinstance(command, SendNotification):
+            return await self._notify(command)
+        if isinstance(command, RunChanged):
+            return await self._run_changed(command)
+        raise TypeError(f"the Slack channel does not perform {command.type}")
+
+    async def _load(self, tenant_id: str, run_id: str) -> tuple[RunState, WorkflowDefinition]:
+        run = await self._engine.get_run(tenant_id, run_id)
+        stored = await self._engine.get_definition(tenant_id, run.workflow, run.version)
+        return run, stored.definition
+
+    @staticmethod
+    def _message(run: RunState, definition: WorkflowDefinition, step_id: str) -> str | None:
+        step = definition.step(step_id)
+        template = step.message if isinstance(step, ApprovalStep | InputStep) else None
+        if not template:
+            return None
+        try:
+            return render(template, template_context(run))
+        except EngineError as e:
+            return f"(the step's message could not be rendered: {e.message})"
+
+    def _card(
+        self, run: RunState, definition: WorkflowDefinition, step_id: str, principal: str
+    ) -> tuple[str, list[Block]]:
+        message = self._message(run, definition, step_id)
+        if run.steps[step_id].type == "input":
+            return input_card(run, definition, step_id, message)
+        return approval_card(run, definition, step_id, principal, message)
+
+    async def _request(self, command: RequestApproval | RequestInput) -> Outcome:
+        who = command.approver if isinstance(command, RequestApproval) else command.assignee
+        run, definition = await self._load(command.tenant_id, command.run_id)
+        step = definition.step(command.step_id)
+        channel = step.channel if isinstance(step, ApprovalStep) and step.channel else None
+        # A step with a channel has one shared card there; its key is the channel itself.
+        principal = channel or who
+        text, blocks = self._card(run, definition, command.step_id, "" if channel else who)
+        ref = await self._refs.get(command.tenant_id, command.run_id, command.step_id, principal)
+        if ref is None:
+            target = channel or await self._dm(who)
+            posted = await self._client.chat_postMessage(channel=target, text=text, blocks=blocks)
+            ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
+            await self._refs.put(command.tenant_id, command.run_id, command.step_id, principal, ref)
+        else:
+            await self._client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+        if command.kind != "request":
+            note = (
+                "Reminder: this still waits on you."
+                if command.kind == "reminder"
+                else ("This was escalated to you.")
+            )
+            mention = f"<@{who}> " if channel else ""
+            await self._client.chat_postMessage(
+                channel=ref.channel, thread_ts=ref.ts, text=mention + note
+            )
+        return Succeeded({"channel": ref.channel, "ts": ref.ts})
+
+    async def _update_step(self, command: UpdateApproval) -> Outcome:
+        refs = await self._refs.for_step(command.tenant_id, command.run_id, command.step_id)
+        if not refs:
+            return Succeeded()
+        run, definition = await self._load(command.tenant_id, command.run_id)
+        limit = asyncio.Semaphore(UPDATE_CONCURRENCY)
+
+        async def update(principal: str, ref: MessageRef) -> None:
+            shown = principal if is_slack_user(principal) else ""
+            text, blocks = self._card(run, definition, command.step_id, shown)
+            async with limit:
+                await self._client.chat_update(
+                    channel=ref.channel, ts=ref.ts, text=text, blocks=blocks
+                )
+
+        await asyncio.gather(*(update(p, r) for p, r in refs.items()))
+        return Succeeded({"updated": len(refs)})
+
+    async def _notify(self, command: SendNotification) -> Outcome:
+        to = command.to
+        if to == "requester":
+            to = (await self._engine.get_run(command.tenant_id, command.run_id)).requester
+        target = await self._dm(to) if is_slack_user(to) else to
+        posted = await self._client.chat_postMessage(
+            channel=target, text=truncate(escape(command.text), MESSAGE_TEXT)
+        )
+        return Succeeded({"channel": str(posted["channel"]), "ts": str(posted["ts"])})
+
+    async def _run_changed(self, command: RunChanged) -> Outcome:
+        run, definition = await self._load(command.tenant_id, command.run_id)
+        if not is_slack_user(run.requester):
+            return Succeeded()
+        text, blocks = run_message(run, definition)
+        ref = await self._refs.get(command.tenant_id, run.run_id, RUN_MESSAGE, run.requester)
+        if ref is None:
+            posted = await self._client.chat_postMessage(
+                channel=await self._dm(run.requester), text=text, blocks=blocks
+            )
+            ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
+            await self._refs.put(command.tenant_id, run.run_id, RUN_MESSAGE, run.requester, ref)
+        else:
+            await self._client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+        return Succeeded({"channel": ref.channel, "ts": ref.ts})
+
+    async def _dm(self, user: str) -> str:
+        if user not in self._dms:
+            opened: Any = await self._client.conversations_open(users=user)
+            self._dms[user] = str(opened["channel"]["id"])
+        return self._dms[user]

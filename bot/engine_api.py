@@ -1,0 +1,88 @@
+"""The part of the engine facade (`engine.runtime.service.Engine`) the Slack adapter uses."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from engine.events import Event
+from engine.ports import AppliedDefinition, PendingTask, RecordedEvent, RunPage, StoredDefinition
+from engine.state import RunState
+
+Listener = Callable[[RunState, list[Event]], Awaitable[None]]
+
+
+class EngineApi(Protocol):
+    async def apply_definition(
+        self, tenant_id: str, text: str, filename: str | None = None
+    ) -> AppliedDefinition: ...
+
+    async def get_definition(
+        self, tenant_id: str, name: str, version: int | None = None
+    ) -> StoredDefinition: ...
+
+    async def list_definitions(self, tenant_id: str) -> list[StoredDefinition]: ...
+
+    async def start_run(
+        self,
+        tenant_id: str,
+        workflow: str,
+        inputs: dict[str, Any],
+        requester: str,
+        *,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunState: ...
+
+    async def decide(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        decision: str,
+        fields: dict[str, Any] | None = None,
+        channel: str = "api",
+        override: bool = False,
+    ) -> RunState: ...
+
+    async def submit_input(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        values: dict[str, Any],
+        channel: str = "api",
+    ) -> RunState: ...
+
+    async def cancel(
+        self,
+        tenant_id: str,
+        run_id: str,
+        actor: str,
+        reason: str = "",
+        channel: str = "api",
+        admin: bool = False,
+    ) -> RunState: ...
+
+    async def get_run(self, tenant_id: str, run_id: str) -> RunState: ...
+
+    async def timeline(self, tenant_id: str, run_id: str) -> list[RecordedEvent]: ...
+
+    async def list_runs(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage: ...
+
+    async def pending_for(
+        self, tenant_id: str, principal: str, *, limit: int = 100, offset: int = 0
+    ) -> list[PendingTask]: ...
+
+    def subscribe(self, listener: Listener) -> None: ...
