@@ -1,0 +1,301 @@
+"""Applies triggers to runs: load the state and the pinned definition, `decide`, fold the events,
+commit. Optimistic concurrency makes this safe across processes: a commit on a run someone else
+changed meanwhile fails as a whole (`ConcurrencyConflict`), and we reload and decide again.
+
+Within one process, changes to one run are serialised by a per-run lock, so concurrent requests
+(two approvers clicking at once) queue up instead of conflicting. Recently committed states are
+cached: the hot path (an outcome arriving for a run this process just advanced) then costs one
+commit and no read. A cached state can only be older than the stored one, never newer, so any
+surprise (a conflict, an error, nothing to do) is re-checked against a fresh load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from engine.decider import decide, fold
+from engine.definitions.models import WorkflowDefinition
+from engine.errors import ConcurrencyConflict, EngineError
+from engine.events import FINAL_STATUSES, Event
+from engine.ports import Clock, DefinitionStore, Outbox, RunChange, RunStore, TimerStore
+from engine.state import RunState
+from engine.triggers import Trigger
+
+log = logging.getLogger(__name__)
+
+RunKey = tuple[str, str]  # (tenant_id, run_id)
+Listener = Callable[[RunState, list[Event]], Awaitable[None]]
+CommitHook = Callable[[Sequence[RunChange]], None]
+
+
+@dataclass(frozen=True)
+class Work:
+    """A trigger for one run, and what applying it consumes (an outbox row or a timer)."""
+
+    tenant_id: str
+    run_id: str
+    trigger: Trigger
+    done_command: str | None = None
+    fired_timer: str | None = None
+
+    @property
+    def run(self) -> RunKey:
+        return (self.tenant_id, self.run_id)
+
+
+class _RunLocks:
+    """One asyncio.Lock per run while someone uses it; several are taken in sorted order, so two
+    batches can never wait on each other."""
+
+    def __init__(self) -> None:
+        self._locks: dict[RunKey, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, runs: Iterable[RunKey]) -> AsyncIterator[None]:
+        ordered = sorted(set(runs))
+        for run in ordered:
+            lock, users = self._locks.get(run, (None, 0))
+            self._locks[run] = (lock or asyncio.Lock(), users + 1)
+        taken: list[asyncio.Lock] = []
+        try:
+            for run in ordered:
+                lock = self._locks[run][0]
+                await lock.acquire()
+                taken.append(lock)
+            yield
+        finally:
+            for lock in taken:
+                lock.release()
+            for run in ordered:
+                lock, users = self._locks[run]
+                if users == 1:
+                    del self._locks[run]
+                else:
+                    self._locks[run] = (lock, users - 1)
+
+
+class RunApplier:
+    def __init__(
+        self,
+        definitions: DefinitionStore,
+        runs: RunStore,
+        outbox: Outbox,
+        timers: TimerStore,
+        clock: Clock,
+        *,
+        max_attempts: int = 10,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.definitions = definitions
+        self.runs = runs
+        self.outbox = outbox
+        self.timers = timers
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.listeners: list[Listener] = []
+        self.commit_hooks: list[CommitHook] = []
+        self._locks = _RunLocks()
+        self._states: OrderedDict[RunKey, RunState] = OrderedDict()
+        self._cache_size = cache_size
+        # Versions never change once stored, so a definition is cached for good.
+        self._definitions: dict[tuple[str, str, int], WorkflowDefinition] = {}
+
+    # ------------------------------------------------------------ reading
+
+    async def definition(self, tenant_id: str, name: str, version: int) -> WorkflowDefinition:
+        key = (tenant_id, name, version)
+        found = self._definitions.get(key)
+        if found is None:
+            found = (await self.definitions.get(tenant_id, name, version)).definition
+            self._definitions[key] = found
+        return found
+
+    async def _state(self, run: RunKey, fresh: bool) -> tuple[RunState, bool]:
+        """The run's state and whether it came from the cache."""
+        if not fresh:
+            cached = self._states.get(run)
+            if cached is not None:
+                self._states.move_to_end(run)
+                return cached, True
+        state = await self.runs.load(*run)
+        self._remember(state)
+        return state, False
+
+    def _remember(self, state: RunState) -> None:
+        run = (state.tenant_id, state.run_id)
+        if state.status in FINAL_STATUSES:
+            self._states.pop(run, None)  # nothing more will happen to it here
+            return
+        self._states[run] = state
+        self._states.move_to_end(run)
+        while len(self._states) > self._cache_size:
+            self._states.popitem(last=False)
+
+    def forget(self, run: RunKey) -> None:
+        self._states.pop(run, None)
+
+    # ------------------------------------------------------------ deciding
+
+    async def _prepare(self, work: Work, fresh: bool) -> tuple[RunState, RunChange | None]:
+        """Decide `work` on the run's state; None when it changes nothing. Raises what the
+        decider raises; with a cached state, any doubt is settled on a fresh one first."""
+        state, cached = await self._state(work.run, fresh)
+        definition = await self.definition(state.tenant_id, state.workflow, state.version)
+        try:
+            decision = decide(definition, state, work.trigger, self.clock.now())
+        except EngineError:
+            if cached:
+                return await self._prepare(work, fresh=True)
+            raise
+        if not decision:
+            if cached:
+                return await self._prepare(work, fresh=True)
+            return state, None
+        change = RunChange(
+            state=fold(state, decision.events),
+            expected_seq=state.seq,
+            decision=decision,
+            done_command=work.done_command,
+            fired_timer=work.fired_timer,
+        )
+        return state, change
+
+    async def apply(self, work: Work) -> RunState:
+        """Apply one trigger (a person's request); raises the decider's refusal as is."""
+        async with self._locks.hold([work.run]):
+            return await self._apply_unlocked(work)
+
+    async def _apply_unlocked(self, work: Work) -> RunState:
+        fresh = False
+        for _ in range(self.max_attempts):
+            state, change = await self._prepare(work, fresh)
+            if change is None:
+                await self._consume(work)
+                return state
+            try:
+                await self.runs.commit([change])
+            except ConcurrencyConflict:
+                self.forget(work.run)
+                fresh = True
+                continue
+            await self._committed([change])
+            return change.state
+        raise ConcurrencyConflict(
+            f"run {work.run_id} kept changing while this was applied "
+            f"({self.max_attempts} tries); try again"
+        )
+
+    async def commit_new(self, change: RunChange) -> RunState:
+        """Commit the first change of a new run (raises `DuplicateRun` for a reused key)."""
+        await self.runs.commit([change])
+        await self._committed([change])
+        return change.state
+
+    async def _consume(self, work: Work) -> None:
+        """Retire what a trigger that changed nothing came from, so it is not delivered again."""
+        if work.done_command is not None:
+            await self.outbox.complete(work.done_command)
+        if work.fired_timer is not None:
+            await self.timers.drop(work.fired_timer)
+
+    # ------------------------------------------------------------ batches
+
+    async def apply_batch(self, works: Sequence[Work]) -> list[tuple[Work, Exception]]:
+        """Apply outcomes and timer firings for many runs, committing each round of at most one
+        change per run in one transaction. Work the run no longer expects (a stale timer, an
+        outcome for a finished run) is consumed. Returns the work that could not be applied, with
+        why, for the caller to hand back later; nothing is ever dropped silently."""
+        failures: list[tuple[Work, Exception]] = []
+        pending = list(works)
+        while pending:
+            round_: list[Work] = []
+            later: list[Work] = []
+            seen: set[RunKey] = set()
+            for work in pending:
+                (later if work.run in seen else round_).append(work)
+                seen.add(work.run)
+            async with self._locks.hold(seen):
+                await self._apply_round(round_, failures)
+            pending = later
+        return failures
+
+    async def _apply_round(self, works: list[Work], failures: list[tuple[Work, Exception]]) -> None:
+        changes: list[RunChange] = []
+        for work in works:
+            try:
+                _, change = await self._prepare(work, fresh=False)
+            except EngineError as exc:
+                log.warning("%s for run %s is stale: %s", _what(work), work.run_id, exc)
+                await self._settle(work, failures, self._consume(work))
+                continue
+            except Exception as exc:
+                log.exception("could not apply %s to run %s", _what(work), work.run_id)
+                failures.append((work, exc))
+                continue
+            if change is None:
+                await self._settle(work, failures, self._consume(work))
+            else:
+                changes.append(change)
+        if not changes:
+            return
+        try:
+            await self.runs.commit(changes)
+        except ConcurrencyConflict:
+            # Someone else moved one of these runs: redo them one by one, each with its retries.
+            for change in changes:
+                self.forget((change.state.tenant_id, change.state.run_id))
+            by_run = {w.run: w for w in works}
+            for change in changes:
+                work = by_run[(change.state.tenant_id, change.state.run_id)]
+                await self._settle(work, failures, self._apply_unlocked(work))
+            return
+        except Exception as exc:
+            log.exception("could not commit %d run changes", len(changes))
+            failures.extend((w, exc) for w in works if w.run in {_run(c) for c in changes})
+            return
+        await self._committed(changes)
+
+    async def _settle(
+        self, work: Work, failures: list[tuple[Work, Exception]], action: Awaitable[object]
+    ) -> None:
+        try:
+            await action
+        except ConcurrencyConflict as exc:
+            failures.append((work, exc))
+        except EngineError as exc:
+            log.warning("%s for run %s is stale: %s", _what(work), work.run_id, exc)
+            await self._consume(work)
+        except Exception as exc:
+            log.exception("could not apply %s to run %s", _what(work), work.run_id)
+            failures.append((work, exc))
+
+    # ------------------------------------------------------------ after a commit
+
+    async def _committed(self, changes: Sequence[RunChange]) -> None:
+        for change in changes:
+            self._remember(change.state)
+        for hook in self.commit_hooks:
+            hook(changes)
+        if not self.listeners:
+            return
+        for change in changes:
+            events = list(change.decision.events)
+            for listener in self.listeners:
+                try:
+                    await listener(change.state, events)
+                except Exception:
+                    # A broken subscriber (a UI refresh) must not undo or block the run.
+                    log.exception("run listener failed for run %s", change.state.run_id)
+
+
+def _run(change: RunChange) -> RunKey:
+    return (change.state.tenant_id, change.state.run_id)
+
+
+def _what(work: Work) -> str:
+    return work.trigger.type

@@ -1,0 +1,12 @@
+"""The production clock (tests use `engine.memory.ManualClock`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class SystemClock:
+    """The wall clock, timezone-aware UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,91 @@
+"""Routes the human-facing commands to the channel that reaches their recipient.
+
+A recipient (principal) is a Slack user or channel ("U…", "W…", "C…", "G…", "D…", "#name") or an
+email address ("email:addr" or a bare address). Commands that name nobody (update_approval,
+run_changed) go to every registered channel, each of which knows what it showed. A recipient
+whose channel is not registered gets the log channel, so nothing is ever silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from engine.commands import (
+    Command,
+    RequestApproval,
+    RequestInput,
+    RunChanged,
+    SendNotification,
+    UpdateApproval,
+)
+from engine.ports import CommandHandler, Failed, Outcome, Succeeded, Unavailable
+from engine.runtime.log_channel import LogChannel
+
+ROUTED_COMMANDS = (
+    "request_approval",
+    "update_approval",
+    "request_input",
+    "send_notification",
+    "run_changed",
+)
+_SLACK = re.compile(r"^(?:[UWCGD][A-Z0-9]{2,}|#[\w.-]+)$")
+_EMAIL = re.compile(r"^(?:email:)?[^@\s:]+@[^@\s]+$")
+
+
+def channel_for(principal: str) -> str | None:
+    """ "slack", "email", or None when the principal names neither."""
+    if _SLACK.match(principal):
+        return "slack"
+    if _EMAIL.match(principal):
+        return "email"
+    return None
+
+
+def recipient(command: Command) -> str | None:
+    if isinstance(command, RequestApproval):
+        return command.approver
+    if isinstance(command, RequestInput):
+        return command.assignee
+    if isinstance(command, SendNotification):
+        return command.to
+    return None
+
+
+class ChannelRouter:
+    """A `CommandHandler` for the commands in ROUTED_COMMANDS; register it under each of them."""
+
+    def __init__(self, fallback: CommandHandler | None = None) -> None:
+        self._channels: dict[str, CommandHandler] = {}
+        self._fallback: CommandHandler = fallback or LogChannel()
+
+    def register(self, channel: str, handler: CommandHandler) -> None:
+        """Make `handler` perform the commands for `channel` ("slack", "email", ...)."""
+        self._channels[channel] = handler
+
+    def registered(self) -> list[str]:
+        return sorted(self._channels)
+
+    async def perform(self, command: Command) -> Outcome:
+        if isinstance(command, UpdateApproval | RunChanged):
+            return await self._broadcast(command)
+        if not isinstance(command, RequestApproval | RequestInput | SendNotification):
+            raise TypeError(f"the channel router does not route {command.type}")
+        to = recipient(command) or ""
+        channel = channel_for(to)
+        handler = self._channels.get(channel) if channel else None
+        return await (handler or self._fallback).perform(command)
+
+    async def _broadcast(self, command: Command) -> Outcome:
+        handlers = list(self._channels.values()) or [self._fallback]
+        outcomes = await asyncio.gather(*(h.perform(command) for h in handlers))
+        # Every channel is idempotent on the command key, so redoing all of them is harmless.
+        unavailable = [o for o in outcomes if isinstance(o, Unavailable)]
+        if unavailable:
+            return Unavailable(
+                "; ".join(o.error for o in unavailable), max(o.retry_after for o in unavailable)
+            )
+        failed = [o for o in outcomes if isinstance(o, Failed)]
+        if failed:
+            return Failed("; ".join(o.error for o in failed), failed[0].reason)
+        return Succeeded()

@@ -1,0 +1,355 @@
+"""`Engine`: the one entry point every adapter (CLI, Slack, web, email, API) uses.
+
+It turns requests into triggers for the pure decider, commits what the decider says through the
+`RunStore` port, and runs the loops that carry the consequences out: the outbox dispatcher and
+the timer wake-ups. Tests drive it without background loops: `tick()` and `run_until_idle()` do
+the same work on demand, with time taken from the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from engine.decider import decide, fold
+from engine.definitions import load_definition
+from engine.errors import DuplicateRun, NotAllowed, WorkflowDisabled
+from engine.events import Channel, Decision
+from engine.forms import validate_values
+from engine.ports import (
+    AppliedDefinition,
+    Clock,
+    CommandHandler,
+    DefinitionStore,
+    Directory,
+    Outbox,
+    PendingTask,
+    RecordedEvent,
+    RunChange,
+    RunPage,
+    RunStore,
+    StoredDefinition,
+    TimerStore,
+)
+from engine.runtime.applier import Listener, RunApplier, Work
+from engine.runtime.clock import SystemClock
+from engine.runtime.directory import ResolveApproversHandler
+from engine.runtime.dispatcher import Dispatcher
+from engine.runtime.ids import IdFactory, UlidFactory
+from engine.runtime.router import ROUTED_COMMANDS, ChannelRouter
+from engine.runtime.timers import TimerService
+from engine.state import RunState
+from engine.triggers import Cancel, Decide, Signal, StartRun, SubmitInput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    batch_size: int = 200  # commands (or timers) claimed at once
+    concurrency: int = 64  # commands performed at the same time
+    workers: int = 2  # dispatcher loops: one performs while another records
+    command_lease: timedelta = timedelta(seconds=60)  # a dead claimer's commands wait this long
+    timer_lease: timedelta = timedelta(seconds=60)
+    sweep_every: float = 5.0  # seconds between timer sweeps (timers armed by other processes)
+    poll_every: float = 1.0  # seconds between outbox polls when nothing wakes the dispatcher
+    max_attempts: int = 10  # tries of one change on a run that keeps changing under it
+    stop_grace: float = 10.0  # seconds stop() lets a batch in hand finish
+
+
+class Stores(Protocol):
+    """What `Engine.from_storage` needs: `storage.Storage` and `engine.memory.MemoryStorage`."""
+
+    @property
+    def definitions(self) -> DefinitionStore: ...
+    @property
+    def runs(self) -> RunStore: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def timers(self) -> TimerStore: ...
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        definitions: DefinitionStore,
+        runs: RunStore,
+        outbox: Outbox,
+        timers: TimerStore,
+        clock: Clock | None = None,
+        handlers: Mapping[str, CommandHandler] | None = None,
+        directory: Directory | None = None,
+        new_run_id: IdFactory | None = None,
+        scheduler: Any = None,  # an APScheduler AsyncIOScheduler; one is created when None
+        settings: RuntimeSettings | None = None,
+    ) -> None:
+        self.settings = settings or RuntimeSettings()
+        self.clock: Clock = clock or SystemClock()
+        self.definitions = definitions
+        self.runs = runs
+        self.outbox = outbox
+        self.timers = timers
+        self._new_run_id: IdFactory = new_run_id or UlidFactory(self.clock)
+        self.router = ChannelRouter()
+        self.approvers = ResolveApproversHandler(directory)
+        self.handlers: dict[str, CommandHandler] = dict.fromkeys(ROUTED_COMMANDS, self.router)
+        self.handlers["resolve_approvers"] = self.approvers
+        self.handlers.update(handlers or {})
+        s = self.settings
+        self._applier = RunApplier(
+            definitions, runs, outbox, timers, self.clock, max_attempts=s.max_attempts
+        )
+        self._dispatcher = Dispatcher(
+            outbox,
+            self.handlers,
+            self._applier,
+            self.clock,
+            batch_size=s.batch_size,
+            concurrency=s.concurrency,
+            lease=s.command_lease,
+        )
+        self._timers = TimerService(
+            timers,
+            self._applier,
+            self.clock,
+            scheduler=scheduler,
+            batch_size=s.batch_size,
+            lease=s.timer_lease,
+            sweep_every=s.sweep_every,
+        )
+        self._applier.commit_hooks.append(self._on_commit)
+        self._applier.commit_hooks.append(self._timers.on_commit)
+        self._workers: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def from_storage(cls, storage: Stores, **options: Any) -> Engine:
+        return cls(
+            definitions=storage.definitions,
+            runs=storage.runs,
+            outbox=storage.outbox,
+            timers=storage.timers,
+            **options,
+        )
+
+    # ------------------------------------------------------------ wiring
+
+    def register(self, command_type: str, handler: CommandHandler) -> None:
+        """Perform `command_type` commands (e.g. "call_http") with `handler`."""
+        self.handlers[command_type] = handler
+
+    def use_directory(self, directory: Directory) -> None:
+        """Resolve approver groups and emails with `directory` (Slack's, once connected)."""
+        self.approvers.directory = directory
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(state, events)` after every committed change; returns an unsubscribe
+        function. Listeners must treat the state as read-only."""
+        self._applier.listeners.append(listener)
+        return lambda: self._applier.listeners.remove(listener)
+
+    def _on_commit(self, changes: Sequence[RunChange]) -> None:
+        if any(change.decision.commands for change in changes):
+            self._dispatcher.wake()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Recover and run: overdue timers fire now, commands left unfinished by a crash are
+        dispatched again once their lease ends, then the loops keep going until `stop()`."""
+        if self._workers:
+            return
+        await self._timers.start()
+        self._workers = [
+            asyncio.create_task(
+                self._dispatcher.run(self.settings.poll_every), name=f"dispatch-{i}"
+            )
+            for i in range(self.settings.workers)
+        ]
+
+    async def stop(self) -> None:
+        """Stop the loops; a batch in hand is recorded first (or, past the grace period, left to
+        be dispatched again after its lease: nothing is lost)."""
+        self._dispatcher.stop()
+        await self._timers.stop()
+        workers, self._workers = self._workers, []
+        if not workers:
+            return
+        _, late = await asyncio.wait(workers, timeout=self.settings.stop_grace)
+        for task in late:
+            task.cancel()
+        for task in late:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def tick(self) -> int:
+        """One dispatcher pass and one timer sweep; returns how many commands and timers were
+        handled (0: nothing was due at the clock's current time)."""
+        return await self._dispatcher.dispatch_once() + await self._timers.sweep()
+
+    async def run_until_idle(self, max_ticks: int = 1000) -> int:
+        """Tick until nothing is due; returns the total handled."""
+        total = 0
+        for _ in range(max_ticks):
+            done = await self.tick()
+            if done == 0:
+                return total
+            total += done
+        raise RuntimeError(f"the engine was still busy after {max_ticks} ticks")
+
+    # ------------------------------------------------------------ definitions
+
+    async def apply_definition(
+        self, tenant_id: str, text: str, filename: str | None = None
+    ) -> AppliedDefinition:
+        definition = load_definition(text, filename)
+        return await self.definitions.apply(tenant_id, definition, text, self.clock.now())
+
+    async def get_definition(
+        self, tenant_id: str, name: str, version: int | None = None
+    ) -> StoredDefinition:
+        return await self.definitions.get(tenant_id, name, version)
+
+    async def list_definitions(self, tenant_id: str) -> list[StoredDefinition]:
+        return await self.definitions.latest(tenant_id)
+
+    # ------------------------------------------------------------ runs
+
+    async def start_run(
+        self,
+        tenant_id: str,
+        workflow: str,
+        inputs: Mapping[str, Any],
+        requester: str,
+        *,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunState:
+        """Start a run on the latest version of `workflow`. With an `idempotency_key` already
+        used in this workspace, the run it started is returned instead of a new one."""
+        if idempotency_key is not None:
+            existing = await self.runs.run_for_idempotency_key(tenant_id, idempotency_key)
+            if existing is not None:
+                return await self.runs.load(tenant_id, existing)
+        stored = await self.definitions.get(tenant_id, workflow)
+        if stored.disabled:
+            raise WorkflowDisabled(f"workflow {workflow!r} is disabled; enable it to start runs")
+        trigger = StartRun(
+            run_id=self._new_run_id(),
+            tenant_id=tenant_id,
+            version=stored.version,
+            requester=requester,
+            inputs=validate_values(stored.definition.inputs, inputs),
+            callback_url=callback_url,
+        )
+        decision = decide(stored.definition, None, trigger, self.clock.now())
+        change = RunChange(
+            state=fold(None, decision.events),
+            expected_seq=0,
+            decision=decision,
+            idempotency_key=idempotency_key,
+        )
+        try:
+            return await self._applier.commit_new(change)
+        except DuplicateRun as exc:  # a concurrent start with the same key won
+            return await self.runs.load(tenant_id, exc.run_id)
+
+    async def decide(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        decision: Decision,
+        fields: Mapping[str, Any] | None = None,
+        channel: Channel = "api",
+        override: bool = False,
+    ) -> RunState:
+        """Record `actor`'s decision on an approval step. Only the step's approvers may decide
+        (unless `override`, an audited operator action); the same decision twice changes
+        nothing; a step no longer waiting raises `StepNotPending`."""
+        trigger = Decide(
+            step_id=step_id,
+            actor=actor,
+            decision=decision,
+            fields=dict(fields or {}),
+            channel=channel,
+            override=override,
+        )
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def submit_input(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        values: Mapping[str, Any],
+        channel: Channel = "api",
+        override: bool = False,
+    ) -> RunState:
+        trigger = SubmitInput(
+            step_id=step_id, actor=actor, values=dict(values), channel=channel, override=override
+        )
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def signal(
+        self, tenant_id: str, run_id: str, name: str, payload: Mapping[str, Any]
+    ) -> RunState:
+        trigger = Signal(name=name, payload=dict(payload))
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def cancel(
+        self,
+        tenant_id: str,
+        run_id: str,
+        actor: str,
+        reason: str = "",
+        channel: Channel = "api",
+        admin: bool = False,
+    ) -> RunState:
+        """Cancel a run: completed steps are compensated. Only its requester or an admin may."""
+        if not admin:
+            state = await self.runs.load(tenant_id, run_id)
+            if actor != state.requester:
+                raise NotAllowed(
+                    f"only the requester ({state.requester}) or an admin can cancel this run"
+                )
+        trigger = Cancel(actor=actor, reason=reason, channel=channel)
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def get_run(self, tenant_id: str, run_id: str) -> RunState:
+        return await self.runs.load(tenant_id, run_id)
+
+    async def timeline(self, tenant_id: str, run_id: str) -> list[RecordedEvent]:
+        return await self.runs.events(tenant_id, run_id)
+
+    async def list_runs(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        return await self.runs.list_runs(
+            tenant_id,
+            status=status,
+            workflow=workflow,
+            requester=requester,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    async def pending_for(
+        self, tenant_id: str, principal: str, *, limit: int = 100, offset: int = 0
+    ) -> list[PendingTask]:
+        return await self.runs.pending_tasks(tenant_id, principal, limit=limit, offset=offset)

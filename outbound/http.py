@@ -1,0 +1,246 @@
+"""Performs `call_http` commands (http steps and compensations) with aiohttp.
+
+Whoever writes a workflow chooses the URL, so the request is guarded against reaching the
+server's own network (SSRF): the host must be on the allowlist, and every address it resolves to
+must be public unless the host or its address range is listed explicitly. Addresses are checked
+by the connector's resolver at connect time, so a name that re-resolves to a private address
+(DNS rebinding) is refused too; redirects are not followed, since a redirect could point anywhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from engine.commands import CallHttp, Command
+from engine.errors import TemplateError
+from engine.ports import Failed, Outcome, Succeeded
+from engine.templates import render, render_value
+
+log = logging.getLogger(__name__)
+
+MAX_RESPONSE_BYTES = 64 * 1024  # what a step output may hold of a response body
+EXCERPT_CHARS = 200  # of a failed response's body, in the error message
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class RefusedDestination(Exception):
+    """The URL's host or one of its addresses is not allowed."""
+
+
+def _as_ip(text: str) -> IpAddress | None:
+    try:
+        ip = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _is_public(ip: IpAddress) -> bool:
+    # is_global is False for loopback, private, link-local (incl. 169.254.169.254), unique-local,
+    # unspecified and shared (100.64/10) ranges; multicast and reserved need their own check.
+    return ip.is_global and not ip.is_multicast and not ip.is_reserved
+
+
+class HostPolicy:
+    """The outbound allowlist. Entries: "api.example.com" (exact), "*.example.com" (any
+    subdomain), "10.1.2.3" or "10.0.0.0/8" (addresses). An empty list allows any public host.
+    Private addresses are allowed only for an exactly listed host or a listed address range."""
+
+    def __init__(self, allowed_hosts: Sequence[str]) -> None:
+        self._names: set[str] = set()
+        self._suffixes: list[str] = []
+        self._networks: list[IpNetwork] = []
+        for raw in allowed_hosts:
+            entry = raw.strip().lower().rstrip(".")
+            if not entry:
+                continue
+            if entry.startswith("*."):
+                self._suffixes.append(entry[1:])  # ".example.com"
+                continue
+            try:
+                self._networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                self._names.add(entry)
+        self._open = not (self._names or self._suffixes or self._networks)
+
+    def _listed_address(self, ip: IpAddress) -> bool:
+        return any(ip in net for net in self._networks)
+
+    def check_host(self, host: str) -> None:
+        """Refuse a host that the allowlist does not name (before any DNS lookup)."""
+        name = host.lower().rstrip(".")
+        ip = _as_ip(name)
+        if ip is not None:
+            if self._listed_address(ip):
+                return
+            if not _is_public(ip):
+                raise RefusedDestination(f"{host} is a {_kind(ip)} address")
+            if self._open:
+                return
+            raise RefusedDestination(f"{host} is not on the outbound allowlist")
+        if self._open or name in self._names or any(name.endswith(s) for s in self._suffixes):
+            return
+        raise RefusedDestination(f"{host} is not on the outbound allowlist")
+
+    def check_address(self, host: str, address: str) -> None:
+        """Refuse a resolved address that is not public, unless listed."""
+        ip = _as_ip(address)
+        if ip is None:
+            raise RefusedDestination(f"{host} resolved to {address!r}, which is not an address")
+        if _is_public(ip) or self._listed_address(ip):
+            return
+        if host.lower().rstrip(".") in self._names:
+            return
+        raise RefusedDestination(f"{host} resolves to {address}, a {_kind(ip)} address")
+
+
+def _kind(ip: IpAddress) -> str:
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local (cloud metadata)" if str(ip) == "169.254.169.254" else "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_unspecified:
+        return "unspecified"
+    if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"):
+        return "unique-local"
+    if ip.is_private:
+        return "private"
+    return "non-public"
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves through `inner` and refuses the name if any address it gets is not allowed."""
+
+    def __init__(self, policy: HostPolicy, inner: AbstractResolver | None = None) -> None:
+        self._policy = policy
+        self._inner = inner or aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            self._policy.check_address(host, result["host"])
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+SessionFactory = Callable[[aiohttp.TCPConnector], aiohttp.ClientSession]
+
+
+def _default_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=connector, trust_env=False)
+
+
+class HttpHandler:
+    """The `CommandHandler` for `call_http`. Renders url, headers and json over the command's
+    context plus `secrets`, sends `Idempotency-Key: <command.key>`, and reports the outcome in
+    the terms of the step's retry policy ("timeout", "connection", "5xx", "429", a status)."""
+
+    def __init__(
+        self,
+        *,
+        secrets: Mapping[str, str] | None = None,
+        allowed_hosts: Sequence[str] = (),
+        resolver: AbstractResolver | None = None,
+        session_factory: SessionFactory = _default_session,
+        max_connections: int = 100,
+    ) -> None:
+        self._secrets = dict(secrets or {})
+        self.policy = HostPolicy(allowed_hosts)
+        self._resolver = resolver
+        self._session_factory = session_factory
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(self.policy, self._resolver),
+                limit=self._max_connections,
+            )
+            self._session = self._session_factory(connector)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def perform(self, command: Command) -> Outcome:
+        if not isinstance(command, CallHttp):
+            raise TypeError(f"HttpHandler performs call_http, not {command.type}")
+        action = command.action
+        context = {**command.context, "secrets": self._secrets}
+        try:
+            url = URL(render(action.url, context).strip())
+            headers = {k: render(v, context) for k, v in action.headers.items()}
+            body = render_value(action.json_body, context)
+        except TemplateError as exc:
+            return Failed(f"could not render the request: {exc.message}")
+        if url.scheme not in ("http", "https") or not url.host:
+            return Failed(f"{str(url)[:100]!r} is not an http(s) URL")
+        where = f"{action.method} {url.with_query(None).with_fragment(None)}"
+        try:
+            self.policy.check_host(url.host)
+        except RefusedDestination as exc:
+            return Failed(f"refused {where}: {exc}")
+        headers["Idempotency-Key"] = command.key
+        timeout = aiohttp.ClientTimeout(total=action.timeout.seconds)
+        try:
+            async with self._client().request(
+                action.method,
+                url,
+                headers=headers,
+                json=body,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                status, content_type = resp.status, resp.content_type
+        except RefusedDestination as exc:
+            return Failed(f"refused {where}: {exc}")
+        except TimeoutError:
+            return Failed(f"{where} timed out after {action.timeout}", reason="timeout")
+        except aiohttp.ClientError as exc:
+            return Failed(f"{where} could not connect: {exc}", reason="connection")
+        response = _parse_body(raw, content_type)
+        if status in action.expect:
+            return Succeeded({"status": status, "response": response})
+        excerpt = raw[:EXCERPT_CHARS].decode("utf-8", "replace").strip()
+        reason = "5xx" if 500 <= status <= 599 else str(status)
+        message = f"{where} returned {status}" + (f": {excerpt}" if excerpt else "")
+        log.info("call_http %s failed: %s", command.key, message)
+        return Failed(message, reason=reason)
+
+
+def _parse_body(raw: bytes, content_type: str) -> Any:
+    """JSON when the body is JSON and complete; text otherwise, cut at MAX_RESPONSE_BYTES."""
+    if not raw:
+        return None
+    truncated = len(raw) > MAX_RESPONSE_BYTES
+    raw = raw[:MAX_RESPONSE_BYTES]
+    text = raw.decode("utf-8", "replace")
+    if not truncated and (content_type == "application/json" or content_type.endswith("+json")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text + ("…" if truncated else "")
