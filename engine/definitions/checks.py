@@ -36,20 +36,21 @@ _ROOTS = ("inputs", "steps", "run", "requester")
 def check_definition(defn: WorkflowDefinition) -> list[DefinitionIssue]:
     """Every cross-field problem in the definition (empty when it is sound)."""
     issues: list[DefinitionIssue] = []
-    issues += _unique([f.id for f in defn.inputs], "inputs", "input id")
     issues += _unique([s.id for s in defn.steps], "steps", "step id")
     issues += _form_fields(defn.inputs, "inputs", decision_form=False)
-    signals = [(i, s.name or s.id) for i, s in enumerate(defn.steps) if isinstance(s, SignalStep)]
-    seen_signals: dict[str, int] = {}
-    for index, name in signals:
+    seen_signals: dict[str, str] = {}
+    for index, step in enumerate(defn.steps):
+        if not isinstance(step, SignalStep):
+            continue
+        name = step.name or step.id
         if name in seen_signals:
             issues.append(
                 _at(
                     f"steps.{index}.name",
-                    f"signal {name!r} is already used by step {seen_signals[name]}",
+                    f"signal {name!r} is already used by step {seen_signals[name]!r}",
                 )
             )
-        seen_signals.setdefault(name, index)
+        seen_signals.setdefault(name, step.id)
     for index, step in enumerate(defn.steps):
         issues += _step(defn, index, step)
     return issues
@@ -77,7 +78,7 @@ def _unique(ids: list[str], where: str, what: str) -> list[DefinitionIssue]:
 def _form_fields(
     fields: list[FormField], path: str, *, decision_form: bool
 ) -> list[DefinitionIssue]:
-    issues = _unique([f.id for f in fields], path, "field id")
+    issues = _unique([f.id for f in fields], path, "input id" if path == "inputs" else "field id")
     for index, field in enumerate(fields):
         where = f"{path}.{index}"
         if field.type in ("select", "multiselect") and not field.options:
@@ -278,7 +279,7 @@ def _template(
         refs = templates.references(text, expression=expression)
     except TemplateError as exc:  # pragma: no cover - check_syntax already parsed it
         return [_at(field, exc.message)]
-    inputs = [f.id for f in defn.inputs]
+    inputs = list(dict.fromkeys(f.id for f in defn.inputs))
     order = {s.id: i for i, s in enumerate(defn.steps)}
     issues = []
     for root, attr in sorted(refs, key=lambda r: (r[0], r[1] or "")):

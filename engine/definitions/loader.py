@@ -23,12 +23,14 @@ LineMap = dict[Path, int]
 
 def load_definition(text: str, filename: str | None = None) -> WorkflowDefinition:
     """Parse and validate a workflow; raises DefinitionError listing every issue found."""
-    data, lines, issues = _parse(text, filename)
+    try:
+        data, lines, issues = _parse(text, filename)
+    except DefinitionError as exc:
+        raise DefinitionError(_located(exc.issues, {}, filename)) from None
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
-        raise DefinitionError(
-            [_issue("", f"the top level must be a mapping (name:, steps:, ...), not {kind}", 1)]
-        )
+        message = f"the top level must be a mapping (name:, steps:, ...), not {kind}"
+        raise DefinitionError(_located([_issue("", message, lines.get((), 1))], lines, filename))
     try:
         definition = WorkflowDefinition.model_validate(data)
     except ValidationError as exc:
@@ -50,22 +52,21 @@ def _parse(text: str, filename: str | None) -> tuple[Any, LineMap, list[Definiti
     JSON keeps JSON semantics (e.g. 1e5 is a number); YAML only supplies its lines.
     """
     stripped = text.lstrip()
-    if not stripped or all(
-        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
-    ):
+    if all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         raise DefinitionError([_issue("", "the file is empty; a workflow needs name: and steps:")])
-    as_json = (filename or "").lower().endswith(".json") or stripped.startswith("{")
-    if as_json:
+    is_json_file = (filename or "").lower().endswith(".json")
+    if is_json_file or stripped.startswith("{"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno}, column {exc.colno}"
-            raise DefinitionError(
-                [_issue("", f"invalid JSON at {where}: {exc.msg}", exc.lineno)]
-            ) from None
-        # Raw tabs can only be whitespace in valid JSON, and YAML refuses them as indentation.
-        node = _compose_or_none(text.replace("\t", " "))
-        return (data, *_lines(node)) if node is not None else (data, {}, [])
+            if is_json_file:
+                where = f"line {exc.lineno}, column {exc.colno}"
+                issue = _issue("", f"invalid JSON at {where}: {exc.msg}", exc.lineno)
+                raise DefinitionError([issue]) from None
+        else:
+            # Raw tabs can only be whitespace in valid JSON; YAML refuses them as indentation.
+            node = _compose_or_none(text.replace("\t", " "))
+            return (data, *_lines(node)) if node is not None else (data, {}, [])
     node = _compose(text)
     loader = yaml.SafeLoader("")
     try:

@@ -40,9 +40,15 @@ _EXPECTED = {
 
 
 def issues_from_validation(exc: ValidationError, data: Any) -> list[DefinitionIssue]:
+    cleaned = [(_clean_loc(e["loc"], data), e) for e in exc.errors()]
     grouped: dict[Path, list[ErrorDetails]] = {}
-    for error in exc.errors():
-        grouped.setdefault(_clean_loc(error["loc"], data), []).append(error)
+    for path, error in cleaned:
+        # A union member that failed at this value's top while another member got further
+        # (e.g. policy {n: x}: "not a literal" vs "n is not a number") is noise: drop it.
+        deeper = any(len(p) > len(path) and p[: len(path)] == path for p, _ in cleaned)
+        if deeper and len(error["loc"]) > len(path):
+            continue
+        grouped.setdefault(path, []).append(error)
     issues = []
     for path, errors in grouped.items():
         field = ".".join(str(p) for p in path)
