@@ -1,0 +1,179 @@
+"""The run store: appends under optimistic concurrency, projections, idempotency, listing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
+from engine.events import RunStarted
+from tests.storage.builders import T0, approve, new_run
+
+
+async def test_commit_appends_events_in_seq_order_and_load_returns_the_state(
+    store_backend: Any,
+) -> None:
+    runs = store_backend.runs
+    started = new_run()
+    await runs.commit([started])
+    approved = approve(started.state)
+    await runs.commit([approved])
+    assert await runs.load("T1", "r1") == approved.state
+    recorded = await runs.events("T1", "r1")
+    assert [e.seq for e in recorded] == [1, 2, 3, 4]
+    assert [e.event for e in recorded] == started.decision.events + approved.decision.events
+    assert isinstance(recorded[0].event, RunStarted)
+    assert recorded[0].event.at == T0  # timezone-aware UTC on every backend
+
+
+async def test_a_stale_expected_seq_is_refused_and_writes_nothing(store_backend: Any) -> None:
+    runs = store_backend.runs
+    started = new_run()
+    await runs.commit([started])
+    await runs.commit([approve(started.state, "U_A")])
+    other = new_run("r2")
+    with pytest.raises(ConcurrencyConflict):
+        # Made on the old state: the whole batch is refused, r2 included.
+        await runs.commit([other, approve(started.state, "U_B")])
+    with pytest.raises(NotFound):
+        await runs.load("T1", "r2")
+    assert len(await runs.events("T1", "r1")) == 4
+    assert [t.id for t in await store_backend.timers.claim_due(T0 + timedelta(days=9), 9, _L)] == []
+
+
+async def test_of_two_concurrent_commits_on_one_run_exactly_one_wins(store_backend: Any) -> None:
+    runs = store_backend.runs
+    started = new_run()
+    await runs.commit([started])
+    outcomes = await asyncio.gather(
+        runs.commit([approve(started.state, "U_A")]),
+        runs.commit([approve(started.state, "U_B")]),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConcurrencyConflict", "NoneType"]
+    winner = "U_A" if outcomes[0] is None else "U_B"
+    state = await runs.load("T1", "r1")
+    assert [v.actor for v in state.steps["manager"].votes] == [winner]
+    assert [e.seq for e in await runs.events("T1", "r1")] == [1, 2, 3, 4]
+
+
+async def test_starting_the_same_run_twice_is_a_conflict(store_backend: Any) -> None:
+    await store_backend.runs.commit([new_run()])
+    with pytest.raises(ConcurrencyConflict):
+        await store_backend.runs.commit([new_run()])
+
+
+async def test_a_reused_idempotency_key_names_the_existing_run(store_backend: Any) -> None:
+    runs = store_backend.runs
+    await runs.commit([new_run("r1", idempotency_key="req-42")])
+    with pytest.raises(DuplicateRun) as raised:
+        await runs.commit([new_run("r2", idempotency_key="req-42")])
+    assert raised.value.run_id == "r1"
+    assert await runs.run_for_idempotency_key("T1", "req-42") == "r1"
+    assert await runs.run_for_idempotency_key("T1", "other") is None
+    # Keys belong to a tenant.
+    assert await runs.run_for_idempotency_key("T2", "req-42") is None
+    await runs.commit([new_run("r3", "T2", idempotency_key="req-42")])
+    assert await runs.run_for_idempotency_key("T2", "req-42") == "r3"
+
+
+async def test_a_change_whose_state_does_not_count_its_events_is_a_bug(store_backend: Any) -> None:
+    change = new_run()
+    change.state.seq = 5
+    with pytest.raises(ValueError, match=r"state\.seq is 5"):
+        await store_backend.runs.commit([change])
+
+
+async def test_several_changes_of_one_run_in_one_batch(store_backend: Any) -> None:
+    started = new_run()
+    approved = approve(started.state)
+    await store_backend.runs.commit([started, approved])
+    assert await store_backend.runs.load("T1", "r1") == approved.state
+    assert await store_backend.runs.pending_tasks("T1") == []
+    # The approval cancelled the timer the start armed, within the same batch.
+    assert await store_backend.timers.next_due() is None
+
+
+async def test_pending_tasks_follow_the_state(store_backend: Any) -> None:
+    runs = store_backend.runs
+    first = new_run("r1", approvers=("U_A", "U_B"))
+    later = new_run("r2", approvers=("U_B",), at=T0 + timedelta(minutes=1))
+    await runs.commit([first, later])
+    pending = await runs.pending_tasks("T1")
+    assert [(p.run_id, p.principal) for p in pending] == [
+        ("r1", "U_A"),
+        ("r1", "U_B"),
+        ("r2", "U_B"),
+    ]
+    assert pending[0].kind == "approval" and pending[0].workflow == "expense"
+    assert pending[0].requester == "U_REQ" and pending[0].since == T0
+    assert [p.run_id for p in await runs.pending_tasks("T1", "U_B")] == ["r1", "r2"]
+    assert [p.run_id for p in await runs.pending_tasks("T1", "U_B", limit=1, offset=1)] == ["r2"]
+    await runs.commit([approve(first.state, "U_A")])
+    assert [(p.run_id, p.principal) for p in await runs.pending_tasks("T1")] == [("r2", "U_B")]
+    assert await runs.pending_tasks("T2") == []
+
+
+async def test_tenants_are_isolated(store_backend: Any) -> None:
+    runs = store_backend.runs
+    await runs.commit([new_run("r1", "T1")])
+    with pytest.raises(NotFound):
+        await runs.load("T2", "r1")
+    with pytest.raises(NotFound):
+        await runs.events("T2", "r1")
+    assert (await runs.list_runs("T2")).runs == []
+    assert await runs.pending_tasks("T2", "U_A") == []
+    # The same run id in another tenant is another run.
+    await runs.commit([new_run("r1", "T2", requester="U_OTHER")])
+    assert (await runs.load("T2", "r1")).requester == "U_OTHER"
+    assert (await runs.load("T1", "r1")).requester == "U_REQ"
+
+
+async def test_list_runs_filters_newest_first(store_backend: Any) -> None:
+    runs = store_backend.runs
+    await runs.commit(
+        [
+            new_run("a", at=T0, workflow="expense", requester="U_1"),
+            new_run("b", at=T0 + timedelta(minutes=1), workflow="travel", requester="U_1"),
+            new_run("c", at=T0 + timedelta(minutes=2), workflow="expense", requester="U_2"),
+        ]
+    )
+    started = await runs.load("T1", "a")
+    await runs.commit([approve(started)])
+    assert [r.run_id for r in (await runs.list_runs("T1")).runs] == ["c", "b", "a"]
+    assert [r.run_id for r in (await runs.list_runs("T1", workflow="expense")).runs] == ["c", "a"]
+    assert [r.run_id for r in (await runs.list_runs("T1", requester="U_1")).runs] == ["b", "a"]
+    assert [r.run_id for r in (await runs.list_runs("T1", status="running")).runs] == [
+        "c",
+        "b",
+        "a",
+    ]
+    assert (await runs.list_runs("T1", status="completed")).runs == []
+    assert (await runs.list_runs("T1")).runs[2].current_step == "book"
+
+
+async def test_list_runs_pages_with_a_cursor(store_backend: Any) -> None:
+    runs = store_backend.runs
+    # Two runs share a start time: the run id breaks the tie, so no page repeats or skips one.
+    times = [T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
+    await runs.commit([new_run(f"r{i}", at=t) for i, t in enumerate(times)])
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = await runs.list_runs("T1", limit=3 if pages == 0 else 1, cursor=cursor)
+        seen += [r.run_id for r in page.runs]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == ["r3", "r2", "r1", "r0"]
+    assert pages == 2
+    exact = await runs.list_runs("T1", limit=4)
+    assert exact.next_cursor is None
+    with pytest.raises(InvalidInput, match="cursor"):
+        await runs.list_runs("T1", cursor="not-a-cursor")
+
+
+_L = timedelta(minutes=1)
