@@ -153,7 +153,9 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
         issues.append(
             _at(f"{where}.escalate_to", "escalate_to is used only with on_timeout: escalate")
         )
-    if "on_timeout" in step.model_fields_set and step.timeout is None:
+    # Checked on values, not on which keys were written, so a canonical dump (every default
+    # written out) loads the same as the file it came from.
+    if step.on_timeout != "fail" and step.timeout is None:
         issues.append(_at(f"{where}.on_timeout", f"on_timeout: {step.on_timeout} needs a timeout"))
     if step.channel is not None and not (_is_template(step.channel) or _is_channel(step.channel)):
         issues.append(_at(f"{where}.channel", "expected a channel like #finance or C0123ABCD"))
@@ -162,8 +164,6 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
 
 def _reminders(step: ApprovalStep | InputStep, where: str) -> list[DefinitionIssue]:
     if step.remind_every is None:
-        if "max_reminders" in step.model_fields_set:
-            return [_at(f"{where}.max_reminders", "max_reminders needs remind_every")]
         return []
     if step.max_reminders == 0:
         return [_at(f"{where}.remind_every", "remind_every is set but max_reminders is 0")]

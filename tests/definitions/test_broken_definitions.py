@@ -761,7 +761,8 @@ def test_invalid_json_names_line_and_column() -> None:
 
 
 def test_json_errors_have_lines_too() -> None:
-    text = '{\n\t"name": "x",\n\t"steps": [\n\t\t{"id": "a", "type": "wait", "duration": "2 dayz"}\n\t]\n}'
+    step = '{"id": "a", "type": "wait", "duration": "2 dayz"}'
+    text = '{\n\t"name": "x",\n\t"steps": [\n\t\t' + step + "\n\t]\n}"
     with pytest.raises(DefinitionError) as caught:
         load_definition(text, "wf.json")
     (issue,) = caught.value.issues
