@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 SCRIPTS = Path(__file__).parent / "migrations"
+
+
+def full_metadata() -> MetaData:
+    """The metadata with every table: adapters (web access, Slack installations) declare their
+    tables in their own `storage` modules, which register on import."""
+    import storage
+    from storage.schema import metadata
+
+    for module in pkgutil.iter_modules(storage.__path__):
+        if module.name != "migrations":
+            importlib.import_module(f"storage.{module.name}")
+    return metadata
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from alembic import context
 
-from storage.schema import metadata
+from storage.migrate import full_metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run Countersign's migrations with `countersign db upgrade`")
 context.configure(
     connection=connection,
-    target_metadata=metadata,
+    target_metadata=full_metadata(),
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )
