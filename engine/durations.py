@@ -70,8 +70,8 @@ class Duration:
             pos = m.end()
         if not raw:
             raise ValueError("a duration cannot be empty; write e.g. '15m' or '2 days'")
-        if total <= 0:
-            raise ValueError(f"{text!r} is not a duration: it must be longer than zero")
+        if round(total) < 1:
+            raise ValueError(f"{text!r} is not a duration: it must be at least one second")
         return cls(seconds=round(total))
 
     @classmethod
@@ -83,6 +83,8 @@ class Duration:
         if isinstance(value, int | float):
             if value <= 0:
                 raise PydanticCustomError("duration", "a duration must be longer than zero")
+            if round(value) < 1:
+                raise PydanticCustomError("duration", "a duration must be at least one second")
             return cls(seconds=round(value))
         if isinstance(value, str):
             try:

@@ -36,8 +36,27 @@ class _Undefined(jinja2.StrictUndefined):
         return f"{type(obj).__name__!r} value has no attribute {name!r}"
 
 
-_env = SandboxedEnvironment(
-    autoescape=False, undefined=_Undefined, keep_trailing_newline=False, auto_reload=False
+def _finalize(value: Any) -> Any:
+    # An optional form field left empty is None; it should read as nothing, not as "None".
+    return "" if value is None else value
+
+
+class _Environment(SandboxedEnvironment):
+    """Reads keys before attributes on mappings: `steps.ticket.values` is the step's "values"
+    output, not `dict.values` (Jinja2 tries attributes first)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_env = _Environment(
+    autoescape=False,
+    undefined=_Undefined,
+    keep_trailing_newline=False,
+    auto_reload=False,
+    finalize=_finalize,
 )
 
 # Names every template may read besides the context (range, dict, namespace, ...).

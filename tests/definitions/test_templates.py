@@ -142,3 +142,14 @@ def test_mrkdwn_escape() -> None:
 def test_no_eval_in_the_template_module() -> None:
     source = pathlib.Path(templates.__file__).read_text()
     assert "eval(" not in source and "exec(" not in source
+
+
+def test_none_renders_as_nothing() -> None:
+    ctx = {"steps": {"ticket": {"values": {"comment": None}}}}
+    assert templates.render("[{{ steps.ticket.values.comment }}]", ctx) == "[]"
+
+
+def test_mapping_keys_win_over_dict_methods() -> None:
+    ctx = {"steps": {"ticket": {"values": {"window": "09:00"}, "items": [1, 2]}}}
+    assert templates.render("{{ steps.ticket.values.window }}", ctx) == "09:00"
+    assert templates.evaluate("steps.ticket.items | length == 2", ctx)
