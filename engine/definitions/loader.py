@@ -142,9 +142,10 @@ def _located(
     for issue in issues:
         line = issue.line
         if line is None:
-            path: Path = tuple(int(p) if p.isdigit() else p for p in issue.field.split(".") if p)
-            while path not in lines and path:
+            parts = [p for p in issue.field.split(".") if p]
+            path: Path = tuple(int(p) if p.isdigit() else p for p in parts)
+            while path and path not in lines and tuple(map(str, path)) not in lines:
                 path = path[:-1]
-            line = lines.get(path)
+            line = lines.get(path, lines.get(tuple(map(str, path))))
         out.append(DefinitionIssue(issue.field, issue.message, line, filename))
     return sorted(out, key=lambda i: (i.line or 0, i.field))

@@ -52,7 +52,7 @@ def issues_from_validation(exc: ValidationError, data: Any) -> list[DefinitionIs
     issues = []
     for path, errors in grouped.items():
         field = ".".join(str(p) for p in path)
-        if len(errors) > 1 and all(_clean_loc(e["loc"], data) == path for e in errors):
+        if len(errors) > 1:  # several members of one union refused the same value
             issues.append(DefinitionIssue(field, _union_message(path, errors)))
             continue
         issues.extend(DefinitionIssue(field, _message(path, e, data)) for e in errors)
@@ -102,6 +102,8 @@ def _message(path: Path, error: ErrorDetails, data: Any) -> str:
         return "required field missing"
     if kind == "extra_forbidden":
         return _unknown_field(path, data)
+    if kind == "invalid_key":
+        return f"field names must be text, got {_describe(value)}"
     if kind == "union_tag_invalid":
         hint = _suggest(str(ctx.get("tag")), STEP_TYPES)
         return (

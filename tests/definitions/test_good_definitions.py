@@ -8,6 +8,7 @@ import pathlib
 import pytest
 import yaml
 
+from engine import templates
 from engine.definitions import (
     WorkflowDefinition,
     canonical_json,
@@ -106,3 +107,54 @@ def test_json_schema_refuses_an_unknown_step_type() -> None:
     validator = jsonschema.Draft202012Validator(json_schema())
     bad = {"name": "w", "steps": [{"id": "a", "type": "aproval", "approvers": ["U0AAA"]}]}
     assert list(validator.iter_errors(bad))
+
+
+SAMPLE_CONTEXT: dict[str, object] = {
+    "inputs": {
+        "amount": 1500,
+        "currency": "EUR",
+        "description": "Team dinner",
+        "manager": "U0MANAGER1",
+        "system": "billing-db",
+        "level": "read",
+        "justification": "on-call",
+        "service": "api",
+        "version": "1.2.3",
+        "release_manager": "U0RELEASE1",
+    },
+    "steps": {
+        "manager": {"decision": "approved", "decided_by": ["U0MANAGER1"], "fields": {}},
+        "owners": {"decision": "approved", "decided_by": ["U0OWNER001"], "fields": {}},
+        "book": {"status": 201, "response": {"id": "EXP-7"}},
+        "grant": {"status": 201, "response": {"id": "G-1"}},
+        "ticket": {
+            "values": {"ticket_url": "https://t.example/CHG-1", "window": "2026-03-01T09:00Z"},
+            "submitted_by": "U0RELEASE1",
+        },
+        "approve": {"decision": "approved", "decided_by": ["U0LEAD0001"], "fields": {}},
+    },
+    "run": {"id": "r1", "workflow": "w", "version": 1, "requester": "U0REQUEST1"},
+    "requester": "U0REQUEST1",
+    "secrets": {"ERP_TOKEN": "t", "IAM_TOKEN": "t"},
+}
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k != "when" for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_templates_render_with_the_outputs_steps_produce(path: pathlib.Path) -> None:
+    defn = load_definition(path.read_text(), path.name)
+    for step in defn.steps:
+        if step.when is not None:
+            assert isinstance(templates.evaluate(step.when, SAMPLE_CONTEXT), bool)
+        for text in _strings(step.model_dump(by_alias=True, mode="json")):
+            if "{{" in text:
+                assert "{{" not in templates.render(text, SAMPLE_CONTEXT)
