@@ -21,7 +21,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.approval_card import approval_card, input_card
 from bot.blocks.limits import MESSAGE_TEXT, escape, truncate
 from bot.blocks.run_status import run_message
-from bot.engine_api import EngineApi
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
 from engine.commands import (
     Command,
@@ -35,6 +34,7 @@ from engine.decider.context import template_context
 from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition
 from engine.errors import EngineError
 from engine.ports import Failed, Outcome, Succeeded, Unavailable
+from engine.runtime.service import Engine
 from engine.state import RunState
 from engine.templates import render
 
@@ -60,7 +60,7 @@ class SlackChannel:
     """A `CommandHandler` for request_approval, update_approval, request_input,
     send_notification and run_changed."""
 
-    def __init__(self, client: AsyncWebClient, engine: EngineApi, refs: MessageRefs) -> None:
+    def __init__(self, client: AsyncWebClient, engine: Engine, refs: MessageRefs) -> None:
         self._client = client
         self._engine = engine
         self._refs = refs
@@ -94,7 +94,7 @@ class SlackChannel:
         return run, stored.definition
 
     @staticmethod
-    def _message(run: RunState, definition: WorkflowDefinition, step_id: str) -> str | None:
+    def message(run: RunState, definition: WorkflowDefinition, step_id: str) -> str | None:
         step = definition.step(step_id)
         template = step.message if isinstance(step, ApprovalStep | InputStep) else None
         if not template:
@@ -107,7 +107,7 @@ class SlackChannel:
     def _card(
         self, run: RunState, definition: WorkflowDefinition, step_id: str, principal: str
     ) -> tuple[str, list[Block]]:
-        message = self._message(run, definition, step_id)
+        message = self.message(run, definition, step_id)
         if run.steps[step_id].type == "input":
             return input_card(run, definition, step_id, message)
         return approval_card(run, definition, step_id, principal, message)

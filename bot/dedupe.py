@@ -1,0 +1,55 @@
+"""Slack may deliver one request twice (retries, several Socket Mode connections): the second
+delivery is acknowledged and dropped.
+
+The key is what Slack keeps across a redelivery: the event id of an Events API callback, else the
+trigger id of an interaction (unique per click or submission, new for a second click), else the
+payload itself. Keys are kept for a bounded number of requests; the engine's own idempotency
+(run sequence, idempotency keys) covers anything older.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.response import BoltResponse
+
+log = logging.getLogger("countersign.slack")
+
+
+def delivery_key(body: dict[str, Any]) -> str:
+    if body.get("event_id"):
+        return "event:" + str(body["event_id"])
+    if body.get("trigger_id"):
+        return "trigger:" + str(body["trigger_id"])
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return "body:" + digest
+
+
+class Deduplicator:
+    def __init__(self, remember: int = 10_000) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+
+    def first_time(self, key: str) -> bool:
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        return True
+
+    async def middleware(
+        self, body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """A Bolt global middleware: an empty 200 acks a repeat without running listeners."""
+        key = delivery_key(body)
+        if not self.first_time(key):
+            log.info("Slack: repeated delivery %s acknowledged and ignored", key)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None

@@ -1,0 +1,56 @@
+"""What every listener needs, and the helpers they share (tenant, feedback to the user)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.background import Background
+from bot.config import SlackConfig
+from bot.home import HomeTab
+from engine.runtime.service import Engine
+
+
+@dataclass
+class Deps:
+    engine: Engine
+    config: SlackConfig
+    client: AsyncWebClient
+    background: Background
+    home: HomeTab
+
+    def is_admin(self, user: str) -> bool:
+        return user in self.config.admins
+
+    async def tell(self, body: dict[str, Any], text: str) -> None:
+        """Say something to the user who clicked, only to them: an ephemeral message where
+        they clicked, or a DM when they clicked in the App Home or a modal."""
+        user = body["user"]["id"]
+        container = body.get("container") or {}
+        if container.get("type") == "message" and container.get("channel_id"):
+            await self.client.chat_postEphemeral(
+                channel=container["channel_id"], user=user, text=text
+            )
+            return
+        dm = await self.client.conversations_open(users=user)
+        await self.client.chat_postMessage(channel=dm["channel"]["id"], text=text)
+
+
+def tenant_of(context: AsyncBoltContext) -> str:
+    """The tenant is the Slack workspace the request comes from."""
+    tenant = context.team_id or context.enterprise_id
+    if not tenant:
+        raise ValueError("a Slack request without a team id")
+    return tenant
+
+
+def sentence(message: str) -> str:
+    """An engine message ("you are not an approver of this step") as a sentence for people."""
+    text = message.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

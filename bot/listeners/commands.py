@@ -1,0 +1,144 @@
+"""The slash command (`/workflow` by default): help, list, start, define, status, cancel, inbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.models.blocks import Block
+
+from bot.blocks.modals import define_modal, start_modal
+from bot.blocks.run_status import (
+    help_text,
+    inbox_blocks,
+    runs_blocks,
+    status_blocks,
+    workflows_blocks,
+)
+from bot.deps import Deps, tenant_of
+from engine.errors import EngineError
+
+log = logging.getLogger("countersign.slack")
+INBOX_SHOWN = 10
+RECENT_RUNS = 10
+
+
+class Request:
+    """One slash command: who, where, what, and how to answer."""
+
+    def __init__(
+        self, deps: Deps, command: dict[str, Any], tenant: str, respond: AsyncRespond
+    ) -> None:
+        self.deps = deps
+        self.engine = deps.engine
+        self.user = str(command["user_id"])
+        self.trigger_id = str(command.get("trigger_id", ""))
+        self.args = str(command.get("text") or "").split()[1:]
+        self.tenant = tenant
+        self._respond = respond
+
+    async def say(self, text: str, blocks: list[Block] | None = None) -> None:
+        await self._respond(
+            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+        )
+
+
+async def _list(r: Request) -> None:
+    definitions = await r.engine.list_definitions(r.tenant)
+    await r.say("Workflows", workflows_blocks(definitions))
+
+
+async def _start(r: Request) -> None:
+    if not r.args:
+        await r.say(f"Which workflow? Try `{r.deps.config.command} list`.")
+        return
+    stored = await r.engine.get_definition(r.tenant, r.args[0])
+    if stored.disabled:
+        await r.say(f"Workflow {stored.name} is disabled.")
+        return
+    await r.deps.client.views_open(
+        trigger_id=r.trigger_id, view=start_modal(stored.definition, stored.version)
+    )
+
+
+async def _define(r: Request) -> None:
+    if not r.deps.is_admin(r.user):
+        await r.say("Only Countersign admins can define workflows. Ask one of them.")
+        return
+    await r.deps.client.views_open(trigger_id=r.trigger_id, view=define_modal())
+
+
+async def _status(r: Request) -> None:
+    if not r.args:
+        page = await r.engine.list_runs(r.tenant, requester=r.user, limit=RECENT_RUNS)
+        await r.say("Your recent runs", runs_blocks(page.runs))
+        return
+    run = await r.engine.get_run(r.tenant, r.args[0])
+    stored = await r.engine.get_definition(r.tenant, run.workflow, run.version)
+    events = await r.engine.timeline(r.tenant, run.run_id)
+    await r.say(f"Run {run.run_id}: {run.status}", status_blocks(run, stored.definition, events))
+
+
+async def _cancel(r: Request) -> None:
+    if not r.args:
+        await r.say(f"Which run? `{r.deps.config.command} cancel RUN`")
+        return
+    run = await r.engine.cancel(
+        r.tenant,
+        r.args[0],
+        r.user,
+        reason="cancelled from Slack",
+        channel="slack",
+        admin=r.deps.is_admin(r.user),
+    )
+    await r.say(
+        f"Run {run.run_id} is cancelled; completed steps are being undone where they can be."
+        if run.status == "compensating"
+        else f"Run {run.run_id}: {run.status}."
+    )
+
+
+async def _inbox(r: Request) -> None:
+    tasks = await r.engine.pending_for(r.tenant, r.user, limit=INBOX_SHOWN + 1)
+    await r.say("Waiting on you", inbox_blocks(tasks[:INBOX_SHOWN], len(tasks) > INBOX_SHOWN))
+
+
+SUBCOMMANDS: dict[str, Callable[[Request], Awaitable[None]]] = {
+    "list": _list,
+    "start": _start,
+    "define": _define,
+    "status": _status,
+    "cancel": _cancel,
+    "inbox": _inbox,
+}
+
+
+async def _run(sub: str, r: Request) -> None:
+    try:
+        await SUBCOMMANDS[sub](r)
+    except EngineError as e:
+        await r.say(e.message)
+    except Exception:
+        await r.say("Sorry, that failed on our side; the error is in Countersign's log.")
+        raise
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.command(deps.config.command)
+    async def workflow(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        words = str(command.get("text") or "").split()
+        sub = words[0].lower() if words else "help"
+        if sub not in SUBCOMMANDS:
+            unknown = "" if sub == "help" else f"I don't know `{sub}`.\n"
+            await ack(text=unknown + help_text(deps.config.command))
+            return
+        await ack()
+        request = Request(deps, command, tenant_of(context), respond)
+        deps.background.spawn(_run(sub, request), f"{deps.config.command} {sub}")

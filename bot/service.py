@@ -1,0 +1,115 @@
+"""Start and stop the Slack adapter: Bolt `AsyncApp` over Socket Mode, in the engine's loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.background import Background
+from bot.channel import SlackChannel
+from bot.config import SlackConfig
+from bot.dedupe import Deduplicator
+from bot.deps import Deps
+from bot.directory import SlackDirectory
+from bot.home import HomeTab
+from bot.listeners import actions, commands, events, views
+from bot.message_refs import MessageRefs
+from engine.runtime.router import ChannelRouter
+from engine.runtime.service import Engine
+
+log = logging.getLogger("countersign.slack")
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class SlackStartError(RuntimeError):
+    """Slack refused to start (a wrong token, Socket Mode not enabled): the message says what
+    to fix. Raised once, never retried in a loop."""
+
+
+class SlackService:
+    """The running adapter. `stop()` stops taking envelopes, then waits for work in flight."""
+
+    def __init__(
+        self,
+        app: AsyncApp,
+        handler: AsyncSocketModeHandler,
+        background: Background,
+        directory: SlackDirectory,
+        team_id: str,
+        unsubscribe: Callable[[], None],
+    ) -> None:
+        self.app = app
+        self.handler = handler
+        self.directory = directory
+        self.team_id = team_id
+        self._background = background
+        self._unsubscribe = unsubscribe
+
+    async def stop(self) -> None:
+        await self.handler.close_async()  # type: ignore[no-untyped-call]
+        self._unsubscribe()
+        await self._background.drain()
+        log.info("Slack: disconnected")
+
+
+def web_client(config: SlackConfig) -> AsyncWebClient:
+    """The Web API client: rate limits wait for Retry-After, connection and 5xx errors retry."""
+    client = AsyncWebClient(token=config.bot_token, base_url=config.api_url or DEFAULT_API_URL)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=5))
+    client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+async def _check_tokens(client: AsyncWebClient, config: SlackConfig) -> tuple[str, str]:
+    """(team id, Socket Mode URL), or a clear error naming the token that is wrong."""
+    try:
+        auth = await client.auth_test()
+    except SlackApiError as e:
+        raise SlackStartError(
+            f"Slack refused SLACK_BOT_TOKEN ({e.response.get('error')}): use the app's Bot User "
+            "OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
+        ) from e
+    try:
+        opened = await client.apps_connections_open(app_token=config.app_token)
+    except SlackApiError as e:
+        raise SlackStartError(
+            f"Slack refused SLACK_APP_TOKEN ({e.response.get('error')}): use an app-level token "
+            "(xapp-…) with the connections:write scope, and turn Socket Mode on"
+        ) from e
+    return str(auth["team_id"]), str(opened["url"])
+
+
+async def start_slack(
+    engine: Engine, router: ChannelRouter, config: SlackConfig, refs: MessageRefs
+) -> SlackService:
+    """Check the tokens, register the listeners and the "slack" channel, connect Socket Mode.
+    `refs` keeps where each card was posted (durable in production: SqlMessageRefs)."""
+    client = web_client(config)
+    team_id, socket_url = await _check_tokens(client, config)
+    background = Background()
+    home = HomeTab(client, engine, background)
+    deps = Deps(engine=engine, config=config, client=client, background=background, home=home)
+    app = AsyncApp(client=client, process_before_response=False)
+    app.use(Deduplicator().middleware)
+    for surface in (commands, actions, views, events):
+        surface.register(app, deps)
+    directory = SlackDirectory(client)
+    engine.use_directory(directory)
+    router.register("slack", SlackChannel(client, engine, refs))
+    engine.subscribe(home.on_change)
+    handler = AsyncSocketModeHandler(app, config.app_token, web_client=client)
+    handler.client.wss_uri = socket_url  # checked above; later reconnects ask for a new one
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    log.info("Slack: connected to workspace %s over Socket Mode (%s)", team_id, config.command)
+    return SlackService(
+        app, handler, background, directory, team_id, lambda: engine.unsubscribe(home.on_change)
+    )
