@@ -7,7 +7,7 @@ older than a few minutes (replays). `Idempotency-Key` carries the outbox command
 delivery retried has the same key.
 
 Delivery goes through the outbox: a failed POST returns `Unavailable` with a growing delay, so the
-dispatcher tries again later, across restarts.
+dispatcher tries again later with a growing delay, across restarts.
 """
 
 from __future__ import annotations
@@ -63,16 +63,13 @@ class WebhookSender:
         clock: Clock,
         *,
         timeout: float = 10.0,
-        initial_delay: float = 5.0,
-        max_delay: float = 3600.0,
+        retry_after: float = 5.0,
     ) -> None:
         self._load_run = load_run
         self._secret = secret
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._initial_delay = initial_delay
-        self._max_delay = max_delay
-        self._failures: dict[str, int] = {}  # command key -> failed attempts, for the backoff
+        self._retry_after = retry_after  # the dispatcher doubles it for every failed attempt
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -107,15 +104,11 @@ class WebhookSender:
             async with self._session.post(run.callback_url, data=body, headers=headers) as resp:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return self._retry(command.key, f"webhook to {run.callback_url} failed: {exc!r}")
+            return self._retry(f"webhook to {run.callback_url} failed: {exc!r}")
         if 200 <= status < 300:
-            self._failures.pop(command.key, None)
             return Succeeded({"webhook_status": status})
-        return self._retry(command.key, f"webhook to {run.callback_url} answered {status}")
+        return self._retry(f"webhook to {run.callback_url} answered {status}")
 
-    def _retry(self, key: str, error: str) -> Unavailable:
-        failures = self._failures.get(key, 0) + 1
-        self._failures[key] = failures
-        delay = min(self._initial_delay * 2 ** (failures - 1), self._max_delay)
-        log.warning("%s; retrying in %.1fs", error, delay)
-        return Unavailable(error=error, retry_after=delay)
+    def _retry(self, error: str) -> Unavailable:
+        log.warning("%s; will retry", error)
+        return Unavailable(error=error, retry_after=self._retry_after)

@@ -1,0 +1,274 @@
+"""The REST API's operations. Every call is scoped to the tenant of its API key: the engine
+raises `NotFound` for another tenant's ids, which the API shows as 404."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import DuplicateRun
+from engine.ports import Clock
+from web.api.registry import Api, Call, Header, Result
+from web.api.schemas import (
+    AppliedWorkflow,
+    ApplyWorkflowRequest,
+    CancelRequest,
+    DecisionRequest,
+    InputRequest,
+    RunDetail,
+    RunList,
+    RunQuery,
+    RunView,
+    StartRunRequest,
+    TimelineEntry,
+    WorkflowDetail,
+    WorkflowList,
+    WorkflowQuery,
+    WorkflowSummary,
+)
+from web.errors import ApiError
+from web.metrics import Metrics
+from web.ports import EngineFacade
+
+api = Api()
+
+IDEMPOTENCY = Header(
+    "Idempotency-Key",
+    "Makes the start safe to retry: a second start with the same key returns the same run.",
+)
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    engine: EngineFacade
+    clock: Clock
+    metrics: Metrics
+
+
+def api_actor(call: Call) -> str:
+    """Who acts when a call names nobody: the API key itself."""
+    return f"api:{call.key.id}"
+
+
+# ---------------------------------------------------------------- workflows
+
+
+@api.op(
+    "POST",
+    "/workflows",
+    summary="Apply a workflow definition (creates version N+1 unless identical to the latest)",
+    tag="workflows",
+    body=ApplyWorkflowRequest,
+    responses={201: AppliedWorkflow, 200: AppliedWorkflow},
+)
+async def apply_workflow(deps: ApiDeps, call: Call) -> Result:
+    req: ApplyWorkflowRequest = call.body
+    text = req.source if req.source is not None else json.dumps(req.definition)
+    applied = await deps.engine.apply_definition(call.tenant_id, text, req.filename)
+    model = AppliedWorkflow(name=applied.name, version=applied.version, created=applied.created)
+    return (201 if applied.created else 200), model
+
+
+@api.op(
+    "GET",
+    "/workflows",
+    summary="List workflows (latest version of each)",
+    tag="workflows",
+    responses={200: WorkflowList},
+    errors=(401,),
+)
+async def list_workflows(deps: ApiDeps, call: Call) -> Result:
+    stored = await deps.engine.list_definitions(call.tenant_id)
+    return 200, WorkflowList(workflows=[WorkflowSummary.of(d) for d in stored])
+
+
+@api.op(
+    "GET",
+    "/workflows/{name}",
+    summary="Get a workflow (the latest version, or `?version=N`)",
+    tag="workflows",
+    query=WorkflowQuery,
+    responses={200: WorkflowDetail},
+)
+async def get_workflow(deps: ApiDeps, call: Call) -> Result:
+    query: WorkflowQuery = call.query
+    stored = await deps.engine.get_definition(call.tenant_id, call.path("name"), query.version)
+    return 200, WorkflowDetail.of(stored)
+
+
+@api.op(
+    "POST",
+    "/workflows/{name}/disable",
+    summary="Disable a workflow: no new runs; running ones go on",
+    tag="workflows",
+    responses={200: WorkflowSummary},
+    errors=(401, 404),
+)
+async def disable_workflow(deps: ApiDeps, call: Call) -> Result:
+    name = call.path("name")
+    await deps.engine.definitions.set_disabled(call.tenant_id, name, True)
+    return 200, WorkflowSummary.of(await deps.engine.get_definition(call.tenant_id, name))
+
+
+@api.op(
+    "POST",
+    "/workflows/{name}/enable",
+    summary="Enable a disabled workflow",
+    tag="workflows",
+    responses={200: WorkflowSummary},
+    errors=(401, 404),
+)
+async def enable_workflow(deps: ApiDeps, call: Call) -> Result:
+    name = call.path("name")
+    await deps.engine.definitions.set_disabled(call.tenant_id, name, False)
+    return 200, WorkflowSummary.of(await deps.engine.get_definition(call.tenant_id, name))
+
+
+# ---------------------------------------------------------------- runs
+
+
+@api.op(
+    "POST",
+    "/runs",
+    summary="Start a run",
+    tag="runs",
+    body=StartRunRequest,
+    headers=[IDEMPOTENCY],
+    responses={201: RunView},
+    errors=(400, 401, 404, 409, 422),
+)
+async def start_run(deps: ApiDeps, call: Call) -> Result:
+    req: StartRunRequest = call.body
+    key = call.request.headers.get("Idempotency-Key") or None
+    if key is not None and len(key) > IDEMPOTENCY.max_length:
+        raise ApiError(422, "invalid_request", "Idempotency-Key must be 1 to 255 characters")
+    try:
+        state = await deps.engine.start_run(
+            call.tenant_id,
+            req.workflow,
+            req.inputs,
+            req.requester or api_actor(call),
+            callback_url=str(req.callback_url) if req.callback_url else None,
+            idempotency_key=key,
+        )
+    except DuplicateRun as dup:
+        state = await deps.engine.get_run(call.tenant_id, dup.run_id)
+    return 201, RunView.of(state)
+
+
+@api.op(
+    "GET",
+    "/runs",
+    summary="List runs, newest first (filter by status, workflow, requester; cursor paging)",
+    tag="runs",
+    query=RunQuery,
+    responses={200: RunList},
+    errors=(400, 401, 422),
+)
+async def list_runs(deps: ApiDeps, call: Call) -> Result:
+    q: RunQuery = call.query
+    page = await deps.engine.list_runs(
+        call.tenant_id,
+        status=q.status,
+        workflow=q.workflow,
+        requester=q.requester,
+        limit=q.limit,
+        cursor=q.cursor,
+    )
+    return 200, RunList(runs=[RunView.of(r) for r in page.runs], next_cursor=page.next_cursor)
+
+
+@api.op(
+    "GET",
+    "/runs/{run_id}",
+    summary="Get a run: its state and its timeline (every event, who, when, through which door)",
+    tag="runs",
+    responses={200: RunDetail},
+    errors=(401, 404),
+)
+async def get_run(deps: ApiDeps, call: Call) -> Result:
+    run_id = call.path("run_id")
+    state = await deps.engine.get_run(call.tenant_id, run_id)
+    events = await deps.engine.timeline(call.tenant_id, run_id)
+    return 200, RunDetail(run=RunView.of(state), timeline=[TimelineEntry.of(e) for e in events])
+
+
+@api.op(
+    "POST",
+    "/runs/{run_id}/cancel",
+    summary="Cancel a run (completed steps are compensated)",
+    tag="runs",
+    body=CancelRequest,
+    responses={200: RunView},
+    errors=(400, 401, 403, 404, 409, 422),
+)
+async def cancel_run(deps: ApiDeps, call: Call) -> Result:
+    req: CancelRequest = call.body
+    state = await deps.engine.cancel(
+        call.tenant_id,
+        call.path("run_id"),
+        req.actor or api_actor(call),
+        req.reason,
+        channel="api",
+        admin=True,  # an API key is the tenant's operator
+    )
+    return 200, RunView.of(state)
+
+
+@api.op(
+    "POST",
+    "/runs/{run_id}/decisions",
+    summary="Approve or reject a pending step on behalf of a named approver (checked like Slack)",
+    tag="runs",
+    body=DecisionRequest,
+    responses={200: RunView},
+    errors=(400, 401, 403, 404, 409, 422),
+)
+async def decide(deps: ApiDeps, call: Call) -> Result:
+    req: DecisionRequest = call.body
+    with deps.metrics.timing_decision():
+        state = await deps.engine.decide(
+            call.tenant_id,
+            call.path("run_id"),
+            req.step_id,
+            req.actor,
+            req.decision,
+            req.fields,
+            channel="api",
+        )
+    return 200, RunView.of(state)
+
+
+@api.op(
+    "POST",
+    "/runs/{run_id}/steps/{step_id}/input",
+    summary="Fill in an input step on behalf of its assignee",
+    tag="runs",
+    body=InputRequest,
+    responses={200: RunView},
+    errors=(400, 401, 403, 404, 409, 422),
+)
+async def submit_input(deps: ApiDeps, call: Call) -> Result:
+    req: InputRequest = call.body
+    state = await deps.engine.submit_input(
+        call.tenant_id, call.path("run_id"), call.path("step_id"), req.actor, req.values, "api"
+    )
+    return 200, RunView.of(state)
+
+
+@api.op(
+    "POST",
+    "/runs/{run_id}/signals/{name}",
+    summary="Send a named signal with a JSON payload to a run's waiting `signal` step",
+    tag="runs",
+    body_any=True,
+    responses={200: RunView},
+    errors=(400, 401, 404, 409, 422),
+)
+async def send_signal(deps: ApiDeps, call: Call) -> Result:
+    payload: dict[str, Any] = call.body
+    state = await deps.engine.signal(
+        call.tenant_id, call.path("run_id"), call.path("name"), payload
+    )
+    return 200, RunView.of(state)

@@ -1,0 +1,104 @@
+"""Errors as the API shows them: `{"error": {"code", "message", "details"}}` for every 4xx and
+a bare `internal` error for a 5xx, never a stack trace. HTML pages get the same treatment in
+`web.pages.common`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from engine import errors as ee
+
+log = logging.getLogger("countersign.web")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+_ENGINE_ERRORS: list[tuple[type[ee.EngineError], int, str]] = [
+    (ee.NotFound, 404, "not_found"),
+    (ee.NotAllowed, 403, "not_allowed"),
+    (ee.StepNotPending, 409, "step_not_pending"),
+    (ee.RunFinished, 409, "run_finished"),
+    (ee.WorkflowDisabled, 409, "workflow_disabled"),
+    (ee.ConcurrencyConflict, 409, "conflict"),
+    (ee.InvalidInput, 422, "invalid_input"),
+    (ee.DefinitionError, 422, "invalid_definition"),
+    (ee.TemplateError, 422, "template_error"),
+    (ee.OutboundRefused, 422, "outbound_refused"),
+]
+
+
+def from_engine(exc: ee.EngineError) -> ApiError:
+    """The API error for an engine refusal: a status, a stable code, the engine's message."""
+    details: Any = None
+    if isinstance(exc, ee.InvalidInput):
+        details = exc.errors
+    elif isinstance(exc, ee.DefinitionError):
+        details = [
+            {"field": i.field, "message": i.message, "line": i.line, "file": i.file}
+            for i in exc.issues
+        ]
+    for cls, status, code in _ENGINE_ERRORS:
+        if isinstance(exc, cls):
+            return ApiError(status, code, exc.message, details)
+    return ApiError(400, "refused", exc.message)
+
+
+def from_validation(exc: ValidationError, where: str) -> ApiError:
+    details = [
+        {
+            "field": ".".join(str(p) for p in e["loc"]) or "(top level)",
+            "message": e["msg"],
+        }
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    fields = ", ".join(d["field"] for d in details)
+    return ApiError(422, "invalid_request", f"the {where} is not valid: {fields}", details)
+
+
+def error_response(error: ApiError) -> web.Response:
+    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return web.json_response(body, status=error.status, headers=headers)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure under /api/ into the JSON error shape."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc)
+    except ee.EngineError as exc:
+        return error_response(from_engine(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status, "bad_request"
+        )
+        message = {
+            404: f"no such endpoint: {request.method} {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+        }.get(exc.status, exc.reason)
+        return error_response(ApiError(exc.status, code, message))
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        body = {"error": {"code": "internal", "message": "internal error", "details": None}}
+        return web.json_response(body, status=500)

@@ -1,0 +1,143 @@
+"""What every HTML page shares: the template environment, the signed-in session, CSRF checks,
+reading a step's form out of a POST."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from engine.access import AccessStores, WebSession
+from engine.definitions.models import FormField
+from engine.ports import Clock
+from engine.timeline import describe
+from web.config import WebConfig
+from web.links import LinkSigner
+from web.metrics import Metrics
+from web.ports import EngineFacade
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+SESSION_COOKIE = "cs_session"
+LINK_CSRF_COOKIE = "cs_link_csrf"
+LIST_FIELDS = ("multiselect", "users")
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_env.filters["describe"] = describe
+_env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else ""
+
+
+@dataclass(frozen=True)
+class PageDeps:
+    engine: EngineFacade
+    access: AccessStores
+    config: WebConfig
+    signer: LinkSigner
+    clock: Clock
+    metrics: Metrics
+
+
+DEPS: web.AppKey[PageDeps] = web.AppKey("page_deps", PageDeps)
+
+
+def deps(request: web.Request) -> PageDeps:
+    return request.app[DEPS]
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    context.setdefault("user", request.get("session"))
+    html = _env.get_template(template).render(**context)
+    response = web.Response(text=html, status=status, content_type="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # links carry secrets in their path
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def redirect(location: str) -> web.Response:
+    """A 303 See Other: after a POST, the browser GETs `location`."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def render_fragment(template: str, **context: Any) -> str:
+    return _env.get_template(template).render(**context)
+
+
+async def current_session(request: web.Request) -> WebSession | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    d = deps(request)
+    session = await d.access.sessions.get_session(token, d.clock.now())
+    request["session"] = session
+    return session
+
+
+async def require_session(request: web.Request) -> WebSession:
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/signin")
+    return session
+
+
+def check_session_csrf(session: WebSession, form: MultiDictProxy[Any]) -> None:
+    given = str(form.get("csrf", ""))
+    if not hmac.compare_digest(given, session.csrf_token):
+        raise web.HTTPForbidden(text="This form has expired; reload the page and try again.")
+
+
+def link_csrf(request: web.Request, response: web.StreamResponse | None = None) -> str:
+    """Double-submit token for link pages (no session): a cookie and the same value in the form.
+    A page on another site can make a browser post the form but cannot read the cookie."""
+    token = request.cookies.get(LINK_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    if response is not None:
+        set_cookie(request, response, LINK_CSRF_COOKIE, token, max_age=3600)
+    return token
+
+
+def check_link_csrf(request: web.Request, form: MultiDictProxy[Any]) -> bool:
+    cookie = request.cookies.get(LINK_CSRF_COOKIE, "")
+    given = str(form.get("csrf", ""))
+    return bool(cookie) and hmac.compare_digest(cookie, given)
+
+
+def set_cookie(
+    request: web.Request,
+    response: web.StreamResponse,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    path: str = "/",
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        samesite="Lax",
+        secure=deps(request).config.secure_cookies,
+    )
+
+
+def form_values(fields: list[FormField], form: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The submitted values of a step's form fields, as text (the engine coerces them)."""
+    values: dict[str, Any] = {}
+    for field in fields:
+        if field.type in LIST_FIELDS:
+            values[field.id] = [str(v) for v in form.getall(field.id, []) if str(v).strip()]
+        elif field.type == "checkbox":
+            values[field.id] = field.id in form
+        else:
+            values[field.id] = str(form.get(field.id, ""))
+    return values

@@ -1,0 +1,208 @@
+"""The dashboard: what waits on me, runs with filters, a run's page with its timeline and the
+forms to act on it. Every page needs a session and stays inside its tenant. People outside the
+Slack workspace (email principals) only see runs they take part in."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from engine import templates
+from engine.access import WebSession
+from engine.errors import EngineError, InvalidInput, NotFound
+from engine.events import RunStatus
+from engine.state import RunState
+from web.mail.channel import template_context
+from web.pages.common import (
+    check_session_csrf,
+    deps,
+    form_values,
+    redirect,
+    render,
+    render_fragment,
+    require_session,
+)
+
+STATUSES: tuple[RunStatus, ...] = (
+    "running",
+    "compensating",
+    "completed",
+    "rejected",
+    "failed",
+    "cancelled",
+    "compensation_failed",
+)
+
+
+def can_view(session: WebSession, run: RunState) -> bool:
+    if not session.principal.startswith("email:"):
+        return True  # a workspace member sees the workspace's runs
+    involved = {run.requester, *(p for s in run.steps.values() for p in s.approvers)}
+    return session.principal in involved
+
+
+async def load_visible_run(request: web.Request, session: WebSession) -> RunState:
+    try:
+        run = await deps(request).engine.get_run(session.tenant_id, request.match_info["run_id"])
+    except NotFound:
+        run = None
+    if run is None or not can_view(session, run):
+        raise web.HTTPNotFound(text="No such run in this workspace.")
+    return run
+
+
+async def home(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    d = deps(request)
+    tasks = await d.engine.pending_for(session.tenant_id, session.principal, limit=100)
+    mine = await d.engine.list_runs(session.tenant_id, requester=session.principal, limit=20)
+    return render(request, "home.html", tasks=tasks, runs=mine.runs)
+
+
+async def runs_list(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    q = request.query
+    status = q.get("status") or None
+    filters = {
+        "status": status if status in STATUSES else None,
+        "workflow": (q.get("workflow") or "").strip()[:63] or None,
+        "requester": (q.get("requester") or "").strip()[:320] or None,
+    }
+    if session.principal.startswith("email:"):
+        filters["requester"] = session.principal
+    try:
+        page = await deps(request).engine.list_runs(
+            session.tenant_id, limit=50, cursor=q.get("cursor") or None, **filters
+        )
+    except EngineError:  # a damaged cursor: start from the newest
+        page = await deps(request).engine.list_runs(session.tenant_id, limit=50, **filters)
+    next_url = "/runs?" + urlencode(
+        {**{k: v for k, v in filters.items() if v}, "cursor": page.next_cursor or ""}
+    )
+    return render(
+        request,
+        "runs.html",
+        runs=page.runs,
+        filters=filters,
+        statuses=STATUSES,
+        next_cursor=page.next_cursor,
+        next_url=next_url,
+    )
+
+
+def _message(spec: Any, run: RunState) -> str:
+    text = getattr(spec, "message", None)
+    if not text:
+        return ""
+    try:
+        return templates.render(text, template_context(run))
+    except EngineError:
+        return str(text)
+
+
+async def run_page(
+    request: web.Request,
+    *,
+    status: int = 200,
+    failed_step: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+) -> web.Response:
+    session = await require_session(request)
+    d = deps(request)
+    run = await load_visible_run(request, session)
+    timeline = await d.engine.timeline(session.tenant_id, run.run_id)
+    if request.query.get("fragment"):
+        html = render_fragment("_run_live.html", run=run, timeline=timeline)
+        return web.Response(text=html, content_type="text/html")
+    stored = await d.engine.get_definition(session.tenant_id, run.workflow, run.version)
+    my_tasks = []
+    for step_id, principal in run.waiting_on():
+        if principal != session.principal:
+            continue
+        spec = stored.definition.step(step_id)
+        failed = step_id == failed_step
+        my_tasks.append(
+            {
+                "spec": spec,
+                "kind": run.steps[step_id].type,
+                "values": values if failed else {},
+                "errors": errors if failed else {},
+                "error": error if failed else None,
+            }
+        )
+    current = run.current_step
+    message = _message(stored.definition.step(current), run) if current else ""
+    return render(
+        request,
+        "run.html",
+        status=status,
+        run=run,
+        timeline=timeline,
+        definition=stored.definition,
+        my_tasks=my_tasks,
+        message=message,
+        notice=notice,
+    )
+
+
+async def show_run(request: web.Request) -> web.Response:
+    return await run_page(request)
+
+
+async def act(request: web.Request) -> web.Response:
+    """POST of a decision or input form on the run page."""
+    session = await require_session(request)
+    d = deps(request)
+    run = await load_visible_run(request, session)
+    form = await request.post()
+    check_session_csrf(session, form)
+    step_id = request.match_info["step_id"]
+    stored = await d.engine.get_definition(session.tenant_id, run.workflow, run.version)
+    try:
+        spec: Any = stored.definition.step(step_id)
+    except KeyError:
+        raise web.HTTPNotFound(text="No such step.") from None
+    values = form_values(list(spec.fields), form)
+    try:
+        if request.match_info["action"] == "input":
+            await d.engine.submit_input(
+                session.tenant_id, run.run_id, step_id, session.principal, values, "web"
+            )
+        else:
+            decision = form.get("decision")
+            if decision not in ("approve", "reject"):
+                raise InvalidInput({"decision": "choose Approve or Reject"})
+            with d.metrics.timing_decision():
+                await d.engine.decide(
+                    session.tenant_id,
+                    run.run_id,
+                    step_id,
+                    session.principal,
+                    "approve" if decision == "approve" else "reject",
+                    values,
+                    channel="web",
+                )
+    except InvalidInput as exc:
+        return await run_page(
+            request,
+            status=422,
+            failed_step=step_id,
+            values=values,
+            errors=exc.errors,
+            error="Some fields need attention.",
+        )
+    except EngineError as exc:
+        return await run_page(request, status=409, notice=exc.message)
+    return redirect(f"/runs/{run.run_id}")
+
+
+def add_dashboard_routes(app: web.Application) -> None:
+    app.router.add_get("/", home)
+    app.router.add_get("/runs", runs_list)
+    app.router.add_get("/runs/{run_id}", show_run)
+    app.router.add_post("/runs/{run_id}/steps/{step_id}/{action:decide|input}", act)

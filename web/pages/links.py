@@ -1,0 +1,247 @@
+"""The pages behind the links in approval emails.
+
+GET never changes anything (mail scanners prefetch links): it shows the request and the form.
+Only a POST of that form, with its CSRF token, decides — and spends the link's nonce, so the link
+works once. A tampered, expired, used or foreign link gets a page saying exactly which.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from engine import templates
+from engine.definitions.models import WorkflowDefinition
+from engine.errors import (
+    EngineError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RunFinished,
+    StepNotPending,
+)
+from engine.state import RunState
+from web.links import ApprovalClaims, LinkRefused
+from web.mail.channel import template_context
+from web.pages.common import (
+    check_link_csrf,
+    current_session,
+    deps,
+    form_values,
+    link_csrf,
+    render,
+)
+
+PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "tampered": (
+        400,
+        "This link is damaged",
+        "The link was changed or cut short on its way to you, or it was not made by "
+        "Countersign. Open it again from the original email, copying the whole address.",
+    ),
+    "expired": (410, "This link has expired", "Links in approval emails work for a limited time."),
+    "used": (409, "This link was already used", "Each link in an approval email works once."),
+    "foreign": (
+        403,
+        "This link is not for you",
+        "The link was sent to someone else, or its recipient is no longer asked to act on "
+        "this step.",
+    ),
+    "gone": (404, "This request no longer exists", "The run this link points to is gone."),
+    "decided": (
+        409,
+        "This step no longer waits for you",
+        "It was decided (or the run finished) after the email was sent.",
+    ),
+}
+
+
+def problem_page(request: web.Request, problem: str, detail: str = "") -> web.Response:
+    status, headline, explanation = PROBLEMS[problem]
+    text = f"{explanation} {detail}".strip()
+    return render(
+        request,
+        "link_problem.html",
+        status=status,
+        problem=problem,
+        headline=headline,
+        explanation=text,
+    )
+
+
+class Checked:
+    """A link that passed every check: its claims, run and the step's definition."""
+
+    def __init__(self, claims: ApprovalClaims, run: RunState, definition: WorkflowDefinition):
+        self.claims = claims
+        self.run = run
+        self.definition = definition
+        self.spec: Any = definition.step(claims.step_id)
+
+
+async def check_link(request: web.Request) -> Checked | web.Response:
+    d = deps(request)
+    now = d.clock.now()
+    try:
+        claims = d.signer.read_approval(request.match_info["token"], now)
+    except LinkRefused as refused:
+        detail = ""
+        if refused.problem == "expired" and refused.claims is not None:
+            detail = f"This one expired on {refused.claims.expires_at:%Y-%m-%d %H:%M} UTC."
+        return problem_page(request, refused.problem, detail)
+    if await d.access.nonces.is_used(claims.tenant_id, claims.nonce):
+        return problem_page(request, "used")
+    session = await current_session(request)
+    if session is not None and (
+        session.tenant_id != claims.tenant_id or session.principal != claims.principal
+    ):
+        return problem_page(
+            request,
+            "foreign",
+            f"It was sent to {claims.principal}; you are signed in as {session.principal}.",
+        )
+    try:
+        run = await d.engine.get_run(claims.tenant_id, claims.run_id)
+        stored = await d.engine.get_definition(claims.tenant_id, run.workflow, run.version)
+    except NotFound:
+        return problem_page(request, "gone")
+    step = run.steps.get(claims.step_id)
+    if step is None or claims.principal not in step.approvers:
+        return problem_page(request, "foreign", f"It was sent to {claims.principal}.")
+    if step.status != "waiting" or any(v.actor == claims.principal for v in step.votes):
+        return problem_page(request, "decided", f"The step is now {step.status}.")
+    return Checked(claims, run, stored.definition)
+
+
+def form_page(
+    request: web.Request,
+    link: Checked,
+    csrf: str,
+    *,
+    choice: str | None,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+) -> web.Response:
+    message = ""
+    if getattr(link.spec, "message", None):
+        try:
+            message = templates.render(link.spec.message, template_context(link.run))
+        except EngineError:
+            message = link.spec.message
+    return render(
+        request,
+        "link.html",
+        status=status,
+        claims=link.claims,
+        run=link.run,
+        definition=link.definition,
+        spec=link.spec,
+        step_title=link.spec.title or link.spec.id,
+        message=message,
+        kind=link.claims.kind,
+        choice=choice,
+        csrf=csrf,
+        values=values or {},
+        errors=errors or {},
+        form_error=form_error,
+    )
+
+
+async def show_link(request: web.Request) -> web.Response:
+    checked = await check_link(request)
+    if isinstance(checked, web.Response):
+        return checked
+    choice = request.query.get("choice")
+    response = form_page(
+        request,
+        checked,
+        link_csrf(request),
+        choice=choice if choice in ("approve", "reject") else None,
+    )
+    link_csrf(request, response)
+    return response
+
+
+async def use_link(request: web.Request) -> web.Response:
+    checked = await check_link(request)
+    if isinstance(checked, web.Response):
+        return checked
+    d = deps(request)
+    form = await request.post()
+    if not check_link_csrf(request, form):
+        response = form_page(
+            request,
+            checked,
+            link_csrf(request),
+            choice=None,
+            status=403,
+            form_error="This form expired or was sent from elsewhere; press the button again.",
+        )
+        link_csrf(request, response)
+        return response
+    claims = checked.claims
+    decision = str(form.get("decision", ""))
+    if claims.kind == "approval" and decision not in ("approve", "reject"):
+        return form_page(
+            request,
+            checked,
+            str(form.get("csrf")),
+            choice=None,
+            status=422,
+            form_error="Choose Approve or Reject.",
+        )
+    values = form_values(list(checked.spec.fields), form)
+    now = d.clock.now()
+    if not await d.access.nonces.use(claims.tenant_id, claims.nonce, claims.expires_at, now):
+        return problem_page(request, "used")
+    try:
+        if claims.kind == "input":
+            await d.engine.submit_input(
+                claims.tenant_id, claims.run_id, claims.step_id, claims.principal, values, "email"
+            )
+        else:
+            with d.metrics.timing_decision():
+                await d.engine.decide(
+                    claims.tenant_id,
+                    claims.run_id,
+                    claims.step_id,
+                    claims.principal,
+                    "approve" if decision == "approve" else "reject",
+                    values,
+                    channel="email",
+                )
+    except InvalidInput as exc:
+        await d.access.nonces.release(claims.tenant_id, claims.nonce)
+        return form_page(
+            request,
+            checked,
+            str(form.get("csrf")),
+            choice=decision or None,
+            status=422,
+            values=values,
+            errors=exc.errors,
+            form_error="Some fields need attention.",
+        )
+    except NotAllowed as exc:
+        return problem_page(request, "foreign", exc.message)
+    except (StepNotPending, RunFinished) as exc:
+        return problem_page(request, "decided", exc.message)
+    if claims.kind == "input":
+        headline = "Thank you, your answers were recorded"
+    else:
+        verb = "approved" if decision == "approve" else "rejected"
+        headline = f"You {verb} “{checked.spec.title or checked.spec.id}”"
+    return render(
+        request,
+        "link_done.html",
+        headline=headline,
+        explanation="The run continues on its own; you can close this page.",
+    )
+
+
+def add_link_routes(app: web.Application) -> None:
+    app.router.add_get("/links/{token}", show_link)
+    app.router.add_post("/links/{token}", use_link)

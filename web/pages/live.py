@@ -1,0 +1,87 @@
+"""Live run pages over Server-Sent Events: the engine calls `LiveHub.on_change` after every
+committed change; each open run page holds a queue and gets a `changed` event, upon which its
+script re-fetches the page's live fragment. Changes committed by another replica are not seen
+here (the page catches up on its next change or reload)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from aiohttp import web
+
+from engine.events import Event
+from engine.state import RunState
+from web.pages.common import require_session
+from web.pages.dashboard import load_visible_run
+
+HEARTBEAT = 15.0  # seconds: keeps proxies from closing an idle stream
+Key = tuple[str, str]
+
+
+class LiveHub:
+    def __init__(self) -> None:
+        self._queues: dict[Key, set[asyncio.Queue[int | None]]] = defaultdict(set)
+        self.closed = False
+
+    async def on_change(self, state: RunState, _events: list[Event]) -> None:
+        for queue in self._queues.get((state.tenant_id, state.run_id), ()):
+            queue.put_nowait(state.seq)
+
+    def open(self, key: Key) -> asyncio.Queue[int | None]:
+        queue: asyncio.Queue[int | None] = asyncio.Queue()
+        self._queues[key].add(queue)
+        return queue
+
+    def close(self, key: Key, queue: asyncio.Queue[int | None]) -> None:
+        queues = self._queues.get(key)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._queues[key]
+
+    def shutdown(self) -> None:
+        """End every open stream (the server is stopping)."""
+        self.closed = True
+        for queues in self._queues.values():
+            for queue in queues:
+                queue.put_nowait(None)
+
+
+HUB: web.AppKey[LiveHub] = web.AppKey("live_hub", LiveHub)
+
+
+async def run_events(request: web.Request) -> web.StreamResponse:
+    session = await require_session(request)
+    run = await load_visible_run(request, session)
+    hub = request.app[HUB]
+    key = (session.tenant_id, run.run_id)
+    queue = hub.open(key)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await response.prepare(request)
+        await response.write(f"retry: 2000\nevent: hello\ndata: {run.seq}\n\n".encode())
+        while not hub.closed:
+            try:
+                seq = await asyncio.wait_for(queue.get(), HEARTBEAT)
+            except TimeoutError:
+                await response.write(b": ping\n\n")
+                continue
+            if seq is None:
+                break
+            await response.write(f"event: changed\ndata: {seq}\n\n".encode())
+    except ConnectionResetError:
+        pass  # the browser went away
+    finally:
+        hub.close(key, queue)
+    return response
+
+
+def add_live_routes(app: web.Application) -> None:
+    app.router.add_get("/runs/{run_id}/events", run_events)

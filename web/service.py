@@ -1,0 +1,169 @@
+"""Starting and stopping the web adapter: the aiohttp server (API, pages, health), the email
+channel on the router, the live-update subscription on the engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from engine.access import AccessStores
+from engine.ports import Clock
+from engine.runtime.clock import SystemClock
+from web.api.routes import ApiDeps
+from web.api.server import add_api
+from web.config import WebConfig
+from web.errors import api_errors
+from web.health import add_health_routes
+from web.links import LinkSigner
+from web.mail.channel import EmailChannel
+from web.mail.render import render_mail
+from web.mail.sender import MailSender, mail_sender
+from web.metrics import Metrics
+from web.pages.auth import add_auth_routes
+from web.pages.common import DEPS, PageDeps
+from web.pages.dashboard import add_dashboard_routes
+from web.pages.links import add_link_routes
+from web.pages.live import HUB, LiveHub, add_live_routes
+from web.ports import EngineFacade, MetricsSource, Readiness, Router
+from web.webhooks import WebhookSender
+
+log = logging.getLogger("countersign.web")
+STATIC = Path(__file__).parent / "static"
+
+
+def _version() -> str:
+    try:
+        return version("countersign")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+class WebService:
+    """The running web adapter. `url` is where it listens; `sign_in_url` mints one-time
+    dashboard links (for the Slack bot's `/workflow web`)."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        runner: web.AppRunner,
+        config: WebConfig,
+        signer: LinkSigner,
+        clock: Clock,
+        mail: EmailChannel,
+        sender: MailSender,
+        hub: LiveHub,
+        cleanup: list[Callable[[], Any]],
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.signer = signer
+        self.mail = mail
+        self._runner = runner
+        self._clock = clock
+        self._sender = sender
+        self._hub = hub
+        self._cleanup = cleanup
+
+    @property
+    def url(self) -> str:
+        """The address the server is bound to (useful with port 0 in tests)."""
+        host, port = self._runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
+    def sign_in_url(self, tenant_id: str, principal: str, ttl: timedelta | None = None) -> str:
+        return self.signer.sign_in_url(
+            tenant_id, principal, self._clock.now(), ttl or self.config.sign_in_ttl
+        )
+
+    async def email_sign_in(self, tenant_id: str, address: str) -> None:
+        """Email a one-time sign-in link to `address` (an "email:" principal or bare address)."""
+        to = address.removeprefix("email:")
+        ttl = self.config.link_ttl
+        now = self._clock.now()
+        url = self.signer.sign_in_url(tenant_id, f"email:{to}", now, ttl)
+        message = render_mail(
+            "sign_in",
+            to=to,
+            sender=self.config.mail_from,
+            subject="Your Countersign sign-in link",
+            key=f"sign-in/{url.rsplit('/', 1)[-1][-16:]}",
+            context={"url": url, "expires_at": (now + ttl).strftime("%Y-%m-%d %H:%M UTC")},
+        )
+        await self._sender.send(message)
+
+    async def stop(self) -> None:
+        self._hub.shutdown()
+        for step in self._cleanup:
+            result = step()
+            if hasattr(result, "__await__"):
+                await result
+        await self._runner.cleanup()
+
+
+async def start_web(
+    engine: EngineFacade,
+    router: Router,
+    config: WebConfig,
+    access: AccessStores,
+    *,
+    readiness: Readiness | None = None,
+    metrics_source: MetricsSource | None = None,
+    clock: Clock | None = None,
+) -> WebService:
+    """Start the web adapter on `config.host:port` and register the email channel on `router`.
+
+    `readiness` (the storage, with `is_current()`) backs /readyz; `metrics_source`
+    (`storage.access.SqlMetrics`) gives /metrics its run and task counts; outbox and timer lag
+    come from the engine's stores when it has them."""
+    clock = clock or getattr(engine, "clock", None) or SystemClock()
+    signer = LinkSigner(config.secret_key, config.base_url)
+    metrics = Metrics(
+        metrics_source, getattr(engine, "outbox", None), getattr(engine, "timers", None)
+    )
+    webhooks = WebhookSender(
+        engine.get_run, config.webhook_key, clock, timeout=config.webhook_timeout
+    )
+    sender = mail_sender(config.smtp_url, config.outbox_mail_dir)
+    mail = EmailChannel(
+        engine.get_run, engine.get_definition, sender, signer, config, clock, webhooks
+    )
+    router.register("email", mail)
+    hub = LiveHub()
+    unsubscribe = engine.subscribe(hub.on_change)
+
+    app = web.Application(middlewares=[api_errors], client_max_size=2 * 1024 * 1024)
+    app[DEPS] = PageDeps(engine, access, config, signer, clock, metrics)
+    app[HUB] = hub
+    add_health_routes(app, readiness, metrics, clock)
+    add_api(app, ApiDeps(engine, clock, metrics), access.api_keys, _version())
+    add_link_routes(app)
+    add_auth_routes(app)
+    add_dashboard_routes(app)
+    add_live_routes(app)
+    app.router.add_static("/static", STATIC)
+
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.info(
+        "web: listening on http://%s:%s (public URL %s); mail goes to %s",
+        config.host,
+        config.port,
+        config.base_url,
+        sender.describe(),
+    )
+    cleanup: list[Callable[[], Any]] = [webhooks.close]
+    if callable(unsubscribe):
+        cleanup.append(unsubscribe)
+    return WebService(app, runner, config, signer, clock, mail, sender, hub, cleanup)
