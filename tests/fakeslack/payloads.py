@@ -33,6 +33,7 @@ def slash_command(
     team_id: str = "T111",
     command: str = "/workflow",
     channel_id: str = "C111",
+    response_url: str = "https://hooks.slack.com/commands/T111/1/x",
 ) -> dict[str, Any]:
     return {
         "token": "verification_token",
@@ -46,7 +47,7 @@ def slash_command(
         "text": text,
         "api_app_id": "A111",
         "is_enterprise_install": "false",
-        "response_url": f"https://hooks.slack.com/commands/{team_id}/1/x",
+        "response_url": response_url,
         "trigger_id": _trigger_id(),
     }
 

@@ -107,6 +107,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link/", self._link)
+        app.router.add_post("/respond/{id}", self._respond)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -259,6 +260,20 @@ class FakeSlack:
         env.acked.set()
         async with self._changed:
             self._changed.notify_all()
+
+    # ------------------------------------------------------------------ response_url
+
+    def response_url(self) -> str:
+        """A response_url for a payload: what the app posts there is recorded as a call to
+        the pseudo-method "response_url"."""
+        return f"http://127.0.0.1:{self.port}/respond/{next(self._ids)}"
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        call = ApiCall("response_url", await request.json(), None, self.now())
+        self.calls.append(call)
+        async with self._changed:
+            self._changed.notify_all()
+        return web.Response(text="ok")
 
     # ------------------------------------------------------------------ Web API
 

@@ -1,0 +1,145 @@
+"""The Slack app under test, driven through the fake Slack the way Slack drives it.
+
+`SlackHarness` runs the engine on a SQLite file and `start_slack()` against a `FakeSlack`; nothing
+in Bolt or slack_sdk is patched: the app reaches the fake only because its API URL points there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.blocks import ids
+from bot.config import SlackConfig
+from bot.service import SlackService, start_slack
+from engine.events import Event
+from engine.runtime.service import Engine, RuntimeSettings
+from engine.state import RunState
+from storage import Storage, open_storage
+from storage.slack_messages import SqlMessageRefs
+from tests.fakeslack import Envelope, FakeSlack
+from tests.fakeslack import payloads as p
+from tests.fakeslack.server import WAIT
+
+TEAM = "T111"
+ADMIN = "UADMIN"
+PEOPLE = {
+    "UADA": "Ada Lovelace",
+    "UBOB": "Bob Bates",
+    "UCAT": "Cat Cole",
+    "UDAN": "Dan Dorsey",
+    "UEVE": "Eve Intruder",
+    ADMIN: "Ann Admin",
+}
+ACK_LIMIT = 3.0  # seconds Slack allows for an acknowledgement
+
+
+class SlackHarness:
+    def __init__(self, fake: FakeSlack, engine: Engine, service: SlackService) -> None:
+        self.fake = fake
+        self.engine = engine
+        self.service = service
+
+    # ------------------------------------------------------------ acting as Slack users
+
+    async def command(self, user: str, text: str) -> Envelope:
+        payload = p.slash_command(user, text, response_url=self.fake.response_url())
+        env = await self.fake.send("slash_commands", payload)
+        await self.fake.ack(env)
+        return env
+
+    async def click(self, user: str, message: dict[str, Any], action_id: str) -> Envelope:
+        env = await self.fake.send("interactive", p.block_action(user, message, action_id))
+        await self.fake.ack(env)
+        return env
+
+    async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> Envelope:
+        env = await self.fake.send("interactive", p.view_submission(user, view, values))
+        await self.fake.ack(env)
+        return env
+
+    async def open_home(self, user: str) -> Envelope:
+        env = await self.fake.send("events_api", p.app_home_opened(user))
+        await self.fake.ack(env)
+        return env
+
+    # ------------------------------------------------------------ what users see
+
+    async def card(self, user: str, action_id: str = ids.APPROVE) -> dict[str, Any]:
+        """The latest message in `user`'s DM that has the button `action_id` (a snapshot)."""
+        return await self.card_in(self.fake.dm_channel(user), action_id)
+
+    async def card_in(self, channel: str, action_id: str = ids.APPROVE) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            for message in reversed(self.fake.messages_in(channel)):
+                if action_id in str(message["blocks"]):
+                    return copy.deepcopy(message)
+            return None
+
+        found: dict[str, Any] = await self.fake.wait_until(find)
+        return found
+
+    async def opened_view(self, user: str, after: int = 0) -> dict[str, Any]:
+        """The view the app opened for `user` with views.open (the `after`+1-th one)."""
+        calls = await self.fake.wait_for_call("views.open", count=after + 1)
+        return self.fake.views[calls[after].response["view"]["id"]]
+
+    async def ephemeral_to(self, user: str, containing: str) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            for sent in self.fake.ephemeral:
+                if sent["user"] == user and containing in sent.get("text", ""):
+                    return sent
+            return None
+
+        found: dict[str, Any] = await self.fake.wait_until(find)
+        return found
+
+    async def run_reaches(self, run_id: str, *statuses: str) -> RunState:
+        """Wait (on the engine's change notifications) until the run has one of `statuses`."""
+        changed = asyncio.Event()
+
+        async def listener(state: RunState, events: list[Event]) -> None:
+            if state.run_id == run_id:
+                changed.set()
+
+        self.engine.subscribe(listener)
+        try:
+            while (run := await self.engine.get_run(TEAM, run_id)).status not in statuses:
+                await asyncio.wait_for(changed.wait(), WAIT)
+                changed.clear()
+            return run
+        finally:
+            self.engine.unsubscribe(listener)
+
+    def assert_every_envelope_acked_in_time(self) -> None:
+        for env in self.fake.envelopes.values():
+            assert env.acked.is_set(), f"envelope {env.type} was never acked"
+            assert env.ack_seconds < ACK_LIMIT, f"{env.type} acked after {env.ack_seconds:.2f}s"
+
+
+@asynccontextmanager
+async def running_app(tmp_path: Path, **settings: Any) -> AsyncIterator[SlackHarness]:
+    fake = FakeSlack(team_id=TEAM)
+    for user, name in PEOPLE.items():
+        fake.add_user(user, name, email=f"{name.split()[0].lower()}@example.com")
+    await fake.start()
+    storage: Storage = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'cs.db'}", create=True)
+    engine = Engine.from_storage(storage, settings=RuntimeSettings(poll_every=0.2, **settings))
+    await engine.start()
+    config = SlackConfig(
+        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, admins=[ADMIN]
+    )
+    service = await start_slack(engine, engine.router, config, SqlMessageRefs(storage.engine))
+    harness = SlackHarness(fake, engine, service)
+    try:
+        yield harness
+    finally:
+        await service.stop()
+        await engine.stop()
+        await storage.close()
+        await fake.stop()
+    harness.assert_every_envelope_acked_in_time()
