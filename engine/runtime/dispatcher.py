@@ -90,10 +90,13 @@ class Dispatcher:
         self._stopping = True
         self._wake.set()
 
+    def resume(self) -> None:
+        """Allow `run` again after a `stop`."""
+        self._stopping = False
+
     async def run(self, poll_every: float) -> None:
         """Dispatch until stopped: at once while there is work or a wake-up, otherwise every
         `poll_every` seconds (commands queued by other processes, retries come due)."""
-        self._stopping = False
         while not self._stopping:
             self._wake.clear()
             try:

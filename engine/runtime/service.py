@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast, get_args
 
 from engine.decider import decide, fold
 from engine.definitions import load_definition
-from engine.errors import DuplicateRun, NotAllowed, WorkflowDisabled
+from engine.errors import DuplicateRun, InvalidInput, NotAllowed, WorkflowDisabled
 from engine.events import Channel, Decision
 from engine.forms import validate_values
 from engine.ports import (
@@ -47,6 +47,15 @@ from engine.state import RunState
 from engine.triggers import Cancel, Decide, Signal, StartRun, SubmitInput
 
 log = logging.getLogger(__name__)
+
+DECISIONS = get_args(Decision)
+CHANNELS = get_args(Channel)
+
+
+def _channel(channel: str) -> Channel:
+    if channel not in CHANNELS:
+        raise InvalidInput({"channel": f"{channel!r} is not one of {', '.join(CHANNELS)}"})
+    return cast(Channel, channel)
 
 
 @dataclass(frozen=True)
@@ -148,11 +157,14 @@ class Engine:
         """Resolve approver groups and emails with `directory` (Slack's, once connected)."""
         self.approvers.directory = directory
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener(state, events)` after every committed change; returns an unsubscribe
-        function. Listeners must treat the state as read-only."""
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(state, events)` after every committed change, in commit order. The
+        state is shared: listeners must treat it as read-only. A listener that raises is logged
+        and does not affect the run."""
         self._applier.listeners.append(listener)
-        return lambda: self._applier.listeners.remove(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._applier.listeners.remove(listener)
 
     def _on_commit(self, changes: Sequence[RunChange]) -> None:
         if any(change.decision.commands for change in changes):
@@ -219,6 +231,10 @@ class Engine:
     async def list_definitions(self, tenant_id: str) -> list[StoredDefinition]:
         return await self.definitions.latest(tenant_id)
 
+    async def set_disabled(self, tenant_id: str, name: str, disabled: bool) -> None:
+        """Disable a workflow (no new runs; running ones go on) or enable it again."""
+        await self.definitions.set_disabled(tenant_id, name, disabled)
+
     # ------------------------------------------------------------ runs
 
     async def start_run(
@@ -266,20 +282,22 @@ class Engine:
         run_id: str,
         step_id: str,
         actor: str,
-        decision: Decision,
+        decision: str,
         fields: Mapping[str, Any] | None = None,
-        channel: Channel = "api",
+        channel: str = "api",
         override: bool = False,
     ) -> RunState:
         """Record `actor`'s decision on an approval step. Only the step's approvers may decide
         (unless `override`, an audited operator action); the same decision twice changes
         nothing; a step no longer waiting raises `StepNotPending`."""
+        if decision not in DECISIONS:
+            raise InvalidInput({"decision": f"{decision!r} is not approve or reject"})
         trigger = Decide(
             step_id=step_id,
             actor=actor,
-            decision=decision,
+            decision=cast(Decision, decision),
             fields=dict(fields or {}),
-            channel=channel,
+            channel=_channel(channel),
             override=override,
         )
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
@@ -291,11 +309,16 @@ class Engine:
         step_id: str,
         actor: str,
         values: Mapping[str, Any],
-        channel: Channel = "api",
+        channel: str = "api",
         override: bool = False,
     ) -> RunState:
+        """Fill in an input step's form (only its assignee, unless `override`)."""
         trigger = SubmitInput(
-            step_id=step_id, actor=actor, values=dict(values), channel=channel, override=override
+            step_id=step_id,
+            actor=actor,
+            values=dict(values),
+            channel=_channel(channel),
+            override=override,
         )
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
@@ -311,7 +334,7 @@ class Engine:
         run_id: str,
         actor: str,
         reason: str = "",
-        channel: Channel = "api",
+        channel: str = "api",
         admin: bool = False,
     ) -> RunState:
         """Cancel a run: completed steps are compensated. Only its requester or an admin may."""
@@ -321,7 +344,7 @@ class Engine:
                 raise NotAllowed(
                     f"only the requester ({state.requester}) or an admin can cancel this run"
                 )
-        trigger = Cancel(actor=actor, reason=reason, channel=channel)
+        trigger = Cancel(actor=actor, reason=reason, channel=_channel(channel))
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     async def get_run(self, tenant_id: str, run_id: str) -> RunState:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -114,3 +115,32 @@ async def make_engine(
 @pytest.fixture
 async def engine(make_engine: EngineFactory) -> Engine:
     return await make_engine()
+
+
+async def setup(engine: Engine, target: Target, text: str) -> None:
+    """Apply a workflow whose http URLs say TARGET (the local service)."""
+    await engine.apply_definition(TENANT, text.replace("TARGET", target.url))
+
+
+def statuses(run: Any) -> dict[str, str]:
+    """step id -> status of a RunState."""
+    return {sid: step.status for sid, step in run.steps.items()}
+
+
+async def finished(engine: Engine, run_id: str, guard: float = 10.0) -> Any:
+    """Wait (on the engine's change notifications, not by polling) until the run has finished;
+    `guard` only stops a broken test from hanging."""
+    done = asyncio.Event()
+
+    async def listener(state: Any, events: Any) -> None:
+        if state.run_id == run_id and state.finished_at is not None:
+            done.set()
+
+    engine.subscribe(listener)
+    try:
+        if (await engine.get_run(TENANT, run_id)).finished_at is None:
+            async with asyncio.timeout(guard):
+                await done.wait()
+        return await engine.get_run(TENANT, run_id)
+    finally:
+        engine.unsubscribe(listener)

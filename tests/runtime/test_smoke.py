@@ -25,7 +25,7 @@ steps:
 
 async def test_three_steps(engine: Engine, target: Target) -> None:
     await engine.apply_definition(TENANT, FLOW.replace("TARGET", target.url))
-    run = await engine.start_run(TENANT, "three", {"n": 3}, "U1")
+    run = await engine.start_run(TENANT, "three", {"n": 3}, "UREQ")
     await engine.run_until_idle()
     run = await engine.get_run(TENANT, run.run_id)
     assert run.status == "completed", run
