@@ -19,6 +19,8 @@ from engine.definitions.models import WorkflowDefinition
 from engine.errors import DefinitionError, DefinitionIssue
 
 LineMap = dict[Path, int]
+MAX_NODES = 20_000
+MAX_DEPTH = 64
 
 
 def load_definition(text: str, filename: str | None = None) -> WorkflowDefinition:
@@ -27,6 +29,9 @@ def load_definition(text: str, filename: str | None = None) -> WorkflowDefinitio
         data, lines, issues = _parse(text, filename)
     except DefinitionError as exc:
         raise DefinitionError(_located(exc.issues, {}, filename)) from None
+    except RecursionError:  # both parsers recurse per nesting level
+        message = f"the definition nests too deeply (more than {MAX_DEPTH} levels)"
+        raise DefinitionError(_located([_issue("", message)], {}, filename)) from None
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
         message = f"the top level must be a mapping (name:, steps:, ...), not {kind}"
@@ -68,6 +73,7 @@ def _parse(text: str, filename: str | None) -> tuple[Any, LineMap, list[Definiti
             node = _compose_or_none(text.replace("\t", " "))
             return (data, *_lines(node)) if node is not None else (data, {}, [])
     node = _compose(text)
+    lines, duplicates = _lines(node)
     loader = yaml.SafeLoader("")
     try:
         data = loader.construct_document(node)
@@ -75,7 +81,7 @@ def _parse(text: str, filename: str | None) -> tuple[Any, LineMap, list[Definiti
         raise DefinitionError([_yaml_issue(exc)]) from None
     finally:
         loader.dispose()
-    return (data, *_lines(node))
+    return data, lines, duplicates
 
 
 def _compose(text: str) -> yaml.Node:
@@ -112,6 +118,13 @@ def _lines(root: yaml.Node) -> tuple[LineMap, list[DefinitionIssue]]:
     stack: list[tuple[Path, yaml.Node]] = [((), root)]
     while stack:
         path, node = stack.pop()
+        # Aliases can repeat a subtree many times over, or nest it in itself.
+        if len(lines) > MAX_NODES or len(path) > MAX_DEPTH:
+            message = (
+                f"the definition is too large: more than {MAX_NODES} values or "
+                f"{MAX_DEPTH} levels (check aliases)"
+            )
+            raise DefinitionError([_issue("", message, node.start_mark.line + 1)])
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key_node, value_node in node.value:

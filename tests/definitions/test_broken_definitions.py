@@ -767,3 +767,26 @@ def test_json_errors_have_lines_too() -> None:
         load_definition(text, "wf.json")
     (issue,) = caught.value.issues
     assert (issue.field, issue.line) == ("steps.0.duration", 4)
+
+
+def test_alias_bombs_are_refused_before_they_expand() -> None:
+    rows = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    rows += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
+    text = "name: x\n" + "\n".join(rows) + "\nsteps: [*a11]\n"
+    with pytest.raises(DefinitionError, match="the definition is too large"):
+        load_definition(text)
+
+
+def test_a_recursive_alias_is_refused() -> None:
+    with pytest.raises(DefinitionError, match="the definition is too large"):
+        load_definition("name: x\nsteps: &s [*s]\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["name: x\nsteps: " + "[" * 300 + "]" * 300, '{"steps": ' + "[" * 1200 + "]" * 1200 + "}"],
+    ids=["yaml", "json"],
+)
+def test_absurd_nesting_is_refused(text: str) -> None:
+    with pytest.raises(DefinitionError, match=r"nests too deeply|too large"):
+        load_definition(text)
