@@ -1,52 +1,9 @@
-"""End to end: Slack users drive workflows through the real Bolt app and the fake Slack.
-
-Every scenario ends by checking that every envelope was acked within 3 seconds on the fake's
-clock (in `running_app`).
-"""
+"""End to end: starting a run from Slack and deciding approvals from DMs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from bot.blocks import ids
-from tests.slack.harness import TEAM, SlackHarness, running_app
-
-PURCHASE = """
-name: purchase
-title: Purchase
-inputs:
-  - {id: item, type: text, required: true, label: Item}
-  - {id: amount, type: number, required: true, min: 1}
-steps:
-  - id: managers
-    title: Managers approve
-    type: approval
-    approvers: [UBOB, UCAT, UDAN]
-    policy: {n: 2}
-"""
-
-ACCESS = """
-name: access
-inputs:
-  - {id: system, type: text, required: true}
-steps:
-  - id: owner
-    type: approval
-    approvers: [UBOB]
-    fields:
-      - {id: reason, type: multiline, label: Reason, required_on: reject}
-"""
-
-
-@pytest.fixture
-async def slack(tmp_path: Path) -> AsyncIterator[SlackHarness]:
-    async with running_app(tmp_path) as harness:
-        for text in (PURCHASE, ACCESS):
-            await harness.engine.apply_definition(TEAM, text)
-        yield harness
+from tests.slack.harness import TEAM, SlackHarness
 
 
 async def test_start_from_the_slash_command_through_its_modal(slack: SlackHarness) -> None:
