@@ -89,6 +89,13 @@ def ask(b: Builder, step: ApprovalStep, specs: list[str], level: int) -> None:
 def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> None:
     """The approvers are known: record who is asked, send the requests, arm the timers."""
     approvers = list(dict.fromkeys(approvers))
+    requester = b.state.requester
+    if not step.allow_self_approval and requester in approvers:
+        # Not asked at all, so policies like `all` stay reachable without them.
+        approvers.remove(requester)
+        if not approvers:
+            steps.fail(b, step.id, "the requester is the only approver and cannot approve")
+            return
     if not approvers:
         steps.fail(b, step.id, "no approvers were found for this step")
         return
@@ -155,11 +162,11 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
     """A vote (checked by the caller to be on a waiting step and not a repeat)."""
     state = b.step(step.id)
     if not trigger.override:
-        if trigger.actor not in state.approvers:
-            raise NotAllowed("you are not an approver of this step")
         self_approval = trigger.actor == b.state.requester and trigger.decision == "approve"
         if self_approval and not step.allow_self_approval:
             raise NotAllowed("you cannot approve your own request")
+        if trigger.actor not in state.approvers:
+            raise NotAllowed("you are not an approver of this step")
         earlier = [v for v in state.votes if v.actor == trigger.actor]
         if earlier:
             raise NotAllowed(f"you already {_past(earlier[-1].decision)} this step")

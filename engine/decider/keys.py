@@ -12,7 +12,8 @@ Command keys:
     {run}:{step}:request:{level}:{principal}   approval request (kind "escalated" for level > 0)
     {run}:{step}:escalated:{level}:{principal}
     {run}:{step}:reminder:{level}.{n}:{principal}
-    {run}:{step}:input:0:{assignee}            input request; reminders use input-reminder:{n}
+    {run}:{step}:input:0:{assignee}            input request
+    {run}:{step}:input-reminder:{level}.{n}:{assignee}
     {run}:{step}:update:{seq}                  refresh an approval's cards after event seq
     {run}:changed:{seq}                        run status / current step changed after event seq
 Timer ids:

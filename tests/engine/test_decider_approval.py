@@ -109,9 +109,14 @@ def test_policy_that_cannot_be_met_fails_the_step() -> None:
 
 
 def test_requester_cannot_approve_their_own_request() -> None:
-    run = Run(approval(approvers=[REQUESTER, "U1"]))
+    run = Run(approval(approvers=[REQUESTER, "U1"], policy="all"))
+    assert run.run.steps["ok"].approvers == ["U1"]  # not asked, so `all` stays reachable
     with pytest.raises(NotAllowed, match="you cannot approve your own request"):
         run.vote("ok", REQUESTER)
+    run.vote("ok", "U1")
+    assert run.run.status == "completed"
+    alone = Run(approval(approvers=[REQUESTER]))
+    assert alone.run.steps["ok"].error == "the requester is the only approver and cannot approve"
     allowed = Run(approval(approvers=[REQUESTER, "U1"], allow_self_approval=True))
     allowed.vote("ok", REQUESTER)
     assert allowed.run.status == "completed"
@@ -160,7 +165,7 @@ def test_override_decides_outright_and_is_audited() -> None:
 
 
 def test_override_skips_the_self_approval_check() -> None:
-    run = Run(approval(approvers=[REQUESTER]))
+    run = Run(approval(approvers=[REQUESTER, "U1"]))
     run.vote("ok", REQUESTER, override=True)
     assert run.run.steps["ok"].outcome == "approved"
 
