@@ -8,17 +8,33 @@ Every problem found is reported at once, in one DefinitionError.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from engine.definitions.checks import check_definition
-from engine.definitions.messages import Path, issues_from_validation
+from engine.definitions.messages import Path, describe, issues_from_validation
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import DefinitionError, DefinitionIssue
 
 LineMap = dict[Path, int]
+_BOOL, _TIMESTAMP = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars: only true/false are booleans (`no`, `on` stay text) and
+    dates stay text, so what loads is exactly what JSON could say."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag not in (_BOOL, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 MAX_NODES = 20_000
 MAX_DEPTH = 64
 
@@ -33,8 +49,7 @@ def load_definition(text: str, filename: str | None = None) -> WorkflowDefinitio
         message = f"the definition nests too deeply (more than {MAX_DEPTH} levels)"
         raise DefinitionError(_located([_issue("", message)], {}, filename)) from None
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
-        message = f"the top level must be a mapping (name:, steps:, ...), not {kind}"
+        message = f"the top level must be a mapping (name:, steps:, ...), not {describe(data)}"
         raise DefinitionError(_located([_issue("", message, lines.get((), 1))], lines, filename))
     try:
         definition = WorkflowDefinition.model_validate(data)
@@ -74,7 +89,7 @@ def _parse(text: str, filename: str | None) -> tuple[Any, LineMap, list[Definiti
             return (data, *_lines(node)) if node is not None else (data, {}, [])
     node = _compose(text)
     lines, duplicates = _lines(node)
-    loader = yaml.SafeLoader("")
+    loader = _Loader("")
     try:
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
@@ -86,7 +101,7 @@ def _parse(text: str, filename: str | None) -> tuple[Any, LineMap, list[Definiti
 
 def _compose(text: str) -> yaml.Node:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise DefinitionError([_yaml_issue(exc)]) from None
     if node is None:
@@ -96,7 +111,7 @@ def _compose(text: str) -> yaml.Node:
 
 def _compose_or_none(text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
         return None
 

@@ -80,7 +80,8 @@ def _clean_loc(loc: tuple[str | int, ...], data: Any) -> Path:
     return tuple(out)
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A value as an author would name it: "text 'x'", "the number 3", "a list"."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -103,7 +104,7 @@ def _message(path: Path, error: ErrorDetails, data: Any) -> str:
     if kind == "extra_forbidden":
         return _unknown_field(path, data)
     if kind == "invalid_key":
-        return f"field names must be text, got {_describe(value)}"
+        return f"field names must be text, got {describe(value)}"
     if kind == "union_tag_invalid":
         hint = _suggest(str(ctx.get("tag")), STEP_TYPES)
         return (
@@ -112,9 +113,9 @@ def _message(path: Path, error: ErrorDetails, data: Any) -> str:
     if kind == "union_tag_not_found":
         return f"a step needs a type: one of {', '.join(STEP_TYPES)}"
     if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {_describe(value)}"
+        return f"expected {ctx.get('expected')}, got {describe(value)}"
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_describe(value)}"
+        return f"expected {_EXPECTED[kind]}, got {describe(value)}"
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == _NAME_PATTERN:
         return (
             f"{value!r} is not a valid name: use lowercase letters, digits, '-' or '_', "
@@ -138,7 +139,7 @@ def _message(path: Path, error: ErrorDetails, data: Any) -> str:
 
 
 def _union_message(path: Path, errors: list[ErrorDetails]) -> str:
-    got = _describe(errors[0].get("input"))
+    got = describe(errors[0].get("input"))
     if path and path[-1] == "policy":
         return f"expected 'any', 'all', 'majority' or a mapping like {{n: 2}}, got {got}"
     wanted = []

@@ -15,7 +15,7 @@ from engine.definitions import (
     json_schema,
     load_definition,
 )
-from engine.definitions.models import ApprovalStep, HttpStep, NOf
+from engine.definitions.models import ApprovalStep, HttpStep, NOf, WaitStep
 
 EXAMPLES = sorted((pathlib.Path(__file__).parents[2] / "manifests" / "workflows").glob("*.yaml"))
 
@@ -158,3 +158,20 @@ def test_example_templates_render_with_the_outputs_steps_produce(path: pathlib.P
         for text in _strings(step.model_dump(by_alias=True, mode="json")):
             if "{{" in text:
                 assert "{{" not in templates.render(text, SAMPLE_CONTEXT)
+
+
+def test_yaml_scalars_load_as_json_would_say_them() -> None:
+    defn = load_definition(
+        "name: w\n"
+        "inputs:\n"
+        "  - {id: answer, type: select, options: [yes, no, on], default: no}\n"
+        "  - {id: day, type: date, default: 2026-01-01}\n"
+        "  - {id: ok, type: checkbox, default: true}\n"
+        "steps:\n"
+        "  - {id: a, type: wait, until: 2030-01-01T00:00:00Z}\n"
+    )
+    answer, day, ok = defn.inputs
+    assert answer.options == ["yes", "no", "on"] and answer.default == "no"
+    assert day.default == "2026-01-01" and ok.default is True
+    wait = defn.steps[0]
+    assert isinstance(wait, WaitStep) and wait.until == "2030-01-01T00:00:00Z"
