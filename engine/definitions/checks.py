@@ -132,9 +132,11 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
     issues: list[DefinitionIssue] = []
     for i, approver in enumerate(step.approvers):
         issues += _principal(approver, f"{where}.approvers.{i}", channel=False)
+        if approver in step.approvers[:i]:
+            issues.append(_at(f"{where}.approvers.{i}", f"{approver!r} is listed twice"))
     if not isinstance(step.policy, str):
-        literal = [a for a in step.approvers if USER_ID.match(a) or EMAIL.match(_bare(a))]
-        if len(literal) == len(step.approvers) and step.policy.n > len(literal):
+        literal = {a for a in step.approvers if USER_ID.match(a) or EMAIL.match(_bare(a))}
+        if len(literal) == len(set(step.approvers)) and step.policy.n > len(literal):
             issues.append(
                 _at(
                     f"{where}.policy.n",

@@ -209,6 +209,20 @@ CASES: list[tuple[str, str, str, int | None, str]] = [
         "needs 3 approvals but only 2 approvers are listed",
     ),
     (
+        "approver listed twice",
+        """
+        name: x
+        steps:
+          - id: a
+            type: approval
+            approvers: [U0AAA, U0BBB, U0AAA]
+            policy: {n: 3}
+        """,
+        "steps.0.approvers.2",
+        5,
+        "'U0AAA' is listed twice",
+    ),
+    (
         "http with bad method",
         """
         name: x
