@@ -13,6 +13,7 @@ from web.pages.common import (
     check_session_csrf,
     current_session,
     deps,
+    keep_link_csrf,
     link_csrf,
     redirect,
     render,
@@ -34,8 +35,9 @@ async def show_sign_in(request: web.Request) -> web.Response:
         return problem_page(request, refused.problem)
     if await d.access.nonces.is_used(claims.tenant_id, claims.nonce):
         return problem_page(request, "used")
-    response = render(request, "signin.html", claims=claims, csrf=link_csrf(request), user=None)
-    link_csrf(request, response)
+    csrf = link_csrf(request)
+    response = render(request, "signin.html", claims=claims, csrf=csrf, user=None)
+    keep_link_csrf(request, response, csrf)
     return response
 
 
@@ -48,10 +50,9 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return problem_page(request, refused.problem)
     form = await request.post()
     if not check_link_csrf(request, form):
-        response = render(
-            request, "signin.html", status=403, claims=claims, csrf=link_csrf(request), user=None
-        )
-        link_csrf(request, response)
+        csrf = link_csrf(request)
+        response = render(request, "signin.html", status=403, claims=claims, csrf=csrf, user=None)
+        keep_link_csrf(request, response, csrf)
         return response
     if not await d.access.nonces.use(claims.tenant_id, claims.nonce, claims.expires_at, now):
         return problem_page(request, "used")

@@ -95,13 +95,14 @@ def check_session_csrf(session: WebSession, form: MultiDictProxy[Any]) -> None:
         raise web.HTTPForbidden(text="This form has expired; reload the page and try again.")
 
 
-def link_csrf(request: web.Request, response: web.StreamResponse | None = None) -> str:
+def link_csrf(request: web.Request) -> str:
     """Double-submit token for link pages (no session): a cookie and the same value in the form.
     A page on another site can make a browser post the form but cannot read the cookie."""
-    token = request.cookies.get(LINK_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    if response is not None:
-        set_cookie(request, response, LINK_CSRF_COOKIE, token, max_age=3600)
-    return token
+    return request.cookies.get(LINK_CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def keep_link_csrf(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    set_cookie(request, response, LINK_CSRF_COOKIE, token, max_age=3600)
 
 
 def check_link_csrf(request: web.Request, form: MultiDictProxy[Any]) -> bool:

@@ -29,6 +29,7 @@ from web.pages.common import (
     current_session,
     deps,
     form_values,
+    keep_link_csrf,
     link_csrf,
     render,
 )
@@ -155,13 +156,11 @@ async def show_link(request: web.Request) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     choice = request.query.get("choice")
+    csrf = link_csrf(request)
     response = form_page(
-        request,
-        checked,
-        link_csrf(request),
-        choice=choice if choice in ("approve", "reject") else None,
+        request, checked, csrf, choice=choice if choice in ("approve", "reject") else None
     )
-    link_csrf(request, response)
+    keep_link_csrf(request, response, csrf)
     return response
 
 
@@ -172,15 +171,16 @@ async def use_link(request: web.Request) -> web.Response:
     d = deps(request)
     form = await request.post()
     if not check_link_csrf(request, form):
+        csrf = link_csrf(request)
         response = form_page(
             request,
             checked,
-            link_csrf(request),
+            csrf,
             choice=None,
             status=403,
             form_error="This form expired or was sent from elsewhere; press the button again.",
         )
-        link_csrf(request, response)
+        keep_link_csrf(request, response, csrf)
         return response
     claims = checked.claims
     decision = str(form.get("decision", ""))
