@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from engine import templates
+# As a module: engine.forms imports the models of this package, so its names are read at call time.
+from engine import forms, templates
 from engine.definitions.models import (
     ApprovalStep,
     FormField,
@@ -25,7 +26,6 @@ from engine.definitions.models import (
     WorkflowDefinition,
 )
 from engine.errors import DefinitionIssue, TemplateError
-from engine.forms import CHANNEL_ID, EMAIL, USER_ID, coerce_value
 
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
@@ -96,7 +96,7 @@ def _form_fields(
             )
         if field.default is not None:
             try:
-                coerce_value(field, field.default)
+                forms.coerce_value(field, field.default)
             except ValueError as exc:
                 issues.append(_at(f"{where}.default", f"default does not fit the field: {exc}"))
     return issues
@@ -135,7 +135,9 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
         if approver in step.approvers[:i]:
             issues.append(_at(f"{where}.approvers.{i}", f"{approver!r} is listed twice"))
     if not isinstance(step.policy, str):
-        literal = {a for a in step.approvers if USER_ID.match(a) or EMAIL.match(_bare(a))}
+        literal = {
+            a for a in step.approvers if forms.USER_ID.match(a) or forms.EMAIL.match(_bare(a))
+        }
         if len(literal) == len(set(step.approvers)) and step.policy.n > len(literal):
             issues.append(
                 _at(
@@ -204,15 +206,15 @@ def _is_template(text: str) -> bool:
 
 
 def _is_channel(text: str) -> bool:
-    return bool(_CHANNEL_NAME.match(text) or CHANNEL_ID.match(text))
+    return bool(_CHANNEL_NAME.match(text) or forms.CHANNEL_ID.match(text))
 
 
 def _principal(value: str, field: str, *, channel: bool) -> list[DefinitionIssue]:
     ok = (
         _is_template(value)
-        or USER_ID.match(value)
+        or forms.USER_ID.match(value)
         or _GROUP_ID.match(value)
-        or EMAIL.match(_bare(value))
+        or forms.EMAIL.match(_bare(value))
         or (channel and _is_channel(value))
     )
     if ok:
