@@ -188,12 +188,12 @@ async def test_a_post_without_the_csrf_token_decides_nothing(
     run_id = await start_run(stack)
     approve = stack.path(links(smtp.inbox.to(BOB)[0])["approve"])
     async with stack.client() as attacker:  # never loaded the page: no CSRF cookie
-        status, page = await post_form(attacker, approve, {"csrf": "guess", "decision": "approve"})
+        status, _ = await post_form(attacker, approve, {"csrf": "guess", "decision": "approve"})
         assert status == 403
     run = await stack.engine.get_run(TENANT, run_id)
     assert run.steps["manager"].votes == []
     async with stack.client() as browser:  # and the link still works for its owner
-        status, page = await get_page(browser, approve)
+        status, _page = await get_page(browser, approve)
         assert status == 200
 
 

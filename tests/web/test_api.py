@@ -48,11 +48,10 @@ async def start(
 async def test_calls_without_a_valid_key_are_refused(
     stack: Stack, headers: dict[str, str], message: str
 ) -> None:
-    async with stack.client() as http:
-        async with http.get("/api/v1/runs", headers=headers) as r:
-            assert r.status == 401
-            assert r.headers["WWW-Authenticate"] == "Bearer"
-            body = await r.json()
+    async with stack.client() as http, http.get("/api/v1/runs", headers=headers) as r:
+        assert r.status == 401
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+        body = await r.json()
     assert_error(body, "unauthorized")
     assert message in body["error"]["message"]
 
@@ -255,14 +254,14 @@ async def test_cancel(stack: Stack) -> None:
     await stack.apply(approval_flow(APPROVER))
     async with stack.client(stack.api_key) as http:
         run = await start(http, inputs={"item": "desk"})
-        status, body = await call(
+        status, _ = await call(
             http, "POST", f"/runs/{run['run_id']}/cancel", json={"reason": "changed my mind"}
         )
         assert status == 200
         await stack.engine.run_until_idle()
         _, detail = await call(http, "GET", f"/runs/{run['run_id']}")
         assert detail["run"]["status"] == "cancelled"
-        status, body = await call(http, "POST", f"/runs/{run['run_id']}/cancel", json={})
+        status, _body = await call(http, "POST", f"/runs/{run['run_id']}/cancel", json={})
     assert status == 409
 
 
