@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.definitions.schema import json_schema
-
 from cli.output import emit, fail, table, when
 from cli.settings import Settings
 from cli.wiring import open_engine
 from engine.definitions import load_definition
+from engine.definitions.schema import json_schema
 from engine.errors import DefinitionError
 
 
@@ -76,8 +75,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 ]
                 for d in defs
             ]
-            data = [{"name": d.name, "version": d.version, "disabled": d.disabled} for d in defs]
-            emit(data, table(rows, ["NAME", "VERSION", "STATE", "TITLE"]), as_json=args.json)
+            listed = [{"name": d.name, "version": d.version, "disabled": d.disabled} for d in defs]
+            emit(listed, table(rows, ["NAME", "VERSION", "STATE", "TITLE"]), as_json=args.json)
             return 0
         if args.wf_cmd == "show":
             d = await engine.get_definition(tenant, args.name, args.version)
@@ -95,7 +94,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.wf_cmd == "diff":
             return await _diff(engine, tenant, args)
         disabled = args.wf_cmd == "disable"
-        await engine.set_workflow_disabled(tenant, args.name, disabled)
+        await engine.set_disabled(tenant, args.name, disabled)
         emit(
             {"name": args.name, "disabled": disabled},
             f"{args.name} {args.wf_cmd}d",

@@ -42,7 +42,7 @@ async def serve(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    parts = await build(settings, serving=True)
+    parts = await build(settings)
     try:
         await apply_bundled(parts, parts.tenant, settings.workflows_dir)
         await parts.start()

@@ -1,0 +1,162 @@
+"""The composition root: builds storage, the engine and the adapters from the settings.
+
+Nothing else reads the settings; each adapter gets its own small config object.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cli.settings import DEFAULT_DATABASE_URL, Settings
+from engine.runtime.service import Engine
+from outbound.http import HttpHandler
+from storage import Storage, open_storage
+
+log = logging.getLogger("countersign")
+KEY_FILE = Path(".countersign.key")
+
+
+@dataclass
+class Components:
+    settings: Settings
+    storage: Storage
+    engine: Engine
+    http: HttpHandler
+    tenant: str  # the Slack workspace when connected, else settings.tenant
+    slack: object | None = None  # bot.service.SlackService
+    web: object | None = None  # web.service.WebService
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+
+def secret_key(settings: Settings) -> str:
+    """SECRET_KEY, or one generated once into .countersign.key so links survive restarts."""
+    if settings.secret_key:
+        return settings.secret_key.get_secret_value()
+    if KEY_FILE.exists():
+        return KEY_FILE.read_text().strip()
+    key = secrets.token_urlsafe(32)
+    KEY_FILE.write_text(key + "\n")
+    KEY_FILE.chmod(0o600)
+    log.info("generated a secret key into %s (set SECRET_KEY in production)", KEY_FILE)
+    return key
+
+
+async def upgrade_database(settings: Settings) -> None:
+    storage = await open_storage(settings.database_url, create=True)
+    await storage.close()
+
+
+async def _core(settings: Settings) -> Components:
+    storage = await open_storage(settings.database_url, create=True)
+    engine = Engine.from_storage(storage)
+    http = HttpHandler(
+        secrets=settings.secret_values(), allowed_hosts=settings.outbound_allowed_hosts
+    )
+    engine.register("call_http", http)
+    return Components(settings, storage, engine, http, settings.tenant)
+
+
+@asynccontextmanager
+async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
+    """The engine for one CLI command: it records what the command does; the serving process
+    (`countersign serve`) carries out the resulting work."""
+    parts = await _core(settings)
+    try:
+        yield parts.engine
+    finally:
+        await shutdown(parts)
+
+
+async def build(settings: Settings) -> Components:
+    """Everything `serve` runs, with a few plain log lines about what is on and how to turn on
+    what is off."""
+    parts = await _core(settings)
+    try:
+        _log_database(settings)
+        await _start_slack(parts)
+        await _start_web(parts)
+    except BaseException:
+        await shutdown(parts)
+        raise
+    return parts
+
+
+def _log_database(settings: Settings) -> None:
+    url = settings.database_url
+    if url == DEFAULT_DATABASE_URL:
+        log.info(
+            "database: embedded SQLite in ./countersign.db "
+            "(for production set DATABASE_URL=postgresql+asyncpg://user@host/db)"
+        )
+    else:
+        log.info("database: %s", url.split("@")[-1] if "@" in url else url)
+
+
+async def _start_slack(parts: Components) -> None:
+    s = parts.settings
+    if not s.slack_enabled:
+        log.info(
+            "Slack: off. Create the app from manifests/slack-app.yaml, then set SLACK_BOT_TOKEN "
+            "(xoxb-…) and SLACK_APP_TOKEN (xapp-…) to turn it on (see the README)"
+        )
+        return
+    from bot.config import SlackConfig
+    from bot.service import start_slack
+    from storage.slack_messages import SqlMessageRefs
+
+    assert s.slack_bot_token and s.slack_app_token
+    config = SlackConfig(
+        bot_token=s.slack_bot_token.get_secret_value(),
+        app_token=s.slack_app_token.get_secret_value(),
+        api_url=s.slack_api_url,
+        command=s.slack_command,
+        admins=list(s.admins),
+    )
+    slack = await start_slack(
+        parts.engine, parts.engine.router, config, SqlMessageRefs(parts.storage.engine)
+    )
+    parts.slack, parts.tenant = slack, slack.team_id
+
+
+async def _start_web(parts: Components) -> None:
+    from storage.access import SqlMetrics, sql_access_stores
+    from web.config import WebConfig
+    from web.service import start_web
+
+    s = parts.settings
+    config = WebConfig(
+        secret_key=secret_key(s),
+        host=s.http_host,
+        port=s.http_port,
+        public_url=s.public_url,
+        smtp_url=s.smtp_url,
+        mail_from=s.mail_from,
+        outbox_mail_dir=str(s.outbox_mail_dir),
+    )
+    parts.web = await start_web(
+        parts.engine,
+        parts.engine.router,
+        config,
+        sql_access_stores(parts.storage.engine),
+        readiness=parts.storage,
+        metrics_source=SqlMetrics(parts.storage.engine),
+    )
+    if not s.smtp_url:
+        log.info("email: SMTP_URL not set; mails are written to ./%s/", s.outbox_mail_dir)
+
+
+async def shutdown(parts: Components) -> None:
+    """Stop taking new work first (Slack, web), then the engine, then close the database."""
+    for adapter in (parts.slack, parts.web):
+        if adapter is not None:
+            await adapter.stop()  # type: ignore[attr-defined]
+    await parts.engine.stop()
+    await parts.http.close()
+    await parts.storage.close()
