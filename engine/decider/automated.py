@@ -13,14 +13,15 @@ from engine.decider.context import Builder
 from engine.definitions.models import HttpAction, HttpStep, NotifyStep, RetryPolicy
 from engine.errors import TemplateError
 
-_NOTIFY_RETRY = RetryPolicy()  # notify steps have no `retry:` of their own
+_NOTIFY_RETRY = RetryPolicy()
+_ACTION_FIELDS = tuple(HttpAction.model_fields)  # notify steps have no `retry:` of their own
 
 
 def http_action(step: HttpStep) -> HttpAction:
     """The request part of an http step (templates unrendered: they are rendered at dispatch,
     where secrets are available)."""
-    fields = step.model_dump(include=set(HttpAction.model_fields), by_alias=True)
-    return HttpAction.model_validate(fields)
+    # The step's fields were validated with the definition: copy them without re-validating.
+    return HttpAction.model_construct(**{name: getattr(step, name) for name in _ACTION_FIELDS})
 
 
 def recipient(to: str, context: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from engine import commands as cmd
 from engine import events as ev
 from engine.decider import keys
-from engine.decider.evolve import apply
+from engine.decider.evolve import apply, copy_state
 from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.state import RunState, StepState
@@ -45,7 +45,7 @@ class Builder:
     def __init__(self, definition: WorkflowDefinition, state: RunState | None, now: datetime):
         self.definition = definition
         self.now = now
-        self._state = state.model_copy(deep=True) if state is not None else None
+        self._state = copy_state(state) if state is not None else None
         self._before = (state.status, state.current_step) if state is not None else None
         self.decision = Decision()
 

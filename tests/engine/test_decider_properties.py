@@ -148,6 +148,7 @@ class Driver:
 
     def apply(self, trigger: tr.Trigger) -> Decision | None:
         before = self.state
+        snapshot = before.model_dump() if before is not None else None
         try:
             decision = decide(self.definition, before, trigger, self.now)
         except EngineError:
@@ -159,6 +160,7 @@ class Driver:
             if isinstance(event, ev.DecisionRecorded) and not event.override:
                 assert before is not None
                 assert event.actor in before.steps[event.step_id].approvers
+        assert (before.model_dump() if before is not None else None) == snapshot, "state changed"
         current = before
         for event in decision.events:
             if current is not None:
