@@ -87,7 +87,7 @@ class HostPolicy:
             if self._listed_address(ip):
                 return
             if not _is_public(ip):
-                raise RefusedDestination(f"{host} is a {_kind(ip)} address")
+                raise RefusedDestination(f"{host} is {_kind(ip)} address")
             if self._open:
                 return
             raise RefusedDestination(f"{host} is not on the outbound allowlist")
@@ -104,23 +104,24 @@ class HostPolicy:
             return
         if host.lower().rstrip(".") in self._names:
             return
-        raise RefusedDestination(f"{host} resolves to {address}, a {_kind(ip)} address")
+        raise RefusedDestination(f"{host} resolves to {address}, {_kind(ip)} address")
 
 
 def _kind(ip: IpAddress) -> str:
+    """What kind of non-public address this is, with its article ("a loopback")."""
     if ip.is_loopback:
-        return "loopback"
+        return "a loopback"
     if ip.is_link_local:
-        return "link-local (cloud metadata)" if str(ip) == "169.254.169.254" else "link-local"
+        return "a link-local (cloud metadata)" if str(ip) == "169.254.169.254" else "a link-local"
     if ip.is_multicast:
-        return "multicast"
+        return "a multicast"
     if ip.is_unspecified:
-        return "unspecified"
+        return "an unspecified"
     if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"):
-        return "unique-local"
+        return "a unique-local"
     if ip.is_private:
-        return "private"
-    return "non-public"
+        return "a private"
+    return "a non-public"
 
 
 class GuardedResolver(AbstractResolver):
@@ -213,7 +214,7 @@ class HttpHandler:
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
-                raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                raw = await _read_bounded(resp)
                 status, content_type = resp.status, resp.content_type
         except RefusedDestination as exc:
             return Failed(f"refused {where}: {exc}")
@@ -229,6 +230,18 @@ class HttpHandler:
         message = f"{where} returned {status}" + (f": {excerpt}" if excerpt else "")
         log.info("call_http %s failed: %s", command.key, message)
         return Failed(message, reason=reason)
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
+    """The body, or its first MAX_RESPONSE_BYTES and a bit (enough to know it was longer)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(MAX_RESPONSE_BYTES):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            break
+    return b"".join(chunks)
 
 
 def _parse_body(raw: bytes, content_type: str) -> Any:

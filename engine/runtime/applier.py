@@ -247,6 +247,9 @@ class RunApplier:
             await self.runs.commit(changes)
         except ConcurrencyConflict:
             # Someone else moved one of these runs: redo them one by one, each with its retries.
+            log.debug(
+                "a batch of %d run changes conflicted; applying them one by one", len(changes)
+            )
             for change in changes:
                 self.forget((change.state.tenant_id, change.state.run_id))
             by_run = {w.run: w for w in works}

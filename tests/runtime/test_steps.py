@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from engine.commands import Command, SendNotification
 from engine.memory import ManualClock
+from engine.ports import Outcome, Succeeded
 from engine.runtime.service import Engine
 from tests.runtime.conftest import TENANT, Target, setup, statuses
+
+
+class Recorder:
+    """A channel that records what it was asked to show."""
+
+    def __init__(self) -> None:
+        self.got: list[Command] = []
+
+    async def perform(self, command: Command) -> Outcome:
+        self.got.append(command)
+        return Succeeded()
+
 
 EVERY_STEP = """
 name: everything
@@ -36,7 +50,7 @@ steps:
     name: shipped
   - id: tell
     type: notify
-    message: "Booked as {{ steps.book.response.id }}, tracking {{ steps.callback.payload.tracking }}"
+    message: "Booked {{ steps.book.response.id }}, tracking {{ steps.callback.payload.tracking }}"
 """
 
 
@@ -44,7 +58,10 @@ async def test_every_step_type_runs_to_completion(
     engine: Engine, target: Target, clock: ManualClock
 ) -> None:
     await setup(engine, target, EVERY_STEP)
-    run = await engine.start_run(TENANT, "everything", {"amount": "12.5", "manager": "UMGR"}, "UREQ")
+    slack = Recorder()
+    engine.router.register("slack", slack)
+    inputs = {"amount": "12.5", "manager": "UMGR"}
+    run = await engine.start_run(TENANT, "everything", inputs, "UREQ")
     await engine.run_until_idle()
     assert [(t.step_id, t.principal) for t in await engine.pending_for(TENANT, "UMGR")] == [
         ("approve", "UMGR")
@@ -80,8 +97,12 @@ async def test_every_step_type_runs_to_completion(
     run = await engine.get_run(TENANT, run.run_id)
     assert run.status == "completed"
     assert set(statuses(run).values()) == {"completed"}
-    notified = [e.event for e in await engine.timeline(TENANT, run.run_id)]
-    assert "step_completed" in {e.type for e in notified}
+    sent = [
+        (c.type, getattr(c, "approver", None) or getattr(c, "assignee", None)) for c in slack.got
+    ]
+    assert ("request_approval", "UMGR") in sent and ("request_input", "UREQ") in sent
+    notes = [c for c in slack.got if isinstance(c, SendNotification)]
+    assert [(n.to, n.text) for n in notes] == [("UREQ", "Booked x1, tracking TRK1")]
 
 
 CONDITIONAL = """
