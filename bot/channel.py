@@ -141,22 +141,29 @@ class SlackChannel:
         return Succeeded({"channel": ref.channel, "ts": ref.ts})
 
     async def _update_step(self, command: UpdateApproval) -> Outcome:
-        refs = await self._refs.for_step(command.tenant_id, command.run_id, command.step_id)
-        if not refs:
-            return Succeeded()
         run, definition = await self._load(command.tenant_id, command.run_id)
+        updated = await self._redraw(run, definition, command.step_id)
+        return Succeeded({"updated": updated})
+
+    async def refresh_cards(self, tenant_id: str, run_id: str, step_id: str) -> None:
+        """Redraw every card of a step (input steps have no update command of their own)."""
+        run, definition = await self._load(tenant_id, run_id)
+        await self._redraw(run, definition, step_id)
+
+    async def _redraw(self, run: RunState, definition: WorkflowDefinition, step_id: str) -> int:
+        refs = await self._refs.for_step(run.tenant_id, run.run_id, step_id)
         limit = asyncio.Semaphore(UPDATE_CONCURRENCY)
 
         async def update(principal: str, ref: MessageRef) -> None:
             shown = principal if is_slack_user(principal) else ""
-            text, blocks = self._card(run, definition, command.step_id, shown)
+            text, blocks = self._card(run, definition, step_id, shown)
             async with limit:
                 await self._client.chat_update(
                     channel=ref.channel, ts=ref.ts, text=text, blocks=blocks
                 )
 
         await asyncio.gather(*(update(p, r) for p, r in refs.items()))
-        return Succeeded({"updated": len(refs)})
+        return len(refs)
 
     async def _notify(self, command: SendNotification) -> Outcome:
         to = command.to
@@ -170,6 +177,10 @@ class SlackChannel:
 
     async def _run_changed(self, command: RunChanged) -> Outcome:
         run, definition = await self._load(command.tenant_id, command.run_id)
+        if command.final:  # close the cards of steps the end interrupted (cancel, failure)
+            for step in run.steps.values():
+                if step.type in ("approval", "input"):
+                    await self._redraw(run, definition, step.id)
         if not is_slack_user(run.requester):
             return Succeeded()
         text, blocks = run_message(run, definition)

@@ -9,6 +9,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
+from bot.channel import SlackChannel
 from bot.config import SlackConfig
 from bot.home import HomeTab
 from engine.runtime.service import Engine
@@ -21,6 +22,7 @@ class Deps:
     client: AsyncWebClient
     background: Background
     home: HomeTab
+    channel: SlackChannel
 
     def is_admin(self, user: str) -> bool:
         return user in self.config.admins

@@ -97,14 +97,22 @@ async def start_slack(
     team_id, socket_url = await _check_tokens(client, config)
     background = Background()
     home = HomeTab(client, engine, background)
-    deps = Deps(engine=engine, config=config, client=client, background=background, home=home)
+    channel = SlackChannel(client, engine, refs)
+    deps = Deps(
+        engine=engine,
+        config=config,
+        client=client,
+        background=background,
+        home=home,
+        channel=channel,
+    )
     app = AsyncApp(client=client, process_before_response=False)
     app.use(Deduplicator().middleware)
     for surface in (commands, actions, views, events):
         surface.register(app, deps)
     directory = SlackDirectory(client)
     engine.use_directory(directory)
-    router.register("slack", SlackChannel(client, engine, refs))
+    router.register("slack", channel)
     engine.subscribe(home.on_change)
     handler = AsyncSocketModeHandler(app, config.app_token, web_client=client)
     handler.client.wss_uri = socket_url  # checked above; later reconnects ask for a new one

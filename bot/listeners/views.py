@@ -110,6 +110,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await _reject(ack, view, e)
             return
         await ack()
+        deps.background.spawn(
+            deps.channel.refresh_cards(tenant, run.run_id, step.id), "close the input card"
+        )
 
     @app.view(ids.DEFINE_VIEW)
     async def define(
