@@ -20,6 +20,9 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # Their per-migration and per-job lines drown ours; warnings still show.
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def apply_bundled(parts: Components, tenant: str, folder: Path) -> None:

@@ -148,8 +148,6 @@ async def _start_web(parts: Components) -> None:
         readiness=parts.storage,
         metrics_source=SqlMetrics(parts.storage.engine),
     )
-    if not s.smtp_url:
-        log.info("email: SMTP_URL not set; mails are written to ./%s/", s.outbox_mail_dir)
 
 
 async def shutdown(parts: Components) -> None:
