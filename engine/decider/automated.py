@@ -29,6 +29,8 @@ def recipient(to: str, context: dict[str, Any]) -> str:
     if to == "requester":
         return str(context["requester"])
     value = templates.render(to, context).strip() if "{" in to else to.strip()
+    if not value:
+        raise ValueError(f"the recipient {to!r} rendered to nothing")
     if "@" in value and not value.startswith("email:"):
         return f"email:{value}"
     return value
@@ -52,8 +54,8 @@ def start(b: Builder, step: HttpStep | NotifyStep, attempt: int) -> None:
     else:
         try:
             to, text = recipient(step.to, context), templates.render(step.message, context)
-        except TemplateError as exc:
-            steps.fail(b, step.id, exc.message)
+        except (TemplateError, ValueError) as exc:
+            steps.fail(b, step.id, str(exc))
             return
         command = cmd.SendNotification(
             key=key, tenant_id=run.tenant_id, run_id=run.run_id, step_id=step.id, to=to, text=text

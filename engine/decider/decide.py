@@ -95,7 +95,7 @@ def _decide(b: Builder, trigger: tr.Decide) -> None:
     if earlier and earlier[-1].decision == trigger.decision:
         return  # the same decision delivered again
     _check_waiting(b, state, "a decision")
-    if state.resolving_level is not None and not state.approvers:
+    if state.resolving_level is not None and not state.approvers and not trigger.override:
         raise StepNotPending(
             f"step {step.id} is not waiting for a decision yet: its approvers are being looked up"
         )

@@ -33,7 +33,8 @@ def advance(b: Builder, after: str | None) -> None:
                 fail(b, step.id, exc.message)
                 return
             if not go:
-                b.emit(ev.StepSkipped(at=b.now, step_id=step.id, reason=f"not {step.when}"))
+                reason = f"condition {step.when!r} is false"
+                b.emit(ev.StepSkipped(at=b.now, step_id=step.id, reason=reason))
                 continue
         _start(b, step)
         if b.step(step.id).status != "completed":

@@ -322,3 +322,11 @@ def test_reminders_stop_after_the_decision() -> None:
     run.vote("ok", "U2")
     assert reminder.id in run.last.cancel_timers
     assert not run.fire(reminder)
+
+
+def test_override_while_approvers_are_looked_up() -> None:
+    run = Run(approval(approvers=["SGRP"]), NEXT)
+    run.vote("ok", "Uops", override=True)
+    assert run.status("ok") == "completed" and run.status("next") == "running"
+    late = tr.ApproversResolved(command_key="r1:ok:resolve:0", step_id="ok", approvers=["U1"])
+    assert not run.do(late)

@@ -187,3 +187,13 @@ def test_finished_run_gets_no_new_events() -> None:
     ):
         assert not run.do(trigger)
     assert run.run.seq == seq == len(run.events)
+
+
+def test_cancel_during_compensation_is_recorded_and_the_saga_goes_on() -> None:
+    run = Run(booking("a"), FAILING)
+    run_through(run, "a")
+    run.fail("r1:last:1")
+    run.do(tr.Cancel(actor="UREQ"))
+    assert run.types() == ["cancel_requested"] and run.run.status == "compensating"
+    run.succeed("r1:a:comp:1")
+    assert run.run.status == "failed"

@@ -29,13 +29,10 @@ CHOICES = (
 )
 AFTER_DONE = {"completed", "compensating", "compensated", "compensation_failed"}
 
+undo_retry = st.fixed_dictionaries({"max_attempts": st.integers(1, 2), "jitter": st.booleans()})
 compensate = st.one_of(
-    st.none(),
-    st.fixed_dictionaries(
-        {"url": st.just("https://undo"), "retry": st.fixed_dictionaries(
-            {"max_attempts": st.integers(1, 2), "jitter": st.booleans()})}
-    ),
-)  # fmt: skip
+    st.none(), st.fixed_dictionaries({"url": st.just("https://undo"), "retry": undo_retry})
+)
 when = st.sampled_from([None, None, "inputs.flag", "not inputs.flag"])
 
 
@@ -51,9 +48,8 @@ def steps(draw: st.DrawFn, index: int) -> dict[str, Any]:
     elif kind == "notify":
         step["message"] = "hello {{ requester }}"
     elif kind == "approval":
-        pool = draw(st.lists(st.sampled_from(["U1", "U2", "U3", "UREQ", "SGRP"]), min_size=1,
-                             max_size=3, unique=True))  # fmt: skip
-        step["approvers"] = pool
+        people = st.sampled_from(["U1", "U2", "U3", "UREQ", "SGRP"])
+        step["approvers"] = draw(st.lists(people, min_size=1, max_size=3, unique=True))
         step["policy"] = draw(st.sampled_from(["any", "all", "majority", {"n": 1}, {"n": 2}]))
         step["allow_self_approval"] = draw(st.booleans())
         if draw(st.booleans()):
@@ -281,11 +277,18 @@ class Driver:
                 key = keys.resolve_key("r", sid, step.resolving_level)
                 self.apply(tr.ApproversResolved(command_key=key, step_id=sid, approvers=["U1"]))
             elif step.status == "waiting" and step.type == "approval":
-                self.apply(tr.Decide(step_id=sid, actor="Uops", decision="approve",
-                                     channel="cli", override=True))  # fmt: skip
+                self.apply(
+                    tr.Decide(
+                        step_id=sid, actor="Uops", decision="approve", channel="cli", override=True
+                    )
+                )
             elif step.status == "waiting" and step.type == "input":
-                self.apply(tr.SubmitInput(step_id=sid, actor="Uops", values={"v": "x"},
-                                          channel="cli", override=True))  # fmt: skip
+                values = {"v": "x"}
+                self.apply(
+                    tr.SubmitInput(
+                        step_id=sid, actor="Uops", values=values, channel="cli", override=True
+                    )
+                )
             elif step.status == "waiting" and step.type == "signal":
                 self.apply(tr.Signal(name=step.signal or sid))
             else:

@@ -196,3 +196,9 @@ def test_starting_an_existing_run_again_changes_nothing() -> None:
     run = Run(HTTP, inputs={"n": 1})
     again = tr.StartRun(run_id="r1", tenant_id="T1", requester=REQUESTER, inputs={})
     assert not run.do(again)
+
+
+def test_notify_to_an_empty_recipient_fails_the_step() -> None:
+    step = {"id": "n", "type": "notify", "to": "{{ inputs.who }}", "message": "hi"}
+    run = Run(step, inputs={"who": ""})
+    assert run.run.steps["n"].error == "the recipient '{{ inputs.who }}' rendered to nothing"
