@@ -101,13 +101,9 @@ async def web_stack(
     engine = Engine.from_storage(storage, clock=clock)
     access = sql_access_stores(storage.engine)
     outbox_dir = tmp_path / "outbox-mail"
+    config.setdefault("public_url", "http://countersign.test")
     settings = WebConfig(
-        secret_key=SECRET,
-        host="127.0.0.1",
-        port=0,
-        public_url="http://countersign.test",
-        outbox_mail_dir=str(outbox_dir),
-        **config,
+        secret_key=SECRET, host="127.0.0.1", port=0, outbox_mail_dir=str(outbox_dir), **config
     )
     service = await start_web(
         engine,

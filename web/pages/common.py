@@ -47,6 +47,7 @@ class PageDeps:
 
 
 DEPS: web.AppKey[PageDeps] = web.AppKey("page_deps", PageDeps)
+SESSION: web.RequestKey[WebSession | None] = web.RequestKey("session")
 
 
 def deps(request: web.Request) -> PageDeps:
@@ -54,7 +55,7 @@ def deps(request: web.Request) -> PageDeps:
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    context.setdefault("user", request.get("session"))
+    context.setdefault("user", request.get(SESSION))
     html = _env.get_template(template).render(**context)
     response = web.Response(text=html, status=status, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"
@@ -78,7 +79,7 @@ async def current_session(request: web.Request) -> WebSession | None:
         return None
     d = deps(request)
     session = await d.access.sessions.get_session(token, d.clock.now())
-    request["session"] = session
+    request[SESSION] = session
     return session
 
 
