@@ -99,7 +99,8 @@ class Builder:
         elif step.status == "waiting":
             level = step.escalation_level
             ids.append(keys.timeout_timer(run, step.id, level))
-            ids.append(keys.reminder_timer(run, step.id, level, step.reminders + 1))
+            if step.type in ("approval", "input"):
+                ids.append(keys.reminder_timer(run, step.id, level, step.reminders + 1))
         elif step.status == "retrying":
             ids.append(keys.retry_timer(run, step.id, step.attempt + 1))
         self.disarm(*ids)
