@@ -1,0 +1,59 @@
+"""schemathesis against the served OpenAPI document: no 5xx, every response matches the
+documented status codes, content type and schema. Kept short (few examples per operation)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.web.support import SIGNAL_FLOW, TENANT, Stack, approval_flow
+
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_schemathesis_finds_no_server_errors_or_schema_violations(
+    stack: Stack, tmp_path: Path
+) -> None:
+    await stack.apply(approval_flow("U0APPROVER"))
+    await stack.apply(SIGNAL_FLOW)
+    await stack.engine.start_run(TENANT, "purchase", {"item": "desk"}, "U0BOB")
+    st = Path(sys.executable).parent / "st"
+    process = await asyncio.create_subprocess_exec(
+        str(st),
+        "run",
+        f"{stack.web.url}/api/v1/openapi.json",
+        "--header",
+        f"Authorization: Bearer {stack.api_key}",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        "8",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--request-timeout",
+        "10",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    output, _ = await process.communicate()
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-6000:]
