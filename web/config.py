@@ -20,6 +20,7 @@ class WebConfig:
     outbox_mail_dir: str = "./outbox-mail"  # where mails go when there is no SMTP server
     webhook_secret: str = ""  # signs completion webhooks; empty: secret_key is used
     webhook_timeout: float = 10.0
+    webhook_give_up: timedelta = timedelta(days=3)  # stop retrying this long after the run ended
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

@@ -127,7 +127,11 @@ async def start_web(
         metrics_source, getattr(engine, "outbox", None), getattr(engine, "timers", None)
     )
     webhooks = WebhookSender(
-        engine.get_run, config.webhook_key, clock, timeout=config.webhook_timeout
+        engine.get_run,
+        config.webhook_key,
+        clock,
+        timeout=config.webhook_timeout,
+        give_up_after=config.webhook_give_up,
     )
     sender = mail_sender(config.smtp_url, config.outbox_mail_dir)
     mail = EmailChannel(

@@ -6,8 +6,9 @@ Receivers recompute the HMAC over the raw body, compare in constant time and ref
 older than a few minutes (replays). `Idempotency-Key` carries the outbox command key: the same
 delivery retried has the same key.
 
-Delivery goes through the outbox: a failed POST returns `Unavailable` with a growing delay, so the
-dispatcher tries again later with a growing delay, across restarts.
+Delivery goes through the outbox: a failed POST returns `Unavailable`, so the dispatcher tries
+again later with a growing delay, across restarts; three days after the run finished it gives up
+(logged as an error) rather than retrying forever.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 
 from engine.commands import Command
 from engine.errors import NotFound
-from engine.ports import Clock, Outcome, Succeeded, Unavailable
+from engine.ports import Clock, Failed, Outcome, Succeeded, Unavailable
 from engine.state import RunState
 from web.api.schemas import WebhookPayload
 
@@ -64,12 +65,14 @@ class WebhookSender:
         *,
         timeout: float = 10.0,
         retry_after: float = 5.0,
+        give_up_after: timedelta = timedelta(days=3),
     ) -> None:
         self._load_run = load_run
         self._secret = secret
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retry_after = retry_after  # the dispatcher doubles it for every failed attempt
+        self._give_up_after = give_up_after
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -104,11 +107,15 @@ class WebhookSender:
             async with self._session.post(run.callback_url, data=body, headers=headers) as resp:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return self._retry(f"webhook to {run.callback_url} failed: {exc!r}")
+            return self._retry(run, f"webhook to {run.callback_url} failed: {exc!r}")
         if 200 <= status < 300:
             return Succeeded({"webhook_status": status})
-        return self._retry(f"webhook to {run.callback_url} answered {status}")
+        return self._retry(run, f"webhook to {run.callback_url} answered {status}")
 
-    def _retry(self, error: str) -> Unavailable:
+    def _retry(self, run: RunState, error: str) -> Outcome:
+        finished = run.finished_at or run.updated_at
+        if self._clock.now() - finished > self._give_up_after:
+            log.error("%s; giving up, the run finished at %s", error, finished.isoformat())
+            return Failed(f"{error}; gave up after {self._give_up_after}")
         log.warning("%s; will retry", error)
         return Unavailable(error=error, retry_after=self._retry_after)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -101,8 +101,23 @@ async def test_webhook_is_retried_with_backoff_until_acknowledged(
     assert len({d["key"] for d in receiver.deliveries}) == 1
 
 
-def test_signatures_are_refused_when_tampered_or_stale(stack: Stack) -> None:
-    now = stack.clock.now()
+async def test_webhook_retries_stop_after_the_give_up_period(
+    stack: Stack, receiver: Receiver
+) -> None:
+    receiver.fail_first = 1_000
+    await finish_signal_run(stack, receiver.url)
+    stack.clock.advance(stack.config.webhook_give_up + timedelta(seconds=1))
+    await stack.engine.run_until_idle()
+    assert len(receiver.deliveries) == 2  # one last try, then it gives up
+    stack.clock.advance(timedelta(days=1))
+    await stack.engine.run_until_idle()
+    assert len(receiver.deliveries) == 2
+    open_commands, _ = await stack.engine.outbox.pending_count(stack.clock.now())
+    assert open_commands == 0
+
+
+def test_signatures_are_refused_when_tampered_or_stale() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     body = b'{"run_id": "r1"}'
     header = sign("s3cret", int(now.timestamp()), body)
     assert verify("s3cret", header, body, now)

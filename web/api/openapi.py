@@ -35,7 +35,7 @@ tenant's runs and workflows answer 404.
 - `Idempotency-Key`: the same for every retry of one delivery.
 
 Any 2xx acknowledges. Anything else (or no answer within 10 s) is retried with exponential
-backoff (up to 5 minutes apart) until it succeeds.
+backoff (up to 5 minutes apart) until it succeeds, for up to three days.
 """
 
 ERROR_TEXT = {
