@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.approval_card import approval_card, input_card
 from bot.blocks.limits import MESSAGE_TEXT, escape, truncate
 from bot.blocks.run_status import run_message
+from bot.coalesce import Coalescer
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
 from engine.commands import (
     Command,
@@ -65,6 +66,7 @@ class SlackChannel:
         self._engine = engine
         self._refs = refs
         self._dms: dict[str, str] = {}  # user id -> DM channel id (stable in Slack)
+        self._coalescer = Coalescer()
 
     async def perform(self, command: Command) -> Outcome:
         try:
@@ -126,6 +128,15 @@ class SlackChannel:
             posted = await self._client.chat_postMessage(channel=target, text=text, blocks=blocks)
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, principal, ref)
+            # A decision committed while we posted may have redrawn the step's cards before this
+            # one was known: redraw it once more if the run moved on.
+            latest = await self._engine.get_run(command.tenant_id, command.run_id)
+            if latest.seq != run.seq:
+                await self._update_step(
+                    UpdateApproval(
+                        key=command.key, tenant_id=run.tenant_id, run_id=run.run_id, step_id=step.id
+                    )
+                )
         else:
             await self._client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
         if command.kind != "request":
@@ -141,16 +152,19 @@ class SlackChannel:
         return Succeeded({"channel": ref.channel, "ts": ref.ts})
 
     async def _update_step(self, command: UpdateApproval) -> Outcome:
-        run, definition = await self._load(command.tenant_id, command.run_id)
-        updated = await self._redraw(run, definition, command.step_id)
-        return Succeeded({"updated": updated})
+        await self.refresh_cards(command.tenant_id, command.run_id, command.step_id)
+        return Succeeded()
 
     async def refresh_cards(self, tenant_id: str, run_id: str, step_id: str) -> None:
-        """Redraw every card of a step (input steps have no update command of their own)."""
-        run, definition = await self._load(tenant_id, run_id)
-        await self._redraw(run, definition, step_id)
+        """Redraw every card of a step from the run's latest state (coalesced per step)."""
 
-    async def _redraw(self, run: RunState, definition: WorkflowDefinition, step_id: str) -> int:
+        async def redraw() -> None:
+            run, definition = await self._load(tenant_id, run_id)
+            await self._redraw(run, definition, step_id)
+
+        await self._coalescer.run((tenant_id, run_id, step_id), redraw)
+
+    async def _redraw(self, run: RunState, definition: WorkflowDefinition, step_id: str) -> None:
         refs = await self._refs.for_step(run.tenant_id, run.run_id, step_id)
         limit = asyncio.Semaphore(UPDATE_CONCURRENCY)
 
@@ -163,7 +177,6 @@ class SlackChannel:
                 )
 
         await asyncio.gather(*(update(p, r) for p, r in refs.items()))
-        return len(refs)
 
     async def _notify(self, command: SendNotification) -> Outcome:
         to = command.to
@@ -176,24 +189,33 @@ class SlackChannel:
         return Succeeded({"channel": str(posted["channel"]), "ts": str(posted["ts"])})
 
     async def _run_changed(self, command: RunChanged) -> Outcome:
-        run, definition = await self._load(command.tenant_id, command.run_id)
+        tenant_id, run_id = command.tenant_id, command.run_id
         if command.final:  # close the cards of steps the end interrupted (cancel, failure)
+            run, _ = await self._load(tenant_id, run_id)
             for step in run.steps.values():
                 if step.type in ("approval", "input"):
-                    await self._redraw(run, definition, step.id)
+                    await self.refresh_cards(tenant_id, run_id, step.id)
+        # Coalesced per run: concurrent changes neither post the message twice nor let an
+        # older state overwrite a newer one.
+        await self._coalescer.run(
+            (tenant_id, run_id, RUN_MESSAGE), lambda: self._show_run(tenant_id, run_id)
+        )
+        return Succeeded()
+
+    async def _show_run(self, tenant_id: str, run_id: str) -> None:
+        run, definition = await self._load(tenant_id, run_id)
         if not is_slack_user(run.requester):
-            return Succeeded()
+            return
         text, blocks = run_message(run, definition)
-        ref = await self._refs.get(command.tenant_id, run.run_id, RUN_MESSAGE, run.requester)
+        ref = await self._refs.get(tenant_id, run_id, RUN_MESSAGE, run.requester)
         if ref is None:
             posted = await self._client.chat_postMessage(
                 channel=await self._dm(run.requester), text=text, blocks=blocks
             )
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
-            await self._refs.put(command.tenant_id, run.run_id, RUN_MESSAGE, run.requester, ref)
+            await self._refs.put(tenant_id, run_id, RUN_MESSAGE, run.requester, ref)
         else:
             await self._client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
-        return Succeeded({"channel": ref.channel, "ts": ref.ts})
 
     async def _dm(self, user: str) -> str:
         if user not in self._dms:
