@@ -40,7 +40,7 @@ async def test_schemathesis_finds_no_server_errors_or_schema_violations(
         "--max-examples",
         "8",
         "--phases",
-        "examples,coverage,fuzzing",
+        "examples,coverage,fuzzing,stateful",
         "--seed",
         "1",
         "--workers",

@@ -159,6 +159,17 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         }
         for status, model in op.responses.items()
     }
+    if op.links:
+        ok = str(min(op.responses))
+        responses[ok]["links"] = {
+            target: {
+                "operationId": target,
+                "parameters": {
+                    name: f"$response.body#/{field}" for name, field in params_map.items()
+                },
+            }
+            for target, params_map in op.links.items()
+        }
     for status in sorted({*op.errors, 401}):
         responses[str(status)] = {
             "description": ERROR_TEXT.get(status, "Error"),

@@ -59,6 +59,8 @@ class Operation:
     query: type[BaseModel] | None = None
     headers: list[Header] = field(default_factory=list)
     errors: tuple[int, ...] = (400, 401, 404, 422)
+    # OpenAPI links from the success response: {operation id: {parameter: response field}}
+    links: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class Api:
@@ -78,6 +80,7 @@ class Api:
         query: type[BaseModel] | None = None,
         headers: list[Header] | None = None,
         errors: tuple[int, ...] = (400, 401, 404, 422),
+        links: dict[str, dict[str, str]] | None = None,
     ) -> Callable[[HandlerFn], HandlerFn]:
         def register(fn: HandlerFn) -> HandlerFn:
             self.operations.append(
@@ -94,6 +97,7 @@ class Api:
                     query=query,
                     headers=headers or [],
                     errors=errors,
+                    links=links or {},
                 )
             )
             return fn

@@ -61,6 +61,9 @@ def api_actor(call: Call) -> str:
     tag="workflows",
     body=ApplyWorkflowRequest,
     responses={201: AppliedWorkflow, 200: AppliedWorkflow},
+    links={
+        name: {"name": "name"} for name in ("get_workflow", "disable_workflow", "enable_workflow")
+    },
 )
 async def apply_workflow(deps: ApiDeps, call: Call) -> Result:
     req: ApplyWorkflowRequest = call.body
@@ -137,6 +140,10 @@ async def enable_workflow(deps: ApiDeps, call: Call) -> Result:
     headers=[IDEMPOTENCY],
     responses={201: RunView},
     errors=(400, 401, 404, 409, 422),
+    links={
+        name: {"run_id": "run_id"}
+        for name in ("get_run", "cancel_run", "decide", "send_signal", "submit_input")
+    },
 )
 async def start_run(deps: ApiDeps, call: Call) -> Result:
     req: StartRunRequest = call.body

@@ -37,6 +37,21 @@ class ApplyWorkflowRequest(Schema):
     """A workflow definition, as YAML or JSON text (`source`) or as a JSON object
     (`definition`). Give exactly one."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "definition": {
+                        "name": "purchase",
+                        "inputs": [{"id": "item", "type": "text", "required": True}],
+                        "steps": [{"id": "manager", "type": "approval", "approvers": ["U0BOB"]}],
+                    }
+                }
+            ]
+        },
+    )
+
     source: str | None = Field(default=None, max_length=1_000_000)
     definition: dict[str, Any] | None = None
     filename: str | None = Field(default=None, max_length=255)
@@ -99,6 +114,19 @@ class WorkflowQuery(Schema):
 
 
 class StartRunRequest(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "workflow": "purchase",
+                    "inputs": {"item": "desk", "amount": 120},
+                    "requester": "U0ALICE",
+                }
+            ]
+        },
+    )
+
     workflow: str = Field(min_length=1, max_length=63)
     inputs: dict[str, Any] = Field(default_factory=dict)
     requester: str | None = Field(
@@ -242,6 +270,13 @@ class CancelRequest(Schema):
 
 
 class DecisionRequest(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"step_id": "manager", "actor": "U0BOB", "decision": "approve"}]
+        },
+    )
+
     step_id: str = Field(min_length=1, max_length=63)
     actor: str = Field(
         min_length=1,
