@@ -208,3 +208,32 @@ async def test_mail_waits_in_the_outbox_while_smtp_is_down(
     stack.clock.advance(timedelta(minutes=5))
     await stack.engine.run_until_idle()
     assert len(smtp.inbox.to(BOB)) == 1
+
+
+async def test_a_link_opened_while_signed_in_as_someone_else_is_foreign(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    stack = mail_stack
+    run_id = await start_run(stack)
+    approve = stack.path(links(smtp.inbox.to(BOB)[0])["approve"])
+    sign_in = stack.path(stack.web.sign_in_url(TENANT, "U0MALLORY"))
+    async with stack.client() as browser:
+        _, page = await get_page(browser, sign_in)
+        await post_form(browser, sign_in, {"csrf": csrf_of(page)})
+        status, page = await get_page(browser, approve)
+        assert status == 403 and "not for you" in page and "U0MALLORY" in page
+    assert (await stack.engine.get_run(TENANT, run_id)).steps["manager"].votes == []
+
+
+async def test_a_sign_in_link_by_email_opens_the_dashboard(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    stack = mail_stack
+    await stack.web.email_sign_in(TENANT, APPROVER)
+    [mail] = smtp.inbox.to(BOB)
+    text = mail.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    url = re.search(r"(http://countersign\.test/signin/\S+)", text).group(1)  # type: ignore[union-attr]
+    async with stack.client() as browser:
+        _, page = await get_page(browser, stack.path(url))
+        status, page = await post_form(browser, stack.path(url), {"csrf": csrf_of(page)})
+        assert status == 200 and "Waiting on me" in page and APPROVER in page

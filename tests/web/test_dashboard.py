@@ -167,3 +167,56 @@ async def test_health_readiness_and_metrics(stack: Stack) -> None:
     assert "countersign_outbox_open_commands" in text
     assert "countersign_timer_lag_seconds 0" in text
     assert "countersign_decision_latency_seconds_count" in text
+
+
+INPUT_FLOW = f"""
+name: change
+steps:
+  - id: ticket
+    type: input
+    assignee: {ALICE}
+    fields:
+      - id: number
+        type: text
+        required: true
+      - id: teams
+        type: multiselect
+        options: [web, api]
+      - id: urgent
+        type: checkbox
+"""
+
+
+async def test_filling_an_input_step_from_the_run_page(stack: Stack) -> None:
+    await stack.apply(INPUT_FLOW)
+    run = await stack.engine.start_run(TENANT, "change", {}, "U0BOB")
+    await stack.engine.run_until_idle()
+    async with stack.client() as browser:
+        await sign_in(stack, browser)
+        async with browser.get(f"/runs/{run.run_id}") as r:
+            page = await r.text()
+        assert "Fill in: ticket" in page
+        action = f"/runs/{run.run_id}/steps/ticket/input"
+        data = [("csrf", csrf_of(page)), ("number", "CHG-1"), ("teams", "web"), ("teams", "api")]
+        data.append(("urgent", "on"))
+        async with browser.post(action, data=data, allow_redirects=False) as r:
+            assert r.status == 303
+    await stack.engine.run_until_idle()
+    state = await stack.engine.get_run(TENANT, run.run_id)
+    assert state.status == "completed"
+    assert state.steps["ticket"].output["values"] == {
+        "number": "CHG-1",
+        "teams": ["web", "api"],
+        "urgent": True,
+    }
+
+
+async def test_live_updates_need_a_session_and_stay_in_the_tenant(stack: Stack) -> None:
+    await stack.apply(approval_flow(ALICE), tenant=OTHER_TENANT)
+    theirs = await stack.engine.start_run(OTHER_TENANT, "purchase", {"item": "b"}, "U0BOB")
+    async with stack.client() as browser:
+        async with browser.get(f"/runs/{theirs.run_id}/events", allow_redirects=False) as r:
+            assert r.status == 303
+        await sign_in(stack, browser)
+        async with browser.get(f"/runs/{theirs.run_id}/events") as r:
+            assert r.status == 404
