@@ -26,7 +26,7 @@ from web.mail.render import render_mail
 from web.mail.sender import MailSender, mail_sender
 from web.metrics import Metrics
 from web.pages.auth import add_auth_routes
-from web.pages.common import DEPS, PageDeps
+from web.pages.common import DEPS, PageDeps, page_errors
 from web.pages.dashboard import add_dashboard_routes
 from web.pages.links import add_link_routes
 from web.pages.live import HUB, LiveHub, add_live_routes
@@ -141,7 +141,7 @@ async def start_web(
     hub = LiveHub()
     unsubscribe = engine.subscribe(hub.on_change)
 
-    app = web.Application(middlewares=[api_errors], client_max_size=2 * 1024 * 1024)
+    app = web.Application(middlewares=[api_errors, page_errors], client_max_size=2 * 1024 * 1024)
     app[DEPS] = PageDeps(engine, access, config, signer, clock, metrics)
     app[HUB] = hub
     add_health_routes(app, readiness, metrics, clock)

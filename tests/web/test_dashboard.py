@@ -220,3 +220,14 @@ async def test_live_updates_need_a_session_and_stay_in_the_tenant(stack: Stack) 
         await sign_in(stack, browser)
         async with browser.get(f"/runs/{theirs.run_id}/events") as r:
             assert r.status == 404
+
+
+async def test_page_errors_are_readable_pages(stack: Stack) -> None:
+    async with stack.client() as browser:
+        await sign_in(stack, browser)
+        async with browser.get("/runs/no-such-run") as r:
+            assert r.status == 404 and r.content_type == "text/html"
+            page = await r.text()
+        assert "No such run in this workspace." in page and "Traceback" not in page
+        async with browser.get("/no/such/page") as r:
+            assert r.status == 404 and "Not found" in await r.text()

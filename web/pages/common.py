@@ -4,7 +4,9 @@ reading a step's form out of a POST."""
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from web.links import LinkSigner
 from web.metrics import Metrics
 from web.ports import EngineFacade
 
+log = logging.getLogger("countersign.web")
 TEMPLATES = Path(__file__).parent.parent / "templates"
 SESSION_COOKIE = "cs_session"
 LINK_CSRF_COOKIE = "cs_link_csrf"
@@ -62,6 +65,37 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     response.headers["Referrer-Policy"] = "no-referrer"  # links carry secrets in their path
     response.headers["X-Frame-Options"] = "DENY"
     return response
+
+
+HEADLINES = {403: "Not allowed", 404: "Not found", 405: "Not allowed", 413: "Too large"}
+
+
+@web.middleware
+async def page_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Errors on HTML pages as readable pages; an unexpected failure is logged, never shown."""
+    if request.path.startswith(("/api/", "/static/")):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headline = HEADLINES.get(exc.status, "Something is wrong with this request")
+        explanation = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else ""
+        return render(
+            request, "error.html", status=exc.status, headline=headline, explanation=explanation
+        )
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return render(
+            request,
+            "error.html",
+            status=500,
+            headline="Something went wrong",
+            explanation="The error was logged. Try again in a moment.",
+        )
 
 
 def redirect(location: str) -> web.Response:
