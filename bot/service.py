@@ -23,6 +23,7 @@ from bot.directory import SlackDirectory
 from bot.home import HomeTab
 from bot.listeners import actions, commands, events, views
 from bot.message_refs import MessageRefs
+from engine.errors import EngineError
 from engine.runtime.router import ChannelRouter
 from engine.runtime.service import Engine
 
@@ -30,9 +31,9 @@ log = logging.getLogger("countersign.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
 
 
-class SlackStartError(RuntimeError):
+class SlackStartError(EngineError):
     """Slack refused to start (a wrong token, Socket Mode not enabled): the message says what
-    to fix. Raised once, never retried in a loop."""
+    to fix. Raised once, never retried in a loop; an EngineError so the CLI prints just that."""
 
 
 class SlackService:

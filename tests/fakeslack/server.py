@@ -183,6 +183,10 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ Socket Mode
 
+    @property
+    def open_connections(self) -> int:
+        return len(self._sockets)
+
     async def wait_connected(self, count: int = 1) -> None:
         await self.wait_until(lambda: self.connections >= count and self._sockets)
 
@@ -249,6 +253,8 @@ class FakeSlack:
                     await self._on_ack(json.loads(msg.data))
         finally:
             self._sockets.remove(ws)
+            async with self._changed:
+                self._changed.notify_all()
         return ws
 
     async def _on_ack(self, data: dict[str, Any]) -> None:

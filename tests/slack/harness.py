@@ -38,11 +38,11 @@ PEOPLE = {
 ACK_LIMIT = 3.0  # seconds Slack allows for an acknowledgement
 
 
-class SlackHarness:
-    def __init__(self, fake: FakeSlack, engine: Engine, service: SlackService) -> None:
+class SlackUsers:
+    """People using Slack: they type commands, click buttons and fill in modals."""
+
+    def __init__(self, fake: FakeSlack) -> None:
         self.fake = fake
-        self.engine = engine
-        self.service = service
 
     # ------------------------------------------------------------ acting as Slack users
 
@@ -98,6 +98,20 @@ class SlackHarness:
         found: dict[str, Any] = await self.fake.wait_until(find)
         return found
 
+    def assert_every_envelope_acked_in_time(self) -> None:
+        for env in self.fake.envelopes.values():
+            assert env.acked.is_set(), f"envelope {env.type} was never acked"
+            assert env.ack_seconds < ACK_LIMIT, f"{env.type} acked after {env.ack_seconds:.2f}s"
+
+
+class SlackHarness(SlackUsers):
+    """The app in this process, so tests can also look at the engine."""
+
+    def __init__(self, fake: FakeSlack, engine: Engine, service: SlackService) -> None:
+        super().__init__(fake)
+        self.engine = engine
+        self.service = service
+
     async def run_reaches(self, run_id: str, *statuses: str) -> RunState:
         """Wait (on the engine's change notifications) until the run has one of `statuses`."""
         changed = asyncio.Event()
@@ -115,17 +129,17 @@ class SlackHarness:
         finally:
             self.engine.unsubscribe(listener)
 
-    def assert_every_envelope_acked_in_time(self) -> None:
-        for env in self.fake.envelopes.values():
-            assert env.acked.is_set(), f"envelope {env.type} was never acked"
-            assert env.ack_seconds < ACK_LIMIT, f"{env.type} acked after {env.ack_seconds:.2f}s"
+
+def fake_slack() -> FakeSlack:
+    fake = FakeSlack(team_id=TEAM)
+    for user, name in PEOPLE.items():
+        fake.add_user(user, name, email=f"{name.split()[0].lower()}@example.com")
+    return fake
 
 
 @asynccontextmanager
 async def running_app(tmp_path: Path, **settings: Any) -> AsyncIterator[SlackHarness]:
-    fake = FakeSlack(team_id=TEAM)
-    for user, name in PEOPLE.items():
-        fake.add_user(user, name, email=f"{name.split()[0].lower()}@example.com")
+    fake = fake_slack()
     await fake.start()
     storage: Storage = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'cs.db'}", create=True)
     engine = Engine.from_storage(storage, settings=RuntimeSettings(poll_every=0.2, **settings))

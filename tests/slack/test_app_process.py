@@ -1,0 +1,101 @@
+"""`python app.py` with the two Slack tokens serves Slack: the real process, the fake Slack.
+
+Only the environment differs from production: SLACK_API_URL points at the fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.blocks import ids
+from tests.fakeslack import FakeSlack
+from tests.slack.conftest import PURCHASE
+from tests.slack.harness import ADMIN, SlackUsers, fake_slack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def app_env(fake: FakeSlack, tmp_path: Path, **extra: str) -> dict[str, str]:
+    workflows = tmp_path / "workflows"
+    workflows.mkdir(exist_ok=True)
+    (workflows / "purchase.yaml").write_text(PURCHASE)
+    return {
+        **os.environ,
+        "SLACK_BOT_TOKEN": fake.bot_token,
+        "SLACK_APP_TOKEN": fake.app_token,
+        "SLACK_API_URL": fake.api_url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
+        "WORKFLOWS_DIR": str(workflows),
+        "HTTP_PORT": str(free_port()),
+        "ADMINS": f'["{ADMIN}"]',
+        **extra,
+    }
+
+
+async def start_app(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "app.py"),
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    fake = fake_slack()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def test_app_py_runs_a_workflow_from_slack_and_stops_on_sigterm(
+    fake: FakeSlack, tmp_path: Path
+) -> None:
+    app = await start_app(app_env(fake, tmp_path), tmp_path)
+    try:
+        await fake.wait_connected()
+        users = SlackUsers(fake)
+        await users.command("UADA", "start purchase")
+        view = await users.opened_view("UADA")
+        await users.submit("UADA", view, {"item": "Monitor", "amount": "250"})
+        bob, cat = await users.card("UBOB"), await users.card("UCAT")
+        await users.click("UBOB", bob, ids.APPROVE)
+        await users.click("UCAT", cat, ids.APPROVE)
+        await users.card_in("DUADA", "completed")  # the requester's message, updated in place
+        users.assert_every_envelope_acked_in_time()
+        app.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(app.communicate(), 30)
+        assert app.returncode == 0, output.decode()
+        await fake.wait_until(lambda: fake.open_connections == 0)  # the app closed its socket
+    finally:
+        if app.returncode is None:
+            app.kill()
+            await app.wait()
+
+
+async def test_app_py_with_a_wrong_token_says_so_and_exits(fake: FakeSlack, tmp_path: Path) -> None:
+    env = app_env(fake, tmp_path, SLACK_BOT_TOKEN="xoxb-revoked")
+    app = await start_app(env, tmp_path)
+    output, _ = await asyncio.wait_for(app.communicate(), 30)
+    text = output.decode()
+    assert app.returncode != 0
+    assert "SLACK_BOT_TOKEN (invalid_auth)" in text
+    assert "Traceback" not in text
+    assert len(fake.calls_to("auth.test")) == 1  # no retry loop
