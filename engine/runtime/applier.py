@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -22,7 +23,16 @@ from engine.decider import decide, fold
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import ConcurrencyConflict, EngineError
 from engine.events import FINAL_STATUSES, Event
-from engine.ports import Clock, DefinitionStore, Outbox, RunChange, RunStore, TimerStore
+from engine.ports import (
+    Clock,
+    DefinitionStore,
+    Outbox,
+    RunChange,
+    RunStore,
+    StoredDefinition,
+    TimerStore,
+)
+from engine.runtime.group_commit import GroupCommitter
 from engine.state import RunState
 from engine.triggers import Trigger
 
@@ -90,6 +100,7 @@ class RunApplier:
         *,
         max_attempts: int = 10,
         cache_size: int = 10_000,
+        latest_ttl: float = 2.0,
     ) -> None:
         self.definitions = definitions
         self.runs = runs
@@ -100,10 +111,15 @@ class RunApplier:
         self.listeners: list[Listener] = []
         self.commit_hooks: list[CommitHook] = []
         self._locks = _RunLocks()
+        self._group = GroupCommitter(runs)
         self._states: OrderedDict[RunKey, RunState] = OrderedDict()
         self._cache_size = cache_size
-        # Versions never change once stored, so a definition is cached for good.
+        # Versions never change once stored, so a definition is cached for good. Which version
+        # is the latest (and whether it is disabled) can change in another process: that is
+        # cached briefly, and dropped at once when this process applies or disables.
         self._definitions: dict[tuple[str, str, int], WorkflowDefinition] = {}
+        self._latest: dict[tuple[str, str], tuple[float, StoredDefinition]] = {}
+        self.latest_ttl = latest_ttl
 
     # ------------------------------------------------------------ reading
 
@@ -114,6 +130,22 @@ class RunApplier:
             found = (await self.definitions.get(tenant_id, name, version)).definition
             self._definitions[key] = found
         return found
+
+    async def latest(self, tenant_id: str, name: str) -> StoredDefinition:
+        """The latest version of a workflow, as seen at most `latest_ttl` seconds ago."""
+        key = (tenant_id, name)
+        cached = self._latest.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.latest_ttl:
+            return cached[1]
+        found = await self.definitions.get(tenant_id, name)
+        self._latest[key] = (time.monotonic(), found)
+        self._definitions[(tenant_id, name, found.version)] = found.definition
+        return found
+
+    def definitions_changed(self, tenant_id: str, name: str | None = None) -> None:
+        """This process applied or disabled a workflow: read the latest version again."""
+        for key in [k for k in self._latest if k[0] == tenant_id and name in (None, k[1])]:
+            del self._latest[key]
 
     async def _state(self, run: RunKey, fresh: bool) -> tuple[RunState, bool]:
         """The run's state and whether it came from the cache."""
@@ -178,7 +210,7 @@ class RunApplier:
                 await self._consume(work)
                 return state
             try:
-                await self.runs.commit([change])
+                await self._group.commit(change)
             except ConcurrencyConflict:
                 self.forget(work.run)
                 fresh = True
@@ -192,7 +224,7 @@ class RunApplier:
 
     async def commit_new(self, change: RunChange) -> RunState:
         """Commit the first change of a new run (raises `DuplicateRun` for a reused key)."""
-        await self.runs.commit([change])
+        await self._group.commit(change)
         await self._committed([change])
         return change.state
 

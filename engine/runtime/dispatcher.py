@@ -135,24 +135,19 @@ class Dispatcher:
                 if isinstance(outcome, Failed):
                     log.warning("%s %s failed: %s", command.type, command.key, outcome.error)
                 done.append(command.key)
-        if works:
-            by_key = {item.command.key: item for _, item in works}
-            failures = await self.applier.apply_batch([work for work, _ in works])
-            for work, exc in failures:
-                key = work.done_command or ""
-                later.append((by_key[key], Unavailable(f"could not record the outcome: {exc}")))
-        now = self.clock.now()
-        await asyncio.gather(
-            *(self.outbox.complete(key) for key in done),
-            *(
-                self.outbox.retry_later(
-                    item.command.key,
-                    now + timedelta(seconds=retry_delay(outcome, item.attempts)),
-                    outcome.error,
-                )
-                for item, outcome in later
-            ),
+        # Recording outcomes and marking the other commands done go to the store side by side.
+        failures, _ = await asyncio.gather(
+            self.applier.apply_batch([work for work, _ in works]),
+            self.outbox.complete_many(done),
         )
+        by_key = {item.command.key: item for _, item in works}
+        for work, exc in failures:
+            key = work.done_command or ""
+            later.append((by_key[key], Unavailable(f"could not record the outcome: {exc}")))
+        now = self.clock.now()
+        for item, outcome in later:
+            delay = timedelta(seconds=retry_delay(outcome, item.attempts))
+            await self.outbox.retry_later(item.command.key, now + delay, outcome.error)
         return len(items)
 
     async def _perform(self, item: OutboxItem) -> Outcome:

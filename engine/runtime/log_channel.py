@@ -49,5 +49,6 @@ class LogChannel:
     async def perform(self, command: Command) -> Outcome:
         # Status changes are frequent and need nobody: keep them out of the normal log.
         level = logging.DEBUG if isinstance(command, UpdateApproval | RunChanged) else logging.INFO
-        self._log.log(level, "[%s] %s", command.tenant_id, describe(command))
+        if self._log.isEnabledFor(level):
+            self._log.log(level, "[%s] %s", command.tenant_id, describe(command))
         return Succeeded()

@@ -78,6 +78,8 @@ class ChannelRouter:
 
     async def _broadcast(self, command: Command) -> Outcome:
         handlers = list(self._channels.values()) or [self._fallback]
+        if len(handlers) == 1:
+            return await handlers[0].perform(command)
         outcomes = await asyncio.gather(*(h.perform(command) for h in handlers))
         # Every channel is idempotent on the command key, so redoing all of them is harmless.
         unavailable = [o for o in outcomes if isinstance(o, Unavailable)]

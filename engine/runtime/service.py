@@ -221,7 +221,9 @@ class Engine:
         self, tenant_id: str, text: str, filename: str | None = None
     ) -> AppliedDefinition:
         definition = load_definition(text, filename)
-        return await self.definitions.apply(tenant_id, definition, text, self.clock.now())
+        applied = await self.definitions.apply(tenant_id, definition, text, self.clock.now())
+        self._applier.definitions_changed(tenant_id, applied.name)
+        return applied
 
     async def get_definition(
         self, tenant_id: str, name: str, version: int | None = None
@@ -234,6 +236,7 @@ class Engine:
     async def set_disabled(self, tenant_id: str, name: str, disabled: bool) -> None:
         """Disable a workflow (no new runs; running ones go on) or enable it again."""
         await self.definitions.set_disabled(tenant_id, name, disabled)
+        self._applier.definitions_changed(tenant_id, name)
 
     # ------------------------------------------------------------ runs
 
@@ -253,7 +256,7 @@ class Engine:
             existing = await self.runs.run_for_idempotency_key(tenant_id, idempotency_key)
             if existing is not None:
                 return await self.runs.load(tenant_id, existing)
-        stored = await self.definitions.get(tenant_id, workflow)
+        stored = await self._applier.latest(tenant_id, workflow)
         if stored.disabled:
             raise WorkflowDisabled(f"workflow {workflow!r} is disabled; enable it to start runs")
         trigger = StartRun(
