@@ -213,6 +213,10 @@ class MemoryOutbox:
     async def complete(self, key: str) -> None:
         self._mark_done(key)
 
+    async def complete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._mark_done(key)
+
     async def retry_later(self, key: str, at: datetime, error: str) -> None:
         row = self._by_key.get(key)
         if row is not None and not row.done:

@@ -181,6 +181,10 @@ class Outbox(Protocol):
         """Mark a command done without recording anything on the run."""
         ...
 
+    async def complete_many(self, keys: Sequence[str]) -> None:
+        """`complete` for several commands in one transaction (the dispatcher's batches)."""
+        ...
+
     async def retry_later(self, key: str, at: datetime, error: str) -> None:
         """Release a claimed command to be tried again at `at` (the handler could not reach its
         service); records the error for operators."""

@@ -7,6 +7,7 @@ transaction begins IMMEDIATE), so the same statement is atomic there without the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, func, or_, select, update
@@ -54,6 +55,16 @@ class SqlOutbox:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.key == key, outbox.c.done_at.is_(None))
+                .values(done_at=func.now(), locked_until=None)
+            )
+
+    async def complete_many(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.key.in_(list(keys)), outbox.c.done_at.is_(None))
                 .values(done_at=func.now(), locked_until=None)
             )
 
