@@ -21,6 +21,9 @@ class WebConfig:
     webhook_secret: str = ""  # signs completion webhooks; empty: secret_key is used
     webhook_timeout: float = 10.0
     webhook_give_up: timedelta = timedelta(days=3)  # stop retrying this long after the run ended
+    # Where callback URLs may point (same syntax as OUTBOUND_ALLOWED_HOSTS): empty allows any
+    # public host; private, loopback and link-local addresses only when listed.
+    webhook_allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

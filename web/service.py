@@ -132,6 +132,7 @@ async def start_web(
         clock,
         timeout=config.webhook_timeout,
         give_up_after=config.webhook_give_up,
+        allowed_hosts=config.webhook_allowed_hosts,
     )
     sender = mail_sender(config.smtp_url, config.outbox_mail_dir)
     mail = EmailChannel(
@@ -145,7 +146,7 @@ async def start_web(
     app[DEPS] = PageDeps(engine, access, config, signer, clock, metrics)
     app[HUB] = hub
     add_health_routes(app, readiness, metrics, clock)
-    add_api(app, ApiDeps(engine, clock, metrics), access.api_keys, _version())
+    add_api(app, ApiDeps(engine, clock, metrics, webhooks.policy), access.api_keys, _version())
     add_link_routes(app)
     add_auth_routes(app)
     add_dashboard_routes(app)

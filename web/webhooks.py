@@ -16,15 +16,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import aiohttp
+from yarl import URL
 
 from engine.commands import Command
 from engine.errors import NotFound
 from engine.ports import Clock, Failed, Outcome, Succeeded, Unavailable
 from engine.state import RunState
+from outbound.http import GuardedResolver, HostPolicy, RefusedDestination
 from web.api.schemas import WebhookPayload
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class WebhookSender:
         timeout: float = 10.0,
         retry_after: float = 5.0,
         give_up_after: timedelta = timedelta(days=3),
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
         self._load_run = load_run
         self._secret = secret
@@ -73,6 +76,8 @@ class WebhookSender:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retry_after = retry_after  # the dispatcher doubles it for every failed attempt
         self._give_up_after = give_up_after
+        # The same allowlist as http steps: a callback URL must not reach our own network.
+        self.policy = HostPolicy(allowed_hosts)
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -102,10 +107,19 @@ class WebhookSender:
             "User-Agent": "Countersign-Webhook/1",
         }
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.policy))
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, trust_env=False
+            )
         try:
-            async with self._session.post(run.callback_url, data=body, headers=headers) as resp:
+            self.policy.check_host(URL(run.callback_url).host or "")
+            async with self._session.post(
+                run.callback_url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
                 status = resp.status
+        except RefusedDestination as exc:
+            log.error("webhook to %s refused: %s", run.callback_url, exc)
+            return Failed(f"webhook refused: {exc}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             return self._retry(run, f"webhook to {run.callback_url} failed: {exc!r}")
         if 200 <= status < 300:

@@ -102,6 +102,7 @@ async def web_stack(
     access = sql_access_stores(storage.engine)
     outbox_dir = tmp_path / "outbox-mail"
     config.setdefault("public_url", "http://countersign.test")
+    config.setdefault("webhook_allowed_hosts", ("127.0.0.1",))  # the tests' receivers
     settings = WebConfig(
         secret_key=SECRET, host="127.0.0.1", port=0, outbox_mail_dir=str(outbox_dir), **config
     )

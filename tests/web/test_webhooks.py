@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.web.support import SIGNAL_FLOW, Stack
+from tests.web.support import SIGNAL_FLOW, TENANT, Stack
 from web.webhooks import SIGNATURE_HEADER, sign, verify
 
 
@@ -125,3 +125,22 @@ def test_signatures_are_refused_when_tampered_or_stale() -> None:
     assert not verify("other", header, body, now)
     assert not verify("s3cret", header, body, now + timedelta(minutes=10))
     assert not verify("s3cret", "garbage", body, now)
+
+
+async def test_callback_urls_into_our_own_network_are_refused(stack: Stack) -> None:
+    await stack.apply(SIGNAL_FLOW)
+    async with stack.client(stack.api_key) as http:
+        for url in ("http://169.254.169.254/latest/meta-data", "http://10.0.0.7/hook"):
+            body = {"workflow": "deploy", "callback_url": url}
+            async with http.post("/api/v1/runs", json=body) as r:
+                assert r.status == 422
+                error = (await r.json())["error"]
+            assert error["details"][0]["field"] == "callback_url"
+    # A run that names such a URL anyway (e.g. started before the allowlist changed) is not sent.
+    run = await stack.engine.start_run(
+        TENANT, "deploy", {}, "U0REQ", callback_url="http://192.168.1.1/hook"
+    )
+    await stack.engine.signal(TENANT, run.run_id, "ci-finished", {})
+    await stack.engine.run_until_idle()
+    open_commands, _ = await stack.engine.outbox.pending_count(stack.clock.now())
+    assert open_commands == 0  # refused for good, not retried

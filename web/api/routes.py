@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.errors import DuplicateRun
 from engine.ports import Clock
+from outbound.http import HostPolicy, RefusedDestination
 from web.api.registry import Api, Call, Header, Result
 from web.api.schemas import (
     AppliedWorkflow,
@@ -44,6 +45,7 @@ class ApiDeps:
     engine: EngineFacade
     clock: Clock
     metrics: Metrics
+    callback_policy: HostPolicy  # where callback URLs may point
 
 
 def api_actor(call: Call) -> str:
@@ -150,13 +152,20 @@ async def start_run(deps: ApiDeps, call: Call) -> Result:
     key = call.request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > IDEMPOTENCY.max_length:
         raise ApiError(422, "invalid_request", "Idempotency-Key must be 1 to 255 characters")
+    callback = str(req.callback_url) if req.callback_url else None
+    if req.callback_url is not None:
+        try:
+            deps.callback_policy.check_host(req.callback_url.host or "")
+        except RefusedDestination as exc:
+            details = [{"field": "callback_url", "message": str(exc)}]
+            raise ApiError(422, "invalid_request", f"callback_url refused: {exc}", details) from exc
     try:
         state = await deps.engine.start_run(
             call.tenant_id,
             req.workflow,
             req.inputs,
             req.requester or api_actor(call),
-            callback_url=str(req.callback_url) if req.callback_url else None,
+            callback_url=callback,
             idempotency_key=key,
         )
     except DuplicateRun as dup:

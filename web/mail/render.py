@@ -36,6 +36,7 @@ def render_mail(
 ) -> EmailMessage:
     """A multipart/alternative message from `<template>.txt` and `<template>.html`. The
     Message-ID derives from the command key, so a re-sent mail is recognisably the same one."""
+    subject = " ".join(subject.split())  # a line break in a title must not break the header
     values = {**context, "subject": subject}
     msg = EmailMessage()
     msg["From"] = sender
