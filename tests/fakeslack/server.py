@@ -77,12 +77,14 @@ class FakeSlack:
         team_id: str = "T111",
         team: str = "Fake Workspace",
         bot_user_id: str = "UBOT",
+        wait: float = WAIT,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
         self.team_id = team_id
         self.team = team
         self.bot_user_id = bot_user_id
+        self.wait = wait  # how long wait_until / ack wait before failing
         self.calls: list[ApiCall] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
@@ -159,7 +161,7 @@ class FakeSlack:
                     await self._changed.wait()
                 return result
 
-        return await asyncio.wait_for(loop(), WAIT)
+        return await asyncio.wait_for(loop(), self.wait)
 
     async def wait_for_call(
         self,
@@ -211,7 +213,7 @@ class FakeSlack:
 
     async def ack(self, env: Envelope) -> dict[str, Any] | None:
         """Wait for the app's acknowledgement; returns its payload (e.g. response_action)."""
-        await asyncio.wait_for(env.acked.wait(), WAIT)
+        await asyncio.wait_for(env.acked.wait(), self.wait)
         return env.ack_payload
 
     async def request_reconnect(self, reason: str = "refresh_requested") -> None:
