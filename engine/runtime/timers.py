@@ -43,6 +43,11 @@ class WakeupScheduler:
     def start(self, sweep_every: float) -> None:
         if self._scheduler is None:
             self._scheduler = AsyncIOScheduler(timezone=UTC)
+            # APScheduler logs every run of the sweep at INFO; keep that out of the app's log
+            # unless someone configured the logger on purpose.
+            noisy = logging.getLogger("apscheduler")
+            if noisy.level == logging.NOTSET:
+                noisy.setLevel(logging.WARNING)
         self._scheduler.add_job(
             self._job,
             "interval",

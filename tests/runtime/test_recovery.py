@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
-from engine.commands import Command
+from engine.commands import Command, Timer
+from engine.decision import Decision
 from engine.memory import ManualClock
-from engine.ports import Outcome
+from engine.ports import Outcome, RunChange
 from engine.runtime.service import Engine, RuntimeSettings
 from outbound.http import HttpHandler
 from tests.runtime.conftest import TENANT, EngineFactory, Target, finished, setup
@@ -166,3 +167,28 @@ async def test_two_processes_deciding_at_once_lose_nothing(
     run = await two.get_run(TENANT, run.run_id)
     assert sorted(v.actor for v in run.steps["vote"].votes) == ["UAPP1", "UAPP2", "UAPP3", "UAPP4"]
     assert run.status == "completed"
+
+
+async def test_a_timer_the_run_no_longer_expects_is_dropped(
+    engine: Engine, target: Target, clock: ManualClock
+) -> None:
+    await setup(engine, target, VOTE)
+    run = await engine.start_run(TENANT, "vote", {}, "UREQ")
+    await engine.run_until_idle()
+    stray = Timer(
+        id=f"{run.run_id}:vote:retry:9",
+        tenant_id=TENANT,
+        run_id=run.run_id,
+        due_at=clock.now() + timedelta(minutes=5),
+        kind="retry",
+        step_id="vote",
+        attempt=9,
+    )
+    state = await engine.get_run(TENANT, run.run_id)
+    await engine.runs.commit([RunChange(state, state.seq, Decision(timers=[stray]))])
+    assert await engine.timers.next_due() == stray.due_at
+
+    clock.advance(timedelta(minutes=5))
+    assert await engine.run_until_idle() == 1
+    assert await engine.timers.next_due() is None
+    assert (await engine.get_run(TENANT, run.run_id)).seq == state.seq  # nothing happened to it

@@ -30,3 +30,5 @@ async def test_three_steps(engine: Engine, target: Target) -> None:
     run = await engine.get_run(TENANT, run.run_id)
     assert run.status == "completed", run
     assert target.paths() == ["POST /a", "POST /b"]
+    # Every command was marked done, nothing is left to redeliver.
+    assert await engine.outbox.pending_count(engine.clock.now()) == (0, 0.0)
