@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from engine import templates
 from engine.commands import (
     Command,
     RequestApproval,
@@ -24,13 +23,14 @@ from engine.commands import (
     SendNotification,
     UpdateApproval,
 )
-from engine.errors import EngineError, NotFound
+from engine.errors import NotFound
 from engine.ports import Clock, Outcome, StoredDefinition, Succeeded, Unavailable
 from engine.state import RunState
 from web.config import WebConfig
 from web.links import ApprovalClaims, LinkSigner, approval_nonce
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, MailUnavailable
+from web.messages import step_message
 from web.webhooks import WebhookSender
 
 log = logging.getLogger("countersign.mail")
@@ -43,21 +43,6 @@ def email_address(principal: str) -> str | None:
     """The address of an email principal ("email:a@b" or a bare "a@b"), else None."""
     address = principal.removeprefix("email:")
     return address if "@" in address and ":" not in address else None
-
-
-def template_context(run: RunState) -> dict[str, Any]:
-    """What `{{ }}` in a step's message sees (the shared convention; no secrets)."""
-    return {
-        "inputs": run.inputs,
-        "steps": {k: s.output for k, s in run.steps.items()},
-        "run": {
-            "id": run.run_id,
-            "workflow": run.workflow,
-            "version": run.version,
-            "requester": run.requester,
-        },
-        "requester": run.requester,
-    }
 
 
 class EmailChannel:
@@ -145,7 +130,7 @@ class EmailChannel:
             "run": run,
             "title": title,
             "step_title": step_title,
-            "message": self._message(getattr(spec, "message", None), run),
+            "message": step_message(spec, run),
             "kind": command.kind,
             "form_url": self._signer.approval_url(claims),
             "approve_url": self._signer.approval_url(claims, "approve"),
@@ -194,14 +179,6 @@ class EmailChannel:
                 "run_url": f"{self._config.base_url}/runs/{run.run_id}",
             },
         )
-
-    def _message(self, template: str | None, run: RunState) -> str:
-        if not template:
-            return ""
-        try:
-            return templates.render(template, template_context(run))
-        except EngineError:
-            return template  # show the raw text rather than nothing
 
     async def _send(
         self, template: str, to: str, subject: str, key: str, context: dict[str, Any]

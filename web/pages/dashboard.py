@@ -9,12 +9,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from engine import templates
 from engine.access import WebSession
 from engine.errors import EngineError, InvalidInput, NotFound
 from engine.events import RunStatus
 from engine.state import RunState
-from web.mail.channel import template_context
+from web.messages import step_message
 from web.pages.common import (
     check_session_csrf,
     deps,
@@ -92,16 +91,6 @@ async def runs_list(request: web.Request) -> web.Response:
     )
 
 
-def _message(spec: Any, run: RunState) -> str:
-    text = getattr(spec, "message", None)
-    if not text:
-        return ""
-    try:
-        return templates.render(text, template_context(run))
-    except EngineError:
-        return str(text)
-
-
 async def run_page(
     request: web.Request,
     *,
@@ -136,7 +125,7 @@ async def run_page(
             }
         )
     current = run.current_step
-    message = _message(stored.definition.step(current), run) if current else ""
+    message = step_message(stored.definition.step(current), run) if current else ""
     return render(
         request,
         "run.html",

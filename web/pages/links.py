@@ -11,10 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from engine import templates
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import (
-    EngineError,
     InvalidInput,
     NotAllowed,
     NotFound,
@@ -23,7 +21,7 @@ from engine.errors import (
 )
 from engine.state import RunState
 from web.links import ApprovalClaims, LinkRefused
-from web.mail.channel import template_context
+from web.messages import step_message
 from web.pages.common import (
     check_link_csrf,
     current_session,
@@ -126,12 +124,6 @@ def form_page(
     errors: dict[str, str] | None = None,
     form_error: str | None = None,
 ) -> web.Response:
-    message = ""
-    if getattr(link.spec, "message", None):
-        try:
-            message = templates.render(link.spec.message, template_context(link.run))
-        except EngineError:
-            message = link.spec.message
     return render(
         request,
         "link.html",
@@ -141,7 +133,7 @@ def form_page(
         definition=link.definition,
         spec=link.spec,
         step_title=link.spec.title or link.spec.id,
-        message=message,
+        message=step_message(link.spec, link.run),
         kind=link.claims.kind,
         choice=choice,
         csrf=csrf,
