@@ -107,7 +107,7 @@ async def database_url(kind: str, folder: Path) -> tuple[str, Callable[[], Any]]
 async def main(approvers: int, database: str) -> None:
     users = [f"UB{i:04d}" for i in range(approvers)]
     fake = FakeSlack(team_id=TEAM, wait=300)
-    for user in users + ["UREQ"]:
+    for user in [*users, "UREQ"]:
         fake.add_user(user, f"User {user}")
     await fake.start()
     with tempfile.TemporaryDirectory() as folder:

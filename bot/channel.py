@@ -51,6 +51,7 @@ TRANSIENT = {
     "team_added_to_org",
 }
 UPDATE_CONCURRENCY = 20
+REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
 
 
 def is_slack_user(principal: str) -> bool:
@@ -66,7 +67,7 @@ class SlackChannel:
         self._engine = engine
         self._refs = refs
         self._dms: dict[str, str] = {}  # user id -> DM channel id (stable in Slack)
-        self._coalescer = Coalescer()
+        self._coalescer = Coalescer(min_interval=REDRAW_INTERVAL)
 
     async def perform(self, command: Command) -> Outcome:
         try:
