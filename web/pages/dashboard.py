@@ -133,6 +133,7 @@ async def run_page(
         run=run,
         timeline=timeline,
         definition=stored.definition,
+        source=stored.source,
         my_tasks=my_tasks,
         message=message,
         notice=notice,
