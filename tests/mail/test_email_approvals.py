@@ -9,6 +9,8 @@ from email.message import EmailMessage
 
 import aiohttp
 
+from engine.commands import RequestApproval
+from engine.ports import Succeeded
 from tests.mail.conftest import SmtpServer
 from tests.web.support import TENANT, Stack, approval_flow
 from web.links import ApprovalClaims
@@ -237,3 +239,31 @@ async def test_a_sign_in_link_by_email_opens_the_dashboard(
         _, page = await get_page(browser, stack.path(url))
         status, page = await post_form(browser, stack.path(url), {"csrf": csrf_of(page)})
         assert status == 200 and "Waiting on me" in page and APPROVER in page
+
+
+async def test_slack_fallback_emails_a_slack_approver_who_then_decides_as_themselves(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    stack = mail_stack
+    await stack.apply(approval_flow("U0CAROL"))
+    run = await stack.engine.start_run(TENANT, "purchase", {"item": "desk"}, "U0REQ")
+    await stack.engine.run_until_idle()
+    command = RequestApproval(
+        key=f"{run.run_id}/manager/request/U0CAROL",
+        tenant_id=TENANT,
+        run_id=run.run_id,
+        step_id="manager",
+        approver="U0CAROL",
+    )
+    outcome = await stack.web.mail.deliver_to(command, "carol@example.com")
+    assert isinstance(outcome, Succeeded)
+    approve = stack.path(links(smtp.inbox.to("carol@example.com")[0])["approve"])
+    async with stack.client() as browser:
+        _, page = await get_page(browser, approve)
+        status, _ = await post_form(
+            browser, approve, {"csrf": csrf_of(page), "decision": "approve"}
+        )
+        assert status == 200
+    state = await stack.engine.get_run(TENANT, run.run_id)
+    [vote] = state.steps["manager"].votes
+    assert (vote.actor, vote.channel) == ("U0CAROL", "email")

@@ -79,6 +79,26 @@ class EmailChannel:
             pass  # the run or its definition is gone: nobody is left to tell
         return Succeeded()
 
+    async def deliver_to(self, command: Command, address: str) -> Outcome:
+        """Email a request or notification meant for a Slack user to their `address` (the Slack
+        channel's fallback when delivery in Slack fails). The links still name the Slack user,
+        so the decision is theirs, recorded as made through email."""
+        try:
+            if isinstance(command, RequestApproval | RequestInput):
+                principal = (
+                    command.approver if isinstance(command, RequestApproval) else command.assignee
+                )
+                await self._send_request(command, principal, address)
+            elif isinstance(command, SendNotification):
+                await self._notify(command, address)
+            else:
+                raise TypeError(f"cannot deliver {command.type} by email")
+        except MailUnavailable as exc:
+            return Unavailable(str(exc), RETRY_AFTER)
+        except NotFound:
+            pass
+        return Succeeded()
+
     async def _run_changed(self, command: RunChanged) -> Outcome:
         if not command.final:
             return Succeeded()
@@ -98,14 +118,22 @@ class EmailChannel:
         elif isinstance(command, SendNotification):
             to = email_address(command.to)
             if to:
-                run = await self._load_run(command.tenant_id, command.run_id)
-                subject = f"{run.workflow}: a message for you"
-                context = {"run": run, "text": command.text}
-                await self._send("notification", to, subject, command.key, context)
+                await self._notify(command, to)
         elif isinstance(command, UpdateApproval):
             await self._step_outcome(command)
 
-    async def _send_request(self, command: RequestApproval | RequestInput, principal: str) -> None:
+    async def _notify(self, command: SendNotification, to: str) -> None:
+        run = await self._load_run(command.tenant_id, command.run_id)
+        subject = f"{run.workflow}: a message for you"
+        context = {"run": run, "text": command.text}
+        await self._send("notification", to, subject, command.key, context)
+
+    async def _send_request(
+        self,
+        command: RequestApproval | RequestInput,
+        principal: str,
+        address: str | None = None,
+    ) -> None:
         run = await self._load_run(command.tenant_id, command.run_id)
         step = run.steps.get(command.step_id)
         if step is None or step.status != "waiting":
@@ -147,8 +175,8 @@ class EmailChannel:
         else:
             subject = f"{prefix}{title}: approval needed ({step_title})"
             template = "approval_request"
-        address = email_address(principal) or principal
-        await self._send(template, address, subject, command.key, context)
+        to = address or email_address(principal) or principal
+        await self._send(template, to, subject, command.key, context)
 
     async def _step_outcome(self, command: UpdateApproval) -> None:
         """Once a step is decided, tell its email approvers how it ended."""
