@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -12,6 +13,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
@@ -36,13 +39,43 @@ class SlackStartError(EngineError):
     to fix. Raised once, never retried in a loop; an EngineError so the CLI prints just that."""
 
 
+class _SocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler that can drain: once `draining`, new envelopes are left
+    unacknowledged (Slack delivers them again, to another connection or after the restart)
+    while the ones in flight finish and send their acks."""
+
+    def __init__(self, app: AsyncApp, app_token: str, web_client: AsyncWebClient) -> None:
+        super().__init__(app, app_token, web_client=web_client)
+        self.draining = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        if self.draining:
+            return
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await super().handle(client, req)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def drain(self) -> None:
+        self.draining = True
+        await self._idle.wait()
+
+
 class SlackService:
-    """The running adapter. `stop()` stops taking envelopes, then waits for work in flight."""
+    """The running adapter. `stop()` stops taking envelopes, lets those in flight be acked,
+    closes the connection, then waits for the work the listeners started."""
 
     def __init__(
         self,
         app: AsyncApp,
-        handler: AsyncSocketModeHandler,
+        handler: _SocketModeHandler,
         background: Background,
         directory: SlackDirectory,
         team_id: str,
@@ -56,6 +89,7 @@ class SlackService:
         self._unsubscribe = unsubscribe
 
     async def stop(self) -> None:
+        await self.handler.drain()
         await self.handler.close_async()  # type: ignore[no-untyped-call]
         self._unsubscribe()
         await self._background.drain()
@@ -115,7 +149,7 @@ async def start_slack(
     engine.use_directory(directory)
     router.register("slack", channel)
     engine.subscribe(home.on_change)
-    handler = AsyncSocketModeHandler(app, config.app_token, web_client=client)
+    handler = _SocketModeHandler(app, config.app_token, client)
     handler.client.wss_uri = socket_url  # checked above; later reconnects ask for a new one
     await handler.connect_async()  # type: ignore[no-untyped-call]
     log.info("Slack: connected to workspace %s over Socket Mode (%s)", team_id, config.command)
