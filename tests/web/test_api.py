@@ -281,3 +281,35 @@ async def test_a_signal_resumes_a_waiting_run_with_its_payload(stack: Stack) -> 
     assert detail["run"]["status"] == "completed"
     steps = {s["id"]: s for s in detail["run"]["steps"]}
     assert steps["wait_ci"]["output"] == {"payload": {"result": "green"}}
+
+
+INPUT_FLOW = """
+name: change
+steps:
+  - id: ticket
+    type: input
+    assignee: U0DANA
+    fields:
+      - id: number
+        type: text
+        required: true
+"""
+
+
+async def test_input_steps_are_filled_on_behalf_of_their_assignee(stack: Stack) -> None:
+    await stack.apply(INPUT_FLOW)
+    async with stack.client(stack.api_key) as http:
+        _, run = await call(http, "POST", "/runs", json={"workflow": "change"})
+        path = f"/runs/{run['run_id']}/steps/ticket/input"
+        status, body = await call(http, "POST", path, json={"actor": "U0EVE", "values": {}})
+        assert status == 403
+        assert_error(body, "not_allowed")
+        status, body = await call(http, "POST", path, json={"actor": "U0DANA", "values": {}})
+        assert status == 422 and body["error"]["details"] == {"number": "required"}
+        values = {"number": "CHG-9"}
+        status, body = await call(http, "POST", path, json={"actor": "U0DANA", "values": values})
+        assert status == 200
+        await stack.engine.run_until_idle()
+        _, detail = await call(http, "GET", f"/runs/{run['run_id']}")
+    assert detail["run"]["status"] == "completed"
+    assert detail["run"]["steps"][0]["output"]["values"] == values
