@@ -105,7 +105,8 @@ class EmailChannel:
         run = await self._load_run(command.tenant_id, command.run_id)
         to = email_address(run.requester)
         if to:
-            await self._send_outcome(command, run, to, f"Your request is {run.status}")
+            key = f"{run.run_id}/finished"
+            await self._send_outcome(key, run, to, f"Your request is {run.status}")
         return await self._webhooks.perform(command)
 
     async def _mail(self, command: Command) -> None:
@@ -188,16 +189,18 @@ class EmailChannel:
             to = email_address(principal)
             if to:
                 headline = f"Step {step.id} was {step.outcome}"
-                await self._send_outcome(command, run, to, headline, step.votes)
+                # Keyed by step, not command: a decision may refresh the step more than once.
+                key = f"{run.run_id}/{step.id}/outcome"
+                await self._send_outcome(key, run, to, headline, step.votes)
 
     async def _send_outcome(
-        self, command: Command, run: RunState, to: str, headline: str, votes: Any = ()
+        self, key: str, run: RunState, to: str, headline: str, votes: Any = ()
     ) -> None:
         await self._send(
             "outcome",
             to,
             f"{run.workflow}: {headline.lower()}",
-            command.key,
+            key,
             {
                 "run": run,
                 "title": run.workflow,
