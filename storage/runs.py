@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, tuple_, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -124,33 +132,59 @@ class SqlRunStore:
             raise ConcurrencyConflict() from None
 
     async def _write(self, conn: AsyncConnection, changes: Sequence[RunChange]) -> None:
+        # One row write per run, whatever the number of its changes in the batch: a new run is
+        # inserted with its final state, an existing one updated from its first expected seq.
+        first: dict[tuple[str, str], RunChange] = {}
+        final: dict[tuple[str, str], RunState] = {}
+        for change in changes:
+            run = (change.state.tenant_id, change.state.run_id)
+            if run in final and change.expected_seq != final[run].seq:
+                raise ConcurrencyConflict()  # the batch itself does not chain
+            first.setdefault(run, change)
+            final[run] = change.state
         new_runs = [
             {
-                "tenant_id": c.state.tenant_id,
-                "run_id": c.state.run_id,
-                "workflow": c.state.workflow,
-                "version": c.state.version,
-                "requester": c.state.requester,
-                "started_at": c.state.started_at,
+                "tenant_id": run[0],
+                "run_id": run[1],
+                "workflow": final[run].workflow,
+                "version": final[run].version,
+                "requester": final[run].requester,
+                "started_at": final[run].started_at,
                 "idempotency_key": c.idempotency_key,
-                **_run_values(c.state),
+                **_run_values(final[run]),
             }
-            for c in changes
+            for run, c in first.items()
             if c.expected_seq == 0
         ]
         if new_runs:
             await conn.execute(runs.insert(), new_runs)
-        for change in changes:
-            if change.expected_seq == 0:
-                continue
-            params = _run_values(change.state)
-            params.update(
-                b_tenant=change.state.tenant_id,
-                b_run=change.state.run_id,
-                b_expected=change.expected_seq,
-            )
-            if (await conn.execute(_UPDATE_RUN, params)).rowcount != 1:
+        updates = [
+            {
+                "b_tenant": run[0],
+                "b_run": run[1],
+                "b_expected": c.expected_seq,
+                **_run_values(final[run]),
+            }
+            for run, c in first.items()
+            if c.expected_seq != 0
+        ]
+        if len(updates) == 1:
+            if (await conn.execute(_UPDATE_RUN, updates[0])).rowcount != 1:
                 raise ConcurrencyConflict()
+        elif updates:
+            # Lock the batch's runs (in key order, so concurrent batches cannot deadlock) and
+            # check their seqs once; then one pipelined executemany of the guarded UPDATE.
+            keys = sorted((u["b_tenant"], u["b_run"]) for u in updates)
+            locked = await conn.execute(
+                select(runs.c.tenant_id, runs.c.run_id, runs.c.seq)
+                .where(tuple_(runs.c.tenant_id, runs.c.run_id).in_(keys))
+                .order_by(runs.c.tenant_id, runs.c.run_id)
+                .with_for_update()
+            )
+            current = {(r.tenant_id, r.run_id): r.seq for r in locked}
+            if any(current.get((u["b_tenant"], u["b_run"])) != u["b_expected"] for u in updates):
+                raise ConcurrencyConflict()
+            await conn.execute(_UPDATE_RUN, updates)
         event_rows = [
             {
                 "tenant_id": c.state.tenant_id,

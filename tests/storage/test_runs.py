@@ -177,3 +177,26 @@ async def test_list_runs_pages_with_a_cursor(store_backend: Any) -> None:
 
 
 _L = timedelta(minutes=1)
+
+
+async def test_a_batch_moves_many_runs_or_none(store_backend: Any) -> None:
+    runs = store_backend.runs
+    started = [new_run(f"r{i}", approvers=("U_A",)) for i in range(3)]
+    await runs.commit(started)
+    await runs.commit([approve(started[0].state)])
+    # r0 moved on meanwhile: approving all three from their old states fails as a whole.
+    with pytest.raises(ConcurrencyConflict):
+        await runs.commit([approve(s.state) for s in started])
+    assert [(await runs.load("T1", f"r{i}")).seq for i in range(3)] == [4, 2, 2]
+    approved = [approve(s.state) for s in started[1:]]
+    await runs.commit(approved)
+    assert [await runs.load("T1", f"r{i}") for i in (1, 2)] == [c.state for c in approved]
+    assert await runs.pending_tasks("T1") == []
+
+
+async def test_changes_of_one_run_in_a_batch_must_chain(store_backend: Any) -> None:
+    started = new_run()
+    await store_backend.runs.commit([started])
+    with pytest.raises(ConcurrencyConflict):
+        await store_backend.runs.commit([approve(started.state, "U_A"), approve(started.state)])
+    assert (await store_backend.runs.load("T1", "r1")).seq == 2
