@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,7 +77,6 @@ class Stack:
     outbox_dir: Path
     api_key: str = ""
     other_key: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def path(self, url: str) -> str:
         """The path and query of a link (links carry the public URL, tests talk to `web.url`)."""
