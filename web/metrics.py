@@ -1,14 +1,14 @@
 """/metrics in the Prometheus text format: runs by status, pending human tasks, outbox lag,
-timer lag (read from the stores at scrape time) and the decision latency this process saw."""
+timer lag (read from the stores at scrape time) and the latency of the decisions this process
+committed."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
-from engine.ports import Outbox, TimerStore
+from engine.events import DecisionRecorded, Event
+from engine.ports import Clock, Outbox, TimerStore
+from engine.state import RunState
 from web.ports import MetricsSource
 
 # Seconds; decisions are expected to take milliseconds, so the buckets are fine-grained there.
@@ -43,22 +43,23 @@ class Metrics:
     def __init__(
         self,
         source: MetricsSource | None,
+        clock: Clock,
         outbox: Outbox | None = None,
         timers: TimerStore | None = None,
     ) -> None:
         self.source = source
+        self.clock = clock
         self.outbox = outbox
         self.timers = timers
         self.decision_latency = Histogram()
 
-    @contextmanager
-    def timing_decision(self) -> Iterator[None]:
-        """Measure one human decision from its arrival to its commit (web, email, API)."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.decision_latency.observe(time.perf_counter() - started)
+    async def on_change(self, _state: RunState, events: list[Event]) -> None:
+        """Engine listener: each committed decision, from any channel (Slack, email, web, API),
+        observed from the moment the engine took it to its commit."""
+        now = self.clock.now()
+        for event in events:
+            if isinstance(event, DecisionRecorded):
+                self.decision_latency.observe(max((now - event.at).total_seconds(), 0.0))
 
     async def render(self, now: datetime) -> str:
         lines: list[str] = []
@@ -98,7 +99,9 @@ class Metrics:
                 "countersign_timer_lag_seconds", "How late the most overdue timer is.", [("", lag)]
             )
         name = "countersign_decision_latency_seconds"
-        lines.append(f"# HELP {name} Time from a human decision's arrival to its commit.")
+        lines.append(
+            f"# HELP {name} Time from a decision (any channel) reaching the engine to its commit."
+        )
         lines.append(f"# TYPE {name} histogram")
         lines.extend(self.decision_latency.lines(name))
         return "\n".join(lines) + "\n"

@@ -124,7 +124,7 @@ async def start_web(
     clock = clock or getattr(engine, "clock", None) or SystemClock()
     signer = LinkSigner(config.secret_key, config.base_url)
     metrics = Metrics(
-        metrics_source, getattr(engine, "outbox", None), getattr(engine, "timers", None)
+        metrics_source, clock, getattr(engine, "outbox", None), getattr(engine, "timers", None)
     )
     webhooks = WebhookSender(
         engine.get_run,
@@ -140,13 +140,12 @@ async def start_web(
     )
     router.register("email", mail)
     hub = LiveHub()
-    unsubscribe = engine.subscribe(hub.on_change)
 
     app = web.Application(middlewares=[api_errors, page_errors], client_max_size=2 * 1024 * 1024)
-    app[DEPS] = PageDeps(engine, access, config, signer, clock, metrics)
+    app[DEPS] = PageDeps(engine, access, config, signer, clock)
     app[HUB] = hub
     add_health_routes(app, readiness, metrics, clock)
-    add_api(app, ApiDeps(engine, clock, metrics, webhooks.policy), access.api_keys, _version())
+    add_api(app, ApiDeps(engine, clock, webhooks.policy), access.api_keys, _version())
     add_link_routes(app)
     add_auth_routes(app)
     add_dashboard_routes(app)
@@ -161,6 +160,8 @@ async def start_web(
     except BaseException:
         await runner.cleanup()
         raise
+    engine.subscribe(hub.on_change)
+    engine.subscribe(metrics.on_change)
     log.info(
         "web: listening on http://%s:%s (public URL %s); mail goes to %s",
         config.host,
@@ -168,7 +169,9 @@ async def start_web(
         config.base_url,
         sender.describe(),
     )
-    cleanup: list[Callable[[], Any]] = [webhooks.close]
-    if callable(unsubscribe):
-        cleanup.append(unsubscribe)
+    cleanup: list[Callable[[], Any]] = [
+        webhooks.close,
+        lambda: engine.unsubscribe(hub.on_change),
+        lambda: engine.unsubscribe(metrics.on_change),
+    ]
     return WebService(app, runner, config, signer, clock, mail, sender, hub, cleanup)

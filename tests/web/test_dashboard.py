@@ -155,6 +155,8 @@ async def test_sign_out_ends_the_session(stack: Stack) -> None:
 async def test_health_readiness_and_metrics(stack: Stack) -> None:
     await stack.apply(approval_flow(ALICE))
     await stack.engine.start_run(TENANT, "purchase", {"item": "a"}, "U0BOB")
+    decided = await stack.engine.start_run(TENANT, "purchase", {"item": "b"}, "U0BOB")
+    await stack.engine.decide(TENANT, decided.run_id, "manager", ALICE, "approve", channel="slack")
     async with stack.client() as http:
         async with http.get("/healthz") as r:
             assert r.status == 200
@@ -163,10 +165,11 @@ async def test_health_readiness_and_metrics(stack: Stack) -> None:
         async with http.get("/metrics") as r:
             assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
             text = await r.text()
-    assert 'countersign_runs{status="running"} 1' in text
+    assert 'countersign_runs{status="running"} 2' in text
+    assert "countersign_pending_human_tasks 1" in text
     assert "countersign_outbox_open_commands" in text
     assert "countersign_timer_lag_seconds 0" in text
-    assert "countersign_decision_latency_seconds_count" in text
+    assert "countersign_decision_latency_seconds_count 1" in text  # any channel counts
 
 
 INPUT_FLOW = f"""

@@ -29,7 +29,6 @@ from web.api.schemas import (
     WorkflowSummary,
 )
 from web.errors import ApiError
-from web.metrics import Metrics
 from web.ports import EngineFacade
 
 api = Api()
@@ -44,7 +43,6 @@ IDEMPOTENCY = Header(
 class ApiDeps:
     engine: EngineFacade
     clock: Clock
-    metrics: Metrics
     callback_policy: HostPolicy  # where callback URLs may point
 
 
@@ -243,16 +241,15 @@ async def cancel_run(deps: ApiDeps, call: Call) -> Result:
 )
 async def decide(deps: ApiDeps, call: Call) -> Result:
     req: DecisionRequest = call.body
-    with deps.metrics.timing_decision():
-        state = await deps.engine.decide(
-            call.tenant_id,
-            call.path("run_id"),
-            req.step_id,
-            req.actor,
-            req.decision,
-            req.fields,
-            channel="api",
-        )
+    state = await deps.engine.decide(
+        call.tenant_id,
+        call.path("run_id"),
+        req.step_id,
+        req.actor,
+        req.decision,
+        req.fields,
+        channel="api",
+    )
     return 200, RunView.of(state)
 
 

@@ -21,7 +21,6 @@ from engine.ports import Clock
 from engine.timeline import describe
 from web.config import WebConfig
 from web.links import LinkSigner
-from web.metrics import Metrics
 from web.ports import EngineFacade
 
 log = logging.getLogger("countersign.web")
@@ -46,7 +45,6 @@ class PageDeps:
     config: WebConfig
     signer: LinkSigner
     clock: Clock
-    metrics: Metrics
 
 
 DEPS: web.AppKey[PageDeps] = web.AppKey("page_deps", PageDeps)

@@ -167,16 +167,15 @@ async def act(request: web.Request) -> web.Response:
             decision = form.get("decision")
             if decision not in ("approve", "reject"):
                 raise InvalidInput({"decision": "choose Approve or Reject"})
-            with d.metrics.timing_decision():
-                await d.engine.decide(
-                    session.tenant_id,
-                    run.run_id,
-                    step_id,
-                    session.principal,
-                    "approve" if decision == "approve" else "reject",
-                    values,
-                    channel="web",
-                )
+            await d.engine.decide(
+                session.tenant_id,
+                run.run_id,
+                step_id,
+                session.principal,
+                "approve" if decision == "approve" else "reject",
+                values,
+                channel="web",
+            )
     except InvalidInput as exc:
         return await run_page(
             request,

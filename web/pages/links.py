@@ -195,16 +195,15 @@ async def use_link(request: web.Request) -> web.Response:
                 claims.tenant_id, claims.run_id, claims.step_id, claims.principal, values, "email"
             )
         else:
-            with d.metrics.timing_decision():
-                await d.engine.decide(
-                    claims.tenant_id,
-                    claims.run_id,
-                    claims.step_id,
-                    claims.principal,
-                    "approve" if decision == "approve" else "reject",
-                    values,
-                    channel="email",
-                )
+            await d.engine.decide(
+                claims.tenant_id,
+                claims.run_id,
+                claims.step_id,
+                claims.principal,
+                "approve" if decision == "approve" else "reject",
+                values,
+                channel="email",
+            )
     except InvalidInput as exc:
         await d.access.nonces.release(claims.tenant_id, claims.nonce)
         return form_page(
