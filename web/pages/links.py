@@ -13,6 +13,7 @@ from aiohttp import web
 
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import (
+    EngineError,
     InvalidInput,
     NotAllowed,
     NotFound,
@@ -220,6 +221,11 @@ async def use_link(request: web.Request) -> web.Response:
         return problem_page(request, "foreign", exc.message)
     except (StepNotPending, RunFinished) as exc:
         return problem_page(request, "decided", exc.message)
+    except EngineError as exc:  # e.g. a conflict that outlasted the retries: nothing happened
+        await d.access.nonces.release(claims.tenant_id, claims.nonce)
+        return form_page(
+            request, checked, str(form.get("csrf")), choice=None, status=409, form_error=exc.message
+        )
     if claims.kind == "input":
         headline = "Thank you, your answers were recorded"
     else:
