@@ -57,6 +57,9 @@ async def _decide(deps: Deps, body: dict[str, Any], tenant: str, decision: Decis
         )
         await _redraw(deps, body, run, ref.step_id)
         return
+    if user not in step.approvers and user == run.requester:
+        await deps.tell(body, "You cannot decide on your own request. Nothing changed.")
+        return
     if user not in step.approvers:
         await deps.tell(
             body,

@@ -87,3 +87,33 @@ async def test_unknown_subcommand_gets_help_at_once(tmp_path: Path) -> None:
         assert answer is not None
         assert "I don't know `frobnicate`" in answer["text"]
         assert "/workflow start NAME" in answer["text"]
+
+
+SELF = """
+name: selfish
+steps:
+  - id: boss
+    type: approval
+    channel: C0TEAM
+    approvers: [UADA, UBOB]
+"""
+
+
+async def test_self_approval_is_refused_with_a_reason(slack: SlackHarness) -> None:
+    await slack.engine.apply_definition(TEAM, SELF)
+    run = await slack.engine.start_run(TEAM, "selfish", {}, "UADA")
+    card = await slack.card_in("C0TEAM")  # the requester sees the card in the channel
+    await slack.click("UADA", card, ids.APPROVE)
+    await slack.ephemeral_to("UADA", "You cannot decide on your own request")
+    assert (await slack.engine.get_run(TEAM, run.run_id)).steps["boss"].votes == []
+
+
+async def test_another_workspace_cannot_act_on_a_run(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "purchase", {"item": "Car", "amount": 9}, "UADA")
+    card = await slack.card("UBOB")
+    env = await slack.fake.send(
+        "interactive", p.block_action("UBOB", card, ids.APPROVE, team_id="T999")
+    )
+    await slack.fake.ack(env)
+    await slack.ephemeral_to("UBOB", "in this workspace")
+    assert (await slack.engine.get_run(TEAM, run.run_id)).steps["managers"].votes == []
