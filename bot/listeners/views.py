@@ -6,6 +6,7 @@ errors (`response_action: errors`) shown on the fields, so it has to know them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.app.async_app import AsyncApp
@@ -18,7 +19,7 @@ from bot.blocks.forms import read
 from bot.blocks.limits import read_metadata, section, truncate
 from bot.deps import Deps, sentence, tenant_of
 from engine.definitions.models import ApprovalStep, InputStep
-from engine.errors import DefinitionError, EngineError, InvalidInput
+from engine.errors import DefinitionError, EngineError, InvalidInput, NotAllowed
 
 ERROR_TEXT = 2000
 
@@ -50,6 +51,34 @@ def _notice(title: str, text: str) -> View:
     return View(type="modal", title=title, close="Close", blocks=[section(text)])
 
 
+async def _answer(
+    ack: AsyncAck, view: dict[str, Any], work: Callable[[], Awaitable[View | None]]
+) -> bool:
+    """Do the submission's work, then ack: plainly (the modal closes), with the view `work`
+    returns, or with the engine's complaint on the fields. True when the work was done."""
+    try:
+        shown = await work()
+    except EngineError as e:
+        await _reject(ack, view, e)
+        return False
+    except Exception:
+        failed = "Countersign could not do this; the error is in its log."
+        await ack(response_action="update", view=_notice("Something went wrong", failed))
+        raise
+    if shown is None:
+        await ack()
+    else:
+        await ack(response_action="update", view=shown)
+    return True
+
+
+def _issues(error: DefinitionError) -> str:
+    return "\n".join(
+        (f"line {i.line}: " if i.line else "") + f"{i.field or 'top level'}: {i.message}"
+        for i in error.issues
+    )
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
     engine = deps.engine
 
@@ -58,39 +87,36 @@ def register(app: AsyncApp, deps: Deps) -> None:
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         tenant, user = tenant_of(context), body["user"]["id"]
-        meta = read_metadata(view.get("private_metadata", ""))
-        stored = await engine.get_definition(tenant, meta["w"])
-        values = read(stored.definition.inputs, view["state"]["values"])
-        try:
+
+        async def work() -> None:
+            meta = read_metadata(view.get("private_metadata", ""))
+            stored = await engine.get_definition(tenant, meta["w"])
+            values = read(stored.definition.inputs, view["state"]["values"])
             # One run per modal, however often Slack delivers the submission.
-            await engine.start_run(
-                tenant, stored.name, values, user, idempotency_key=f"slack-view:{view['id']}"
-            )
-        except EngineError as e:
-            await _reject(ack, view, e)
-            return
-        await ack()
+            key = f"slack-view:{view['id']}"
+            await engine.start_run(tenant, stored.name, values, user, idempotency_key=key)
+
+        await _answer(ack, view, work)
 
     @app.view(ids.DECIDE_VIEW)
     async def decide(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         tenant, user = tenant_of(context), body["user"]["id"]
-        meta = read_metadata(view.get("private_metadata", ""))
-        run = await engine.get_run(tenant, meta["r"])
-        stored = await engine.get_definition(tenant, run.workflow, run.version)
-        step = stored.definition.step(meta["s"])
-        if not isinstance(step, ApprovalStep):
-            raise EngineError(f"step {step.id} is not an approval step")
-        fields = read(step.fields, view["state"]["values"])
-        try:
+
+        async def work() -> None:
+            meta = read_metadata(view.get("private_metadata", ""))
+            run = await engine.get_run(tenant, meta["r"])
+            stored = await engine.get_definition(tenant, run.workflow, run.version)
+            step = stored.definition.step(meta["s"])
+            if not isinstance(step, ApprovalStep):
+                raise EngineError(f"step {step.id} is not an approval step")
+            fields = read(step.fields, view["state"]["values"])
             await engine.decide(
                 tenant, run.run_id, step.id, user, meta["d"], fields, channel="slack"
             )
-        except EngineError as e:
-            await _reject(ack, view, e)
-            return
-        await ack()
+
+        await _answer(ack, view, work)
 
     @app.view(ids.INPUT_VIEW)
     async def submit(
@@ -98,49 +124,40 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         tenant, user = tenant_of(context), body["user"]["id"]
         meta = read_metadata(view.get("private_metadata", ""))
-        run = await engine.get_run(tenant, meta["r"])
-        stored = await engine.get_definition(tenant, run.workflow, run.version)
-        step = stored.definition.step(meta["s"])
-        if not isinstance(step, InputStep):
-            raise EngineError(f"step {step.id} is not an input step")
-        values = read(step.fields, view["state"]["values"])
-        try:
+
+        async def work() -> None:
+            run = await engine.get_run(tenant, meta["r"])
+            stored = await engine.get_definition(tenant, run.workflow, run.version)
+            step = stored.definition.step(meta["s"])
+            if not isinstance(step, InputStep):
+                raise EngineError(f"step {step.id} is not an input step")
+            values = read(step.fields, view["state"]["values"])
             await engine.submit_input(tenant, run.run_id, step.id, user, values, channel="slack")
-        except EngineError as e:
-            await _reject(ack, view, e)
-            return
-        await ack()
-        deps.background.spawn(
-            deps.channel.refresh_cards(tenant, run.run_id, step.id), "close the input card"
-        )
+
+        if await _answer(ack, view, work):
+            deps.background.spawn(
+                deps.channel.refresh_cards(tenant, meta["r"], meta["s"]), "close the input card"
+            )
 
     @app.view(ids.DEFINE_VIEW)
     async def define(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         tenant, user = tenant_of(context), body["user"]["id"]
-        if not deps.is_admin(user):
-            await ack(
-                response_action="errors",
-                errors={ids.DEFINE_BLOCK: "Only Countersign admins can define workflows."},
+
+        async def work() -> View:
+            if not deps.is_admin(user):
+                raise NotAllowed("only Countersign admins can define workflows")
+            state = view["state"]["values"].get(ids.DEFINE_BLOCK, {}).get(ids.DEFINE_ACTION, {})
+            try:
+                applied = await engine.apply_definition(tenant, str(state.get("value") or ""))
+            except DefinitionError as e:
+                raise InvalidInput({ids.DEFINE_BLOCK: _issues(e)}) from e
+            done = (
+                f"Version {applied.version} of *{applied.name}* was created."
+                if applied.created
+                else f"*{applied.name}* is unchanged (still version {applied.version})."
             )
-            return
-        state = view["state"]["values"].get(ids.DEFINE_BLOCK, {}).get(ids.DEFINE_ACTION, {})
-        text = str(state.get("value") or "")
-        try:
-            applied = await engine.apply_definition(tenant, text)
-        except DefinitionError as e:
-            lines = "\n".join(
-                (f"line {i.line}: " if i.line else "") + f"{i.field or 'top level'}: {i.message}"
-                for i in e.issues
-            )
-            await ack(
-                response_action="errors", errors={ids.DEFINE_BLOCK: truncate(lines, ERROR_TEXT)}
-            )
-            return
-        done = (
-            f"Version {applied.version} of *{applied.name}* was created."
-            if applied.created
-            else f"*{applied.name}* is unchanged (still version {applied.version})."
-        )
-        await ack(response_action="update", view=_notice("Workflow saved", done))
+            return _notice("Workflow saved", done)
+
+        await _answer(ack, view, work)
