@@ -123,7 +123,7 @@ async def test_outcomes_of_many_runs_are_committed_together(
     runs = CountingRuns(store_backend.runs)
     engine = Engine(
         definitions=store_backend.definitions,
-        runs=runs,  # type: ignore[arg-type]
+        runs=runs,
         outbox=store_backend.outbox,
         timers=store_backend.timers,
         clock=clock,

@@ -18,7 +18,7 @@ steps:
 
 async def fire_retries(engine: Engine, clock: ManualClock, run_id: str, step: str) -> list[float]:
     """Advance the clock to each retry the step schedules; returns the delays it waited."""
-    delays = []
+    delays: list[float] = []
     while True:
         await engine.run_until_idle()
         state = await engine.get_run(TENANT, run_id)

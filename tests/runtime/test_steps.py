@@ -97,10 +97,10 @@ async def test_every_step_type_runs_to_completion(
     run = await engine.get_run(TENANT, run.run_id)
     assert run.status == "completed"
     assert set(statuses(run).values()) == {"completed"}
-    sent = [
+    asked = [
         (c.type, getattr(c, "approver", None) or getattr(c, "assignee", None)) for c in slack.got
     ]
-    assert ("request_approval", "UMGR") in sent and ("request_input", "UREQ") in sent
+    assert ("request_approval", "UMGR") in asked and ("request_input", "UREQ") in asked
     notes = [c for c in slack.got if isinstance(c, SendNotification)]
     assert [(n.to, n.text) for n in notes] == [("UREQ", "Booked x1, tracking TRK1")]
 
