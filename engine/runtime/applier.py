@@ -39,6 +39,7 @@ from engine.triggers import Trigger
 log = logging.getLogger(__name__)
 
 RunKey = tuple[str, str]  # (tenant_id, run_id)
+PREFETCH_CONCURRENCY = 8  # loads at once: a share of the connection pool, not all of it
 Listener = Callable[[RunState, list[Event]], Awaitable[None]]
 CommitHook = Callable[[Sequence[RunChange]], None]
 
@@ -256,7 +257,26 @@ class RunApplier:
             pending = later
         return failures
 
+    async def _prefetch(self, runs: Iterable[RunKey]) -> None:
+        """Load the states this process does not hold, side by side rather than one by one
+        (after a restart, or for runs another process advanced). A run that cannot be loaded
+        is left to `_prepare`, which reports it."""
+        missing = [run for run in runs if run not in self._states]
+        if not missing:
+            return
+        slots = asyncio.Semaphore(PREFETCH_CONCURRENCY)
+
+        async def load(run: RunKey) -> RunState:
+            async with slots:
+                return await self.runs.load(*run)
+
+        loaded = await asyncio.gather(*(load(run) for run in missing), return_exceptions=True)
+        for state in loaded:
+            if isinstance(state, RunState):
+                self._remember(state)
+
     async def _apply_round(self, works: list[Work], failures: list[tuple[Work, Exception]]) -> None:
+        await self._prefetch(w.run for w in works)
         changes: list[RunChange] = []
         for work in works:
             try:

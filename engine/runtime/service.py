@@ -159,8 +159,9 @@ class Engine:
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener(state, events)` after every committed change, in commit order. The
-        state is shared: listeners must treat it as read-only. A listener that raises is logged
-        and does not affect the run."""
+        state is shared: listeners must treat it as read-only. They are awaited on the path that
+        moves runs on, so they must return quickly (spawn slow work such as a Slack call). A
+        listener that raises is logged and does not affect the run."""
         self._applier.listeners.append(listener)
 
     def unsubscribe(self, listener: Listener) -> None:
