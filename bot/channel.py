@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.approval_card import approval_card, input_card
 from bot.blocks.limits import MESSAGE_TEXT, escape, truncate
 from bot.blocks.run_status import run_message
+from bot.clients import SlackClients
 from bot.coalesce import Coalescer
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
 from engine.commands import (
@@ -33,7 +34,7 @@ from engine.commands import (
 )
 from engine.decider.context import template_context
 from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition
-from engine.errors import EngineError
+from engine.errors import EngineError, NotFound
 from engine.ports import Failed, Outcome, Succeeded, Unavailable
 from engine.runtime.service import Engine
 from engine.state import RunState
@@ -62,11 +63,11 @@ class SlackChannel:
     """A `CommandHandler` for request_approval, update_approval, request_input,
     send_notification and run_changed."""
 
-    def __init__(self, client: AsyncWebClient, engine: Engine, refs: MessageRefs) -> None:
-        self._client = client
+    def __init__(self, clients: SlackClients, engine: Engine, refs: MessageRefs) -> None:
+        self._clients = clients
         self._engine = engine
         self._refs = refs
-        self._dms: dict[str, str] = {}  # user id -> DM channel id (stable in Slack)
+        self._dms: dict[tuple[str, str], str] = {}  # (tenant, user) -> DM channel (stable)
         self._coalescer = Coalescer(min_interval=REDRAW_INTERVAL)
 
     async def perform(self, command: Command) -> Outcome:
@@ -79,6 +80,8 @@ class SlackChannel:
             return Failed(f"Slack refused {command.type}: {error}")
         except (aiohttp.ClientError, TimeoutError) as e:
             return Unavailable(f"Slack unreachable: {e!r}")
+        except NotFound as e:  # e.g. the workspace uninstalled Countersign
+            return Failed(e.message)
 
     async def _perform(self, command: Command) -> Outcome:
         if isinstance(command, RequestApproval | RequestInput):
@@ -123,10 +126,11 @@ class SlackChannel:
         # A step with a channel has one shared card there; its key is the channel itself.
         principal = channel or who
         text, blocks = self._card(run, definition, command.step_id, "" if channel else who)
+        client = await self._clients.for_tenant(command.tenant_id)
         ref = await self._refs.get(command.tenant_id, command.run_id, command.step_id, principal)
         if ref is None:
-            target = channel or await self._dm(who)
-            posted = await self._client.chat_postMessage(channel=target, text=text, blocks=blocks)
+            target = channel or await self._dm(client, command.tenant_id, who)
+            posted = await client.chat_postMessage(channel=target, text=text, blocks=blocks)
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, principal, ref)
             # A decision committed while we posted may have redrawn the step's cards before this
@@ -139,7 +143,7 @@ class SlackChannel:
                     )
                 )
         else:
-            await self._client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
         if command.kind != "request":
             note = (
                 "Reminder: this still waits on you."
@@ -147,7 +151,7 @@ class SlackChannel:
                 else ("This was escalated to you.")
             )
             mention = f"<@{who}> " if channel else ""
-            await self._client.chat_postMessage(
+            await client.chat_postMessage(
                 channel=ref.channel, thread_ts=ref.ts, text=mention + note
             )
         return Succeeded({"channel": ref.channel, "ts": ref.ts})
@@ -167,15 +171,14 @@ class SlackChannel:
 
     async def _redraw(self, run: RunState, definition: WorkflowDefinition, step_id: str) -> None:
         refs = await self._refs.for_step(run.tenant_id, run.run_id, step_id)
+        client = await self._clients.for_tenant(run.tenant_id)
         limit = asyncio.Semaphore(UPDATE_CONCURRENCY)
 
         async def update(principal: str, ref: MessageRef) -> None:
             shown = principal if is_slack_user(principal) else ""
             text, blocks = self._card(run, definition, step_id, shown)
             async with limit:
-                await self._client.chat_update(
-                    channel=ref.channel, ts=ref.ts, text=text, blocks=blocks
-                )
+                await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
 
         await asyncio.gather(*(update(p, r) for p, r in refs.items()))
 
@@ -183,8 +186,9 @@ class SlackChannel:
         to = command.to
         if to == "requester":
             to = (await self._engine.get_run(command.tenant_id, command.run_id)).requester
-        target = await self._dm(to) if is_slack_user(to) else to
-        posted = await self._client.chat_postMessage(
+        client = await self._clients.for_tenant(command.tenant_id)
+        target = await self._dm(client, command.tenant_id, to) if is_slack_user(to) else to
+        posted = await client.chat_postMessage(
             channel=target, text=truncate(escape(command.text), MESSAGE_TEXT)
         )
         return Succeeded({"channel": str(posted["channel"]), "ts": str(posted["ts"])})
@@ -208,18 +212,18 @@ class SlackChannel:
         if not is_slack_user(run.requester):
             return
         text, blocks = run_message(run, definition)
+        client = await self._clients.for_tenant(tenant_id)
         ref = await self._refs.get(tenant_id, run_id, RUN_MESSAGE, run.requester)
         if ref is None:
-            posted = await self._client.chat_postMessage(
-                channel=await self._dm(run.requester), text=text, blocks=blocks
-            )
+            dm = await self._dm(client, tenant_id, run.requester)
+            posted = await client.chat_postMessage(channel=dm, text=text, blocks=blocks)
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
             await self._refs.put(tenant_id, run_id, RUN_MESSAGE, run.requester, ref)
         else:
-            await self._client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
 
-    async def _dm(self, user: str) -> str:
-        if user not in self._dms:
-            opened: Any = await self._client.conversations_open(users=user)
-            self._dms[user] = str(opened["channel"]["id"])
-        return self._dms[user]
+    async def _dm(self, client: AsyncWebClient, tenant_id: str, user: str) -> str:
+        if (tenant_id, user) not in self._dms:
+            opened: Any = await client.conversations_open(users=user)
+            self._dms[(tenant_id, user)] = str(opened["channel"]["id"])
+        return self._dms[(tenant_id, user)]

@@ -19,7 +19,6 @@ from engine.runtime.service import Engine
 class Deps:
     engine: Engine
     config: SlackConfig
-    client: AsyncWebClient
     background: Background
     home: HomeTab
     channel: SlackChannel
@@ -27,18 +26,17 @@ class Deps:
     def is_admin(self, user: str) -> bool:
         return user in self.config.admins
 
-    async def tell(self, body: dict[str, Any], text: str) -> None:
-        """Say something to the user who clicked, only to them: an ephemeral message where
-        they clicked, or a DM when they clicked in the App Home or a modal."""
-        user = body["user"]["id"]
-        container = body.get("container") or {}
-        if container.get("type") == "message" and container.get("channel_id"):
-            await self.client.chat_postEphemeral(
-                channel=container["channel_id"], user=user, text=text
-            )
-            return
-        dm = await self.client.conversations_open(users=user)
-        await self.client.chat_postMessage(channel=dm["channel"]["id"], text=text)
+
+async def tell(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+    """Say something to the user who clicked, only to them: an ephemeral message where they
+    clicked, or a DM when they clicked in the App Home or a modal."""
+    user = body["user"]["id"]
+    container = body.get("container") or {}
+    if container.get("type") == "message" and container.get("channel_id"):
+        await client.chat_postEphemeral(channel=container["channel_id"], user=user, text=text)
+        return
+    dm = await client.conversations_open(users=user)
+    await client.chat_postMessage(channel=dm["channel"]["id"], text=text)
 
 
 def tenant_of(context: AsyncBoltContext) -> str:

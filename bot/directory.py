@@ -7,6 +7,7 @@ import re
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clients import SlackClients
 from engine.errors import EngineError
 
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -19,8 +20,8 @@ class SlackDirectory:
     address becomes the Slack user who has it (users.lookupByEmail), or "email:addr" for someone
     outside the workspace, who is then asked by email."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
+    def __init__(self, clients: SlackClients) -> None:
+        self._clients = clients
 
     async def resolve(self, tenant_id: str, specs: list[str]) -> list[str]:
         out: list[str] = []
@@ -29,9 +30,10 @@ class SlackDirectory:
             if _USER.match(spec):
                 out.append(spec)
             elif _GROUP.match(spec):
-                out.extend(await self._group(spec))
+                out.extend(await self._group(await self._clients.for_tenant(tenant_id), spec))
             elif _EMAIL.match(spec.removeprefix("email:")):
-                out.append(await self._email(spec.removeprefix("email:").lower()))
+                client = await self._clients.for_tenant(tenant_id)
+                out.append(await self._email(client, spec.removeprefix("email:").lower()))
             else:
                 raise EngineError(
                     f"approver {spec!r} is not a Slack user id (U…), a user group (S…) "
@@ -39,9 +41,9 @@ class SlackDirectory:
                 )
         return list(dict.fromkeys(out))
 
-    async def _group(self, group: str) -> list[str]:
+    async def _group(self, client: AsyncWebClient, group: str) -> list[str]:
         try:
-            response = await self._client.usergroups_users_list(usergroup=group)
+            response = await client.usergroups_users_list(usergroup=group)
         except SlackApiError as e:
             if e.response.get("error") == "no_such_subteam":
                 raise EngineError(f"user group {group} does not exist in this workspace") from e
@@ -51,9 +53,9 @@ class SlackDirectory:
             raise EngineError(f"user group {group} has no members")
         return members
 
-    async def _email(self, address: str) -> str:
+    async def _email(self, client: AsyncWebClient, address: str) -> str:
         try:
-            response = await self._client.users_lookupByEmail(email=address)
+            response = await client.users_lookupByEmail(email=address)
         except SlackApiError as e:
             if e.response.get("error") == "users_not_found":
                 return "email:" + address

@@ -7,10 +7,9 @@ queue of them, so 200 approvals in a burst cost a few publishes, not 200 each.
 
 from __future__ import annotations
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.background import Background
 from bot.blocks.app_home import EVENTS_SHOWN, RUNS_SHOWN, TASKS_PER_PAGE, home_view
+from bot.clients import SlackClients
 from engine import events as ev
 from engine.ports import RecordedEvent
 from engine.runtime.service import Engine
@@ -40,8 +39,8 @@ def concerned(state: RunState, events: list[ev.Event]) -> set[str]:
 
 
 class HomeTab:
-    def __init__(self, client: AsyncWebClient, engine: Engine, background: Background) -> None:
-        self._client = client
+    def __init__(self, clients: SlackClients, engine: Engine, background: Background) -> None:
+        self._clients = clients
         self._engine = engine
         self._background = background
         self._page: dict[tuple[str, str], int] = {}  # users who opened the Home tab -> page
@@ -94,4 +93,5 @@ class HomeTab:
             runs=runs,
             recent=recent[:EVENTS_SHOWN],
         )
-        await self._client.views_publish(user_id=user, view=view)
+        client = await self._clients.for_tenant(tenant_id)
+        await client.views_publish(user_id=user, view=view)

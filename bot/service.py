@@ -9,16 +9,13 @@ from collections.abc import Callable
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.channel import SlackChannel
+from bot.clients import SlackClients
 from bot.config import SlackConfig
 from bot.dedupe import Deduplicator
 from bot.deps import Deps
@@ -31,7 +28,6 @@ from engine.runtime.router import ChannelRouter
 from engine.runtime.service import Engine
 
 log = logging.getLogger("countersign.slack")
-DEFAULT_API_URL = "https://slack.com/api/"
 
 
 class SlackStartError(EngineError):
@@ -96,14 +92,6 @@ class SlackService:
         log.info("Slack: disconnected")
 
 
-def web_client(config: SlackConfig) -> AsyncWebClient:
-    """The Web API client: rate limits wait for Retry-After, connection and 5xx errors retry."""
-    client = AsyncWebClient(token=config.bot_token, base_url=config.api_url or DEFAULT_API_URL)
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=5))
-    client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
-    return client
-
-
 async def _check_tokens(client: AsyncWebClient, config: SlackConfig) -> tuple[str, str]:
     """(team id, Socket Mode URL), or a clear error naming the token that is wrong."""
     try:
@@ -128,24 +116,19 @@ async def start_slack(
 ) -> SlackService:
     """Check the tokens, register the listeners and the "slack" channel, connect Socket Mode.
     `refs` keeps where each card was posted (durable in production: SqlMessageRefs)."""
-    client = web_client(config)
+    clients = SlackClients(config.api_url, bot_token=config.bot_token)
+    client = clients.bot
+    assert client is not None
     team_id, socket_url = await _check_tokens(client, config)
     background = Background()
-    home = HomeTab(client, engine, background)
-    channel = SlackChannel(client, engine, refs)
-    deps = Deps(
-        engine=engine,
-        config=config,
-        client=client,
-        background=background,
-        home=home,
-        channel=channel,
-    )
+    home = HomeTab(clients, engine, background)
+    channel = SlackChannel(clients, engine, refs)
+    deps = Deps(engine=engine, config=config, background=background, home=home, channel=channel)
     app = AsyncApp(client=client, process_before_response=False)
     app.use(Deduplicator().middleware)
     for surface in (commands, actions, views, events):
         surface.register(app, deps)
-    directory = SlackDirectory(client)
+    directory = SlackDirectory(clients)
     engine.use_directory(directory)
     router.register("slack", channel)
     engine.subscribe(home.on_change)

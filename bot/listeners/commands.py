@@ -11,6 +11,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.modals import define_modal, start_modal
 from bot.blocks.run_status import (
@@ -32,7 +33,12 @@ class Request:
     """One slash command: who, where, what, and how to answer."""
 
     def __init__(
-        self, deps: Deps, command: dict[str, Any], tenant: str, respond: AsyncRespond
+        self,
+        deps: Deps,
+        command: dict[str, Any],
+        tenant: str,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         self.deps = deps
         self.engine = deps.engine
@@ -41,6 +47,7 @@ class Request:
         self.args = str(command.get("text") or "").split()[1:]
         self.tenant = tenant
         self._respond = respond
+        self.client = client  # Bolt's client for the workspace the command came from
 
     async def say(self, text: str, blocks: list[Block] | None = None) -> None:
         await self._respond(
@@ -61,7 +68,7 @@ async def _start(r: Request) -> None:
     if stored.disabled:
         await r.say(f"Workflow {stored.name} is disabled.")
         return
-    await r.deps.client.views_open(
+    await r.client.views_open(
         trigger_id=r.trigger_id, view=start_modal(stored.definition, stored.version)
     )
 
@@ -70,7 +77,7 @@ async def _define(r: Request) -> None:
     if not r.deps.is_admin(r.user):
         await r.say("Only Countersign admins can define workflows. Ask one of them.")
         return
-    await r.deps.client.views_open(trigger_id=r.trigger_id, view=define_modal())
+    await r.client.views_open(trigger_id=r.trigger_id, view=define_modal())
 
 
 async def _status(r: Request) -> None:
@@ -131,7 +138,11 @@ async def _run(sub: str, r: Request) -> None:
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.command(deps.config.command)
     async def workflow(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+        ack: AsyncAck,
+        command: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         words = str(command.get("text") or "").split()
         sub = words[0].lower() if words else "help"
@@ -140,5 +151,5 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(text=unknown + help_text(deps.config.command))
             return
         await ack()
-        request = Request(deps, command, tenant_of(context), respond)
+        request = Request(deps, command, tenant_of(context), respond, client)
         deps.background.spawn(_run(sub, request), f"{deps.config.command} {sub}")

@@ -9,9 +9,8 @@ import pytest
 from bot.background import Background
 from bot.blocks import ids
 from bot.blocks.app_home import TASKS_PER_PAGE
-from bot.config import SlackConfig
+from bot.clients import SlackClients
 from bot.home import HomeTab
-from bot.service import web_client
 from engine.memory import MemoryStorage
 from engine.runtime.service import Engine
 from tests.fakeslack import FakeSlack
@@ -41,9 +40,7 @@ async def test_a_thousand_pending_items_page_within_the_block_limit(fake: FakeSl
     for _ in range(PENDING):
         await engine.start_run(TEAM, "flood", {}, "UADA")
     background = Background()
-    home = HomeTab(
-        web_client(SlackConfig(fake.bot_token, fake.app_token, fake.api_url)), engine, background
-    )
+    home = HomeTab(SlackClients(fake.api_url, bot_token=fake.bot_token), engine, background)
 
     home.opened(TEAM, "UBOB")
     await background.drain()

@@ -1,0 +1,56 @@
+"""The Web API client for a workspace.
+
+A single-workspace install has one bot token. A multi-workspace install (OAuth) finds each
+workspace's bot token in its installation, saved by Bolt's OAuth flow. Either way every client
+shares the API URL and slack_sdk's retry handlers (rate limits wait for Retry-After; connection
+and 5xx errors are retried).
+"""
+
+from __future__ import annotations
+
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from engine.errors import NotFound
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+def web_client(token: str | None, api_url: str | None) -> AsyncWebClient:
+    client = AsyncWebClient(token=token, base_url=api_url or DEFAULT_API_URL)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=5))
+    client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+class SlackClients:
+    def __init__(
+        self,
+        api_url: str | None,
+        *,
+        bot_token: str | None = None,
+        installations: AsyncInstallationStore | None = None,
+    ) -> None:
+        if (bot_token is None) == (installations is None):
+            raise ValueError("give a bot token (one workspace) or an installation store (OAuth)")
+        self.api_url = api_url
+        self.bot = web_client(bot_token, api_url) if bot_token else None
+        self._installations = installations
+        self._by_tenant: dict[str, tuple[str, AsyncWebClient]] = {}
+
+    async def for_tenant(self, tenant_id: str) -> AsyncWebClient:
+        if self.bot is not None:
+            return self.bot
+        assert self._installations is not None
+        bot = await self._installations.async_find_bot(enterprise_id=None, team_id=tenant_id)
+        if bot is None or not bot.bot_token:
+            raise NotFound(f"Countersign is not installed in the Slack workspace {tenant_id}")
+        cached = self._by_tenant.get(tenant_id)
+        if cached is None or cached[0] != bot.bot_token:  # reinstalled: a new token
+            cached = (bot.bot_token, web_client(bot.bot_token, self.api_url))
+            self._by_tenant[tenant_id] = cached
+        return cached[1]
