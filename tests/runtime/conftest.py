@@ -127,20 +127,23 @@ def statuses(run: Any) -> dict[str, str]:
     return {sid: step.status for sid, step in run.steps.items()}
 
 
-async def finished(engine: Engine, run_id: str, guard: float = 10.0) -> Any:
-    """Wait (on the engine's change notifications, not by polling) until the run has finished;
-    `guard` only stops a broken test from hanging."""
+async def finished(engine: Engine, run_id: str, *others: Engine, guard: float = 10.0) -> Any:
+    """Wait (on the engines' change notifications, not by polling) until the run has finished
+    in any of them; `guard` only stops a broken test from hanging."""
     done = asyncio.Event()
 
     async def listener(state: Any, events: Any) -> None:
         if state.run_id == run_id and state.finished_at is not None:
             done.set()
 
-    engine.subscribe(listener)
+    engines = [engine, *others]
+    for one in engines:
+        one.subscribe(listener)
     try:
         if (await engine.get_run(TENANT, run_id)).finished_at is None:
             async with asyncio.timeout(guard):
                 await done.wait()
         return await engine.get_run(TENANT, run_id)
     finally:
-        engine.unsubscribe(listener)
+        for one in engines:
+            one.unsubscribe(listener)

@@ -192,3 +192,19 @@ async def test_a_timer_the_run_no_longer_expects_is_dropped(
     assert await engine.run_until_idle() == 1
     assert await engine.timers.next_due() is None
     assert (await engine.get_run(TENANT, run.run_id)).seq == state.seq  # nothing happened to it
+
+
+async def test_two_running_processes_share_the_work_without_doing_it_twice(
+    make_engine: EngineFactory, target: Target
+) -> None:
+    one, two = await make_engine(), await make_engine()
+    await setup(one, target, TWO_CALLS)
+    await one.start()
+    await two.start()
+    runs = await asyncio.gather(
+        *((one if i % 2 else two).start_run(TENANT, "two-calls", {}, "UREQ") for i in range(20))
+    )
+    for run in runs:
+        assert (await finished(one, run.run_id, two)).status == "completed"
+    assert len(target.requests) == 40
+    assert set(target.keys().values()) == {1}  # every call once, under its own key
