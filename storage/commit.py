@@ -1,0 +1,466 @@
+"""Writing a batch of run changes: first a plan (the rows each table gets), then its execution.
+
+Every round trip costs more than the SQL it carries, so the plan has one entry per kind of row
+for the whole batch, and on PostgreSQL the writer sends all of it as ONE statement of
+data-modifying CTEs (plus BEGIN and COMMIT). SQLite has no DML in CTEs; there each entry is one
+statement (executemany), which is cheap in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    Select,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.commands import Timer
+from engine.errors import ConcurrencyConflict
+from engine.memory import pending_rows
+from engine.ports import RunChange
+from engine.state import RunState
+from storage.dialect import insert_for
+from storage.schema import events, outbox, pending_tasks, runs, steps, timers
+
+HUMAN_STEPS = frozenset({"approval", "input"})
+RUN_FIELDS = ("status", "current_step", "updated_at", "finished_at", "seq", "state")
+STEP_FIELDS = ("type", "status", "attempt", "outcome", "started_at", "finished_at")
+TIMER_FIELDS = ("tenant_id", "run_id", "due_at", "kind", "step_id", "attempt", "locked_until")
+PENDING_FIELDS = ("kind", "workflow", "requester", "since")
+
+Run = tuple[str, str]
+
+
+@dataclass
+class CommitPlan:
+    new_runs: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # b_tenant, b_run, b_expected
+    events: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    pending_runs: list[Run] = field(default_factory=list)  # runs whose pending rows are redone
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    done: list[dict[str, Any]] = field(default_factory=list)  # b_key, done_at
+    dropped_timers: list[tuple[str, str]] = field(default_factory=list)  # (tenant, id)
+    armed_timers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _run_values(state: RunState) -> dict[str, Any]:
+    return {
+        "status": state.status,
+        "current_step": state.current_step,
+        "updated_at": state.updated_at,
+        "finished_at": state.finished_at,
+        "seq": state.seq,
+        "state": state.model_dump_json(),
+    }
+
+
+def _touched_steps(change: RunChange) -> set[str] | None:
+    """The steps whose projection this change may alter; None when it may alter any (a new run,
+    or a run-level event such as cancel or compensation)."""
+    if change.expected_seq == 0:
+        return None
+    touched: set[str] = set()
+    for event in change.decision.events:
+        step_id = getattr(event, "step_id", None)
+        if step_id is None:
+            return None
+        touched.add(step_id)
+    return touched
+
+
+def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
+    """The rows to write. Several changes of one run collapse into one run row write (they must
+    chain: each expects the seq the previous one reached), touched steps accumulate, and timers
+    get their net effect in order (consumed, cancelled, then armed)."""
+    plan = CommitPlan()
+    first: dict[Run, RunChange] = {}
+    final: dict[Run, RunState] = {}
+    touched: dict[Run, set[str] | None] = {}
+    net_timers: dict[str, tuple[str, Timer | None]] = {}
+    for change in changes:
+        state = change.state
+        run = (state.tenant_id, state.run_id)
+        if run in final and change.expected_seq != final[run].seq:
+            raise ConcurrencyConflict()  # the batch itself does not chain
+        first.setdefault(run, change)
+        final[run] = state
+        step_ids, before = _touched_steps(change), touched.get(run, set())
+        touched[run] = None if step_ids is None or before is None else before | step_ids
+        plan.events.extend(
+            {
+                "tenant_id": run[0],
+                "run_id": run[1],
+                "seq": change.expected_seq + offset,
+                "type": event.type,
+                "data": event.model_dump_json(),
+                "at": event.at,
+            }
+            for offset, event in enumerate(change.decision.events, start=1)
+        )
+        plan.outbox.extend(
+            {
+                "key": command.key,
+                "tenant_id": command.tenant_id,
+                "run_id": command.run_id,
+                "type": command.type,
+                "payload": command.model_dump_json(by_alias=True),
+                "available_at": state.updated_at,
+                "attempts": 0,
+            }
+            for command in change.decision.commands
+        )
+        if change.done_command is not None:
+            plan.done.append({"b_key": change.done_command, "done_at": state.updated_at})
+        gone = [change.fired_timer] if change.fired_timer is not None else []
+        for timer_id in [*gone, *change.decision.cancel_timers]:
+            net_timers[timer_id] = (run[0], None)
+        for timer in change.decision.timers:
+            net_timers[timer.id] = (timer.tenant_id, timer)
+    for run, change in first.items():
+        state = final[run]
+        if change.expected_seq == 0:
+            plan.new_runs.append(
+                {
+                    "tenant_id": run[0],
+                    "run_id": run[1],
+                    "workflow": state.workflow,
+                    "version": state.version,
+                    "requester": state.requester,
+                    "started_at": state.started_at,
+                    "idempotency_key": change.idempotency_key,
+                    **_run_values(state),
+                }
+            )
+        else:
+            plan.updates.append(
+                {"b_tenant": run[0], "b_run": run[1], "b_expected": change.expected_seq}
+                | _run_values(state)
+            )
+        ids = touched[run]
+        chosen = state.steps.values() if ids is None else [state.steps[i] for i in ids]
+        plan.steps.extend(
+            {"tenant_id": run[0], "run_id": run[1], "step_id": s.id}
+            | {name: getattr(s, name) for name in STEP_FIELDS}
+            for s in chosen
+        )
+        if ids is None or any(state.steps[i].type in HUMAN_STEPS for i in ids):
+            plan.pending_runs.append(run)
+            plan.pending.extend(
+                {
+                    "tenant_id": p.tenant_id,
+                    "run_id": p.run_id,
+                    "step_id": p.step_id,
+                    "principal": p.principal,
+                    "kind": p.kind,
+                    "workflow": p.workflow,
+                    "requester": p.requester,
+                    "since": p.since,
+                }
+                for p in pending_rows(state)
+            )
+    for timer_id, (tenant, armed) in net_timers.items():
+        if armed is None:
+            plan.dropped_timers.append((tenant, timer_id))
+        else:
+            plan.armed_timers.append(
+                {
+                    "id": armed.id,
+                    "tenant_id": armed.tenant_id,
+                    "run_id": armed.run_id,
+                    "due_at": armed.due_at,
+                    "kind": armed.kind,
+                    "step_id": armed.step_id,
+                    "attempt": armed.attempt,
+                    "locked_until": None,
+                }
+            )
+    return plan
+
+
+_UPDATE_RUN = (
+    update(runs)
+    .where(
+        runs.c.tenant_id == bindparam("b_tenant"),
+        runs.c.run_id == bindparam("b_run"),
+        runs.c.seq == bindparam("b_expected"),
+    )
+    .values({name: bindparam(name) for name in RUN_FIELDS})
+)
+_MARK_DONE = (
+    update(outbox)
+    .where(outbox.c.key == bindparam("b_key"), outbox.c.done_at.is_(None))
+    .values(done_at=bindparam("done_at"), locked_until=None)
+)
+
+
+def _upserts(dialect_name: str, steps_rows: Any, timer_rows: Any, pending_rows: Any) -> Any:
+    """The three upserts, for rows given either as executemany lists (None here) or inline."""
+    insert = insert_for(dialect_name)
+    out = []
+    for table, rows, keys, fields in (
+        (steps, steps_rows, ["tenant_id", "run_id", "step_id"], STEP_FIELDS),
+        (timers, timer_rows, ["id"], TIMER_FIELDS),
+        (
+            pending_tasks,
+            pending_rows,
+            ["tenant_id", "run_id", "step_id", "principal"],
+            PENDING_FIELDS,
+        ),
+    ):
+        stmt = insert(table) if rows is None else insert(table).values(rows)
+        out.append(
+            stmt.on_conflict_do_update(
+                index_elements=keys, set_={name: stmt.excluded[name] for name in fields}
+            )
+        )
+    return out
+
+
+class SequentialWriter:
+    """One statement per entry of the plan (executemany); any dialect, used for SQLite."""
+
+    def __init__(self, dialect_name: str) -> None:
+        self._upsert_steps, self._upsert_timers, _ = _upserts(dialect_name, None, None, None)
+        # A command already queued under the same idempotency key is the same command.
+        self._insert_outbox = insert_for(dialect_name)(outbox).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
+
+    async def write(self, conn: AsyncConnection, plan: CommitPlan) -> None:
+        if plan.new_runs:
+            await conn.execute(runs.insert(), plan.new_runs)
+        for params in plan.updates:  # SQLite has one writer at a time: nothing to lock first
+            if (await conn.execute(_UPDATE_RUN, params)).rowcount != 1:
+                raise ConcurrencyConflict()
+        if plan.events:
+            await conn.execute(events.insert(), plan.events)
+        if plan.steps:
+            await conn.execute(self._upsert_steps, plan.steps)
+        if plan.pending_runs:
+            await conn.execute(
+                delete(pending_tasks).where(
+                    tuple_(pending_tasks.c.tenant_id, pending_tasks.c.run_id).in_(plan.pending_runs)
+                )
+            )
+        if plan.pending:
+            await conn.execute(pending_tasks.insert(), plan.pending)
+        if plan.outbox:
+            await conn.execute(self._insert_outbox, plan.outbox)
+        if plan.done:
+            await conn.execute(_MARK_DONE, plan.done)
+        if plan.dropped_timers:
+            await conn.execute(
+                delete(timers).where(
+                    tuple_(timers.c.tenant_id, timers.c.id).in_(plan.dropped_timers)
+                )
+            )
+        if plan.armed_timers:
+            await conn.execute(self._upsert_timers, plan.armed_timers)
+
+
+class _Binds:
+    """Named bind parameters whose names depend only on the plan's shape, so the SQL of a shape
+    is compiled once and every later plan of that shape only supplies values."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def one(self, name: str, value: Any) -> BindParameter[Any]:
+        self.values[name] = value
+        return bindparam(name)
+
+    def rows(self, prefix: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {col: self.one(f"{prefix}{i}_{col}", v) for col, v in row.items()}
+            for i, row in enumerate(rows)
+        ]
+
+    def among(self, prefix: str, columns: Sequence[Any], keys: Sequence[tuple[Any, ...]]) -> Any:
+        """(columns) matching one of `keys`, with a bind per value (an IN list would expand at
+        execution time, and the SQL would no longer be fixed by the shape)."""
+        return or_(
+            *(
+                tuple_(*columns)
+                == tuple_(*(self.one(f"{prefix}{i}_{j}", v) for j, v in enumerate(key)))
+                for i, key in enumerate(keys)
+            )
+        )
+
+
+def combined_statement(plan: CommitPlan) -> tuple[Select[Any], dict[str, Any]]:
+    """The whole plan as one PostgreSQL statement and its parameters: each write is a
+    data-modifying CTE, and the SELECT counts the runs the guarded UPDATEs reached. The CTEs run
+    on one snapshot and must not touch a row twice, so pending rows are upserted and only the
+    stale ones deleted."""
+    b = _Binds()
+    ctes: list[CTE] = []
+    guarded: list[CTE] = []
+
+    def add(name: str, stmt: Any) -> CTE:
+        cte: CTE = stmt.cte(f"w_{name}")
+        ctes.append(cte)
+        return cte
+
+    if plan.new_runs:
+        add("new_runs", runs.insert().values(b.rows("nr", plan.new_runs)))
+    for i, params in enumerate(plan.updates):
+        stmt = (
+            update(runs)
+            .where(
+                runs.c.tenant_id == b.one(f"u{i}_tenant", params["b_tenant"]),
+                runs.c.run_id == b.one(f"u{i}_run", params["b_run"]),
+                runs.c.seq == b.one(f"u{i}_expected", params["b_expected"]),
+            )
+            .values({name: b.one(f"u{i}_{name}", params[name]) for name in RUN_FIELDS})
+            .returning(runs.c.run_id)
+        )
+        guarded.append(add(f"run{i}", stmt))
+    if plan.events:
+        add("events", events.insert().values(b.rows("ev", plan.events)))
+    upsert_steps, upsert_timers, upsert_pending = _upserts(
+        "postgresql",
+        b.rows("st", plan.steps) or None,
+        b.rows("tm", plan.armed_timers) or None,
+        b.rows("pd", plan.pending) or None,
+    )
+    if plan.steps:
+        add("steps", upsert_steps)
+    if plan.pending_runs:
+        p = pending_tasks.c
+        redone = b.among("pr", [p.tenant_id, p.run_id], plan.pending_runs)
+        stale = delete(pending_tasks).where(redone)
+        keep = [(r["tenant_id"], r["run_id"], r["step_id"], r["principal"]) for r in plan.pending]
+        if keep:
+            key = [p.tenant_id, p.run_id, p.step_id, p.principal]
+            stale = stale.where(not_(b.among("pk", key, keep)))
+        add("stale_pending", stale)
+    if plan.pending:
+        add("pending", upsert_pending)
+    if plan.outbox:
+        add(
+            "outbox",
+            insert_for("postgresql")(outbox)
+            .values(b.rows("ob", plan.outbox))
+            .on_conflict_do_nothing(index_elements=["key"]),
+        )
+    for i, done in enumerate(plan.done):
+        add(
+            f"done{i}",
+            update(outbox)
+            .where(outbox.c.key == b.one(f"d{i}_key", done["b_key"]), outbox.c.done_at.is_(None))
+            .values(done_at=b.one(f"d{i}_at", done["done_at"]), locked_until=null()),
+        )
+    if plan.dropped_timers:
+        t = timers.c
+        dropped = b.among("dt", [t.tenant_id, t.id], plan.dropped_timers)
+        add("dropped_timers", delete(timers).where(dropped))
+    if plan.armed_timers:
+        add("timers", upsert_timers)
+    if guarded:
+        reached = union_all(*(select(g.c.run_id) for g in guarded)).subquery()
+        query: Select[Any] = select(func.count()).select_from(reached)
+    else:
+        query = select(literal_column("0"))
+    return query.add_cte(*ctes), b.values
+
+
+def bind_values(plan: CommitPlan) -> dict[str, Any]:
+    """The parameters `combined_statement` would bind for `plan`, without building it (that is
+    the expensive part): the same names, from the same rows."""
+    values: dict[str, Any] = {}
+
+    def rows(prefix: str, found: list[dict[str, Any]]) -> None:
+        for i, row in enumerate(found):
+            for col, v in row.items():
+                values[f"{prefix}{i}_{col}"] = v
+
+    def keys(prefix: str, found: Sequence[tuple[Any, ...]]) -> None:
+        for i, key in enumerate(found):
+            for j, v in enumerate(key):
+                values[f"{prefix}{i}_{j}"] = v
+
+    rows("nr", plan.new_runs)
+    for i, params in enumerate(plan.updates):
+        values[f"u{i}_tenant"] = params["b_tenant"]
+        values[f"u{i}_run"] = params["b_run"]
+        values[f"u{i}_expected"] = params["b_expected"]
+        for name in RUN_FIELDS:
+            values[f"u{i}_{name}"] = params[name]
+    rows("ev", plan.events)
+    rows("st", plan.steps)
+    rows("tm", plan.armed_timers)
+    rows("pd", plan.pending)
+    keys("pr", plan.pending_runs)
+    keys("pk", [(r["tenant_id"], r["run_id"], r["step_id"], r["principal"]) for r in plan.pending])
+    rows("ob", plan.outbox)
+    for i, done in enumerate(plan.done):
+        values[f"d{i}_key"], values[f"d{i}_at"] = done["b_key"], done["done_at"]
+    keys("dt", plan.dropped_timers)
+    return values
+
+
+def _shape(plan: CommitPlan) -> tuple[int, ...]:
+    return tuple(len(rows) for rows in vars(plan).values())
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # the bind parameter behind each positional $n
+    processors: dict[str, Any]  # bind processors (e.g. UTCDateTime) by parameter name
+
+
+class CombinedWriter:
+    """PostgreSQL: the whole plan in one round trip. Building and compiling a statement of this
+    size costs more than sending it, so the SQL is compiled once per plan shape and reused."""
+
+    CACHE_SIZE = 512
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[int, ...], _Compiled] = {}
+
+    def _compile(self, conn: AsyncConnection, plan: CommitPlan) -> tuple[_Compiled, dict[str, Any]]:
+        shape = _shape(plan)
+        found = self._compiled.get(shape)
+        if found is not None:
+            return found, bind_values(plan)
+        stmt, values = combined_statement(plan)
+        compiled = stmt.compile(dialect=conn.dialect)
+        found = _Compiled(
+            sql=str(compiled),
+            names=tuple(compiled.positiontup or ()),
+            processors=dict(compiled._bind_processors),
+        )
+        if len(self._compiled) >= self.CACHE_SIZE:
+            self._compiled.clear()
+        self._compiled[shape] = found
+        return found, values
+
+    async def write(self, conn: AsyncConnection, plan: CommitPlan) -> None:
+        compiled, values = self._compile(conn, plan)
+        processors = compiled.processors
+        args = tuple(
+            processors[name](values[name]) if name in processors else values[name]
+            for name in compiled.names
+        )
+        reached = (await conn.exec_driver_sql(compiled.sql, args)).scalar_one()
+        if reached != len(plan.updates):
+            raise ConcurrencyConflict()
