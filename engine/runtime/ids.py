@@ -4,7 +4,6 @@ Crockford base32), so ids sort by creation time and never collide across process
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable
 
 from engine.ports import Clock
@@ -29,19 +28,16 @@ class UlidFactory:
         self._prefix = prefix
         self._last_ms = -1
         self._last_rand = 0
-        self._lock = threading.Lock()
 
     def __call__(self) -> str:
         ms = int(self._clock.now().timestamp() * 1000)
-        with self._lock:
-            if ms <= self._last_ms:
-                ms = self._last_ms
-                self._last_rand = (self._last_rand + 1) % (1 << 80)
-            else:
-                self._last_ms = ms
-                self._last_rand = secrets.randbits(80)
-            rand = self._last_rand
-        return self._prefix + _base32(ms, 10) + _base32(rand, 16)
+        if ms <= self._last_ms:  # same millisecond (or the clock went back): count up
+            ms = self._last_ms
+            self._last_rand = (self._last_rand + 1) % (1 << 80)
+        else:
+            self._last_ms = ms
+            self._last_rand = secrets.randbits(80)
+        return self._prefix + _base32(ms, 10) + _base32(self._last_rand, 16)
 
 
 IdFactory = Callable[[], str]
