@@ -58,7 +58,7 @@ class ManualClock:
 def pending_rows(state: RunState) -> list[PendingTask]:
     """The pending-task projection of a run: one row per person who still has to act."""
     rows = []
-    for step_id, principal in state.waiting_on():
+    for step_id, principal in dict.fromkeys(state.waiting_on()):  # an approver listed twice
         step = state.steps[step_id]
         rows.append(
             PendingTask(

@@ -134,7 +134,8 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
             net_timers[timer_id] = (run[0], None)
         for timer in change.decision.timers:
             net_timers[timer.id] = (timer.tenant_id, timer)
-    for run, change in first.items():
+    # Runs in key order, so that concurrent batches lock their rows in the same order.
+    for run, change in sorted(first.items()):
         state = final[run]
         if change.expected_seq == 0:
             plan.new_runs.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 
 def insert_for(dialect_name: str) -> Any:
@@ -13,7 +13,14 @@ def insert_for(dialect_name: str) -> Any:
     return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
 
 
-def is_unique_violation(exc: IntegrityError) -> bool:
+def is_lost_race(exc: DBAPIError) -> bool:
+    """PostgreSQL gave up on this transaction because of another one (deadlock, serialization
+    failure): like a stale seq, trying again on fresh state is the answer."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in ("40P01", "40001")
+
+
+def is_unique_violation(exc: DBAPIError) -> bool:
     """A duplicate key (what optimistic concurrency and idempotency keys rely on), as opposed to
     a NOT NULL or check violation, which is a bug and must not be retried."""
     orig = exc.orig

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.errors import ConcurrencyConflict, DuplicateRun, NotFound
@@ -20,7 +20,7 @@ from engine.ports import PendingTask, RecordedEvent, RunChange, RunPage
 from engine.state import RunState
 from storage.commit import CombinedWriter, SequentialWriter, plan_commit
 from storage.database import READONLY
-from storage.dialect import is_unique_violation
+from storage.dialect import is_lost_race, is_unique_violation
 from storage.schema import events, pending_tasks, runs
 
 
@@ -53,8 +53,10 @@ class SqlRunStore:
             plan = plan_commit(changes)
             async with self._engine.begin() as conn:
                 await self._writer.write(conn, plan)
-        except IntegrityError as exc:
-            if not is_unique_violation(exc):
+        except DBAPIError as exc:
+            if is_lost_race(exc):
+                raise ConcurrencyConflict() from None
+            if not isinstance(exc, IntegrityError) or not is_unique_violation(exc):
                 raise
             await self._raise_duplicate(changes)
             raise ConcurrencyConflict() from None

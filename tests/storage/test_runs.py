@@ -200,3 +200,8 @@ async def test_changes_of_one_run_in_a_batch_must_chain(store_backend: Any) -> N
     with pytest.raises(ConcurrencyConflict):
         await store_backend.runs.commit([approve(started.state, "U_A"), approve(started.state)])
     assert (await store_backend.runs.load("T1", "r1")).seq == 2
+
+
+async def test_an_approver_listed_twice_has_one_pending_task(store_backend: Any) -> None:
+    await store_backend.runs.commit([new_run(approvers=("U_A", "U_A"))])
+    assert [p.principal for p in await store_backend.runs.pending_tasks("T1")] == ["U_A"]
