@@ -10,13 +10,54 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import Integer, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.commands import COMMAND_ADAPTER, Timer
 from engine.ports import OutboxItem
 from storage.database import READONLY
-from storage.schema import outbox, timers
+from storage.schema import UTCDateTime, outbox, timers
+
+# Built once: the claims run every poll, and a prebuilt statement skips construction and
+# cache-key work. Candidates are picked FOR UPDATE SKIP LOCKED (a no-op on SQLite).
+_o, _t = outbox.c, timers.c
+_CLAIM_COMMANDS = (
+    update(outbox)
+    .where(
+        _o.id.in_(
+            select(_o.id)
+            .where(
+                _o.done_at.is_(None),
+                _o.available_at <= bindparam("now", type_=UTCDateTime),
+                or_(_o.locked_until.is_(None), _o.locked_until <= bindparam("now")),
+            )
+            .order_by(_o.id)
+            .limit(bindparam("n", type_=Integer))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(locked_until=bindparam("until"), attempts=_o.attempts + 1)
+    .returning(_o.id, _o.payload, _o.attempts)
+)
+_CLAIM_TIMERS = (
+    update(timers)
+    .where(
+        _t.id.in_(
+            select(_t.id)
+            .where(
+                _t.due_at <= bindparam("now", type_=UTCDateTime),
+                or_(_t.locked_until.is_(None), _t.locked_until <= bindparam("now")),
+            )
+            .order_by(_t.due_at, _t.id)
+            .limit(bindparam("n", type_=Integer))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(locked_until=bindparam("until"))
+    .returning(_t.id, _t.tenant_id, _t.run_id, _t.due_at, _t.kind, _t.step_id, _t.attempt)
+)
 
 
 class SqlOutbox:
@@ -25,26 +66,9 @@ class SqlOutbox:
         self._reader = engine.execution_options(**READONLY)
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
-        o = outbox.c
-        candidates = (
-            select(o.id)
-            .where(
-                o.done_at.is_(None),
-                o.available_at <= now,
-                or_(o.locked_until.is_(None), o.locked_until <= now),
-            )
-            .order_by(o.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        claim = (
-            update(outbox)
-            .where(o.id.in_(candidates.scalar_subquery()))
-            .values(locked_until=now + lease, attempts=o.attempts + 1)
-            .returning(o.id, o.payload, o.attempts)
-        )
+        params = {"now": now, "n": limit, "until": now + lease}
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(claim)).all()
+            rows = (await conn.execute(_CLAIM_COMMANDS, params)).all()
         return [
             OutboxItem(row.id, COMMAND_ADAPTER.validate_json(row.payload), row.attempts - 1)
             for row in sorted(rows, key=lambda r: r.id)
@@ -92,22 +116,9 @@ class SqlTimerStore:
         self._reader = engine.execution_options(**READONLY)
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
-        t = timers.c
-        candidates = (
-            select(t.id)
-            .where(t.due_at <= now, or_(t.locked_until.is_(None), t.locked_until <= now))
-            .order_by(t.due_at, t.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        claim = (
-            update(timers)
-            .where(t.id.in_(candidates.scalar_subquery()))
-            .values(locked_until=now + lease)
-            .returning(t.id, t.tenant_id, t.run_id, t.due_at, t.kind, t.step_id, t.attempt)
-        )
+        params = {"now": now, "n": limit, "until": now + lease}
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(claim)).all()
+            rows = (await conn.execute(_CLAIM_TIMERS, params)).all()
         found = [
             Timer(
                 id=r.id,

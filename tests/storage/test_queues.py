@@ -219,3 +219,12 @@ async def test_concurrent_timer_claims_never_share_a_timer(store_backend: Any) -
     )
     ids = [t.id for batch in batches for t in batch]
     assert len(ids) == len(set(ids)) == 30
+
+
+async def test_complete_many_ends_every_command_given(store_backend: Any) -> None:
+    await store_backend.runs.commit([new_run(approvers=("U_A", "U_B", "U_C"))])
+    claimed = await store_backend.outbox.claim(LATER, 10, LEASE)
+    await store_backend.outbox.complete_many([i.command.key for i in claimed[:2]])
+    await store_backend.outbox.complete_many([])
+    (left,) = await store_backend.outbox.claim(LATER + LEASE, 10, LEASE)
+    assert left.id == claimed[2].id
