@@ -179,6 +179,7 @@ class Engine:
         if self._workers:
             return
         await self._timers.start()
+        self._dispatcher.resume()
         self._workers = [
             asyncio.create_task(
                 self._dispatcher.run(self.settings.poll_every), name=f"dispatch-{i}"

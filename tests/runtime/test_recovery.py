@@ -208,3 +208,12 @@ async def test_two_running_processes_share_the_work_without_doing_it_twice(
         assert (await finished(one, run.run_id, two)).status == "completed"
     assert len(target.requests) == 40
     assert set(target.keys().values()) == {1}  # every call once, under its own key
+
+
+async def test_an_engine_stopped_and_started_again_works_on(engine: Engine, target: Target) -> None:
+    await setup(engine, target, TWO_CALLS)
+    await engine.start()
+    await engine.stop()
+    await engine.start()
+    run = await engine.start_run(TENANT, "two-calls", {}, "UREQ")
+    assert (await finished(engine, run.run_id)).status == "completed"
