@@ -6,23 +6,28 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.channel import SlackChannel
-from bot.clients import SlackClients
-from bot.config import SlackConfig
+from bot.clients import SlackClients, web_client
+from bot.config import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, SlackConfig
 from bot.dedupe import Deduplicator
 from bot.deps import Deps
 from bot.directory import SlackDirectory
 from bot.home import HomeTab
 from bot.listeners import actions, commands, events, views
 from bot.message_refs import MessageRefs
+from bot.oauth import oauth_routes
 from engine.errors import EngineError
 from engine.runtime.router import ChannelRouter
 from engine.runtime.service import Engine
@@ -66,7 +71,10 @@ class _SocketModeHandler(AsyncSocketModeHandler):
 
 class SlackService:
     """The running adapter. `stop()` stops taking envelopes, lets those in flight be acked,
-    closes the connection, then waits for the work the listeners started."""
+    closes the connection, then waits for the work the listeners started.
+
+    `team_id` is the workspace of a single-workspace install (None with OAuth); `http_routes`
+    are the install pages the web server must serve with OAuth (none otherwise)."""
 
     def __init__(
         self,
@@ -74,13 +82,15 @@ class SlackService:
         handler: _SocketModeHandler,
         background: Background,
         directory: SlackDirectory,
-        team_id: str,
+        team_id: str | None,
         unsubscribe: Callable[[], None],
     ) -> None:
         self.app = app
         self.handler = handler
         self.directory = directory
         self.team_id = team_id
+        flow = app.oauth_flow
+        self.http_routes: list[web.RouteDef] = oauth_routes(flow) if flow is not None else []
         self._background = background
         self._unsubscribe = unsubscribe
 
@@ -92,8 +102,8 @@ class SlackService:
         log.info("Slack: disconnected")
 
 
-async def _check_tokens(client: AsyncWebClient, config: SlackConfig) -> tuple[str, str]:
-    """(team id, Socket Mode URL), or a clear error naming the token that is wrong."""
+async def _check_bot_token(client: AsyncWebClient) -> str:
+    """The workspace of the bot token, or a clear error."""
     try:
         auth = await client.auth_test()
     except SlackApiError as e:
@@ -101,6 +111,11 @@ async def _check_tokens(client: AsyncWebClient, config: SlackConfig) -> tuple[st
             f"Slack refused SLACK_BOT_TOKEN ({e.response.get('error')}): use the app's Bot User "
             "OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
         ) from e
+    return str(auth["team_id"])
+
+
+async def _socket_url(client: AsyncWebClient, config: SlackConfig) -> str:
+    """A Socket Mode URL, or a clear error about the app-level token."""
     try:
         opened = await client.apps_connections_open(app_token=config.app_token)
     except SlackApiError as e:
@@ -108,23 +123,61 @@ async def _check_tokens(client: AsyncWebClient, config: SlackConfig) -> tuple[st
             f"Slack refused SLACK_APP_TOKEN ({e.response.get('error')}): use an app-level token "
             "(xapp-…) with the connections:write scope, and turn Socket Mode on"
         ) from e
-    return str(auth["team_id"]), str(opened["url"])
+    return str(opened["url"])
+
+
+def _oauth_app(
+    config: SlackConfig,
+    installations: AsyncInstallationStore | None,
+    states: AsyncOAuthStateStore | None,
+) -> tuple[AsyncApp, SlackClients]:
+    if not (config.client_id and config.client_secret and installations and states):
+        raise SlackStartError(
+            "Slack needs SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
+            "SLACK_CLIENT_SECRET (several workspaces, installed from the install page)"
+        )
+    public = (config.public_url or "").rstrip("/")
+    settings = AsyncOAuthSettings(
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        scopes=BOT_SCOPES,
+        installation_store=installations,
+        state_store=states,
+        install_path=INSTALL_PATH,
+        redirect_uri_path=REDIRECT_PATH,
+        redirect_uri=public + REDIRECT_PATH if public else None,
+    )
+    base = web_client(None, config.api_url)  # Bolt adds each workspace's token per request
+    app = AsyncApp(client=base, oauth_settings=settings, process_before_response=False)
+    return app, SlackClients(config.api_url, installations=installations)
 
 
 async def start_slack(
-    engine: Engine, router: ChannelRouter, config: SlackConfig, refs: MessageRefs
+    engine: Engine,
+    router: ChannelRouter,
+    config: SlackConfig,
+    refs: MessageRefs,
+    *,
+    installations: AsyncInstallationStore | None = None,
+    oauth_states: AsyncOAuthStateStore | None = None,
 ) -> SlackService:
     """Check the tokens, register the listeners and the "slack" channel, connect Socket Mode.
-    `refs` keeps where each card was posted (durable in production: SqlMessageRefs)."""
-    clients = SlackClients(config.api_url, bot_token=config.bot_token)
-    client = clients.bot
-    assert client is not None
-    team_id, socket_url = await _check_tokens(client, config)
+    `refs` keeps where each card was posted (durable in production: SqlMessageRefs); with OAuth
+    (no bot token) `installations` and `oauth_states` keep the workspaces' installations
+    (storage.slack_installations)."""
+    team_id: str | None = None
+    if config.bot_token:
+        clients = SlackClients(config.api_url, bot_token=config.bot_token)
+        assert clients.bot is not None
+        team_id = await _check_bot_token(clients.bot)
+        app = AsyncApp(client=clients.bot, process_before_response=False)
+    else:
+        app, clients = _oauth_app(config, installations, oauth_states)
+    socket_url = await _socket_url(app.client, config)
     background = Background()
     home = HomeTab(clients, engine, background)
     channel = SlackChannel(clients, engine, refs)
     deps = Deps(engine=engine, config=config, background=background, home=home, channel=channel)
-    app = AsyncApp(client=client, process_before_response=False)
     app.use(Deduplicator().middleware)
     for surface in (commands, actions, views, events):
         surface.register(app, deps)
@@ -132,10 +185,11 @@ async def start_slack(
     engine.use_directory(directory)
     router.register("slack", channel)
     engine.subscribe(home.on_change)
-    handler = _SocketModeHandler(app, config.app_token, client)
+    handler = _SocketModeHandler(app, config.app_token, app.client)
     handler.client.wss_uri = socket_url  # checked above; later reconnects ask for a new one
     await handler.connect_async()  # type: ignore[no-untyped-call]
-    log.info("Slack: connected to workspace %s over Socket Mode (%s)", team_id, config.command)
+    where = f"workspace {team_id}" if team_id else "every workspace that installs it (OAuth)"
+    log.info("Slack: connected to %s over Socket Mode (%s)", where, config.command)
     return SlackService(
         app, handler, background, directory, team_id, lambda: engine.unsubscribe(home.on_change)
     )

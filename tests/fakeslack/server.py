@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import time
@@ -85,6 +86,9 @@ class FakeSlack:
         self.team = team
         self.bot_user_id = bot_user_id
         self.wait = wait  # how long wait_until / ack wait before failing
+        self.teams: dict[str, str] = {bot_token: team_id}  # bot token -> workspace
+        self.oauth_codes: dict[str, tuple[str, str]] = {}  # code -> (workspace, bot token)
+        self.client_id, self.client_secret = "111.222", "fake-client-secret"
         self.calls: list[ApiCall] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
@@ -141,6 +145,13 @@ class FakeSlack:
 
     def add_usergroup(self, group_id: str, members: list[str]) -> None:
         self.usergroups[group_id] = list(members)
+
+    def add_workspace(self, team_id: str, bot_token: str) -> str:
+        """Another workspace that can install the app: returns the OAuth code Slack would hand
+        to the app's redirect URL after the user clicks Allow."""
+        code = f"code-{team_id}"
+        self.oauth_codes[code] = (team_id, bot_token)
+        return code
 
     def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with 429 and `Retry-After`."""
@@ -299,23 +310,29 @@ class FakeSlack:
             call.response = {"ok": False, "error": "ratelimited"}
             headers["Retry-After"] = str(limit[1])
         else:
-            call.response = self._answer(method, args, token)
+            call.response = self._answer(method, args, token, auth)
         self.calls.append(call)
         async with self._changed:
             self._changed.notify_all()
         return web.json_response(call.response, status=call.status, headers=headers)
 
-    def _answer(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
-        wanted = self.app_token if method == "apps.connections.open" else self.bot_token
+    def _answer(
+        self, method: str, args: dict[str, Any], token: str | None, auth: str
+    ) -> dict[str, Any]:
+        if method == "oauth.v2.access":  # authenticated by client id and secret
+            return self._oauth_access(args, auth)
         if not token:
             return {"ok": False, "error": "not_authed"}
-        if token != wanted:
+        valid = (
+            token == self.app_token if method == "apps.connections.open" else (token in self.teams)
+        )
+        if not valid:
             return {"ok": False, "error": "invalid_auth"}
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return {"ok": False, "error": "unknown_method"}
         try:
-            response: dict[str, Any] = handler(args)
+            response: dict[str, Any] = handler({**args, "_team": self.teams.get(token or "")})
         except web_api.SlackError as e:
             return {"ok": False, "error": str(e)}
         return {"ok": True, **response}
@@ -323,12 +340,35 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
+    def _oauth_access(self, args: dict[str, Any], auth: str) -> dict[str, Any]:
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        given = (args.get("client_id"), args.get("client_secret"))
+        if auth != f"Basic {expected}" and given != (self.client_id, self.client_secret):
+            return {"ok": False, "error": "invalid_client_id"}
+        found = self.oauth_codes.pop(str(args.get("code")), None)
+        if found is None:
+            return {"ok": False, "error": "invalid_code"}
+        team_id, bot_token = found
+        self.teams[bot_token] = team_id
+        return {  # the shape of Slack's oauth.v2.access answer for a bot install
+            "ok": True,
+            "app_id": "A111",
+            "authed_user": {"id": "UINSTALLER"},
+            "scope": "chat:write,commands",
+            "token_type": "bot",
+            "access_token": bot_token,
+            "bot_user_id": "UBOT",
+            "team": {"id": team_id, "name": f"Workspace {team_id}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
             "url": "https://fake.slack.com/",
             "team": self.team,
             "user": "countersign",
-            "team_id": self.team_id,
+            "team_id": args["_team"] or self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": "B111",
             "is_enterprise_install": False,

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import SlackConfig
+from bot.config import BOT_SCOPES, SlackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifests" / "slack-app.yaml"
@@ -53,6 +53,7 @@ def test_bot_scopes_are_exactly_what_the_code_calls_for() -> None:
     assert not unknown, f"add the scopes of {sorted(unknown)} to METHOD_SCOPES"
     needed = set().union(*(METHOD_SCOPES[m] for m in methods)) | SURFACE_SCOPES
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
+    assert set(BOT_SCOPES) == needed  # what the OAuth install asks for
 
 
 def test_socket_mode_command_interactivity_and_home_tab_are_on() -> None:
