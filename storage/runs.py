@@ -18,7 +18,8 @@ from engine.events import EVENT_ADAPTER
 from engine.memory import check_change, decode_cursor, encode_cursor
 from engine.ports import PendingTask, RecordedEvent, RunChange, RunPage
 from engine.state import RunState
-from storage.commit import CombinedWriter, SequentialWriter, plan_commit
+from storage.commit import SequentialWriter, plan_commit
+from storage.commit_pg import CombinedWriter
 from storage.database import READONLY
 from storage.dialect import is_lost_race, is_unique_violation
 from storage.schema import events, pending_tasks, runs

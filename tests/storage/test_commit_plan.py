@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy.dialects import postgresql
 
 from engine.commands import Timer
-from storage.commit import bind_values, combined_statement, plan_commit
+from storage.commit import plan_commit
+from storage.commit_pg import bind_values, combined_statement
 from tests.storage.builders import T0, approve, new_run
 
 
