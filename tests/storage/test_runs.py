@@ -205,3 +205,21 @@ async def test_changes_of_one_run_in_a_batch_must_chain(store_backend: Any) -> N
 async def test_an_approver_listed_twice_has_one_pending_task(store_backend: Any) -> None:
     await store_backend.runs.commit([new_run(approvers=("U_A", "U_A"))])
     assert [p.principal for p in await store_backend.runs.pending_tasks("T1")] == ["U_A"]
+
+
+async def test_concurrent_batches_over_the_same_runs_conflict_cleanly(store_backend: Any) -> None:
+    started = [new_run(f"r{i}", approvers=("U_A", "U_B")) for i in range(4)]
+    await store_backend.runs.commit(started)
+    forward = [approve(s.state, "U_A") for s in started]
+    backward = [approve(s.state, "U_B") for s in reversed(started)]
+    outcomes = await asyncio.gather(
+        store_backend.runs.commit(forward),
+        store_backend.runs.commit(backward),
+        return_exceptions=True,
+    )
+    # Rows are locked in one order whatever the batch order: a conflict, never a deadlock.
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConcurrencyConflict", "NoneType"]
+    winner = "U_A" if outcomes[0] is None else "U_B"
+    for i in range(4):
+        votes = (await store_backend.runs.load("T1", f"r{i}")).steps["manager"].votes
+        assert [v.actor for v in votes] == [winner]
