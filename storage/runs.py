@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +24,11 @@ from storage.database import READONLY
 from storage.dialect import is_lost_race, is_unique_violation
 from storage.schema import events, pending_tasks, runs
 
+# Prebuilt: loading a run is on the path of every decision.
+_LOAD = select(runs.c.state).where(
+    runs.c.tenant_id == bindparam("tenant"), runs.c.run_id == bindparam("run")
+)
+
 
 class SqlRunStore:
     def __init__(self, engine: AsyncEngine) -> None:
@@ -36,9 +41,9 @@ class SqlRunStore:
         )
 
     async def load(self, tenant_id: str, run_id: str) -> RunState:
-        query = select(runs.c.state).where(runs.c.tenant_id == tenant_id, runs.c.run_id == run_id)
         async with self._reader.connect() as conn:
-            data = (await conn.execute(query)).scalar_one_or_none()
+            params = {"tenant": tenant_id, "run": run_id}
+            data = (await conn.execute(_LOAD, params)).scalar_one_or_none()
         if data is None:
             raise NotFound(f"no run {run_id!r} in this workspace")
         return RunState.model_validate_json(data)
