@@ -3,6 +3,8 @@ chosen by the database URL. `open_storage` gives the four stores the engine's po
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import migrate
@@ -38,8 +40,11 @@ class Storage:
 
 async def open_storage(url: str, *, create: bool = False, pool_size: int = 10) -> Storage:
     """Connect to `url`; with `create`, also bring the schema up to date (a fresh SQLite file is
-    created). A PostgreSQL URL may end in `?search_path=schema`."""
-    storage = Storage(create_engine(url, pool_size=pool_size))
+    created, with its folder). A PostgreSQL URL may end in `?search_path=schema`."""
+    engine = create_engine(url, pool_size=pool_size)
+    if create and engine.dialect.name == "sqlite" and engine.url.database:
+        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    storage = Storage(engine)
     if create:
         try:
             await storage.upgrade()

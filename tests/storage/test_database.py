@@ -37,7 +37,7 @@ async def test_migrations_create_exactly_the_tables_the_code_uses(database_url: 
 
 
 async def test_create_makes_a_fresh_sqlite_file_ready(tmp_path: Path) -> None:
-    path = tmp_path / "new.db"
+    path = tmp_path / "data" / "new.db"
     storage = await open_storage(f"sqlite+aiosqlite:///{path}", create=True)
     try:
         assert path.exists()
