@@ -275,7 +275,9 @@ class RunApplier:
             if isinstance(state, RunState):
                 self._remember(state)
 
-    async def _apply_round(self, works: list[Work], failures: list[tuple[Work, Exception]]) -> None:
+    async def _apply_round(
+        self, works: list[Work], failures: list[tuple[Work, Exception]], *, again: bool = True
+    ) -> None:
         await self._prefetch(w.run for w in works)
         changes: list[RunChange] = []
         for work in works:
@@ -298,15 +300,18 @@ class RunApplier:
         try:
             await self.runs.commit(changes)
         except ConcurrencyConflict:
-            # Someone else moved one of these runs: redo them one by one, each with its retries.
-            log.debug(
-                "a batch of %d run changes conflicted; applying them one by one", len(changes)
-            )
+            # Another process moved some of these runs. Decide the batch again on fresh states
+            # (this process's cached ones were stale); if that conflicts too, go one by one.
             for change in changes:
-                self.forget((change.state.tenant_id, change.state.run_id))
+                self.forget(_run(change))
             by_run = {w.run: w for w in works}
-            for change in changes:
-                work = by_run[(change.state.tenant_id, change.state.run_id)]
+            redo = [by_run[_run(change)] for change in changes]
+            if again:
+                log.debug("a batch of %d run changes conflicted; deciding it again", len(changes))
+                await self._apply_round(redo, failures, again=False)
+                return
+            log.debug("a batch of %d run changes conflicted again; one by one", len(changes))
+            for work in redo:
                 await self._settle(work, failures, self._apply_unlocked(work))
             return
         except Exception as exc:

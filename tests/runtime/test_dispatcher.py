@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from engine.commands import CallHttp, Command
+from engine.errors import ConcurrencyConflict
 from engine.memory import ManualClock, MemoryStorage
 from engine.ports import Outcome, RunChange, Unavailable
 from engine.runtime.service import Engine
@@ -164,8 +165,49 @@ async def test_a_batch_that_conflicts_is_redone_run_by_run(
     one.register("call_http", CancelsMeanwhile(http, other, victim))
     with caplog.at_level(logging.DEBUG, logger="engine.runtime.applier"):
         await one.run_until_idle()
-    assert "a batch of 3 run changes conflicted" in caplog.text
+    assert "a batch of 3 run changes conflicted; deciding it again" in caplog.text
 
     final = {r.run_id: (await one.get_run(TENANT, r.run_id)).status for r in runs}
     assert final == {runs[0].run_id: "completed", victim: "cancelled", runs[2].run_id: "completed"}
     assert len(target.requests) == 3  # the victim's call went out, and its late outcome is ignored
+
+
+class RefusesBatches(CountingRuns):
+    """Refuses the first `times` multi-run commits as if another process had won the race."""
+
+    def __init__(self, runs: Any, times: int) -> None:
+        super().__init__(runs)
+        self.times = times
+
+    async def commit(self, changes: Sequence[RunChange]) -> None:
+        if len(changes) > 1 and self.times:
+            self.times -= 1
+            raise ConcurrencyConflict()
+        await super().commit(changes)
+
+
+async def test_a_batch_that_keeps_conflicting_is_applied_run_by_run(
+    store_backend: MemoryStorage | Storage,
+    clock: ManualClock,
+    target: Target,
+    http: HttpHandler,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runs = RefusesBatches(store_backend.runs, times=2)
+    engine = Engine(
+        definitions=store_backend.definitions,
+        runs=runs,
+        outbox=store_backend.outbox,
+        timers=store_backend.timers,
+        clock=clock,
+        handlers={"call_http": http},
+    )
+    await setup(engine, target, ONE_CALL)
+    started = [await engine.start_run(TENANT, "one-call", {}, "UREQ") for _ in range(4)]
+    with caplog.at_level(logging.DEBUG, logger="engine.runtime.applier"):
+        await engine.run_until_idle()
+    assert "a batch of 4 run changes conflicted again; one by one" in caplog.text
+    assert runs.commits[-4:] == [1, 1, 1, 1]
+    for run in started:
+        assert (await engine.get_run(TENANT, run.run_id)).status == "completed"
+    assert len(target.requests) == 4
