@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.blocks import ids
 from bot.config import SlackConfig
+from bot.message_refs import MessageRef, MessageRefs
 from bot.service import SlackService, start_slack
 from engine.events import Event
 from engine.runtime.service import Engine, RuntimeSettings
@@ -36,6 +37,38 @@ PEOPLE = {
     ADMIN: "Ann Admin",
 }
 ACK_LIMIT = 3.0  # seconds Slack allows for an acknowledgement
+
+
+class ObservedRefs:
+    """The app's card store, observed: tests can wait until a card's location is saved."""
+
+    def __init__(self, inner: MessageRefs) -> None:
+        self._inner = inner
+        self._saved = asyncio.Condition()
+
+    async def get(
+        self, tenant_id: str, run_id: str, step_id: str, principal: str
+    ) -> MessageRef | None:
+        return await self._inner.get(tenant_id, run_id, step_id, principal)
+
+    async def put(
+        self, tenant_id: str, run_id: str, step_id: str, principal: str, ref: MessageRef
+    ) -> None:
+        await self._inner.put(tenant_id, run_id, step_id, principal, ref)
+        async with self._saved:
+            self._saved.notify_all()
+
+    async def for_step(self, tenant_id: str, run_id: str, step_id: str) -> dict[str, MessageRef]:
+        return await self._inner.for_step(tenant_id, run_id, step_id)
+
+    async def saved(self, run_id: str, step_id: str, principal: str) -> MessageRef:
+        async def loop() -> MessageRef:
+            async with self._saved:
+                while (ref := await self.get(TEAM, run_id, step_id, principal)) is None:
+                    await self._saved.wait()
+                return ref
+
+        return await asyncio.wait_for(loop(), WAIT)
 
 
 class SlackUsers:
@@ -107,10 +140,13 @@ class SlackUsers:
 class SlackHarness(SlackUsers):
     """The app in this process, so tests can also look at the engine."""
 
-    def __init__(self, fake: FakeSlack, engine: Engine, service: SlackService) -> None:
+    def __init__(
+        self, fake: FakeSlack, engine: Engine, service: SlackService, refs: ObservedRefs
+    ) -> None:
         super().__init__(fake)
         self.engine = engine
         self.service = service
+        self.refs = refs
 
     async def run_reaches(self, run_id: str, *statuses: str) -> RunState:
         """Wait (on the engine's change notifications) until the run has one of `statuses`."""
@@ -147,8 +183,9 @@ async def running_app(tmp_path: Path, **settings: Any) -> AsyncIterator[SlackHar
     config = SlackConfig(
         bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, admins=[ADMIN]
     )
-    service = await start_slack(engine, engine.router, config, SqlMessageRefs(storage.engine))
-    harness = SlackHarness(fake, engine, service)
+    refs = ObservedRefs(SqlMessageRefs(storage.engine))
+    service = await start_slack(engine, engine.router, config, refs)
+    harness = SlackHarness(fake, engine, service, refs)
     try:
         yield harness
     finally:

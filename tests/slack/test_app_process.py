@@ -57,6 +57,17 @@ async def start_app(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Proces
     )
 
 
+async def until_ready(app: asyncio.subprocess.Process) -> list[str]:
+    """The log lines up to "ready" (bundled workflows applied, Slack connected)."""
+    assert app.stdout is not None
+    lines: list[str] = []
+    while not lines or " ready" not in lines[-1]:
+        line = await asyncio.wait_for(app.stdout.readline(), 30)
+        assert line, "the app exited before it was ready:\n" + "".join(lines)
+        lines.append(line.decode())
+    return lines
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
     fake = fake_slack()
@@ -70,7 +81,8 @@ async def test_app_py_runs_a_workflow_from_slack_and_stops_on_sigterm(
 ) -> None:
     app = await start_app(app_env(fake, tmp_path), tmp_path)
     try:
-        await fake.wait_connected()
+        log = await until_ready(app)
+        assert any("Slack: connected to workspace T111" in line for line in log), log
         users = SlackUsers(fake)
         await users.command("UADA", "start purchase")
         view = await users.opened_view("UADA")

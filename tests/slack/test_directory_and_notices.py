@@ -55,6 +55,7 @@ async def test_an_unknown_group_fails_the_step_with_a_clear_reason(slack: SlackH
 async def test_a_reminder_is_a_reply_under_the_card(slack: SlackHarness) -> None:
     run = await slack.engine.start_run(TEAM, "access", {"system": "wiki"}, "UADA")
     card = await slack.card("UBOB", ids.REJECT)
+    await slack.refs.saved(run.run_id, "owner", "UBOB")  # a reminder comes long after
     reminder = RequestApproval(
         key="reminder-1",
         tenant_id=TEAM,
