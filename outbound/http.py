@@ -196,9 +196,14 @@ class HttpHandler:
             body = render_value(action.json_body, context)
         except TemplateError as exc:
             return Failed(f"could not render the request: {exc.message}")
+        except ValueError as exc:
+            return Failed(f"the URL is not valid: {exc}")
         if url.scheme not in ("http", "https") or not url.host:
-            return Failed(f"{str(url)[:100]!r} is not an http(s) URL")
-        where = f"{action.method} {url.with_query(None).with_fragment(None)}"
+            plain = url.with_user(None) if url.host else url
+            return Failed(f"{str(plain)[:100]!r} is not an http(s) URL")
+        # Messages name the URL without credentials, query or fragment (they may hold secrets).
+        shown = str(url.with_user(None).with_query(None).with_fragment(None))
+        where = f"{action.method} {shown}"
         try:
             self.policy.check_host(url.host)
         except RefusedDestination as exc:
@@ -220,8 +225,11 @@ class HttpHandler:
             return Failed(f"refused {where}: {exc}")
         except TimeoutError:
             return Failed(f"{where} timed out after {action.timeout}", reason="timeout")
+        except (aiohttp.InvalidURL, ValueError) as exc:  # e.g. a header value with a newline
+            return Failed(f"{where} is not a valid request: {_scrub(exc, url, shown)}")
         except aiohttp.ClientError as exc:
-            return Failed(f"{where} could not connect: {exc}", reason="connection")
+            message = f"{where} could not connect: {_scrub(exc, url, shown)}"
+            return Failed(message, reason="connection")
         response = _parse_body(raw, content_type)
         if status in action.expect:
             return Succeeded({"status": status, "response": response})
@@ -230,6 +238,10 @@ class HttpHandler:
         message = f"{where} returned {status}" + (f": {excerpt}" if excerpt else "")
         log.info("call_http %s failed: %s", command.key, message)
         return Failed(message, reason=reason)
+
+
+def _scrub(exc: Exception, url: URL, shown: str) -> str:
+    return str(exc).replace(str(url), shown)
 
 
 async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:

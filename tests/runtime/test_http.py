@@ -239,3 +239,24 @@ async def test_listed_hosts_and_ranges_may_be_private(target: Target) -> None:
         await by_range.close()
     assert [type(o) for o in (named, ranged, literal)] == [Succeeded] * 3
     assert target.paths() == ["POST /a", "POST /b", "POST /c"]
+
+
+async def test_credentials_in_the_url_never_reach_an_error_message(
+    handler: HttpHandler, target: Target
+) -> None:
+    target.respond("/book", 500)
+    url = target.url.replace("http://", "http://ann:hunter2@") + "/book?token={{ secrets.TOKEN }}"
+    outcome = await handler.perform(call(url))
+    assert isinstance(outcome, Failed)
+    assert "hunter2" not in outcome.error and "s3cret" not in outcome.error
+    assert outcome.error.startswith(f"POST {target.url}/book returned 500")
+
+
+async def test_a_malformed_request_fails_for_good(handler: HttpHandler, target: Target) -> None:
+    broken_header = await handler.perform(
+        call(f"{target.url}/x", headers={"X-Note": "line\\nbreak{{ '\\n' }}Injected: 1"})
+    )
+    broken_url = await handler.perform(call("http://[not-an-address/x"))
+    assert isinstance(broken_header, Failed) and broken_header.reason == "permanent"
+    assert isinstance(broken_url, Failed) and broken_url.reason == "permanent"
+    assert target.requests == []
