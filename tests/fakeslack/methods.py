@@ -1,0 +1,166 @@
+"""The Web API methods the fake answers, with the shapes of `shared/slack-samples/web-api/`.
+
+A mixin of `FakeSlack`: each `_m_<method>` gets the call's arguments (plus "_team", the
+workspace of the token) and returns the answer's fields, or raises `SlackError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import time
+import uuid
+from typing import Any
+
+from tests.fakeslack import web_api
+
+
+class SlackMethods:
+    team_id: str
+    team: str
+    bot_user_id: str
+    port: int
+    client_id: str
+    client_secret: str
+    teams: dict[str, str]
+    oauth_codes: dict[str, tuple[str, str]]
+    users: dict[str, dict[str, Any]]
+    usergroups: dict[str, list[str]]
+    messages: dict[tuple[str, str], dict[str, Any]]
+    ephemeral: list[dict[str, Any]]
+    views: dict[str, dict[str, Any]]
+    home: dict[str, dict[str, Any]]
+    _tickets: set[str]
+    _ts: itertools.count[int]
+    _ids: itertools.count[int]
+
+    def dm_channel(self, user_id: str) -> str:
+        return "D" + user_id
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _oauth_access(self, args: dict[str, Any], auth: str) -> dict[str, Any]:
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        given = (args.get("client_id"), args.get("client_secret"))
+        if auth != f"Basic {expected}" and given != (self.client_id, self.client_secret):
+            return {"ok": False, "error": "invalid_client_id"}
+        found = self.oauth_codes.pop(str(args.get("code")), None)
+        if found is None:
+            return {"ok": False, "error": "invalid_code"}
+        team_id, bot_token = found
+        self.teams[bot_token] = team_id
+        return {  # the shape of Slack's oauth.v2.access answer for a bot install
+            "ok": True,
+            "app_id": "A111",
+            "authed_user": {"id": "UINSTALLER"},
+            "scope": "chat:write,commands",
+            "token_type": "bot",
+            "access_token": bot_token,
+            "bot_user_id": "UBOT",
+            "team": {"id": team_id, "name": f"Workspace {team_id}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+    def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://fake.slack.com/",
+            "team": self.team,
+            "user": "countersign",
+            "team_id": args["_team"] or self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": "B111",
+            "is_enterprise_install": False,
+        }
+
+    def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ticket = uuid.uuid4().hex
+        self._tickets.add(ticket)
+        return {"url": f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}"}
+
+    def _m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users", "")).split(",")
+        if len(users) != 1 or users[0] not in self.users:
+            raise web_api.SlackError("user_not_found")
+        return {"channel": {"id": self.dm_channel(users[0])}}
+
+    def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = web_api.require(args, "channel")
+        if not (args.get("text") or args.get("blocks")):
+            raise web_api.SlackError("no_text")
+        web_api.check_blocks(args.get("blocks"), 50)
+        ts = self._next_ts()
+        message = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": "B111",
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks") or [],
+            "ts": ts,
+            "channel": channel,
+        }
+        self.messages[(channel, ts)] = message
+        return {"channel": channel, "ts": ts, "message": message}
+
+    def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = web_api.require(args, "channel"), web_api.require(args, "ts")
+        message = self.messages.get((channel, ts))
+        if message is None:
+            raise web_api.SlackError("message_not_found")
+        web_api.check_blocks(args.get("blocks"), 50)
+        message.update(text=args.get("text", message["text"]), blocks=args.get("blocks") or [])
+        return {"channel": channel, "ts": ts, "text": message["text"], "message": message}
+
+    def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        web_api.require(args, "channel")
+        web_api.require(args, "user")
+        self.ephemeral.append(args)
+        return {"message_ts": self._next_ts()}
+
+    def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        web_api.require(args, "trigger_id")
+        return {"view": self._store_view(web_api.require(args, "view"))}
+
+    def _m_views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._m_views_open(args)
+
+    def _m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        if view_id not in self.views:
+            raise web_api.SlackError("not_found")
+        return {"view": self._store_view(web_api.require(args, "view"), view_id)}
+
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = web_api.require(args, "user_id")
+        view = web_api.require(args, "view")
+        web_api.check_view(view)
+        stored = {**view, "id": f"VH{user_id}", "team_id": self.team_id}
+        self.home[user_id] = stored
+        return {"view": stored}
+
+    def _store_view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        web_api.check_view(view)
+        view_id = view_id or f"V{next(self._ids):06d}"
+        stored = {**view, "id": view_id, "team_id": self.team_id, "state": {"values": {}}}
+        self.views[view_id] = stored
+        return stored
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(web_api.require(args, "user"))
+        if user is None:
+            raise web_api.SlackError("user_not_found")
+        return {"user": user}
+
+    def _m_users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = web_api.require(args, "email").lower()
+        for user in self.users.values():
+            if user["profile"]["email"].lower() == email:
+                return {"user": user}
+        raise web_api.SlackError("users_not_found")
+
+    def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        members = self.usergroups.get(web_api.require(args, "usergroup"))
+        if members is None:
+            raise web_api.SlackError("no_such_subteam")
+        return {"users": members}
