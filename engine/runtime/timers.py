@@ -143,7 +143,7 @@ class TimerService:
                 if len(due) < self.batch_size:
                     break
             if self._wakeups.running:
-                await self._rearm()
+                await self._rearm(fired)
             return fired
 
     async def _scheduled_sweep(self) -> None:
@@ -152,15 +152,16 @@ class TimerService:
         except Exception:
             log.exception("timer sweep failed; the next one tries again")
 
-    async def _rearm(self) -> None:
+    async def _rearm(self, fired: int) -> None:
         due = await self.timers.next_due()
         now = self.clock.now()
-        if due is None or due <= now:
-            # Nothing armed, or only timers another claimer holds: the interval sweep suffices.
+        if due is None or (due <= now and not fired):
+            # Nothing armed, or a due timer this sweep could not claim (someone else is on it):
+            # the interval sweep suffices, and waking at once would only spin.
             self._armed_for = None
             self._wakeups.cancel_wake()
             return
-        self._arm(due, now)
+        self._arm(max(due, now), now)  # due already: armed while we swept, go again at once
 
     def _arm(self, due: datetime, now: datetime) -> None:
         self._armed_for = due
