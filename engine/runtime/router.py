@@ -63,9 +63,6 @@ class ChannelRouter:
         """Make `handler` perform the commands for `channel` ("slack", "email", ...)."""
         self._channels[channel] = handler
 
-    def registered(self) -> list[str]:
-        return sorted(self._channels)
-
     async def perform(self, command: Command) -> Outcome:
         if isinstance(command, UpdateApproval | RunChanged):
             return await self._broadcast(command)
