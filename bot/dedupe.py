@@ -3,8 +3,9 @@ delivery is acknowledged and dropped.
 
 The key is what Slack keeps across a redelivery: the event id of an Events API callback, else the
 trigger id of an interaction (unique per click or submission, new for a second click), else the
-payload itself. Keys are kept for a bounded number of requests; the engine's own idempotency
-(run sequence, idempotency keys) covers anything older.
+payload itself. With Redis the keys are shared by every replica (SET NX with an expiry), since
+Slack may retry on another connection; without it each process remembers a bounded number of
+keys. The engine's own idempotency (run sequence, idempotency keys) covers anything older.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from slack_bolt.response import BoltResponse
 
 log = logging.getLogger("countersign.slack")
+REDIS_PREFIX = "countersign:slack:seen:"
+REDIS_TTL = 3600  # seconds; Slack retries within minutes
 
 
 def delivery_key(body: dict[str, Any]) -> str:
@@ -31,11 +36,20 @@ def delivery_key(body: dict[str, Any]) -> str:
 
 
 class Deduplicator:
-    def __init__(self, remember: int = 10_000) -> None:
+    def __init__(self, redis: Redis | None = None, *, remember: int = 10_000) -> None:
+        self._redis = redis
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
 
-    def first_time(self, key: str) -> bool:
+    async def first_time(self, key: str) -> bool:
+        if self._redis is not None:
+            try:
+                return bool(await self._redis.set(REDIS_PREFIX + key, 1, nx=True, ex=REDIS_TTL))
+            except RedisError as e:  # a Redis outage must not stop Slack: fall back, loudly
+                log.warning("Slack: de-duplication falls back to this process (Redis: %s)", e)
+        return self._first_time_here(key)
+
+    def _first_time_here(self, key: str) -> bool:
         if key in self._seen:
             return False
         self._seen[key] = None
@@ -48,7 +62,7 @@ class Deduplicator:
     ) -> BoltResponse | None:
         """A Bolt global middleware: an empty 200 acks a repeat without running listeners."""
         key = delivery_key(body)
-        if not self.first_time(key):
+        if not await self.first_time(key):
             log.info("Slack: repeated delivery %s acknowledged and ignored", key)
             return BoltResponse(status=200, body="")
         await next()

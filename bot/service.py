@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from aiohttp import web
+from redis.asyncio import Redis
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -160,11 +161,12 @@ async def start_slack(
     *,
     installations: AsyncInstallationStore | None = None,
     oauth_states: AsyncOAuthStateStore | None = None,
+    redis: Redis | None = None,
 ) -> SlackService:
     """Check the tokens, register the listeners and the "slack" channel, connect Socket Mode.
     `refs` keeps where each card was posted (durable in production: SqlMessageRefs); with OAuth
     (no bot token) `installations` and `oauth_states` keep the workspaces' installations
-    (storage.slack_installations)."""
+    (storage.slack_installations). With `redis`, replicas share envelope de-duplication."""
     team_id: str | None = None
     if config.bot_token:
         clients = SlackClients(config.api_url, bot_token=config.bot_token)
@@ -178,7 +180,7 @@ async def start_slack(
     home = HomeTab(clients, engine, background)
     channel = SlackChannel(clients, engine, refs)
     deps = Deps(engine=engine, config=config, background=background, home=home, channel=channel)
-    app.use(Deduplicator().middleware)
+    app.use(Deduplicator(redis).middleware)
     for surface in (commands, actions, views, events):
         surface.register(app, deps)
     directory = SlackDirectory(clients)
