@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -120,3 +122,13 @@ def test_a_required_checkbox_must_be_checked() -> None:
 def test_invalid_input_message_names_each_field() -> None:
     with pytest.raises(InvalidInput, match="n: expected a number"):
         validate_values([field("n", "number")], {"n": "x"})
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["engine.forms", "engine.definitions.checks", "engine.definitions", "engine.templates"],
+)
+def test_each_module_imports_on_its_own(module: str) -> None:
+    # engine.forms and engine.definitions import each other's names; no import order may break.
+    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
