@@ -90,7 +90,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
         async def work() -> None:
             meta = read_metadata(view.get("private_metadata", ""))
-            stored = await engine.get_definition(tenant, meta["w"])
+            # Read the values with the version the form was built from; the run starts on the
+            # latest version, which checks them again.
+            stored = await engine.get_definition(tenant, meta["w"], meta.get("v"))
             values = read(stored.definition.inputs, view["state"]["values"])
             # One run per modal, however often Slack delivers the submission.
             key = f"slack-view:{view['id']}"
