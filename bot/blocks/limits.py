@@ -64,11 +64,11 @@ def fields_section(pairs: Sequence[tuple[str, str]]) -> list[SectionBlock]:
     ]
 
 
-def fit(blocks: list[Block], limit: int, *, keep_last: int = 0) -> list[Block]:
+def fit(blocks: Sequence[Block], limit: int, *, keep_last: int = 0) -> list[Block]:
     """At most `limit` blocks: when there are more, the middle is dropped and a context line
     says how many were left out; the last `keep_last` blocks (e.g. buttons) are always kept."""
     if len(blocks) <= limit:
-        return blocks
+        return list(blocks)
     tail = blocks[len(blocks) - keep_last :] if keep_last else []
     head = blocks[: limit - keep_last - 1]
     left_out = len(blocks) - len(head) - len(tail)

@@ -144,7 +144,7 @@ def _state_value(element: dict[str, Any], value: Any) -> dict[str, Any]:
 def _option(element: dict[str, Any], value: Any) -> dict[str, Any]:
     for option in element.get("options", []):
         if option["value"] == value:
-            return option
+            return dict(option)
     raise AssertionError(f"{value!r} is not an option of {element.get('action_id')}")
 
 

@@ -69,13 +69,13 @@ async def test_socket_mode_hello_envelope_ack_and_reconnect(fake: FakeSlack) -> 
     web = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
     client = SocketModeClient(app_token=fake.app_token, web_client=web)
 
-    async def ack(c: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[type-arg]
+    async def ack(c: SocketModeClient, req: SocketModeRequest) -> None:
         await c.send_socket_mode_response(
             SocketModeResponse(envelope_id=req.envelope_id, payload={"text": "ok"})
         )
 
     client.socket_mode_request_listeners.append(ack)  # type: ignore[arg-type]
-    await client.connect()
+    await client.connect()  # type: ignore[no-untyped-call]
     try:
         env = await fake.send("slash_commands", slash_command("U1", "help"))
         assert await fake.ack(env) == {"text": "ok"}
@@ -85,4 +85,4 @@ async def test_socket_mode_hello_envelope_ack_and_reconnect(fake: FakeSlack) -> 
         again = await fake.send("slash_commands", slash_command("U1", "help"))
         await fake.ack(again)
     finally:
-        await client.close()
+        await client.close()  # type: ignore[no-untyped-call]

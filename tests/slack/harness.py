@@ -110,7 +110,8 @@ class SlackUsers:
         def find() -> dict[str, Any] | None:
             for message in reversed(self.fake.messages_in(channel)):
                 if action_id in str(message["blocks"]):
-                    return copy.deepcopy(message)
+                    snapshot: dict[str, Any] = copy.deepcopy(message)
+                    return snapshot
             return None
 
         found: dict[str, Any] = await self.fake.wait_until(find)

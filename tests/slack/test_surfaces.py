@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.blocks import ids
 from bot.blocks.app_home import TASKS_PER_PAGE
 from tests.fakeslack import payloads as p
@@ -39,7 +41,7 @@ async def test_app_home_shows_and_pages_a_long_inbox(slack: SlackHarness) -> Non
     )
     await slack.fake.ack(env)
 
-    def second_page() -> dict | None:
+    def second_page() -> dict[str, Any] | None:
         home = slack.fake.home["UBOB"]
         return home if "Older" in str(home["blocks"]) else None
 
