@@ -32,7 +32,3 @@ class SlackConfig:
     client_id: str | None = None  # OAuth, for several workspaces
     client_secret: str | None = None
     public_url: str | None = None  # where the install page is served (the web server's URL)
-
-    @property
-    def oauth(self) -> bool:
-        return self.bot_token is None
