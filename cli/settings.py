@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str | None = None  # override of https://slack.com/api/ (tests, proxies)
+    # OAuth, to install in several workspaces (instead of SLACK_BOT_TOKEN); see bot/README.md.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
     slack_command: str = "/workflow"
     # Slack user ids allowed to define workflows and cancel anyone's run.
     admins: list[str] = Field(default_factory=list)
@@ -32,6 +35,7 @@ class Settings(BaseSettings):
     public_url: str = "http://localhost:8080"
     # Signs email links and web sessions; generated into .countersign.key when unset.
     secret_key: SecretStr | None = None
+    webhook_secret: SecretStr | None = None  # signs completion webhooks; default: SECRET_KEY
     smtp_url: str | None = None
     mail_from: str = "Countersign <countersign@localhost>"
     outbox_mail_dir: Path = Path("outbox-mail")
@@ -44,7 +48,8 @@ class Settings(BaseSettings):
 
     @property
     def slack_enabled(self) -> bool:
-        return bool(self.slack_bot_token and self.slack_app_token)
+        oauth = bool(self.slack_client_id and self.slack_client_secret)
+        return bool(self.slack_app_token and (self.slack_bot_token or oauth))
 
     def secret_values(self) -> dict[str, str]:
         return {k: v.get_secret_value() for k, v in self.secrets.items()}

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cli.settings import DEFAULT_DATABASE_URL, Settings
 from engine.runtime.service import Engine
@@ -28,8 +29,9 @@ class Components:
     engine: Engine
     http: HttpHandler
     tenant: str  # the Slack workspace when connected, else settings.tenant
-    slack: object | None = None  # bot.service.SlackService
-    web: object | None = None  # web.service.WebService
+    slack: Any = None  # bot.service.SlackService
+    web: Any = None  # web.service.WebService
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.engine.start()
@@ -109,20 +111,42 @@ async def _start_slack(parts: Components) -> None:
         return
     from bot.config import SlackConfig
     from bot.service import start_slack
+    from storage.slack_installations import installation_store, oauth_state_store
     from storage.slack_messages import SqlMessageRefs
 
-    assert s.slack_bot_token and s.slack_app_token
+    assert s.slack_app_token
+    oauth = s.slack_client_id and s.slack_client_secret and not s.slack_bot_token
     config = SlackConfig(
-        bot_token=s.slack_bot_token.get_secret_value(),
+        bot_token=s.slack_bot_token.get_secret_value() if s.slack_bot_token else None,
         app_token=s.slack_app_token.get_secret_value(),
         api_url=s.slack_api_url,
         command=s.slack_command,
         admins=list(s.admins),
+        client_id=s.slack_client_id if oauth else None,
+        client_secret=(
+            s.slack_client_secret.get_secret_value() if oauth and s.slack_client_secret else None
+        ),
+        public_url=s.public_url,
     )
+    db = parts.storage.engine
+    redis = None
+    if s.redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(s.redis_url)
+        parts.closers.append(redis.aclose)
     slack = await start_slack(
-        parts.engine, parts.engine.router, config, SqlMessageRefs(parts.storage.engine)
+        parts.engine,
+        parts.engine.router,
+        config,
+        SqlMessageRefs(db),
+        installations=installation_store(db, config.client_id) if config.client_id else None,
+        oauth_states=oauth_state_store(db) if oauth else None,
+        redis=redis,
     )
-    parts.slack, parts.tenant = slack, slack.team_id
+    parts.slack = slack
+    if slack.team_id:  # a single-workspace install: bundled workflows go to that workspace
+        parts.tenant = slack.team_id
 
 
 async def _start_web(parts: Components) -> None:
@@ -139,6 +163,8 @@ async def _start_web(parts: Components) -> None:
         smtp_url=s.smtp_url,
         mail_from=s.mail_from,
         outbox_mail_dir=str(s.outbox_mail_dir),
+        webhook_secret=s.webhook_secret.get_secret_value() if s.webhook_secret else "",
+        webhook_allowed_hosts=tuple(s.outbound_allowed_hosts),
     )
     parts.web = await start_web(
         parts.engine,
@@ -147,6 +173,7 @@ async def _start_web(parts: Components) -> None:
         sql_access_stores(parts.storage.engine),
         readiness=parts.storage,
         metrics_source=SqlMetrics(parts.storage.engine),
+        extra_routes=parts.slack.http_routes if parts.slack else (),
     )
 
 
@@ -154,7 +181,9 @@ async def shutdown(parts: Components) -> None:
     """Stop taking new work first (Slack, web), then the engine, then close the database."""
     for adapter in (parts.slack, parts.web):
         if adapter is not None:
-            await adapter.stop()  # type: ignore[attr-defined]
+            await adapter.stop()
     await parts.engine.stop()
+    for close in parts.closers:
+        await close()
     await parts.http.close()
     await parts.storage.close()

@@ -4,7 +4,7 @@ channel on the router, the live-update subscription on the engine."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -115,6 +115,7 @@ async def start_web(
     readiness: Readiness | None = None,
     metrics_source: MetricsSource | None = None,
     clock: Clock | None = None,
+    extra_routes: Sequence[web.RouteDef] = (),
 ) -> WebService:
     """Start the web adapter on `config.host:port` and register the email channel on `router`.
 
@@ -150,6 +151,7 @@ async def start_web(
     add_auth_routes(app)
     add_dashboard_routes(app)
     add_live_routes(app)
+    app.add_routes(extra_routes)  # e.g. the Slack install pages (OAuth)
     app.router.add_static("/static", STATIC)
 
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
