@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     tenant: str = "local"
     workflows_dir: Path = Path("manifests/workflows")
     log_level: str = "INFO"
+    # How long a claimed command or timer stays with its claimer: after a crash, the work comes
+    # back to another process (or the restarted one) once this has passed.
+    command_lease_seconds: float = Field(default=60.0, gt=0)
+    timer_lease_seconds: float = Field(default=60.0, gt=0)
 
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None

@@ -10,11 +10,12 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from cli.settings import DEFAULT_DATABASE_URL, Settings
-from engine.runtime.service import Engine
+from engine.runtime.service import Engine, RuntimeSettings
 from outbound.http import HttpHandler
 from storage import Storage, open_storage
 
@@ -57,7 +58,11 @@ async def upgrade_database(settings: Settings) -> None:
 
 async def _core(settings: Settings) -> Components:
     storage = await open_storage(settings.database_url, create=True)
-    engine = Engine.from_storage(storage)
+    runtime = RuntimeSettings(
+        command_lease=timedelta(seconds=settings.command_lease_seconds),
+        timer_lease=timedelta(seconds=settings.timer_lease_seconds),
+    )
+    engine = Engine.from_storage(storage, settings=runtime)
     http = HttpHandler(
         secrets=settings.secret_values(), allowed_hosts=settings.outbound_allowed_hosts
     )
