@@ -188,6 +188,9 @@ async def test_runs_survive_sigkill_and_each_side_effect_is_acted_on_once(
         **os.environ,
         "DATABASE_URL": postgres_url,
         "OUTBOUND_ALLOWED_HOSTS": json.dumps(["127.0.0.1"]),
+        # Work claimed by a killed child comes back after the lease; http steps here answer in
+        # milliseconds, so a short lease keeps the test quick without double-sending live calls.
+        "COMMAND_LEASE_SECONDS": "5",
         "WORKFLOWS_DIR": str(workflows),
         "HTTP_PORT": "0",
         "TENANT": TENANT,
