@@ -18,6 +18,7 @@ from engine.access import new_token
 
 APPROVAL_SALT = "countersign.approval-link"
 SIGN_IN_SALT = "countersign.sign-in-link"
+ANSWER_SALT = "countersign.answer-link"
 
 LinkProblem = Literal["tampered", "expired", "used", "foreign"]
 
@@ -25,7 +26,11 @@ LinkProblem = Literal["tampered", "expired", "used", "foreign"]
 class LinkRefused(Exception):
     """A link that cannot be used; `problem` says exactly why."""
 
-    def __init__(self, problem: LinkProblem, claims: ApprovalClaims | SignInClaims | None = None):
+    def __init__(
+        self,
+        problem: LinkProblem,
+        claims: ApprovalClaims | SignInClaims | AnswerClaims | None = None,
+    ):
         super().__init__(problem)
         self.problem: LinkProblem = problem
         self.claims = claims
@@ -38,6 +43,19 @@ class ApprovalClaims:
     step_id: str
     principal: str  # the approver (or input assignee) the link was sent to
     kind: Literal["approval", "input"]
+    nonce: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AnswerClaims:
+    """A link that lets the requester answer one question asked about their run."""
+
+    tenant_id: str
+    run_id: str
+    step_id: str
+    question_id: str
+    principal: str  # the requester the question was sent to
     nonce: str
     expires_at: datetime
 
@@ -60,6 +78,7 @@ class LinkSigner:
     def __init__(self, secret_key: str, base_url: str) -> None:
         self._approval = URLSafeSerializer(secret_key, salt=APPROVAL_SALT)
         self._sign_in = URLSafeSerializer(secret_key, salt=SIGN_IN_SALT)
+        self._answer = URLSafeSerializer(secret_key, salt=ANSWER_SALT)
         self._base_url = base_url.rstrip("/")
 
     # ------------------------------------------------------------ approval links
@@ -94,6 +113,41 @@ class LinkSigner:
                 step_id=str(data["s"]),
                 principal=str(data["p"]),
                 kind="input" if data["k"] == "input" else "approval",
+                nonce=str(data["n"]),
+                expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
+            )
+        except (BadSignature, KeyError, TypeError, ValueError) as exc:
+            raise LinkRefused("tampered") from exc
+        if claims.expires_at <= now:
+            raise LinkRefused("expired", claims)
+        return claims
+
+    # ------------------------------------------------------------ answer links
+
+    def answer_url(self, claims: AnswerClaims) -> str:
+        token = self._answer.dumps(
+            {
+                "t": claims.tenant_id,
+                "r": claims.run_id,
+                "s": claims.step_id,
+                "q": claims.question_id,
+                "p": claims.principal,
+                "n": claims.nonce,
+                "e": int(claims.expires_at.timestamp()),
+            }
+        )
+        return f"{self._base_url}/answers/{token}"
+
+    def read_answer(self, token: str, now: datetime) -> AnswerClaims:
+        """Like `read_approval`, for answer links."""
+        try:
+            data = self._answer.loads(token)
+            claims = AnswerClaims(
+                tenant_id=str(data["t"]),
+                run_id=str(data["r"]),
+                step_id=str(data["s"]),
+                question_id=str(data["q"]),
+                principal=str(data["p"]),
                 nonce=str(data["n"]),
                 expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
             )

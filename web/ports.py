@@ -4,7 +4,8 @@ storage, as Protocols: the web tests can drive the real engine on memory stores.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, cast
 
 from engine.events import Channel, Decision, Event
 from engine.ports import (
@@ -107,6 +108,132 @@ class EngineFacade(Protocol):
         ...
 
     def unsubscribe(self, listener: Listener) -> None: ...
+
+
+class TaskSlaView(Protocol):
+    """One pending human task with its clock (engine `TaskSla`)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def workflow(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def step_id(self) -> str: ...
+    @property
+    def step_title(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def approvers(self) -> list[str]: ...
+    @property
+    def requester(self) -> str: ...
+    @property
+    def waiting_since(self) -> datetime: ...
+    @property
+    def escalation_level(self) -> int: ...
+    @property
+    def next_reminder_at(self) -> datetime | None: ...
+    @property
+    def escalates_at(self) -> datetime | None: ...
+    @property
+    def times_out_at(self) -> datetime | None: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def open_question(self) -> str | None: ...
+
+
+class AwayView(Protocol):
+    """An out-of-office window (engine `Away`)."""
+
+    @property
+    def user(self) -> str: ...
+    @property
+    def delegate(self) -> str: ...
+    @property
+    def starts(self) -> datetime: ...
+    @property
+    def until(self) -> datetime: ...
+
+
+class TaskFacade(Protocol):
+    """The engine's delegation, question, comment, out-of-office and SLA operations
+    (notes/engine5-api.md). Kept apart from `EngineFacade` so the adapter type-checks against an
+    engine that has not grown them; `tasks_of` gives the view."""
+
+    async def delegate(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        to: str,
+        *,
+        reason: str = "",
+        channel: str = "api",
+        admin: bool = False,
+        **kwargs: Any,
+    ) -> RunState: ...
+
+    async def ask(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        question: str,
+        *,
+        channel: str = "api",
+    ) -> RunState: ...
+
+    async def answer(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        question_id: str,
+        actor: str,
+        text: str,
+        *,
+        channel: str = "api",
+    ) -> RunState: ...
+
+    async def comment(
+        self,
+        tenant_id: str,
+        run_id: str,
+        actor: str,
+        text: str,
+        *,
+        step_id: str | None = None,
+        channel: str = "slack",
+    ) -> RunState: ...
+
+    async def sla(
+        self, tenant_id: str, *, principal: str | None = None, limit: int = 100
+    ) -> list[Any]: ...
+
+    async def set_away(
+        self,
+        tenant_id: str,
+        user: str,
+        delegate: str,
+        *,
+        until: datetime,
+        starts: datetime | None = None,
+        actor: str | None = None,
+    ) -> Any: ...
+
+    async def clear_away(self, tenant_id: str, user: str) -> None: ...
+
+    async def away_of(self, tenant_id: str, user: str) -> Any: ...
+
+
+def tasks_of(engine: EngineFacade) -> TaskFacade:
+    """The engine seen through `TaskFacade`."""
+    return cast(TaskFacade, engine)
 
 
 class Router(Protocol):

@@ -25,11 +25,13 @@ from web.mail.channel import EmailChannel
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, mail_sender
 from web.metrics import Metrics
+from web.pages.answers import add_answer_routes
 from web.pages.auth import add_auth_routes
 from web.pages.common import DEPS, PageDeps, page_errors
 from web.pages.dashboard import add_dashboard_routes
 from web.pages.links import add_link_routes
 from web.pages.live import HUB, LiveHub, add_live_routes
+from web.pages.tasks import add_task_routes
 from web.ports import EngineFacade, MetricsSource, Readiness, Router
 from web.webhooks import WebhookSender
 
@@ -137,7 +139,14 @@ async def start_web(
     )
     sender = mail_sender(config.smtp_url, config.outbox_mail_dir)
     mail = EmailChannel(
-        engine.get_run, engine.get_definition, sender, signer, config, clock, webhooks
+        engine.get_run,
+        engine.get_definition,
+        sender,
+        signer,
+        config,
+        clock,
+        webhooks,
+        load_timeline=engine.timeline,
     )
     router.register("email", mail)
     hub = LiveHub()
@@ -148,8 +157,10 @@ async def start_web(
     add_health_routes(app, readiness, metrics, clock)
     add_api(app, ApiDeps(engine, clock, webhooks.policy), access.api_keys, _version())
     add_link_routes(app)
+    add_answer_routes(app)
     add_auth_routes(app)
     add_dashboard_routes(app)
+    add_task_routes(app)
     add_live_routes(app)
     app.add_routes(extra_routes)  # e.g. the Slack install pages (OAuth)
     app.router.add_static("/static", STATIC)

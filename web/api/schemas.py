@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 from engine.events import Decision, RunStatus
 from engine.ports import RecordedEvent, StoredDefinition
 from engine.state import RunState
+from web.sla import Question, delegations, questions
 
 
 class Schema(BaseModel):
@@ -148,6 +149,40 @@ class VoteView(Schema):
     channel: str
     at: datetime
     override: bool
+    reason: str = Field(default="", description="Why, when the system decided (on timeout).")
+
+
+class QuestionView(Schema):
+    question_id: str
+    step_id: str
+    by: str = Field(description="The approver who asked.")
+    to: str = Field(description="Who is asked: the run's requester.")
+    text: str
+    asked_at: datetime | None
+    answer: str | None
+    answered_at: datetime | None
+    answered_by: str | None
+
+    @classmethod
+    def of(cls, step_id: str, q: Question) -> QuestionView:
+        return cls(
+            question_id=q.id,
+            step_id=step_id,
+            by=q.by,
+            to=q.to,
+            text=q.text,
+            asked_at=q.asked_at,
+            answer=q.answer,
+            answered_at=q.answered_at,
+            answered_by=q.answered_by,
+        )
+
+
+class DelegationView(Schema):
+    from_: str = Field(serialization_alias="from", description="Whose part moved.")
+    to: str
+    by: str = Field(description="Who handed it over (the approver, an admin, or the system).")
+    kind: str = Field(description="`delegate`, `reassign` (by an admin) or `away`.")
 
 
 class StepView(Schema):
@@ -163,6 +198,13 @@ class StepView(Schema):
     votes: list[VoteView]
     started_at: datetime | None
     finished_at: datetime | None
+    escalation_level: int = 0
+    next_reminder_at: datetime | None = None
+    escalates_at: datetime | None = None
+    times_out_at: datetime | None = None
+    paused: bool = Field(default=False, description="The clock stops while a question is open.")
+    delegations: list[DelegationView] = Field(default_factory=list)
+    questions: list[QuestionView] = Field(default_factory=list)
 
 
 class WaitingOn(Schema):
@@ -219,6 +261,16 @@ class RunView(Schema):
                         }
                     ),
                     votes=[VoteView(**v.model_dump()) for v in step.votes],
+                    escalation_level=step.escalation_level,
+                    next_reminder_at=getattr(step, "next_reminder_at", None),
+                    escalates_at=getattr(step, "escalates_at", None),
+                    times_out_at=getattr(step, "times_out_at", None),
+                    paused=bool(getattr(step, "paused", False)),
+                    delegations=[
+                        DelegationView(from_=d.from_, to=d.to, by=d.by, kind=d.kind)
+                        for d in delegations(step)
+                    ],
+                    questions=[QuestionView.of(step.id, q) for q in questions(step)],
                 )
                 for step in s.steps.values()
             ],
@@ -241,6 +293,8 @@ class TimelineEntry(Schema):
         common = {k: data.pop(k, None) for k in ("type", "at", "step_id", "actor", "channel")}
         if r.event.type == "run_started":
             common["actor"] = data.get("requester")
+        elif common["actor"] is None and isinstance(data.get("by"), str):
+            common["actor"] = data["by"]  # delegations and questions name who acted `by`
         return cls(seq=r.seq, data=data, **common)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.access import ApiKey, ApiKeyStore
+from web.api import task_routes  # noqa: F401  (declares the task operations on `api`)
 from web.api.openapi import PREFIX, build_openapi
 from web.api.registry import Call, Operation, json_result, parse_body, parse_query
 from web.api.routes import ApiDeps, api

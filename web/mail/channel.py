@@ -1,8 +1,10 @@
 """The email channel: a `CommandHandler` the router uses for "email:" principals.
 
-It performs approval and input requests (with signed single-use links), reminders, notifications
-and outcomes; for every final `run_changed` it also delivers the completion webhook, because the
-router broadcasts `run_changed` to every channel and the web adapter owns webhooks.
+It performs approval and input requests (with signed single-use links), short reminders,
+escalated and delegated requests (saying why they came), questions to an email requester (with
+a signed answer link) and their answers to an email approver, notifications and outcomes; for
+every final `run_changed` it also delivers the completion webhook, because the router broadcasts
+`run_changed` to every channel and the web adapter owns webhooks.
 
 Failures to hand a mail over return `Unavailable`: the outbox keeps the command and the
 dispatcher tries again later, so no mail is lost.
@@ -15,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from engine import events as ev
 from engine.commands import (
     Command,
     RequestApproval,
@@ -24,19 +27,26 @@ from engine.commands import (
     UpdateApproval,
 )
 from engine.errors import NotFound
-from engine.ports import Clock, Outcome, StoredDefinition, Succeeded, Unavailable
+from engine.ports import Clock, Outcome, RecordedEvent, StoredDefinition, Succeeded, Unavailable
 from engine.state import RunState
 from web.config import WebConfig
-from web.links import ApprovalClaims, LinkSigner, approval_nonce
+from web.links import AnswerClaims, ApprovalClaims, LinkSigner, approval_nonce
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, MailUnavailable
 from web.messages import step_message
+from web.sla import delegation_note, delegation_to, questions, span, waiting_since
 from web.webhooks import WebhookSender
 
 log = logging.getLogger("countersign.mail")
 
 RETRY_AFTER = 30.0
 SENT_MEMORY = 10_000
+QUESTION_COMMANDS = ("ask_question", "answer_delivered")
+
+
+def _kind(command: Command) -> str:
+    """The command's type tag (read loosely: question commands are newer than this module)."""
+    return str(getattr(command, "type", ""))
 
 
 def email_address(principal: str) -> str | None:
@@ -55,8 +65,10 @@ class EmailChannel:
         config: WebConfig,
         clock: Clock,
         webhooks: WebhookSender,
+        load_timeline: Callable[[str, str], Awaitable[list[RecordedEvent]]] | None = None,
     ) -> None:
         self._load_run = load_run
+        self._load_timeline = load_timeline
         self._load_definition = load_definition
         self._sender = sender
         self._signer = signer
@@ -91,6 +103,8 @@ class EmailChannel:
                 await self._send_request(command, principal, address)
             elif isinstance(command, SendNotification):
                 await self._notify(command, address)
+            elif _kind(command) in QUESTION_COMMANDS:
+                await self._question_mail(command, address)
             else:
                 raise TypeError(f"cannot deliver {command.type} by email")
         except MailUnavailable as exc:
@@ -122,6 +136,10 @@ class EmailChannel:
                 await self._notify(command, to)
         elif isinstance(command, UpdateApproval):
             await self._step_outcome(command)
+        elif _kind(command) in QUESTION_COMMANDS:
+            to = email_address(str(getattr(command, "to", "")))
+            if to:
+                await self._question_mail(command, to)
 
     async def _notify(self, command: SendNotification, to: str) -> None:
         run = await self._load_run(command.tenant_id, command.run_id)
@@ -139,28 +157,54 @@ class EmailChannel:
         step = run.steps.get(command.step_id)
         if step is None or step.status != "waiting":
             return  # decided or cancelled meanwhile: an email now would only confuse
+        context = await self._request_context(run, command.step_id, command.key, principal)
+        kind = str(command.kind)
+        context["kind"] = kind
+        context["note"] = await self._why(run, command.step_id, principal, kind)
+        title, step_title = context["title"], context["step_title"]
+        if kind == "reminder":
+            subject = f"Reminder: {title}: {step_title} still waits for you"
+            template = "reminder"
+        elif context["link_kind"] == "input":
+            prefix = "Delegated: " if kind == "delegated" else ""
+            subject = f"{prefix}{title}: please fill in {step_title}"
+            template = "input_request"
+        else:
+            prefix = {"escalated": "Escalated: ", "delegated": "Delegated: "}.get(kind, "")
+            subject = f"{prefix}{title}: approval needed ({step_title})"
+            template = "approval_request"
+        to = address or email_address(principal) or principal
+        await self._send(template, to, subject, command.key, context)
+
+    async def _request_context(
+        self, run: RunState, step_id: str, key: str, principal: str
+    ) -> dict[str, Any]:
+        """What a mail asking `principal` to act on `step_id` shows, with its signed links."""
         stored = await self._load_definition(run.tenant_id, run.workflow, run.version)
         definition = stored.definition
-        spec = definition.step(command.step_id)
+        spec = definition.step(step_id)
         now = self._clock.now()
-        kind: Any = "input" if isinstance(command, RequestInput) else "approval"
+        step = run.steps[step_id]
+        kind: Any = "input" if step.type == "input" else "approval"
         claims = ApprovalClaims(
             tenant_id=run.tenant_id,
             run_id=run.run_id,
-            step_id=command.step_id,
+            step_id=step_id,
             principal=principal,
             kind=kind,
-            nonce=approval_nonce(command.key, principal),
+            nonce=approval_nonce(key, principal),
             expires_at=now + self._config.link_ttl,
         )
-        title = definition.title or definition.name
-        step_title = spec.title or spec.id
-        context = {
+        since = waiting_since(step)
+        return {
             "run": run,
-            "title": title,
-            "step_title": step_title,
+            "title": definition.title or definition.name,
+            "step_title": spec.title or spec.id,
             "message": step_message(spec, run),
-            "kind": command.kind,
+            "link_kind": kind,
+            "kind": "request",
+            "note": "",
+            "waited": span(now - since) if since else "",
             "form_url": self._signer.approval_url(claims),
             "approve_url": self._signer.approval_url(claims, "approve"),
             "reject_url": self._signer.approval_url(claims, "reject"),
@@ -169,15 +213,81 @@ class EmailChannel:
                 run.tenant_id, principal, now, self._config.link_ttl
             ),
         }
-        prefix = "Reminder: " if command.kind == "reminder" else ""
-        if kind == "input":
-            subject = f"{prefix}{title}: please fill in {step_title}"
-            template = "input_request"
-        else:
-            subject = f"{prefix}{title}: approval needed ({step_title})"
-            template = "approval_request"
-        to = address or email_address(principal) or principal
-        await self._send(template, to, subject, command.key, context)
+
+    async def _why(self, run: RunState, step_id: str, principal: str, kind: str) -> str:
+        """Why a request came to `principal`: the escalation (whose time ran out, after how
+        long) or the hand-over (delegated by whom, or for whom while they are away)."""
+        step = run.steps[step_id]
+        handed = delegation_to(step, principal)
+        if handed is not None and kind in ("delegated", "request", "reminder"):
+            return f"This request is {delegation_note(handed)}."
+        if kind != "escalated":
+            return ""
+        since = waiting_since(step)
+        waited = span(self._clock.now() - since) if since else ""
+        before = await self._earlier_approvers(run, step_id, step.escalation_level)
+        who = f" from {', '.join(before)}" if before else ""
+        return (
+            f"It was escalated to you (level {step.escalation_level}) because it got no "
+            f"decision in time{who}. It has waited {waited} since it was first requested."
+        )
+
+    async def _earlier_approvers(self, run: RunState, step_id: str, level: int) -> list[str]:
+        if self._load_timeline is None:
+            return []
+        found: list[str] = []
+        for record in await self._load_timeline(run.tenant_id, run.run_id):
+            e = record.event
+            if isinstance(e, ev.ApprovalRequested) and e.step_id == step_id:
+                if e.escalation_level == level - 1:
+                    found = list(e.approvers)
+            elif isinstance(e, ev.StepEscalated) and e.step_id == step_id and e.level == level - 1:
+                found = list(e.approvers)
+        return found
+
+    async def _question_mail(self, command: Command, to: str) -> None:
+        """An `ask_question` to the requester (with an answer link) or an `answer_delivered`
+        to the approver who asked (with fresh links to decide now)."""
+        run = await self._load_run(command.tenant_id, command.run_id)
+        step_id = str(getattr(command, "step_id", ""))
+        step = run.steps.get(step_id)
+        qid = str(getattr(command, "question_id", ""))
+        found = next((q for q in questions(step) if q.id == qid), None) if step else None
+        if step is None or found is None:
+            return  # nothing left to ask about
+        principal = str(getattr(command, "to", f"email:{to}"))
+        stored = await self._load_definition(run.tenant_id, run.workflow, run.version)
+        title = stored.definition.title or stored.definition.name
+        spec = stored.definition.step(step_id)
+        context: dict[str, Any] = {
+            "run": run,
+            "title": title,
+            "step_title": spec.title or spec.id,
+            "question": found,
+        }
+        if _kind(command) == "ask_question":
+            if not found.open or step.status != "waiting":
+                return  # answered or decided meanwhile
+            expires = self._clock.now() + self._config.link_ttl
+            claims = AnswerClaims(
+                tenant_id=run.tenant_id,
+                run_id=run.run_id,
+                step_id=step_id,
+                question_id=qid,
+                principal=principal,
+                nonce=approval_nonce(command.key, principal),
+                expires_at=expires,
+            )
+            context["answer_url"] = self._signer.answer_url(claims)
+            context["expires_at"] = expires.strftime("%Y-%m-%d %H:%M UTC")
+            subject = f"{title}: a question about your request"
+            await self._send("question", to, subject, command.key, context)
+            return
+        context["decide"] = None
+        if step.status == "waiting" and principal in step.approvers:
+            context["decide"] = await self._request_context(run, step_id, command.key, principal)
+        subject = f"{title}: your question was answered ({context['step_title']})"
+        await self._send("answer", to, subject, command.key, context)
 
     async def _step_outcome(self, command: UpdateApproval) -> None:
         """Once a step is decided, tell its email approvers how it ended."""

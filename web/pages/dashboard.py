@@ -23,6 +23,7 @@ from web.pages.common import (
     render_fragment,
     require_session,
 )
+from web.sla import open_question_for, step_clock
 
 STATUSES: tuple[RunStatus, ...] = (
     "running",
@@ -57,7 +58,24 @@ async def home(request: web.Request) -> web.Response:
     d = deps(request)
     tasks = await d.engine.pending_for(session.tenant_id, session.principal, limit=100)
     mine = await d.engine.list_runs(session.tenant_id, requester=session.principal, limit=20)
-    return render(request, "home.html", tasks=tasks, runs=mine.runs)
+    # The clocks of those tasks (when each is next reminded, escalated, timed out).
+    clocks = {}
+    for run_id in dict.fromkeys(t.run_id for t in tasks):
+        try:
+            run = await d.engine.get_run(session.tenant_id, run_id)
+        except NotFound:
+            continue
+        for step in run.steps.values():
+            clocks[(run_id, step.id)] = step_clock(step, d.clock.now())
+    questions = [
+        {"run": run, "step": step, "question": q}
+        for run in mine.runs
+        if run.status == "running"
+        for step, q in open_question_for(run, session.principal)
+    ]
+    return render(
+        request, "home.html", tasks=tasks, runs=mine.runs, clocks=clocks, questions=questions
+    )
 
 
 async def runs_list(request: web.Request) -> web.Response:
@@ -105,8 +123,14 @@ async def run_page(
     d = deps(request)
     run = await load_visible_run(request, session)
     timeline = await d.engine.timeline(session.tenant_id, run.run_id)
+    now = d.clock.now()
+    clocks = {
+        s.id: step_clock(s, now)
+        for s in run.steps.values()
+        if s.status == "waiting" and s.type in ("approval", "input")
+    }
     if request.query.get("fragment"):
-        html = render_fragment("_run_live.html", run=run, timeline=timeline)
+        html = render_fragment("_run_live.html", run=run, timeline=timeline, clocks=clocks)
         return web.Response(text=html, content_type="text/html")
     stored = await d.engine.get_definition(session.tenant_id, run.workflow, run.version)
     my_tasks = []
@@ -122,6 +146,7 @@ async def run_page(
                 "values": values if failed else {},
                 "errors": errors if failed else {},
                 "error": error if failed else None,
+                "clock": clocks.get(step_id),
             }
         )
     current = run.current_step
@@ -135,6 +160,8 @@ async def run_page(
         definition=stored.definition,
         source=stored.source,
         my_tasks=my_tasks,
+        my_questions=open_question_for(run, session.principal),
+        clocks=clocks,
         message=message,
         notice=notice,
     )

@@ -1,0 +1,213 @@
+"""The human-task operations of the REST API: the SLA view of pending tasks, delegation and
+admin reassignment, questions to the requester and their answers, comments, out-of-office.
+Registered on the same `api` as the run operations (importing this module declares them)."""
+
+from __future__ import annotations
+
+from engine.errors import NotFound
+from engine.state import RunState
+from web.api.registry import Call, Result
+from web.api.routes import ApiDeps, api, api_actor
+from web.api.schemas import QuestionView, RunView
+from web.api.task_schemas import (
+    AnswerRequest,
+    AskRequest,
+    AwayRequest,
+    AwayStatus,
+    CommentRequest,
+    CommentView,
+    DelegateRequest,
+    TaskList,
+    TaskQuery,
+    TaskView,
+)
+from web.errors import ApiError
+from web.ports import tasks_of
+from web.sla import questions
+
+ACTS = (400, 401, 403, 404, 409, 422)
+
+
+@api.op(
+    "GET",
+    "/tasks",
+    summary="Pending human tasks with their SLA clock (waited, next reminder, escalation, "
+    "timeout), longest waiting first; `approver` keeps one person's",
+    tag="tasks",
+    query=TaskQuery,
+    responses={200: TaskList},
+    errors=(400, 401, 422),
+)
+async def list_tasks(deps: ApiDeps, call: Call) -> Result:
+    q: TaskQuery = call.query
+    found = await tasks_of(deps.engine).sla(call.tenant_id, principal=q.approver, limit=q.limit)
+    now = deps.clock.now()
+    tasks = sorted((TaskView.of(t, now) for t in found), key=lambda t: t.waiting_since)
+    return 200, TaskList(now=now, tasks=tasks)
+
+
+@api.op(
+    "POST",
+    "/runs/{run_id}/steps/{step_id}/delegate",
+    summary="Hand an approver's part of a pending step to someone else (or, with `reassign`, "
+    "reassign it as the tenant's admin); the chain is recorded",
+    tag="tasks",
+    body=DelegateRequest,
+    responses={200: RunView},
+    errors=ACTS,
+)
+async def delegate_step(deps: ApiDeps, call: Call) -> Result:
+    req: DelegateRequest = call.body
+    if not req.reassign and req.actor is None:
+        details = [{"field": "actor", "message": "name the approver who delegates"}]
+        raise ApiError(422, "invalid_request", "actor is required unless reassign is true", details)
+    extra = {"from_": req.from_} if req.reassign and req.from_ else {}
+    state = await tasks_of(deps.engine).delegate(
+        call.tenant_id,
+        call.path("run_id"),
+        call.path("step_id"),
+        req.actor or api_actor(call),
+        req.to,
+        reason=req.reason,
+        channel="api",
+        admin=req.reassign,
+        **extra,
+    )
+    return 200, RunView.of(state)
+
+
+def _question(
+    state: RunState, step_id: str, *, qid: str | None = None, by: str = ""
+) -> QuestionView:
+    step = state.steps.get(step_id)
+    found = [q for q in questions(step) if (q.id == qid if qid else q.by == by)] if step else []
+    if not found:
+        raise NotFound(f"no such question on step {step_id!r}")
+    return QuestionView.of(step_id, found[-1])
+
+
+@api.op(
+    "POST",
+    "/runs/{run_id}/steps/{step_id}/questions",
+    summary="An approver asks the requester for more information (reminders and the timeout "
+    "pause while it is open, unless the step says otherwise)",
+    tag="tasks",
+    body=AskRequest,
+    responses={201: QuestionView},
+    errors=ACTS,
+    links={"answer_question": {"run_id": "run_id", "step_id": "step_id", "qid": "question_id"}},
+)
+async def ask_question(deps: ApiDeps, call: Call) -> Result:
+    req: AskRequest = call.body
+    step_id = call.path("step_id")
+    state = await tasks_of(deps.engine).ask(
+        call.tenant_id, call.path("run_id"), step_id, req.actor, req.text, channel="api"
+    )
+    return 201, _question(state, step_id, by=req.actor)
+
+
+@api.op(
+    "POST",
+    "/runs/{run_id}/steps/{step_id}/questions/{qid}/answer",
+    summary="The requester answers a question (on their behalf)",
+    tag="tasks",
+    body=AnswerRequest,
+    responses={200: QuestionView},
+    errors=ACTS,
+)
+async def answer_question(deps: ApiDeps, call: Call) -> Result:
+    req: AnswerRequest = call.body
+    step_id, qid = call.path("step_id"), call.path("qid")
+    state = await tasks_of(deps.engine).answer(
+        call.tenant_id, call.path("run_id"), step_id, qid, req.actor, req.text, channel="api"
+    )
+    return 200, _question(state, step_id, qid=qid)
+
+
+@api.op(
+    "POST",
+    "/runs/{run_id}/comments",
+    summary="Add a comment to a run's timeline (not a decision; finished runs too)",
+    tag="tasks",
+    body=CommentRequest,
+    responses={201: CommentView},
+    errors=ACTS,
+)
+async def add_comment(deps: ApiDeps, call: Call) -> Result:
+    req: CommentRequest = call.body
+    run_id = call.path("run_id")
+    state = await tasks_of(deps.engine).comment(
+        call.tenant_id, run_id, req.actor, req.text, step_id=req.step_id, channel="api"
+    )
+    view = CommentView(
+        run_id=run_id,
+        step_id=req.step_id,
+        actor=req.actor,
+        text=req.text,
+        channel="api",
+        at=state.updated_at,
+    )
+    return 201, view
+
+
+def _away(user: str, away: object | None) -> AwayStatus:
+    if away is None:
+        return AwayStatus(user=user, away=False)
+    return AwayStatus(
+        user=user,
+        away=True,
+        delegate=getattr(away, "delegate", None),
+        starts=getattr(away, "starts", None),
+        until=getattr(away, "until", None),
+    )
+
+
+@api.op(
+    "GET",
+    "/away/{user}",
+    summary="A person's out-of-office window and delegate, if they set one",
+    tag="tasks",
+    responses={200: AwayStatus},
+    errors=(401,),
+)
+async def get_away(deps: ApiDeps, call: Call) -> Result:
+    user = call.path("user")
+    return 200, _away(user, await tasks_of(deps.engine).away_of(call.tenant_id, user))
+
+
+@api.op(
+    "PUT",
+    "/away/{user}",
+    summary="Set a person's out-of-office: until then, new requests for them go to `delegate`",
+    tag="tasks",
+    body=AwayRequest,
+    responses={200: AwayStatus},
+    errors=(400, 401, 422),
+)
+async def set_away(deps: ApiDeps, call: Call) -> Result:
+    req: AwayRequest = call.body
+    user = call.path("user")
+    engine = tasks_of(deps.engine)
+    away = await engine.set_away(
+        call.tenant_id,
+        user,
+        req.delegate,
+        until=req.until,
+        starts=req.starts,
+        actor=api_actor(call),
+    )
+    return 200, _away(user, away)
+
+
+@api.op(
+    "DELETE",
+    "/away/{user}",
+    summary="Clear a person's out-of-office (requests reach them again)",
+    tag="tasks",
+    responses={200: AwayStatus},
+    errors=(401,),
+)
+async def clear_away(deps: ApiDeps, call: Call) -> Result:
+    user = call.path("user")
+    await tasks_of(deps.engine).clear_away(call.tenant_id, user)
+    return 200, AwayStatus(user=user, away=False)

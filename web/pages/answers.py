@@ -1,0 +1,172 @@
+"""The page behind the answer link of a question email: the same rules as decision links.
+
+GET shows the question and a form and changes nothing (mail scanners prefetch links); a POST of
+that form with its CSRF token records the answer and spends the link, so it works once. A
+tampered, expired, used or foreign link gets a page saying which.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.errors import (
+    EngineError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RunFinished,
+    StepNotPending,
+)
+from engine.state import RunState
+from web.links import AnswerClaims, LinkRefused
+from web.pages.common import (
+    check_link_csrf,
+    current_session,
+    deps,
+    keep_link_csrf,
+    link_csrf,
+    render,
+)
+from web.pages.links import problem_page
+from web.sla import Question, questions
+
+MAX_ANSWER = 4000
+
+
+class CheckedAnswer:
+    def __init__(self, claims: AnswerClaims, run: RunState, question: Question, title: str):
+        self.claims = claims
+        self.run = run
+        self.question = question
+        self.title = title
+
+
+async def check_answer_link(request: web.Request) -> CheckedAnswer | web.Response:
+    d = deps(request)
+    try:
+        claims = d.signer.read_answer(request.match_info["token"], d.clock.now())
+    except LinkRefused as refused:
+        detail = ""
+        if refused.problem == "expired" and refused.claims is not None:
+            detail = f"This one expired on {refused.claims.expires_at:%Y-%m-%d %H:%M} UTC."
+        return problem_page(request, refused.problem, detail)
+    if await d.access.nonces.is_used(claims.tenant_id, claims.nonce):
+        return problem_page(request, "used")
+    session = await current_session(request)
+    if session is not None and (
+        session.tenant_id != claims.tenant_id or session.principal != claims.principal
+    ):
+        return problem_page(
+            request,
+            "foreign",
+            f"It was sent to {claims.principal}; you are signed in as {session.principal}.",
+        )
+    try:
+        run = await d.engine.get_run(claims.tenant_id, claims.run_id)
+        stored = await d.engine.get_definition(claims.tenant_id, run.workflow, run.version)
+    except NotFound:
+        return problem_page(request, "gone")
+    step = run.steps.get(claims.step_id)
+    found = next((q for q in questions(step) if q.id == claims.question_id), None) if step else None
+    if step is None or found is None or found.to != claims.principal:
+        return problem_page(request, "foreign", f"It was sent to {claims.principal}.")
+    if not found.open:
+        return problem_page(request, "decided", "The question was already answered.")
+    if step.status != "waiting":
+        return problem_page(request, "decided", f"The step is now {step.status}.")
+    title = stored.definition.title or stored.definition.name
+    return CheckedAnswer(claims, run, found, title)
+
+
+def answer_page(
+    request: web.Request,
+    link: CheckedAnswer,
+    csrf: str,
+    *,
+    status: int = 200,
+    text: str = "",
+    form_error: str | None = None,
+) -> web.Response:
+    return render(
+        request,
+        "answer.html",
+        status=status,
+        claims=link.claims,
+        run=link.run,
+        question=link.question,
+        title=link.title,
+        csrf=csrf,
+        text=text,
+        form_error=form_error,
+    )
+
+
+async def show_answer_link(request: web.Request) -> web.Response:
+    checked = await check_answer_link(request)
+    if isinstance(checked, web.Response):
+        return checked
+    csrf = link_csrf(request)
+    response = answer_page(request, checked, csrf)
+    keep_link_csrf(request, response, csrf)
+    return response
+
+
+async def use_answer_link(request: web.Request) -> web.Response:
+    checked = await check_answer_link(request)
+    if isinstance(checked, web.Response):
+        return checked
+    d = deps(request)
+    form = await request.post()
+    text = str(form.get("answer", "")).strip()
+    if not check_link_csrf(request, form):
+        csrf = link_csrf(request)
+        response = answer_page(
+            request,
+            checked,
+            csrf,
+            status=403,
+            text=text,
+            form_error="This form expired or was sent from elsewhere; press Send again.",
+        )
+        keep_link_csrf(request, response, csrf)
+        return response
+    csrf = str(form.get("csrf"))
+    if not text or len(text) > MAX_ANSWER:
+        problem = "Write an answer." if not text else f"At most {MAX_ANSWER} characters."
+        return answer_page(request, checked, csrf, status=422, text=text, form_error=problem)
+    claims = checked.claims
+    now = d.clock.now()
+    if not await d.access.nonces.use(claims.tenant_id, claims.nonce, claims.expires_at, now):
+        return problem_page(request, "used")
+    try:
+        await d.engine_tasks.answer(
+            claims.tenant_id,
+            claims.run_id,
+            claims.step_id,
+            claims.question_id,
+            claims.principal,
+            text,
+            channel="email",
+        )
+    except InvalidInput as exc:
+        await d.access.nonces.release(claims.tenant_id, claims.nonce)
+        message = "; ".join(exc.errors.values()) or exc.message
+        return answer_page(request, checked, csrf, status=422, text=text, form_error=message)
+    except NotAllowed as exc:
+        return problem_page(request, "foreign", exc.message)
+    except (StepNotPending, RunFinished) as exc:
+        return problem_page(request, "decided", exc.message)
+    except EngineError as exc:  # nothing happened: the link stays usable
+        await d.access.nonces.release(claims.tenant_id, claims.nonce)
+        return answer_page(request, checked, csrf, status=409, text=text, form_error=exc.message)
+    return render(
+        request,
+        "link_done.html",
+        headline="Thank you, your answer was sent",
+        explanation="It is shown to the approver who asked; you can close this page.",
+    )
+
+
+def add_answer_routes(app: web.Application) -> None:
+    app.router.add_get("/answers/{token}", show_answer_link)
+    app.router.add_post("/answers/{token}", use_answer_link)
