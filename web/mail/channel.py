@@ -225,11 +225,14 @@ class EmailChannel:
             return ""
         since = waiting_since(step)
         waited = span(self._clock.now() - since) if since else ""
-        before = await self._earlier_approvers(run, step_id, step.escalation_level)
-        who = f" from {', '.join(before)}" if before else ""
+        reason = getattr(step, "escalation_reason", None)
+        if not reason:
+            before = await self._earlier_approvers(run, step_id, step.escalation_level)
+            who = f" from {', '.join(before)}" if before else ""
+            reason = f"no decision came in time{who}"
         return (
-            f"It was escalated to you (level {step.escalation_level}) because it got no "
-            f"decision in time{who}. It has waited {waited} since it was first requested."
+            f"It was escalated to you (level {step.escalation_level}): {reason}. "
+            f"It has waited {waited} since it was first requested."
         )
 
     async def _earlier_approvers(self, run: RunState, step_id: str, level: int) -> list[str]:
