@@ -19,12 +19,17 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.approval_card import approval_card, input_card
+from bot.blocks.handoffs import answer_note, nudge, question_message
 from bot.blocks.limits import MESSAGE_TEXT, escape, truncate
 from bot.blocks.run_status import run_message
 from bot.clients import SlackClients
 from bot.coalesce import Coalescer
+from bot.directory import SlackDirectory
+from bot.hooks import WebHooks
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
 from engine.commands import (
+    AnswerDelivered,
+    AskQuestion,
     Command,
     RequestApproval,
     RequestInput,
@@ -37,7 +42,7 @@ from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinitio
 from engine.errors import EngineError, NotFound
 from engine.ports import Failed, Outcome, Succeeded, Unavailable
 from engine.runtime.service import Engine
-from engine.state import RunState
+from engine.state import RunState, StepState
 from engine.templates import render
 
 log = logging.getLogger("countersign.slack")
@@ -51,6 +56,19 @@ TRANSIENT = {
     "request_timeout",
     "team_added_to_org",
 }
+# Slack errors that mean this person cannot get a message from us (left, deactivated, hidden, a
+# bot): email is then the fallback when their address is known.
+UNREACHABLE = {
+    "user_not_found",
+    "user_disabled",
+    "user_not_visible",
+    "cannot_dm_bot",
+    "account_inactive",
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+}
+QUESTION = "question:"  # message refs of questions to the requester: QUESTION + question id
 UPDATE_CONCURRENCY = 20
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
 
@@ -59,20 +77,49 @@ def is_slack_user(principal: str) -> bool:
     return principal[:1] in ("U", "W") and principal[1:].isalnum() and principal.isupper()
 
 
+def waits_on(step: StepState, who: str) -> bool:
+    """The step still needs something from `who`."""
+    return (
+        step.status == "waiting"
+        and who in step.approvers
+        and all(v.actor != who for v in step.votes)
+    )
+
+
+class UserUnreachable(Exception):
+    """Slack will not deliver a DM to `user` (`error` is Slack's reason)."""
+
+    def __init__(self, user: str, error: str) -> None:
+        super().__init__(f"Slack cannot reach {user} ({error})")
+        self.user = user
+        self.error = error
+
+
 class SlackChannel:
     """A `CommandHandler` for request_approval, update_approval, request_input,
-    send_notification and run_changed."""
+    send_notification, run_changed, ask_question and answer_delivered."""
 
-    def __init__(self, clients: SlackClients, engine: Engine, refs: MessageRefs) -> None:
+    def __init__(
+        self,
+        clients: SlackClients,
+        engine: Engine,
+        refs: MessageRefs,
+        directory: SlackDirectory,
+        hooks: WebHooks,
+    ) -> None:
         self._clients = clients
         self._engine = engine
         self._refs = refs
+        self._directory = directory
+        self._hooks = hooks
         self._dms: dict[tuple[str, str], str] = {}  # (tenant, user) -> DM channel (stable)
         self._coalescer = Coalescer(min_interval=REDRAW_INTERVAL)
 
     async def perform(self, command: Command) -> Outcome:
         try:
             return await self._perform(command)
+        except UserUnreachable as e:
+            return await self._by_email(command, e)
         except SlackApiError as e:
             error = str(e.response.get("error", "unknown"))
             if error in TRANSIENT:
@@ -83,6 +130,30 @@ class SlackChannel:
         except NotFound as e:  # e.g. the workspace uninstalled Countersign
             return Failed(e.message)
 
+    async def _by_email(self, command: Command, e: UserUnreachable) -> Outcome:
+        """Email the command to a person Slack cannot reach, when their address is known and
+        the email channel is on; the outcome and the log say it went by email."""
+        address = await self._directory.email_of(command.tenant_id, e.user)
+        deliver = self._hooks.email
+        if address is None or deliver is None:
+            why = "no email address is known" if address is None else "email is off"
+            log.warning("%s for %s; %s, so it is not delivered", e, command.key, why)
+            return Failed(f"{e}; {why}, so {command.type} could not be delivered")
+        outcome = await deliver(command, address)
+        if isinstance(outcome, Succeeded):
+            log.warning(
+                "%s: %s %s was emailed to %s instead", e, command.type, command.key, address
+            )
+            return Succeeded(
+                {
+                    **outcome.result,
+                    "delivered_by": "email",
+                    "address": address,
+                    "slack_error": e.error,
+                }
+            )
+        return outcome
+
     async def _perform(self, command: Command) -> Outcome:
         if isinstance(command, RequestApproval | RequestInput):
             return await self._request(command)
@@ -92,6 +163,10 @@ class SlackChannel:
             return await self._notify(command)
         if isinstance(command, RunChanged):
             return await self._run_changed(command)
+        if isinstance(command, AskQuestion):
+            return await self._ask(command)
+        if isinstance(command, AnswerDelivered):
+            return await self._answered(command)
         raise TypeError(f"the Slack channel does not perform {command.type}")
 
     async def _load(self, tenant_id: str, run_id: str) -> tuple[RunState, WorkflowDefinition]:
@@ -115,7 +190,7 @@ class SlackChannel:
     ) -> tuple[str, list[Block]]:
         message = self.message(run, definition, step_id)
         if run.steps[step_id].type == "input":
-            return input_card(run, definition, step_id, message)
+            return input_card(run, definition, step_id, message, principal)
         return approval_card(run, definition, step_id, principal, message)
 
     async def _request(self, command: RequestApproval | RequestInput) -> Outcome:
@@ -125,12 +200,19 @@ class SlackChannel:
         channel = step.channel if isinstance(step, ApprovalStep) and step.channel else None
         # A step with a channel has one shared card there; its key is the channel itself.
         principal = channel or who
+        state = run.steps[step.id]
+        if command.kind == "reminder" and not waits_on(state, who):
+            return Succeeded({"skipped": f"{who} has nothing left to do on this step"})
         text, blocks = self._card(run, definition, command.step_id, "" if channel else who)
         client = await self._clients.for_tenant(command.tenant_id)
         ref = await self._refs.get(command.tenant_id, command.run_id, command.step_id, principal)
         if ref is None:
-            target = channel or await self._dm(client, command.tenant_id, who)
-            posted = await client.chat_postMessage(channel=target, text=text, blocks=blocks)
+            if channel:
+                posted = await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+            else:
+                posted = await self._to_user(
+                    client, command.tenant_id, who, text=text, blocks=blocks
+                )
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, principal, ref)
             # A decision committed while we posted may have redrawn the step's cards before this
@@ -144,17 +226,51 @@ class SlackChannel:
                 )
         else:
             await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
-        if command.kind != "request":
-            note = (
-                "Reminder: this still waits on you."
-                if command.kind == "reminder"
-                else ("This was escalated to you.")
-            )
-            mention = f"<@{who}> " if channel else ""
-            await client.chat_postMessage(
-                channel=ref.channel, thread_ts=ref.ts, text=mention + note
-            )
+        note = nudge(state, command.kind, who, self._engine.clock.now())
+        if note and waits_on(state, who):
+            text = (f"<@{who}> " if channel else "") + note
+            if channel:
+                await client.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text)
+            else:
+                await self._to_user(client, command.tenant_id, who, thread_ts=ref.ts, text=text)
         return Succeeded({"channel": ref.channel, "ts": ref.ts})
+
+    async def _ask(self, command: AskQuestion) -> Outcome:
+        """The requester's DM message with the question and an Answer button (redrawn with the
+        step's cards, so it shows the answer once given)."""
+        run, definition = await self._load(command.tenant_id, command.run_id)
+        key = QUESTION + command.question_id
+        text, blocks = question_message(run, definition, command.step_id, command.question_id)
+        client = await self._clients.for_tenant(command.tenant_id)
+        ref = await self._refs.get(command.tenant_id, command.run_id, command.step_id, key)
+        if ref is None:
+            posted = await self._to_user(
+                client, command.tenant_id, command.to, text=text, blocks=blocks
+            )
+            ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
+            await self._refs.put(command.tenant_id, command.run_id, command.step_id, key, ref)
+        else:
+            await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+        return Succeeded({"channel": ref.channel, "ts": ref.ts})
+
+    async def _answered(self, command: AnswerDelivered) -> Outcome:
+        """Tell the asker, under their card (the card itself shows the answer too)."""
+        run, definition = await self._load(command.tenant_id, command.run_id)
+        step = run.steps[command.step_id]
+        question = next((q for q in step.questions if q.id == command.question_id), None)
+        note = answer_note(question.text if question else "", command.text, command.by)
+        step_def = definition.step(command.step_id)
+        channel = step_def.channel if isinstance(step_def, ApprovalStep) else None
+        who = channel or command.to
+        client = await self._clients.for_tenant(command.tenant_id)
+        ref = await self._refs.get(command.tenant_id, command.run_id, command.step_id, who)
+        text = (f"<@{command.to}> " if channel else "") + note
+        if ref is not None and channel:
+            posted = await client.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text)
+        else:
+            thread = {"thread_ts": ref.ts} if ref else {}
+            posted = await self._to_user(client, command.tenant_id, command.to, text=text, **thread)
+        return Succeeded({"channel": str(posted["channel"]), "ts": str(posted["ts"])})
 
     async def _update_step(self, command: UpdateApproval) -> Outcome:
         await self.refresh_cards(command.tenant_id, command.run_id, command.step_id)
@@ -175,8 +291,12 @@ class SlackChannel:
         limit = asyncio.Semaphore(UPDATE_CONCURRENCY)
 
         async def update(principal: str, ref: MessageRef) -> None:
-            shown = principal if is_slack_user(principal) else ""
-            text, blocks = self._card(run, definition, step_id, shown)
+            if principal.startswith(QUESTION):
+                question_id = principal.removeprefix(QUESTION)
+                text, blocks = question_message(run, definition, step_id, question_id)
+            else:
+                shown = principal if is_slack_user(principal) else ""
+                text, blocks = self._card(run, definition, step_id, shown)
             async with limit:
                 await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
 
@@ -187,10 +307,11 @@ class SlackChannel:
         if to == "requester":
             to = (await self._engine.get_run(command.tenant_id, command.run_id)).requester
         client = await self._clients.for_tenant(command.tenant_id)
-        target = await self._dm(client, command.tenant_id, to) if is_slack_user(to) else to
-        posted = await client.chat_postMessage(
-            channel=target, text=truncate(escape(command.text), MESSAGE_TEXT)
-        )
+        text = truncate(escape(command.text), MESSAGE_TEXT)
+        if is_slack_user(to):
+            posted = await self._to_user(client, command.tenant_id, to, text=text)
+        else:
+            posted = await client.chat_postMessage(channel=to, text=text)
         return Succeeded({"channel": str(posted["channel"]), "ts": str(posted["ts"])})
 
     async def _run_changed(self, command: RunChanged) -> Outcome:
@@ -221,6 +342,20 @@ class SlackChannel:
             await self._refs.put(tenant_id, run_id, RUN_MESSAGE, run.requester, ref)
         else:
             await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+
+    async def _to_user(
+        self, client: AsyncWebClient, tenant_id: str, user: str, **message: Any
+    ) -> Any:
+        """chat.postMessage in `user`'s DM; `UserUnreachable` when Slack will not deliver it."""
+        try:
+            dm = await self._dm(client, tenant_id, user)
+            return await client.chat_postMessage(channel=dm, **message)
+        except SlackApiError as e:
+            error = str(e.response.get("error", ""))
+            if error in UNREACHABLE:
+                self._dms.pop((tenant_id, user), None)
+                raise UserUnreachable(user, error) from e
+            raise
 
     async def _dm(self, client: AsyncWebClient, tenant_id: str, user: str) -> str:
         if (tenant_id, user) not in self._dms:

@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 
 # Exactly the bot scopes the code uses (the manifest test checks the manifest against the calls).
 BOT_SCOPES = [
+    "channels:history",
     "chat:write",
     "commands",
+    "groups:history",
+    "im:history",
     "im:write",
     "usergroups:read",
     "users:read",

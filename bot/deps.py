@@ -11,7 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background
 from bot.channel import SlackChannel
 from bot.config import SlackConfig
+from bot.directory import SlackDirectory
 from bot.home import HomeTab
+from bot.hooks import WebHooks
 from engine.runtime.service import Engine
 
 
@@ -22,6 +24,8 @@ class Deps:
     background: Background
     home: HomeTab
     channel: SlackChannel
+    hooks: WebHooks
+    directory: SlackDirectory
 
     def is_admin(self, user: str) -> bool:
         return user in self.config.admins

@@ -1,8 +1,11 @@
-"""The Slack `Directory`: user groups and email addresses resolved through the Web API."""
+"""The Slack `Directory`: user groups and email addresses resolved through the Web API, and what
+Slack knows of a person (their email for the fallback channel, their time zone for reminders)."""
 
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -13,6 +16,7 @@ from engine.errors import EngineError
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 _EMAIL = re.compile(r"^[^@\s:]+@[^@\s]+\.[^@\s]+$")
+PROFILE_TTL = 3600.0  # seconds a users.info answer is reused (time zones rarely change)
 
 
 class SlackDirectory:
@@ -22,6 +26,43 @@ class SlackDirectory:
 
     def __init__(self, clients: SlackClients) -> None:
         self._clients = clients
+        # (tenant, user) -> the address they were named by: kept even if Slack forgets them
+        self._emails: dict[tuple[str, str], str] = {}
+        self._profiles: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+
+    async def email_of(self, tenant_id: str, user: str) -> str | None:
+        """The person's email address: the one they were named by, else their Slack profile's
+        (users.info; a deactivated account still has one). None when nobody knows it."""
+        known = self._emails.get((tenant_id, user))
+        if known:
+            return known
+        profile = await self._profile(tenant_id, user)
+        email = (profile or {}).get("profile", {}).get("email")
+        return str(email).lower() if email else None
+
+    async def time_zone(self, tenant_id: str, user: str) -> str | None:
+        """The IANA time zone of a Slack user (users.info `tz`), None for anyone else."""
+        if not _USER.match(user):
+            return None
+        profile = await self._profile(tenant_id, user)
+        tz = (profile or {}).get("tz")
+        return str(tz) if tz else None
+
+    async def _profile(self, tenant_id: str, user: str) -> dict[str, Any] | None:
+        """users.info, cached; None for someone Slack does not know."""
+        cached = self._profiles.get((tenant_id, user))
+        if cached and time.monotonic() - cached[0] < PROFILE_TTL:
+            return cached[1]
+        client = await self._clients.for_tenant(tenant_id)
+        try:
+            response = await client.users_info(user=user)
+        except SlackApiError as e:
+            if e.response.get("error") in ("user_not_found", "user_not_visible"):
+                return cached[1] if cached else None
+            raise
+        profile: dict[str, Any] = dict(response["user"])
+        self._profiles[(tenant_id, user)] = (time.monotonic(), profile)
+        return profile
 
     async def resolve(self, tenant_id: str, specs: list[str]) -> list[str]:
         out: list[str] = []
@@ -33,7 +74,11 @@ class SlackDirectory:
                 out.extend(await self._group(await self._clients.for_tenant(tenant_id), spec))
             elif _EMAIL.match(spec.removeprefix("email:")):
                 client = await self._clients.for_tenant(tenant_id)
-                out.append(await self._email(client, spec.removeprefix("email:").lower()))
+                address = spec.removeprefix("email:").lower()
+                principal = await self._email(client, address)
+                if principal != "email:" + address:
+                    self._emails[(tenant_id, principal)] = address
+                out.append(principal)
             else:
                 raise EngineError(
                     f"approver {spec!r} is not a Slack user id (U…), a user group (S…) "

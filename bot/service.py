@@ -26,6 +26,7 @@ from bot.dedupe import Deduplicator
 from bot.deps import Deps
 from bot.directory import SlackDirectory
 from bot.home import HomeTab
+from bot.hooks import WebHooks
 from bot.listeners import actions, commands, events, views
 from bot.message_refs import MessageRefs
 from bot.oauth import oauth_routes
@@ -75,7 +76,8 @@ class SlackService:
     closes the connection, then waits for the work the listeners started.
 
     `team_id` is the workspace of a single-workspace install (None with OAuth); `http_routes`
-    are the install pages the web server must serve with OAuth (none otherwise)."""
+    are the install pages the web server must serve with OAuth (none otherwise). Set
+    `hooks.sign_in_url` and `hooks.email` once the web server runs."""
 
     def __init__(
         self,
@@ -85,8 +87,10 @@ class SlackService:
         directory: SlackDirectory,
         team_id: str | None,
         unsubscribe: Callable[[], None],
+        hooks: WebHooks,
     ) -> None:
         self.app = app
+        self.hooks = hooks
         self.handler = handler
         self.directory = directory
         self.team_id = team_id
@@ -162,11 +166,14 @@ async def start_slack(
     installations: AsyncInstallationStore | None = None,
     oauth_states: AsyncOAuthStateStore | None = None,
     redis: Redis | None = None,
+    hooks: WebHooks | None = None,
 ) -> SlackService:
     """Check the tokens, register the listeners and the "slack" channel, connect Socket Mode.
     `refs` keeps where each card was posted (durable in production: SqlMessageRefs); with OAuth
     (no bot token) `installations` and `oauth_states` keep the workspaces' installations
-    (storage.slack_installations). With `redis`, replicas share envelope de-duplication."""
+    (storage.slack_installations). With `redis`, replicas share envelope de-duplication.
+    `hooks` (also `SlackService.hooks`) receive the web server's sign-in links and email
+    delivery once it is up."""
     team_id: str | None = None
     if config.bot_token:
         clients = SlackClients(config.api_url, bot_token=config.bot_token)
@@ -178,12 +185,21 @@ async def start_slack(
     socket_url = await _socket_url(app.client, config)
     background = Background()
     home = HomeTab(clients, engine, background)
-    channel = SlackChannel(clients, engine, refs)
-    deps = Deps(engine=engine, config=config, background=background, home=home, channel=channel)
+    directory = SlackDirectory(clients)
+    hooks = hooks or WebHooks()
+    channel = SlackChannel(clients, engine, refs, directory, hooks)
+    deps = Deps(
+        engine=engine,
+        config=config,
+        background=background,
+        home=home,
+        channel=channel,
+        hooks=hooks,
+        directory=directory,
+    )
     app.use(Deduplicator(redis).middleware)
     for surface in (commands, actions, views, events):
         surface.register(app, deps)
-    directory = SlackDirectory(clients)
     engine.use_directory(directory)
     router.register("slack", channel)
     engine.subscribe(home.on_change)
@@ -193,5 +209,11 @@ async def start_slack(
     where = f"workspace {team_id}" if team_id else "every workspace that installs it (OAuth)"
     log.info("Slack: connected to %s over Socket Mode (%s)", where, config.command)
     return SlackService(
-        app, handler, background, directory, team_id, lambda: engine.unsubscribe(home.on_change)
+        app,
+        handler,
+        background,
+        directory,
+        team_id,
+        lambda: engine.unsubscribe(home.on_change),
+        hooks,
     )

@@ -180,6 +180,9 @@ async def _start_web(parts: Components) -> None:
         metrics_source=SqlMetrics(parts.storage.engine),
         extra_routes=parts.slack.http_routes if parts.slack else (),
     )
+    if parts.slack is not None:  # the bot's `/workflow web` links and its email fallback
+        parts.slack.hooks.sign_in_url = parts.web.sign_in_url
+        parts.slack.hooks.email = parts.web.mail.deliver_to
 
 
 async def shutdown(parts: Components) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock
 
 from bot.blocks import ids
+from bot.blocks.handoffs import handoff_lines, question_lines
 from bot.blocks.limits import (
     HEADER_TEXT,
     MESSAGE_BLOCKS,
@@ -85,6 +86,20 @@ def _votes(step: StepState) -> str:
     return "\n".join(lines)
 
 
+def _more_buttons(ref: str) -> list[ButtonElement]:
+    """Ask the requester, or hand the request to someone else."""
+    return [
+        ButtonElement(text="Ask for info", action_id=ids.ASK, value=ref),
+        ButtonElement(text="Delegate", action_id=ids.DELEGATE, value=ref),
+    ]
+
+
+def _about(step: StepState, principal: str) -> list[Block]:
+    """How the request reached this person (or left them), and its questions and answers."""
+    lines = handoff_lines(step, principal) + question_lines(step)
+    return [context("\n".join(lines))] if lines else []
+
+
 def progress(step: StepState) -> str | None:
     """ "1 of 2 approvals" when more than one approval is needed."""
     if step.required <= 1:
@@ -104,12 +119,16 @@ def approval_card(
     step = run.steps[step_id]
     workflow, title = _titles(run, definition, step_id)
     blocks: list[Block] = [
-        HeaderBlock(text=truncate(f"Approval: {definition.title or run.workflow}", HEADER_TEXT)),
+        HeaderBlock(
+            text=truncate(f"Approval: {definition.title or run.workflow}", HEADER_TEXT),
+            block_id=ids.card_block_id(run.run_id, step_id),
+        ),
         section(f"{mention(run.requester)} asks for approval of *{title}* in *{workflow}*."),
     ]
     if message:
         blocks.append(section(escape(message)))
     blocks.extend(inputs_summary(run, definition))
+    blocks.extend(_about(step, approver))
     status = [s for s in (progress(step), _votes(step)) if s]
     outcome = _outcome(step)
     mine = next((v for v in step.votes if v.actor == approver), None)
@@ -120,6 +139,8 @@ def approval_card(
     elif mine:
         verb = "approved" if mine.decision == "approve" else "rejected"
         status.append(f"You {verb}. Waiting for the other approvers.")
+    elif approver and approver not in step.approvers:
+        pass  # handed on or escalated: `_about` says where it went
     else:
         ref = ids.StepRef(run.run_id, step_id).value()
         blocks.append(
@@ -130,6 +151,7 @@ def approval_card(
                         text="Approve", action_id=ids.APPROVE, value=ref, style="primary"
                     ),
                     ButtonElement(text="Reject", action_id=ids.REJECT, value=ref, style="danger"),
+                    *_more_buttons(ref),
                 ],
             )
         )
@@ -141,19 +163,27 @@ def approval_card(
 
 
 def input_card(
-    run: RunState, definition: WorkflowDefinition, step_id: str, message: str | None = None
+    run: RunState,
+    definition: WorkflowDefinition,
+    step_id: str,
+    message: str | None = None,
+    assignee: str = "",
 ) -> tuple[str, list[Block]]:
-    """(notification text, blocks) of the card asking the assignee to fill in a form."""
+    """(notification text, blocks) of the card asking `assignee` to fill in a form."""
     step = run.steps[step_id]
     workflow, title = _titles(run, definition, step_id)
     blocks: list[Block] = [
-        HeaderBlock(text=truncate(f"Form: {definition.title or run.workflow}", HEADER_TEXT)),
+        HeaderBlock(
+            text=truncate(f"Form: {definition.title or run.workflow}", HEADER_TEXT),
+            block_id=ids.card_block_id(run.run_id, step_id),
+        ),
         section(f"{mention(run.requester)}'s run of *{workflow}* needs you to fill in *{title}*."),
     ]
     if message:
         blocks.append(section(escape(message)))
+    blocks.extend(_about(step, assignee))
     keep = 0
-    if step.status == "waiting":
+    if step.status == "waiting" and (not assignee or assignee in step.approvers):
         ref = ids.StepRef(run.run_id, step_id).value()
         blocks.append(
             ActionsBlock(
@@ -161,11 +191,14 @@ def input_card(
                 elements=[
                     ButtonElement(
                         text="Open form", action_id=ids.OPEN_INPUT, value=ref, style="primary"
-                    )
+                    ),
+                    *_more_buttons(ref),
                 ],
             )
         )
         keep = 1
+    elif step.status == "waiting":
+        pass  # handed on: `_about` says to whom
     else:
         who = step.output.get("submitted_by")
         by = f" by {mention(str(who))}" if who else ""

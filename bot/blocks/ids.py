@@ -9,11 +9,17 @@ REJECT = "countersign_reject"
 OPEN_INPUT = "countersign_open_input"
 OPEN_START = "countersign_open_start"
 HOME_PAGE = "countersign_home_page"
+DELEGATE = "countersign_delegate"
+ASK = "countersign_ask"
+ANSWER = "countersign_answer"
 
 START_VIEW = "countersign_start"
 INPUT_VIEW = "countersign_input"
 DECIDE_VIEW = "countersign_decide"
 DEFINE_VIEW = "countersign_define"
+DELEGATE_VIEW = "countersign_delegate"
+ASK_VIEW = "countersign_ask"
+ANSWER_VIEW = "countersign_answer"
 DEFINE_BLOCK = "definition"
 DEFINE_ACTION = "yaml"
 
@@ -34,3 +40,38 @@ class StepRef:
         if not (sep and run_id and step_id):
             raise ValueError(f"not a step reference: {value!r}")
         return cls(run_id, step_id)
+
+
+@dataclass(frozen=True)
+class QuestionRef:
+    """A question on a run's step, carried in the Answer button as "run_id|step_id|question_id"."""
+
+    run_id: str
+    step_id: str
+    question_id: str
+
+    def value(self) -> str:
+        return f"{self.run_id}|{self.step_id}|{self.question_id}"
+
+    @classmethod
+    def parse(cls, value: str) -> QuestionRef:
+        parts = value.split("|")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"not a question reference: {value!r}")
+        return cls(*parts)
+
+
+CARD = "card|"  # the header block_id of a card names its step, so a thread reply can find it
+
+
+def card_block_id(run_id: str, step_id: str) -> str:
+    return CARD + StepRef(run_id, step_id).value()
+
+
+def card_step(blocks: list[dict[str, object]]) -> StepRef | None:
+    """The step a posted card is about (from its header's block_id), None for other messages."""
+    for block in blocks:
+        block_id = str(block.get("block_id") or "")
+        if block_id.startswith(CARD):
+            return StepRef.parse(block_id.removeprefix(CARD))
+    return None

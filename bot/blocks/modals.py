@@ -1,13 +1,23 @@
-"""Modals: start a workflow, fill in an input step, decide with fields, define a workflow."""
+"""Modals: start a workflow, fill in an input step, decide with fields, define a workflow, and
+hand a request on or ask about it (delegate, ask the requester, answer)."""
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import Block, InputBlock, PlainTextInputElement
+from slack_sdk.models.blocks import Block, InputBlock, PlainTextInputElement, UserSelectElement
 from slack_sdk.models.views import View
 
 from bot.blocks import ids
-from bot.blocks.forms import input_block
-from bot.blocks.limits import MODAL_TITLE, VIEW_BLOCKS, escape, fit, metadata, section, truncate
+from bot.blocks.forms import ACTION, input_block
+from bot.blocks.limits import (
+    MODAL_TITLE,
+    VIEW_BLOCKS,
+    escape,
+    fit,
+    mention,
+    metadata,
+    section,
+    truncate,
+)
 from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition
 
 
@@ -77,3 +87,58 @@ def define_modal(text: str = "") -> View:
         ),
     )
     return _modal(ids.DEFINE_VIEW, "Define a workflow", "Apply", [box], {})
+
+
+# ---------------------------------------------------------------- handing on and asking
+
+DELEGATE_TO = "to"  # block ids of the handoff modals' inputs (each element's action_id: "value")
+REASON = "reason"
+QUESTION = "question"
+ANSWER = "answer"
+
+
+def _text_box(block_id: str, label: str, *, multiline: bool, optional: bool = False) -> Block:
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        optional=optional,
+        element=PlainTextInputElement(action_id=ACTION, multiline=multiline, max_length=2000),
+    )
+
+
+def delegate_modal(run_id: str, step_id: str, title: str) -> View:
+    """Hand a request to someone else: who (a user picker) and, optionally, why."""
+    blocks: list[Block] = [
+        section(f"Hand *{escape(title)}* to someone else. They get the request in your place."),
+        InputBlock(
+            block_id=DELEGATE_TO,
+            label="Delegate to",
+            element=UserSelectElement(action_id=ACTION, placeholder="Pick a person"),
+        ),
+        _text_box(REASON, "Note for them", multiline=False, optional=True),
+    ]
+    return _modal(
+        ids.DELEGATE_VIEW, f"Delegate: {title}", "Delegate", blocks, {"r": run_id, "s": step_id}
+    )
+
+
+def ask_modal(run_id: str, step_id: str, title: str, requester: str) -> View:
+    """Ask the requester for more information before deciding."""
+    blocks: list[Block] = [
+        section(
+            f"Your question goes to {mention(requester)} with a button to answer. "
+            "Their answer appears on your card."
+        ),
+        _text_box(QUESTION, "Your question", multiline=True),
+    ]
+    return _modal(ids.ASK_VIEW, f"Ask: {title}", "Ask", blocks, {"r": run_id, "s": step_id})
+
+
+def answer_modal(run_id: str, step_id: str, question_id: str, asker: str, question: str) -> View:
+    """The requester answers an approver's question."""
+    blocks: list[Block] = [
+        section(f"{mention(asker)} asks: {escape(question)}"),
+        _text_box(ANSWER, "Your answer", multiline=True),
+    ]
+    meta = {"r": run_id, "s": step_id, "q": question_id}
+    return _modal(ids.ANSWER_VIEW, "Answer a question", "Answer", blocks, meta)

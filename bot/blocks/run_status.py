@@ -22,6 +22,7 @@ from bot.blocks.limits import (
 )
 from engine.definitions.models import WorkflowDefinition
 from engine.ports import PendingTask, RecordedEvent, StoredDefinition
+from engine.schedules import ScheduleInfo
 from engine.state import RunState
 from engine.timeline import describe
 
@@ -148,6 +149,34 @@ def inbox_blocks(tasks: Sequence[PendingTask], more: bool) -> list[Block]:
     return fit(blocks, MESSAGE_BLOCKS)
 
 
+def schedules_blocks(schedules: Sequence[ScheduleInfo]) -> list[Block]:
+    """`/workflow schedules`: each scheduled workflow and its next start (shown in the reader's
+    own time zone by Slack)."""
+    if not schedules:
+        return [section("No workflow starts on a schedule. Add `schedule:` to a definition.")]
+    lines = []
+    for s in schedules:
+        nxt = (
+            "disabled"
+            if s.disabled
+            else (f"next {when(s.next_fire)}" if s.next_fire else "no next start")
+        )
+        lines.append(
+            f":calendar: *{escape(s.workflow)}* v{s.version} · {escape(s.description)} · {nxt}"
+        )
+    return fit(
+        [section("\n".join(lines[i : i + 20])) for i in range(0, len(lines), 20)], MESSAGE_BLOCKS
+    )
+
+
+def web_link_blocks(url: str) -> list[Block]:
+    """The DM carrying a one-time dashboard sign-in link (`/workflow web`)."""
+    return [
+        section(f"<{url}|Open the Countersign dashboard>"),
+        context("This link signs you in once and expires soon. Do not forward it."),
+    ]
+
+
 def help_text(command: str) -> str:
     c = escape(command)
     return "\n".join(
@@ -158,6 +187,11 @@ def help_text(command: str) -> str:
             f"• `{c} status [RUN]`: a run's progress, or your recent runs",
             f"• `{c} cancel RUN`: cancel a run you started",
             f"• `{c} inbox`: what waits on you",
+            f"• `{c} web`: a sign-in link to the web dashboard, in a DM",
+            f"• `{c} away @person until 2026-12-31`: while you are away, your new requests "
+            f"go to them (`{c} away off` to stop, `{c} away` to see)",
+            f"• `{c} schedules`: workflows that start on a schedule, and when next",
+            f"• `{c} reassign RUN STEP @from @to`: move a pending request (admins)",
             f"• `{c} define`: add or change a workflow (admins)",
         ]
     )

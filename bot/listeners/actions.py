@@ -1,4 +1,5 @@
-"""Buttons: Approve / Reject, open an input form, start from the list, App Home paging.
+"""Buttons: Approve / Reject, open an input form, start from the list, App Home paging, and
+Delegate / Ask for info on a card (Answer on the requester's question message).
 
 A click that changes nothing (a second click, a card whose step has closed, someone who is not
 an approver) is harmless: the clicker is told why, in a message only they see, and a stale card
@@ -19,7 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import ids
 from bot.blocks.approval_card import approval_card
-from bot.blocks.modals import decision_modal, input_modal, start_modal
+from bot.blocks.modals import (
+    answer_modal,
+    ask_modal,
+    decision_modal,
+    delegate_modal,
+    input_modal,
+    start_modal,
+)
 from bot.channel import SlackChannel
 from bot.deps import Deps, sentence, tell, tenant_of
 from engine.definitions.models import ApprovalStep, InputStep
@@ -126,6 +134,59 @@ async def _open_input(c: Click) -> None:
     await c.open(input_modal(step_def, run.run_id, message))
 
 
+async def _waiting_on_clicker(c: Click, ref: ids.StepRef) -> tuple[RunState, str] | None:
+    """The run and the step's title when the step still waits on the clicker; else tells
+    them why not and returns None."""
+    run = await c.deps.engine.get_run(c.tenant, ref.run_id)
+    step = run.steps.get(ref.step_id)
+    if step is None:
+        raise EngineError(f"run {ref.run_id} has no step {ref.step_id}")
+    if step.status != "waiting":
+        await c.tell(f"This request is closed ({step.outcome or step.status}); nothing to do.")
+        return None
+    if c.user not in step.approvers:
+        await c.tell(
+            "This request is not waiting on you, so you cannot hand it on or ask about it."
+        )
+        return None
+    if any(v.actor == c.user for v in step.votes):
+        await c.tell("You already decided this; nothing to hand on.")
+        return None
+    stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
+    return run, stored.definition.step(ref.step_id).title or ref.step_id
+
+
+async def _open_delegate(c: Click) -> None:
+    ref = ids.StepRef.parse(c.value)
+    found = await _waiting_on_clicker(c, ref)
+    if found:
+        await c.open(delegate_modal(ref.run_id, ref.step_id, found[1]))
+
+
+async def _open_ask(c: Click) -> None:
+    ref = ids.StepRef.parse(c.value)
+    found = await _waiting_on_clicker(c, ref)
+    if found:
+        run, title = found
+        await c.open(ask_modal(ref.run_id, ref.step_id, title, run.requester))
+
+
+async def _open_answer(c: Click) -> None:
+    ref = ids.QuestionRef.parse(c.value)
+    run = await c.deps.engine.get_run(c.tenant, ref.run_id)
+    step = run.steps.get(ref.step_id)
+    question = next((q for q in step.questions if q.id == ref.question_id), None) if step else None
+    if question is None:
+        raise EngineError(f"run {ref.run_id} has no question {ref.question_id}")
+    if question.answer is not None:
+        await c.tell("This question was already answered; nothing to do.")
+        return
+    if c.user != question.to:
+        await c.tell("This question was asked to someone else.")
+        return
+    await c.open(answer_modal(ref.run_id, ref.step_id, ref.question_id, question.by, question.text))
+
+
 async def _open_start(c: Click) -> None:
     stored = await c.deps.engine.get_definition(c.tenant, c.value)
     await c.open(start_modal(stored.definition, stored.version))
@@ -149,6 +210,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
     button(ids.REJECT, lambda c: _decide(c, "reject"))
     button(ids.OPEN_INPUT, _open_input)
     button(ids.OPEN_START, _open_start)
+    button(ids.DELEGATE, _open_delegate)
+    button(ids.ASK, _open_ask)
+    button(ids.ANSWER, _open_answer)
 
     @app.action(re.compile("^" + re.escape(ids.HOME_PAGE)))
     async def home_page(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:

@@ -1,4 +1,5 @@
-"""The slash command (`/workflow` by default): help, list, start, define, status, cancel, inbox."""
+"""The slash command (`/workflow` by default): help, list, start, define, status, cancel, inbox,
+web, schedules; away and reassign are in `handoff_commands`."""
 
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ from bot.blocks.run_status import (
     help_text,
     inbox_blocks,
     runs_blocks,
+    schedules_blocks,
     status_blocks,
+    web_link_blocks,
     workflows_blocks,
 )
 from bot.deps import Deps, tenant_of
+from bot.listeners import handoff_commands
 from engine.errors import EngineError
 
 log = logging.getLogger("countersign.slack")
@@ -115,6 +119,29 @@ async def _inbox(r: Request) -> None:
     await r.say("Waiting on you", inbox_blocks(tasks[:INBOX_SHOWN], len(tasks) > INBOX_SHOWN))
 
 
+async def _web(r: Request) -> None:
+    sign_in_url = r.deps.hooks.sign_in_url
+    if sign_in_url is None:
+        await r.say(
+            "The web dashboard is off: Countersign's web server is not running here. "
+            "Ask an admin to start it (it starts with `python app.py` unless turned off)."
+        )
+        return
+    url = sign_in_url(r.tenant, r.user)
+    dm = await r.client.conversations_open(users=r.user)
+    await r.client.chat_postMessage(
+        channel=dm["channel"]["id"],
+        text=f"Your sign-in link to the Countersign dashboard: {url}",
+        blocks=web_link_blocks(url),
+    )
+    await r.say("I sent you a sign-in link to the dashboard in a direct message.")
+
+
+async def _schedules(r: Request) -> None:
+    schedules = await r.engine.list_schedules(r.tenant)
+    await r.say("Scheduled workflows", schedules_blocks(schedules))
+
+
 SUBCOMMANDS: dict[str, Callable[[Request], Awaitable[None]]] = {
     "list": _list,
     "start": _start,
@@ -122,6 +149,10 @@ SUBCOMMANDS: dict[str, Callable[[Request], Awaitable[None]]] = {
     "status": _status,
     "cancel": _cancel,
     "inbox": _inbox,
+    "web": _web,
+    "schedules": _schedules,
+    "away": handoff_commands.away,
+    "reassign": handoff_commands.reassign,
 }
 
 

@@ -1,4 +1,5 @@
-"""Modal submissions: start a run, fill in an input step, decide with fields, define a workflow.
+"""Modal submissions: start a run, fill in an input step, decide with fields, define a workflow,
+delegate a request, ask the requester a question, answer one.
 
 These are the only listeners that call the engine before acking: the ack carries the validation
 errors (`response_action: errors`) shown on the fields, so it has to know them.
@@ -15,8 +16,9 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.models.views import View
 
 from bot.blocks import ids
-from bot.blocks.forms import read
+from bot.blocks.forms import ACTION, read
 from bot.blocks.limits import read_metadata, section, truncate
+from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON
 from bot.deps import Deps, sentence, tenant_of
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.errors import DefinitionError, EngineError, InvalidInput, NotAllowed
@@ -79,8 +81,73 @@ def _issues(error: DefinitionError) -> str:
     )
 
 
+def _value(view: dict[str, Any], block_id: str) -> str:
+    """What was entered in one of our handoff modals' inputs ("" when empty)."""
+    raw = view["state"]["values"].get(block_id, {}).get(ACTION, {})
+    return str(raw.get("selected_user") or raw.get("value") or "").strip()
+
+
+def _required(view: dict[str, Any], block_id: str, what: str) -> str:
+    value = _value(view, block_id)
+    if not value:
+        raise InvalidInput({block_id: f"{what} is required"})
+    return value
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
     engine = deps.engine
+
+    @app.view(ids.DELEGATE_VIEW)
+    async def delegate(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        tenant, user = tenant_of(context), body["user"]["id"]
+
+        async def work() -> None:
+            meta = read_metadata(view.get("private_metadata", ""))
+            to = _required(view, DELEGATE_TO, "who to delegate to")
+            try:
+                await engine.delegate(
+                    tenant,
+                    meta["r"],
+                    meta["s"],
+                    user,
+                    to,
+                    reason=_value(view, REASON),
+                    channel="slack",
+                )
+            except (NotAllowed, InvalidInput) as e:  # e.g. `to` is the requester
+                raise InvalidInput({DELEGATE_TO: sentence(e.message)}) from e
+
+        await _answer(ack, view, work)
+
+    @app.view(ids.ASK_VIEW)
+    async def ask(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        tenant, user = tenant_of(context), body["user"]["id"]
+
+        async def work() -> None:
+            meta = read_metadata(view.get("private_metadata", ""))
+            question = _required(view, QUESTION, "a question")
+            await engine.ask(tenant, meta["r"], meta["s"], user, question, channel="slack")
+
+        await _answer(ack, view, work)
+
+    @app.view(ids.ANSWER_VIEW)
+    async def answer(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        tenant, user = tenant_of(context), body["user"]["id"]
+
+        async def work() -> None:
+            meta = read_metadata(view.get("private_metadata", ""))
+            text = _required(view, ANSWER, "an answer")
+            await engine.answer(
+                tenant, meta["r"], meta["s"], meta["q"], user, text, channel="slack"
+            )
+
+        await _answer(ack, view, work)
 
     @app.view(ids.START_VIEW)
     async def start(

@@ -83,7 +83,30 @@ class SlackMethods:
         users = str(args.get("users", "")).split(",")
         if len(users) != 1 or users[0] not in self.users:
             raise web_api.SlackError("user_not_found")
+        if self.users[users[0]].get("deleted"):
+            raise web_api.SlackError("user_disabled")
         return {"channel": {"id": self.dm_channel(users[0])}}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages of a channel, newest first (`latest`/`inclusive`/`limit`)."""
+        channel = web_api.require(args, "channel")
+        latest = float(args.get("latest") or "inf")
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        found = [
+            m
+            for (ch, ts), m in self.messages.items()
+            if ch == channel
+            and not m.get("thread_ts")
+            and (float(ts) < latest or (inclusive and float(ts) == latest))
+        ]
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        limit = int(args.get("limit") or 100)
+        return {
+            "messages": found[:limit],
+            "has_more": len(found) > limit,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = web_api.require(args, "channel")
@@ -100,6 +123,8 @@ class SlackMethods:
             "ts": ts,
             "channel": channel,
         }
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
         self.messages[(channel, ts)] = message
         return {"channel": channel, "ts": ts, "message": message}
 

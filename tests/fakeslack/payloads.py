@@ -208,3 +208,63 @@ def app_home_opened(user_id: str, *, team_id: str = "T111") -> dict[str, Any]:
             "event_ts": f"{now}.000100",
         },
     }
+
+
+def thread_reply(
+    user_id: str,
+    parent: dict[str, Any],
+    text: str,
+    *,
+    team_id: str = "T111",
+    subtype: str | None = None,
+    bot_id: str | None = None,
+) -> dict[str, Any]:
+    """An `events_api` payload for a person's reply in the thread of `parent` (a message the
+    app posted), as `message.im` / `message.channels` deliver it."""
+    now = time.time()
+    channel = parent["channel"]
+    event: dict[str, Any] = {
+        "type": "message",
+        "user": user_id,
+        "text": text,
+        "ts": f"{now:.6f}",
+        "thread_ts": parent["ts"],
+        "parent_user_id": parent.get("user", "UBOT"),
+        "team": team_id,
+        "channel": channel,
+        "channel_type": "im" if channel.startswith("D") else "channel",
+        "event_ts": f"{now:.6f}",
+        "client_msg_id": f"msg-{next(_event)}",
+        "blocks": [
+            {
+                "type": "rich_text",
+                "block_id": "r1",
+                "elements": [
+                    {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}
+                ],
+            }
+        ],
+    }
+    if subtype:
+        event["subtype"] = subtype
+    if bot_id:
+        event["bot_id"] = bot_id
+    return {
+        "token": "verification_token",
+        "team_id": team_id,
+        "api_app_id": "A111",
+        "type": "event_callback",
+        "event_id": f"Ev{next(_event):08d}",
+        "event_time": int(now),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": "UBOT",
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event": event,
+    }

@@ -99,6 +99,7 @@ class FakeSlack(SlackMethods):
         self.envelopes: dict[str, Envelope] = {}
         self.connections = 0  # WebSocket connections accepted so far
         self._rate_limits: dict[str, list[int]] = {}  # method -> [times left, retry after]
+        self._failures: dict[str, list[Any]] = {}  # method -> [times left, error]
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Condition()
@@ -156,6 +157,15 @@ class FakeSlack(SlackMethods):
     def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with 429 and `Retry-After`."""
         self._rate_limits[method] = [times, retry_after]
+
+    def fail(self, method: str, error: str, *, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` with `{"ok": false, "error": error}`
+        (HTTP 200, as Slack answers a refused call)."""
+        self._failures[method] = [times, error]
+
+    def deactivate(self, user_id: str) -> None:
+        """The person's account is deactivated: users.info shows `deleted`, DMs are refused."""
+        self.users[user_id]["deleted"] = True
 
     # ------------------------------------------------------------------ assertions
 
@@ -306,6 +316,9 @@ class FakeSlack(SlackMethods):
             call.status = 429
             call.response = {"ok": False, "error": "ratelimited"}
             headers["Retry-After"] = str(limit[1])
+        elif (failure := self._failures.get(method)) and failure[0] > 0:
+            failure[0] -= 1
+            call.response = {"ok": False, "error": failure[1]}
         else:
             call.response = self._answer(method, args, token, auth)
         self.calls.append(call)

@@ -85,6 +85,16 @@ class SlackUsers:
         await self.fake.ack(env)
         return env
 
+    async def reply(self, user: str, text: str) -> dict[str, Any]:
+        """Type a slash command and return the reply only `user` sees (response_url) or the
+        text the ack carried (help)."""
+        before = len(self.fake.calls_to("response_url"))
+        env = await self.command(user, text)
+        if env.ack_payload and env.ack_payload.get("text"):
+            return env.ack_payload
+        calls = await self.fake.wait_for_call("response_url", count=before + 1)
+        return calls[before].args
+
     async def click(self, user: str, message: dict[str, Any], action_id: str) -> Envelope:
         env = await self.fake.send("interactive", p.block_action(user, message, action_id))
         await self.fake.ack(env)
@@ -110,6 +120,20 @@ class SlackUsers:
         def find() -> dict[str, Any] | None:
             for message in reversed(self.fake.messages_in(channel)):
                 if action_id in str(message["blocks"]):
+                    snapshot: dict[str, Any] = copy.deepcopy(message)
+                    return snapshot
+            return None
+
+        found: dict[str, Any] = await self.fake.wait_until(find)
+        return found
+
+    async def dm(self, user: str, containing: str) -> dict[str, Any]:
+        """The latest message in `user`'s DM whose text or blocks contain `containing`."""
+        channel = self.fake.dm_channel(user)
+
+        def find() -> dict[str, Any] | None:
+            for message in reversed(self.fake.messages_in(channel)):
+                if containing in message["text"] or containing in str(message["blocks"]):
                     snapshot: dict[str, Any] = copy.deepcopy(message)
                     return snapshot
             return None

@@ -162,7 +162,12 @@ def test_pending_card_has_buttons_and_progress() -> None:
     _, blocks = approval_card(state, definition(), "manager", "U0001")
     dicts = [b.to_dict() for b in blocks]
     assert dicts[-1]["type"] == "actions"
-    assert [e["action_id"] for e in dicts[-1]["elements"]] == [ids.APPROVE, ids.REJECT]
+    assert [e["action_id"] for e in dicts[-1]["elements"]] == [
+        ids.APPROVE,
+        ids.REJECT,
+        ids.ASK,
+        ids.DELEGATE,
+    ]
     assert "1 of 2 approvals" in flat(blocks)
     _, voted = approval_card(state, definition(), "manager", "U0002")
     assert "actions" not in [b.to_dict()["type"] for b in voted]

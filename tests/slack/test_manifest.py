@@ -28,6 +28,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "views.publish": set(),
     "users.lookupByEmail": {"users:read", "users:read.email"},
     "usergroups.users.list": {"usergroups:read"},
+    "users.info": {"users:read"},
+    "conversations.history": {"channels:history", "groups:history", "im:history"},
 }
 SURFACE_SCOPES = {"commands"}  # the slash command itself
 
@@ -63,7 +65,10 @@ def test_socket_mode_command_interactivity_and_home_tab_are_on() -> None:
     settings = data["settings"]
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
-    assert "app_home_opened" in settings["event_subscriptions"]["bot_events"]
+    events = settings["event_subscriptions"]["bot_events"]
+    assert {"app_home_opened", "message.im", "message.channels"} <= set(events)
+    # Mentions typed in the command arrive as user ids (`away @bob`, `reassign`).
+    assert data["features"]["slash_commands"][0]["should_escape"] is True
     assert data["features"]["app_home"]["home_tab_enabled"] is True
     commands = [c["command"] for c in data["features"]["slash_commands"]]
     assert commands == [SlackConfig("xoxb", "xapp").command]

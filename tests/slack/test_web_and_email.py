@@ -1,0 +1,110 @@
+"""End to end: `/workflow web` sign-in links, and email when Slack cannot reach an approver."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+
+from engine.commands import Command, RequestApproval
+from engine.ports import Failed, Outcome, Succeeded
+from tests.fakeslack.server import WAIT
+from tests.slack.harness import TEAM, SlackHarness
+from web.links import LinkSigner
+
+BY_EMAIL = """
+name: byemail
+steps:
+  - id: check
+    type: approval
+    approvers: [dan@example.com]
+"""
+
+
+class Mailbox:
+    """Stands in for the web adapter's `EmailChannel.deliver_to`."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Command, str]] = []
+        self._got = asyncio.Event()
+
+    async def deliver_to(self, command: Command, address: str) -> Outcome:
+        self.sent.append((command, address))
+        self._got.set()
+        return Succeeded()
+
+    async def first(self) -> tuple[Command, str]:
+        await asyncio.wait_for(self._got.wait(), WAIT)
+        return self.sent[0]
+
+
+async def test_web_dms_a_one_time_sign_in_link(slack: SlackHarness) -> None:
+    signer = LinkSigner("test-secret", "http://dash.example")
+    now = datetime.now(UTC)
+    slack.service.hooks.sign_in_url = lambda tenant, user: signer.sign_in_url(
+        tenant, user, now, timedelta(minutes=15)
+    )
+    told = await slack.reply("UADA", "web")
+    assert "direct message" in told["text"]
+    dm = await slack.dm("UADA", "dash.example")
+    url = re.search(r"<(http://dash\.example/[^|>]+)\|", str(dm["blocks"]))
+    assert url is not None
+    claims = signer.read_sign_in(url.group(1).rsplit("/", 1)[-1], now)
+    assert (claims.tenant_id, claims.principal) == (TEAM, "UADA")
+
+
+async def test_web_says_the_dashboard_is_off(slack: SlackHarness) -> None:
+    told = await slack.reply("UADA", "web")
+    assert "web dashboard is off" in told["text"]
+    assert not slack.fake.messages_in("DUADA")
+
+
+async def test_a_deactivated_approver_gets_the_request_by_email(slack: SlackHarness) -> None:
+    mailbox = Mailbox()
+    slack.service.hooks.email = mailbox.deliver_to
+    slack.fake.deactivate("UDAN")  # conversations.open answers user_disabled
+    run = await slack.engine.start_run(TEAM, "purchase", {"item": "Desk", "amount": 3}, "UADA")
+    await slack.card("UBOB")  # the others are asked in Slack as usual
+    command, address = await mailbox.first()
+    assert isinstance(command, RequestApproval)
+    assert (command.run_id, command.approver, address) == (run.run_id, "UDAN", "dan@example.com")
+    assert not slack.fake.messages_in("DUDAN")
+    # The command's outcome says how it went out.
+    again = RequestApproval(
+        key="again", tenant_id=TEAM, run_id=run.run_id, step_id="managers", approver="UDAN"
+    )
+    outcome = await slack.engine.router.perform(again)
+    assert isinstance(outcome, Succeeded)
+    assert outcome.result["delivered_by"] == "email"
+    assert outcome.result["slack_error"] == "user_disabled"
+
+
+async def test_an_approver_named_by_email_is_emailed_when_slack_loses_them(
+    slack: SlackHarness,
+) -> None:
+    mailbox = Mailbox()
+    slack.service.hooks.email = mailbox.deliver_to
+    await slack.engine.apply_definition(TEAM, BY_EMAIL)
+    slack.fake.fail("chat.postMessage", "not_in_channel", times=10)
+    run = await slack.engine.start_run(TEAM, "byemail", {}, "UADA")
+    command, address = await mailbox.first()
+    assert isinstance(command, RequestApproval)
+    assert (command.run_id, command.approver, address) == (run.run_id, "UDAN", "dan@example.com")
+    state = await slack.engine.get_run(TEAM, run.run_id)
+    assert state.steps["check"].status == "waiting"  # the email's links can still decide it
+
+
+async def test_without_email_an_unreachable_approver_fails_clearly(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "access", {"system": "wiki"}, "UADA")
+    await slack.card("UBOB")
+    await slack.refs.saved(run.run_id, "", "UADA")  # the requester's message is posted too
+    slack.fake.deactivate("UBOB")
+    slack.fake.fail("chat.postMessage", "user_disabled")
+    reminder = RequestApproval(
+        key="r1", tenant_id=TEAM, run_id=run.run_id, step_id="owner", approver="UBOB",
+        kind="reminder",
+    )  # fmt: skip
+    outcome = await slack.engine.router.perform(reminder)
+    assert isinstance(outcome, Failed)
+    assert "Slack cannot reach UBOB (user_disabled)" in outcome.error
+    assert "email is off" in outcome.error
