@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from engine import schedules
+from engine.away import Away
 from engine.commands import Command, Timer
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
@@ -273,6 +275,28 @@ class MemoryTimerStore:
 def _free(row: _TimerRow, now: datetime) -> bool:
     return row.locked_until is None or row.locked_until <= now
 
+    async def arm_schedule(self, tenant_id: str, workflow: str, due_at: datetime | None) -> None:
+        timer_id = schedules.timer_id(tenant_id, workflow)
+        self._rows.pop(timer_id, None)
+        if due_at is not None:
+            self._arm(schedules.timer(tenant_id, workflow, due_at))
+
+    async def advance_schedule(self, timer: Timer, due_at: datetime | None) -> bool:
+        row = self._rows.get(timer.id)
+        if row is None or row.timer.due_at != timer.due_at:
+            return False
+        del self._rows[timer.id]
+        if due_at is not None:
+            self._arm(timer.model_copy(update={"due_at": due_at}))
+        return True
+
+    async def schedules(self, tenant_id: str) -> dict[str, datetime]:
+        return {
+            r.timer.step_id or "": r.timer.due_at
+            for r in self._rows.values()
+            if r.timer.kind == schedules.TIMER_KIND and r.timer.tenant_id == tenant_id
+        }
+
 
 # ---------------------------------------------------------------- runs
 
@@ -385,10 +409,31 @@ class MemoryRunStore:
         return self._keys.get((tenant_id, key))
 
 
+class MemoryAwayStore:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], Away] = {}
+
+    async def put(self, away: Away) -> None:
+        self._rows[(away.tenant_id, away.user)] = away
+
+    async def delete(self, tenant_id: str, user: str) -> bool:
+        return self._rows.pop((tenant_id, user), None) is not None
+
+    async def get(self, tenant_id: str, user: str) -> Away | None:
+        return self._rows.get((tenant_id, user))
+
+    async def current(self, tenant_id: str, now: datetime) -> list[Away]:
+        return sorted(
+            (a for (t, _), a in self._rows.items() if t == tenant_id and a.until > now),
+            key=lambda a: a.user,
+        )
+
+
 class MemoryStorage:
-    """The four stores sharing one in-memory database, shaped like `storage.Storage`."""
+    """The stores sharing one in-memory database, shaped like `storage.Storage`."""
 
     def __init__(self) -> None:
+        self.aways = MemoryAwayStore()
         self.definitions = MemoryDefinitionStore()
         self.outbox = MemoryOutbox()
         self.timers = MemoryTimerStore()

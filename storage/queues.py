@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Integer, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine import schedules
 from engine.commands import COMMAND_ADAPTER, Timer
 from engine.ports import OutboxItem
 from storage.database import READONLY
+from storage.dialect import insert_for
 from storage.schema import UTCDateTime, outbox, timers
 
 # Built once: the claims run every poll, and a prebuilt statement skips construction and
@@ -148,3 +150,42 @@ class SqlTimerStore:
         async with self._reader.connect() as conn:
             found: datetime | None = (await conn.execute(select(func.min(claimable_at)))).scalar()
         return found
+
+    # ------------------------------------------------------------ schedules
+
+    async def arm_schedule(self, tenant_id: str, workflow: str, due_at: datetime | None) -> None:
+        timer_id = schedules.timer_id(tenant_id, workflow)
+        async with self._engine.begin() as conn:
+            if due_at is None:
+                await conn.execute(delete(timers).where(timers.c.id == timer_id))
+                return
+            row = schedules.timer(tenant_id, workflow, due_at).model_dump()
+            insert = insert_for(self._engine.dialect.name)(timers).values(**row, locked_until=None)
+            await conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[timers.c.id],
+                    set_={"due_at": insert.excluded.due_at, "locked_until": None},
+                )
+            )
+
+    async def advance_schedule(self, timer: Timer, due_at: datetime | None) -> bool:
+        # Compare-and-set on due_at: a re-arm (a new version, enable) since the claim wins.
+        t = timers.c
+        same = (t.id == timer.id, t.due_at == timer.due_at)
+        async with self._engine.begin() as conn:
+            if due_at is None:
+                result = await conn.execute(delete(timers).where(*same))
+            else:
+                result = await conn.execute(
+                    update(timers).where(*same).values(due_at=due_at, locked_until=None)
+                )
+        return bool(result.rowcount)
+
+    async def schedules(self, tenant_id: str) -> dict[str, datetime]:
+        t = timers.c
+        query = select(t.step_id, t.due_at).where(
+            t.tenant_id == tenant_id, t.kind == schedules.TIMER_KIND
+        )
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.step_id: row.due_at for row in rows}

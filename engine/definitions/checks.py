@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 # As a module: engine.forms imports the models of this package, so its names are read at call time.
-from engine import forms, templates
+from engine import forms, schedules, templates
 from engine.definitions.models import (
     ApprovalStep,
+    EscalationLevel,
     FormField,
     HttpAction,
     HttpStep,
@@ -53,6 +54,23 @@ def check_definition(defn: WorkflowDefinition) -> list[DefinitionIssue]:
         seen_signals.setdefault(name, step.id)
     for index, step in enumerate(defn.steps):
         issues += _step(defn, index, step)
+    issues += _schedule(defn)
+    return issues
+
+
+def _schedule(defn: WorkflowDefinition) -> list[DefinitionIssue]:
+    """The schedule's expression and zone, and its inputs against the workflow's start form (a
+    scheduled start has nobody to ask for a missing value)."""
+    if defn.schedule is None:
+        return []
+    issues = [
+        _at(f"schedule.{field}" if field else "schedule", message)
+        for field, message in schedules.problems(defn.schedule)
+    ]
+    try:
+        forms.validate_values(defn.inputs, defn.schedule.inputs)
+    except InvalidInput as exc:
+        issues += [_at(f"schedule.inputs.{key}", why) for key, why in exc.errors.items()]
     return issues
 
 
@@ -147,10 +165,8 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
                 )
             )
     for i, level in enumerate(step.escalate_to):
-        entries = [level] if isinstance(level, str) else level
-        for j, entry in enumerate(entries):
-            field = f"{where}.escalate_to.{i}" + ("" if isinstance(level, str) else f".{j}")
-            issues += _principal(entry, field, channel=isinstance(level, str))
+        for field, entry, single in _level_entries(level, f"{where}.escalate_to.{i}"):
+            issues += _principal(entry, field, channel=single)
     if step.on_timeout == "escalate" and not step.escalate_to:
         issues.append(_at(f"{where}.on_timeout", "on_timeout: escalate needs escalate_to"))
     if step.escalate_to and step.on_timeout != "escalate":
@@ -164,6 +180,19 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
     if step.channel is not None and not (_is_template(step.channel) or _is_channel(step.channel)):
         issues.append(_at(f"{where}.channel", "expected a channel like #finance or C0123ABCD"))
     return issues + _reminders(step, where)
+
+
+def _level_entries(
+    level: list[str] | str | EscalationLevel, where: str
+) -> Iterator[tuple[str, str, bool]]:
+    """(field, approver spec, is a lone entry that may be a channel) of one escalation level."""
+    if isinstance(level, EscalationLevel):
+        where, level = f"{where}.approvers", level.approvers
+    if isinstance(level, str):
+        yield where, level, True
+        return
+    for j, entry in enumerate(level):
+        yield f"{where}.{j}", entry, False
 
 
 def _reminders(step: ApprovalStep | InputStep, where: str) -> list[DefinitionIssue]:
@@ -240,9 +269,8 @@ def _templated(step: Step, where: str) -> Iterator[tuple[str, str, bool, bool]]:
         for i, approver in enumerate(step.approvers):
             yield f"{where}.approvers.{i}", approver, False, False
         for i, level in enumerate(step.escalate_to):
-            for j, entry in enumerate([level] if isinstance(level, str) else level):
-                suffix = "" if isinstance(level, str) else f".{j}"
-                yield f"{where}.escalate_to.{i}{suffix}", entry, False, False
+            for field, entry, _single in _level_entries(level, f"{where}.escalate_to.{i}"):
+                yield field, entry, False, False
     actions: list[tuple[str, HttpAction]] = [(where, step)] if isinstance(step, HttpStep) else []
     compensate = getattr(step, "compensate", None)
     if isinstance(compensate, HttpAction):

@@ -6,6 +6,7 @@ template syntax, ordering) live in `checks.py`, and loading with line numbers in
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,6 +98,24 @@ Policy = Literal["any", "all", "majority"] | NOf
 Approver = Annotated[str, Field(min_length=1)]
 
 
+class EscalationLevel(Model):
+    """One level of an escalation chain written out: who, and how long they have (the step's
+    `timeout` when not given)."""
+
+    approvers: list[Approver] | Approver
+    timeout: Duration | None = None
+
+    def specs(self) -> list[str]:
+        return [self.approvers] if isinstance(self.approvers, str) else list(self.approvers)
+
+
+def level_specs(level: list[Approver] | Approver | EscalationLevel) -> list[str]:
+    """The approver specs of one escalation level, whichever way it was written."""
+    if isinstance(level, EscalationLevel):
+        return level.specs()
+    return [level] if isinstance(level, str) else list(level)
+
+
 class StepBase(Model):
     id: Name
     title: str | None = None
@@ -115,9 +134,20 @@ class ApprovalStep(StepBase):
     max_reminders: int = Field(default=3, ge=0, le=100)
     timeout: Duration | None = None
     on_timeout: Literal["reject", "approve", "fail", "escalate"] = "fail"
-    # Escalation chain: each level is a list of approvers (or one channel/approver string).
-    escalate_to: list[list[Approver] | Approver] = Field(default_factory=list)
+    # Escalation chain: each level is a list of approvers (or one channel/approver string), or
+    # {approvers: ..., timeout: 8h} to give that level its own timeout.
+    escalate_to: list[list[Approver] | Approver | EscalationLevel] = Field(default_factory=list)
+    # Reminders and the timeout stop while a question to the requester is open.
+    pause_on_question: bool = True
     compensate: HttpAction | None = None
+
+    def level_timeout(self, level: int) -> Duration | None:
+        """The timeout of escalation level `level` (0: the step's own approvers)."""
+        if level > 0:
+            chain = self.escalate_to[level - 1]
+            if isinstance(chain, EscalationLevel) and chain.timeout is not None:
+                return chain.timeout
+        return self.timeout
 
 
 class InputStep(StepBase):
@@ -128,7 +158,11 @@ class InputStep(StepBase):
     remind_every: Duration | None = None
     max_reminders: int = Field(default=3, ge=0, le=100)
     timeout: Duration | None = None
+    pause_on_question: bool = True
     compensate: HttpAction | None = None
+
+    def level_timeout(self, level: int) -> Duration | None:
+        return self.timeout
 
 
 class HttpStep(StepBase, HttpAction):

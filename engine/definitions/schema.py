@@ -25,4 +25,6 @@ def json_schema() -> dict[str, Any]:
 def canonical_json(defn: WorkflowDefinition) -> str:
     """The definition as JSON with sorted keys: equal for equal definitions, whatever the text."""
     data = defn.model_dump(mode="json", by_alias=True)
+    if data.get("schedule") is None:  # definitions saved before `schedule:` keep their hash
+        data.pop("schedule", None)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

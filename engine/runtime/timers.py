@@ -18,11 +18,15 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from engine.commands import Timer
 from engine.ports import Clock, RunChange, TimerStore
 from engine.runtime.applier import RunApplier, Work
 from engine.triggers import TimerFired
 
 log = logging.getLogger(__name__)
+
+SCHEDULE_KIND = "schedule"
+FireSchedules = Callable[[Sequence[Timer]], Awaitable[list[tuple[Timer, Exception]]]]
 
 WAKE_JOB = "countersign-timer-wakeup"
 SWEEP_JOB = "countersign-timer-sweep"
@@ -108,6 +112,8 @@ class TimerService:
         self.sweep_every = sweep_every
         self._wakeups = WakeupScheduler(self._scheduled_sweep, scheduler)
         self._armed_for: datetime | None = None  # when the date job will sweep, in clock time
+        # Timers of kind "schedule" start runs rather than move one (engine.runtime.schedules).
+        self.fire_schedules: FireSchedules | None = None
         self._sweeping = asyncio.Lock()
 
     async def start(self) -> None:
@@ -130,8 +136,11 @@ class TimerService:
                 if not due:
                     break
                 works = [
-                    Work(t.tenant_id, t.run_id, TimerFired(timer=t), fired_timer=t.id) for t in due
+                    Work(t.tenant_id, t.run_id, TimerFired(timer=t), fired_timer=t.id)
+                    for t in due
+                    if t.kind != SCHEDULE_KIND
                 ]
+                await self._fire_schedules([t for t in due if t.kind == SCHEDULE_KIND])
                 for work, exc in await self.applier.apply_batch(works):
                     log.error(
                         "timer %s of run %s could not fire (%s); it fires after its lease ends",
@@ -145,6 +154,19 @@ class TimerService:
             if self._wakeups.running:
                 await self._rearm(fired)
             return fired
+
+    async def _fire_schedules(self, due: list[Timer]) -> None:
+        if not due:
+            return
+        if self.fire_schedules is None:
+            log.error("%d schedule timers are due but nothing fires schedules here", len(due))
+            return
+        for timer, exc in await self.fire_schedules(due):
+            log.error(
+                "schedule timer %s could not fire (%s); it fires after its lease ends",
+                timer.id,
+                exc,
+            )
 
     async def _scheduled_sweep(self) -> None:
         try:
@@ -169,8 +191,11 @@ class TimerService:
 
     def on_commit(self, changes: Sequence[RunChange]) -> None:
         """Commit hook: wake up earlier when a change armed a timer before the next wake-up."""
-        if not self._wakeups.running:
-            return
         due = min((t.due_at for c in changes for t in c.decision.timers), default=None)
-        if due is not None and (self._armed_for is None or due < self._armed_for):
+        if due is not None:
+            self.armed(due)
+
+    def armed(self, due: datetime) -> None:
+        """A timer due at `due` was just armed here: wake up for it if that is earlier."""
+        if self._wakeups.running and (self._armed_for is None or due < self._armed_for):
             self._arm(due, self.clock.now())

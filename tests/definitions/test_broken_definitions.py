@@ -9,9 +9,10 @@ import pytest
 from engine.definitions import load_definition
 from engine.errors import DefinitionError, DefinitionIssue
 from tests.definitions.broken_check_cases import CHECK_CASES
+from tests.definitions.broken_schedule_cases import SCHEDULE_CASES
 from tests.definitions.broken_shape_cases import SHAPE_CASES
 
-CASES = SHAPE_CASES + CHECK_CASES
+CASES = SHAPE_CASES + CHECK_CASES + SCHEDULE_CASES
 
 
 def _load(text: str) -> list[DefinitionIssue]:
