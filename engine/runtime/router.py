@@ -12,8 +12,6 @@ import asyncio
 import re
 
 from engine.commands import (
-    AnswerDelivered,
-    AskQuestion,
     Command,
     RequestApproval,
     RequestInput,
@@ -30,8 +28,6 @@ ROUTED_COMMANDS = (
     "request_input",
     "send_notification",
     "run_changed",
-    "ask_question",
-    "answer_delivered",
 )
 _SLACK = re.compile(r"^(?:[UWCGD][A-Z0-9]{2,}|#[\w.-]+)$")
 _EMAIL = re.compile(r"^(?:email:)?[^@\s:]+@[^@\s]+$")
@@ -51,7 +47,7 @@ def recipient(command: Command) -> str | None:
         return command.approver
     if isinstance(command, RequestInput):
         return command.assignee
-    if isinstance(command, SendNotification | AskQuestion | AnswerDelivered):
+    if isinstance(command, SendNotification):
         return command.to
     return None
 
@@ -70,8 +66,7 @@ class ChannelRouter:
     async def perform(self, command: Command) -> Outcome:
         if isinstance(command, UpdateApproval | RunChanged):
             return await self._broadcast(command)
-        routed = RequestApproval | RequestInput | SendNotification | AskQuestion | AnswerDelivered
-        if not isinstance(command, routed):
+        if not isinstance(command, RequestApproval | RequestInput | SendNotification):
             raise TypeError(f"the channel router does not route {command.type}")
         to = recipient(command) or ""
         channel = channel_for(to)
