@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from engine import schedules
+from engine.away import Away
 from engine.commands import Command, Timer
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
@@ -270,6 +271,10 @@ class MemoryTimerStore:
         times = [max(r.timer.due_at, r.locked_until or r.timer.due_at) for r in self._rows.values()]
         return min(times, default=None)
 
+
+def _free(row: _TimerRow, now: datetime) -> bool:
+    return row.locked_until is None or row.locked_until <= now
+
     async def arm_schedule(self, tenant_id: str, workflow: str, due_at: datetime | None) -> None:
         timer_id = schedules.timer_id(tenant_id, workflow)
         self._rows.pop(timer_id, None)
@@ -291,10 +296,6 @@ class MemoryTimerStore:
             for r in self._rows.values()
             if r.timer.kind == schedules.TIMER_KIND and r.timer.tenant_id == tenant_id
         }
-
-
-def _free(row: _TimerRow, now: datetime) -> bool:
-    return row.locked_until is None or row.locked_until <= now
 
 
 # ---------------------------------------------------------------- runs
@@ -408,10 +409,31 @@ class MemoryRunStore:
         return self._keys.get((tenant_id, key))
 
 
+class MemoryAwayStore:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], Away] = {}
+
+    async def put(self, away: Away) -> None:
+        self._rows[(away.tenant_id, away.user)] = away
+
+    async def delete(self, tenant_id: str, user: str) -> bool:
+        return self._rows.pop((tenant_id, user), None) is not None
+
+    async def get(self, tenant_id: str, user: str) -> Away | None:
+        return self._rows.get((tenant_id, user))
+
+    async def current(self, tenant_id: str, now: datetime) -> list[Away]:
+        return sorted(
+            (a for (t, _), a in self._rows.items() if t == tenant_id and a.until > now),
+            key=lambda a: a.user,
+        )
+
+
 class MemoryStorage:
-    """The four stores sharing one in-memory database, shaped like `storage.Storage`."""
+    """The stores sharing one in-memory database, shaped like `storage.Storage`."""
 
     def __init__(self) -> None:
+        self.aways = MemoryAwayStore()
         self.definitions = MemoryDefinitionStore()
         self.outbox = MemoryOutbox()
         self.timers = MemoryTimerStore()

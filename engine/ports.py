@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from engine.away import Away
 from engine.commands import Command, Timer
 from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
@@ -212,6 +213,9 @@ class TimerStore(Protocol):
         """The earliest due_at of all timers (any tenant), for the wake-up scheduler."""
         ...
 
+
+# ---------------------------------------------------------------- the world
+
     # A scheduled workflow's next fire is one timer of kind "schedule" (engine.schedules).
 
     async def arm_schedule(self, tenant_id: str, workflow: str, due_at: datetime | None) -> None:
@@ -228,9 +232,6 @@ class TimerStore(Protocol):
     async def schedules(self, tenant_id: str) -> dict[str, datetime]:
         """workflow -> next fire, for the tenant's armed schedules."""
         ...
-
-
-# ---------------------------------------------------------------- the world
 
 
 @dataclass(frozen=True)
@@ -269,3 +270,54 @@ class Directory(Protocol):
         user ids, or "email:addr" for people not in the workspace. Raises `EngineError` with a
         clear message for an unknown group."""
         ...
+
+    async def time_zone(self, tenant_id: str, user: str) -> str | None:
+        """The user's IANA time zone (Slack: users.info `tz`), or None when unknown (emails): the
+        default zone of the settings applies. The runtime caches answers; it calls this only for
+        steps with reminders or working-hours timeouts."""
+        ...
+
+
+# ---------------------------------------------------------------- out of office
+
+
+class AwayStore(Protocol):
+    """Out-of-office records, one per (tenant, user)."""
+
+    async def put(self, away: Away) -> None:
+        """Store `away`, replacing the user's earlier record."""
+        ...
+
+    async def delete(self, tenant_id: str, user: str) -> bool:
+        """Remove the user's record; False when there was none."""
+        ...
+
+    async def get(self, tenant_id: str, user: str) -> Away | None:
+        ...
+
+    async def current(self, tenant_id: str, now: datetime) -> list[Away]:
+        """Every record of the tenant that has not ended at `now` (started or not yet)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaskSla:
+    """Where one pending human task stands: how long it has waited and what comes next.
+    "Waited" is now - `waiting_since`."""
+
+    tenant_id: str
+    run_id: str
+    workflow: str
+    version: int
+    step_id: str
+    step_title: str
+    kind: str  # "approval" | "input"
+    approvers: list[str]  # who still has to act
+    requester: str
+    waiting_since: datetime
+    escalation_level: int
+    next_reminder_at: datetime | None
+    escalates_at: datetime | None
+    times_out_at: datetime | None
+    paused: bool
+    open_question: str | None

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import migrate
+from storage.aways import SqlAwayStore
 from storage.database import create_engine
 from storage.definitions import SqlDefinitionStore
 from storage.queues import SqlOutbox, SqlTimerStore
@@ -25,6 +26,7 @@ class Storage:
         self.runs = SqlRunStore(engine)
         self.outbox = SqlOutbox(engine)
         self.timers = SqlTimerStore(engine)
+        self.aways = SqlAwayStore(engine)
 
     async def upgrade(self) -> None:
         """Apply every pending migration (creates the schema in an empty database)."""

@@ -170,6 +170,19 @@ outbox = Table(
     ),
 )
 
+aways = Table(
+    "aways",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("user", String(320), nullable=False),
+    Column("delegate", String(320), nullable=False),
+    Column("starts", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("created_by", String(320)),
+    PrimaryKeyConstraint("tenant_id", "user"),
+    Index(None, "tenant_id", "until"),
+)
+
 timers = Table(
     "timers",
     metadata,

@@ -15,6 +15,7 @@ from typing import Any
 from engine import forms, schedules, templates
 from engine.definitions.models import (
     ApprovalStep,
+    EscalationLevel,
     FormField,
     HttpAction,
     HttpStep,
@@ -25,7 +26,7 @@ from engine.definitions.models import (
     WaitStep,
     WorkflowDefinition,
 )
-from engine.errors import DefinitionIssue, InvalidInput, TemplateError
+from engine.errors import DefinitionIssue, TemplateError
 
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
@@ -164,10 +165,8 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
                 )
             )
     for i, level in enumerate(step.escalate_to):
-        entries = [level] if isinstance(level, str) else level
-        for j, entry in enumerate(entries):
-            field = f"{where}.escalate_to.{i}" + ("" if isinstance(level, str) else f".{j}")
-            issues += _principal(entry, field, channel=isinstance(level, str))
+        for field, entry, single in _level_entries(level, f"{where}.escalate_to.{i}"):
+            issues += _principal(entry, field, channel=single)
     if step.on_timeout == "escalate" and not step.escalate_to:
         issues.append(_at(f"{where}.on_timeout", "on_timeout: escalate needs escalate_to"))
     if step.escalate_to and step.on_timeout != "escalate":
@@ -181,6 +180,19 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
     if step.channel is not None and not (_is_template(step.channel) or _is_channel(step.channel)):
         issues.append(_at(f"{where}.channel", "expected a channel like #finance or C0123ABCD"))
     return issues + _reminders(step, where)
+
+
+def _level_entries(
+    level: list[str] | str | EscalationLevel, where: str
+) -> Iterator[tuple[str, str, bool]]:
+    """(field, approver spec, is a lone entry that may be a channel) of one escalation level."""
+    if isinstance(level, EscalationLevel):
+        where, level = f"{where}.approvers", level.approvers
+    if isinstance(level, str):
+        yield where, level, True
+        return
+    for j, entry in enumerate(level):
+        yield f"{where}.{j}", entry, False
 
 
 def _reminders(step: ApprovalStep | InputStep, where: str) -> list[DefinitionIssue]:
@@ -257,9 +269,8 @@ def _templated(step: Step, where: str) -> Iterator[tuple[str, str, bool, bool]]:
         for i, approver in enumerate(step.approvers):
             yield f"{where}.approvers.{i}", approver, False, False
         for i, level in enumerate(step.escalate_to):
-            for j, entry in enumerate([level] if isinstance(level, str) else level):
-                suffix = "" if isinstance(level, str) else f".{j}"
-                yield f"{where}.escalate_to.{i}{suffix}", entry, False, False
+            for field, entry, _single in _level_entries(level, f"{where}.escalate_to.{i}"):
+                yield field, entry, False, False
     actions: list[tuple[str, HttpAction]] = [(where, step)] if isinstance(step, HttpStep) else []
     compensate = getattr(step, "compensate", None)
     if isinstance(compensate, HttpAction):

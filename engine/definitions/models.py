@@ -98,6 +98,24 @@ Policy = Literal["any", "all", "majority"] | NOf
 Approver = Annotated[str, Field(min_length=1)]
 
 
+class EscalationLevel(Model):
+    """One level of an escalation chain written out: who, and how long they have (the step's
+    `timeout` when not given)."""
+
+    approvers: list[Approver] | Approver
+    timeout: Duration | None = None
+
+    def specs(self) -> list[str]:
+        return [self.approvers] if isinstance(self.approvers, str) else list(self.approvers)
+
+
+def level_specs(level: list[Approver] | Approver | EscalationLevel) -> list[str]:
+    """The approver specs of one escalation level, whichever way it was written."""
+    if isinstance(level, EscalationLevel):
+        return level.specs()
+    return [level] if isinstance(level, str) else list(level)
+
+
 class StepBase(Model):
     id: Name
     title: str | None = None
@@ -116,9 +134,20 @@ class ApprovalStep(StepBase):
     max_reminders: int = Field(default=3, ge=0, le=100)
     timeout: Duration | None = None
     on_timeout: Literal["reject", "approve", "fail", "escalate"] = "fail"
-    # Escalation chain: each level is a list of approvers (or one channel/approver string).
-    escalate_to: list[list[Approver] | Approver] = Field(default_factory=list)
+    # Escalation chain: each level is a list of approvers (or one channel/approver string), or
+    # {approvers: ..., timeout: 8h} to give that level its own timeout.
+    escalate_to: list[list[Approver] | Approver | EscalationLevel] = Field(default_factory=list)
+    # Reminders and the timeout stop while a question to the requester is open.
+    pause_on_question: bool = True
     compensate: HttpAction | None = None
+
+    def level_timeout(self, level: int) -> Duration | None:
+        """The timeout of escalation level `level` (0: the step's own approvers)."""
+        if level > 0:
+            chain = self.escalate_to[level - 1]
+            if isinstance(chain, EscalationLevel) and chain.timeout is not None:
+                return chain.timeout
+        return self.timeout
 
 
 class InputStep(StepBase):
@@ -129,7 +158,11 @@ class InputStep(StepBase):
     remind_every: Duration | None = None
     max_reminders: int = Field(default=3, ge=0, le=100)
     timeout: Duration | None = None
+    pause_on_question: bool = True
     compensate: HttpAction | None = None
+
+    def level_timeout(self, level: int) -> Duration | None:
+        return self.timeout
 
 
 class HttpStep(StepBase, HttpAction):
@@ -167,29 +200,12 @@ Step = Annotated[
 STEP_TYPES = ("approval", "input", "http", "notify", "wait", "signal")
 
 
-class Schedule(Model):
-    """Start runs by themselves: on a cron expression in a time zone, or every interval. The
-    expression, zone and inputs are checked in `checks.py`; fire times in `engine.schedules`."""
-
-    cron: str | None = None  # five fields: "0 9 * * mon-fri"
-    every: Duration | None = None  # elapsed time between fires: "1h"
-    start: datetime | None = None  # `every` only: its first fire (default: when armed)
-    timezone: str = "UTC"  # IANA name; the cron's wall clock (and a naive `start`)
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    # A fire found late (the service was down): `run_once` starts one run for all the missed
-    # fires, `skip` starts none. Within `grace` a fire counts as on time.
-    misfire: Literal["run_once", "skip"] = "run_once"
-    grace: Duration = Duration(seconds=60)
-    requester: str = Field(default="system:schedule", min_length=1)
-
-
 class WorkflowDefinition(Model):
     name: Name
     title: str | None = None
     description: str | None = None
     inputs: list[FormField] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
-    schedule: Schedule | None = None
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:

@@ -17,9 +17,11 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.decider import decide, fold
+from engine.decider.env import MissingTimeZones
+from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import ConcurrencyConflict, EngineError
 from engine.events import FINAL_STATUSES, Event
@@ -32,6 +34,7 @@ from engine.ports import (
     StoredDefinition,
     TimerStore,
 )
+from engine.runtime.environment import Environment
 from engine.runtime.group_commit import GroupCommitter
 from engine.state import RunState
 from engine.triggers import Trigger
@@ -121,6 +124,7 @@ class RunApplier:
         self._definitions: dict[tuple[str, str, int], WorkflowDefinition] = {}
         self._latest: dict[tuple[str, str], tuple[float, StoredDefinition]] = {}
         self.latest_ttl = latest_ttl
+        self.environment: Environment | None = None  # working hours, zones, out of office
 
     # ------------------------------------------------------------ reading
 
@@ -174,13 +178,32 @@ class RunApplier:
 
     # ------------------------------------------------------------ deciding
 
+    async def decide(
+        self,
+        tenant_id: str,
+        definition: WorkflowDefinition,
+        state: RunState | None,
+        trigger: Trigger,
+    ) -> Decision:
+        """`decide` with the environment; time zones it lacks are looked up (only then) and the
+        trigger decided again with them."""
+        now = self.clock.now()
+        if self.environment is None:
+            return decide(definition, state, trigger, now)
+        env = await self.environment.get(tenant_id)
+        try:
+            return decide(definition, state, trigger, now, env)
+        except MissingTimeZones as missing:
+            await self.environment.learn_zones(tenant_id, missing.principals)
+            return decide(definition, state, trigger, now, replace(env, strict_zones=False))
+
     async def _prepare(self, work: Work, fresh: bool) -> tuple[RunState, RunChange | None]:
         """Decide `work` on the run's state; None when it changes nothing. Raises what the
         decider raises; with a cached state, any doubt is settled on a fresh one first."""
         state, cached = await self._state(work.run, fresh)
         definition = await self.definition(state.tenant_id, state.workflow, state.version)
         try:
-            decision = decide(definition, state, work.trigger, self.clock.now())
+            decision = await self.decide(state.tenant_id, definition, state, work.trigger)
         except EngineError:
             if cached:
                 return await self._prepare(work, fresh=True)

@@ -43,6 +43,9 @@ class BuiltinDirectory:
                 )
         return out
 
+    async def time_zone(self, tenant_id: str, user: str) -> str | None:
+        return None  # unknown without Slack: the default zone applies
+
 
 class ResolveApproversHandler:
     """The `CommandHandler` for `resolve_approvers`. A directory error (unknown group, no Slack)

@@ -12,6 +12,8 @@ import asyncio
 import re
 
 from engine.commands import (
+    AnswerDelivered,
+    AskQuestion,
     Command,
     RequestApproval,
     RequestInput,
@@ -28,6 +30,8 @@ ROUTED_COMMANDS = (
     "request_input",
     "send_notification",
     "run_changed",
+    "ask_question",
+    "answer_delivered",
 )
 _SLACK = re.compile(r"^(?:[UWCGD][A-Z0-9]{2,}|#[\w.-]+)$")
 _EMAIL = re.compile(r"^(?:email:)?[^@\s:]+@[^@\s]+$")
@@ -47,7 +51,7 @@ def recipient(command: Command) -> str | None:
         return command.approver
     if isinstance(command, RequestInput):
         return command.assignee
-    if isinstance(command, SendNotification):
+    if isinstance(command, SendNotification | AskQuestion | AnswerDelivered):
         return command.to
     return None
 
@@ -66,7 +70,8 @@ class ChannelRouter:
     async def perform(self, command: Command) -> Outcome:
         if isinstance(command, UpdateApproval | RunChanged):
             return await self._broadcast(command)
-        if not isinstance(command, RequestApproval | RequestInput | SendNotification):
+        routed = RequestApproval | RequestInput | SendNotification | AskQuestion | AnswerDelivered
+        if not isinstance(command, routed):
             raise TypeError(f"the channel router does not route {command.type}")
         to = recipient(command) or ""
         channel = channel_for(to)

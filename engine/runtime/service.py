@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, cast, get_args
 
-from engine.decider import decide, fold
+from engine.decider import fold
 from engine.definitions import load_definition
 from engine.errors import DuplicateRun, InvalidInput, NotAllowed, WorkflowDisabled
 from engine.events import Channel, Decision
 from engine.forms import validate_values
 from engine.ports import (
     AppliedDefinition,
+    AwayStore,
     Clock,
     CommandHandler,
     DefinitionStore,
@@ -40,6 +41,8 @@ from engine.runtime.applier import Listener, RunApplier, Work
 from engine.runtime.clock import SystemClock
 from engine.runtime.directory import ResolveApproversHandler
 from engine.runtime.dispatcher import Dispatcher
+from engine.runtime.environment import Environment
+from engine.runtime.human_tasks import HumanTasks
 from engine.runtime.ids import IdFactory, UlidFactory
 from engine.runtime.router import ROUTED_COMMANDS, ChannelRouter
 from engine.runtime.schedules import ScheduleService
@@ -47,6 +50,7 @@ from engine.runtime.timers import TimerService
 from engine.schedules import ScheduleInfo
 from engine.state import RunState
 from engine.triggers import Cancel, Decide, Signal, StartRun, SubmitInput
+from engine.working_time import DEFAULT_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ class Stores(Protocol):
     def timers(self) -> TimerStore: ...
 
 
-class Engine:
+class Engine(HumanTasks):
     def __init__(
         self,
         *,
@@ -100,6 +104,8 @@ class Engine:
         new_run_id: IdFactory | None = None,
         scheduler: Any = None,  # an APScheduler AsyncIOScheduler; one is created when None
         settings: RuntimeSettings | None = None,
+        aways: AwayStore | None = None,
+        working_hours: WorkingHours | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
         self.clock: Clock = clock or SystemClock()
@@ -135,6 +141,10 @@ class Engine:
             lease=s.timer_lease,
             sweep_every=s.sweep_every,
         )
+        self.environment = Environment(
+            self.clock, lambda: self.approvers.directory, aways, working_hours or DEFAULT_HOURS
+        )
+        self._applier.environment = self.environment
         self._applier.commit_hooks.append(self._on_commit)
         self._applier.commit_hooks.append(self._timers.on_commit)
         self._schedules = ScheduleService(
@@ -145,6 +155,7 @@ class Engine:
 
     @classmethod
     def from_storage(cls, storage: Stores, **options: Any) -> Engine:
+        options.setdefault("aways", getattr(storage, "aways", None))
         return cls(
             definitions=storage.definitions,
             runs=storage.runs,
@@ -229,15 +240,15 @@ class Engine:
         self, tenant_id: str, text: str, filename: str | None = None
     ) -> AppliedDefinition:
         definition = load_definition(text, filename)
-        before = await self._schedules.before_apply(tenant_id, definition.name)
         applied = await self.definitions.apply(tenant_id, definition, text, self.clock.now())
         self._applier.definitions_changed(tenant_id, applied.name)
-        await self._schedules.applied(tenant_id, applied.name, before, applied.created)
         return applied
 
     async def get_definition(
+        before = await self._schedules.before_apply(tenant_id, definition.name)
         self, tenant_id: str, name: str, version: int | None = None
     ) -> StoredDefinition:
+        await self._schedules.applied(tenant_id, applied.name, before, applied.created)
         return await self.definitions.get(tenant_id, name, version)
 
     async def list_definitions(self, tenant_id: str) -> list[StoredDefinition]:
@@ -247,17 +258,17 @@ class Engine:
         """Disable a workflow (no new runs; running ones go on) or enable it again."""
         await self.definitions.set_disabled(tenant_id, name, disabled)
         self._applier.definitions_changed(tenant_id, name)
+
+    # ------------------------------------------------------------ runs
+
+    async def start_run(
+        self,
         await self._schedules.sync(tenant_id, name, keep=True)  # disabled: removes the timer
 
     async def list_schedules(self, tenant_id: str) -> list[ScheduleInfo]:
         """The workflows of the tenant whose latest version has a `schedule:`, with their next
         fire (UTC), soonest first; disabled ones last, with no next fire."""
         return await self._schedules.list_all(tenant_id)
-
-    # ------------------------------------------------------------ runs
-
-    async def start_run(
-        self,
         tenant_id: str,
         workflow: str,
         inputs: Mapping[str, Any],
@@ -283,7 +294,7 @@ class Engine:
             inputs=validate_values(stored.definition.inputs, inputs),
             callback_url=callback_url,
         )
-        decision = decide(stored.definition, None, trigger, self.clock.now())
+        decision = await self._applier.decide(tenant_id, stored.definition, None, trigger)
         change = RunChange(
             state=fold(None, decision.events),
             expected_seq=0,

@@ -3,46 +3,11 @@ through the form, and watch the timeline update live (SSE) without reloading."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from tests.web.support import TENANT, Stack, approval_flow
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ALICE = "U0ALICE"
-
-
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's Chromium; missing, the test fails under CI=true and is skipped elsewhere."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(chromium), args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def test_sign_in_decide_and_watch_the_timeline_update_live(

@@ -20,7 +20,7 @@ from engine.errors import (
     RunFinished,
     StepNotPending,
 )
-from engine.state import RunState
+from engine.state import RunState, StepState
 from web.links import ApprovalClaims, LinkRefused
 from web.messages import step_message
 from web.pages.common import (
@@ -32,6 +32,7 @@ from web.pages.common import (
     link_csrf,
     render,
 )
+from web.sla import delegations
 
 PROBLEMS: dict[str, tuple[int, str, str]] = {
     "tampered": (
@@ -55,6 +56,20 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
         "It was decided (or the run finished) after the email was sent.",
     ),
 }
+
+
+def moved_on(step: StepState, principal: str) -> str:
+    """Why `principal` no longer acts on `step`: handed on, or escalated past them."""
+    handed = [d for d in delegations(step) if d.from_ == principal]
+    if handed:
+        d = handed[-1]
+        how = "reassigned" if d.kind == "reassign" else "delegated"
+        return f"It was {how} to {d.to} by {d.by}."
+    if step.escalation_level > 0:
+        why = getattr(step, "escalation_reason", None)
+        to = ", ".join(step.approvers)
+        return f"It was escalated to {to}" + (f": {why}." if why else ".")
+    return ""
 
 
 def problem_page(request: web.Request, problem: str, detail: str = "") -> web.Response:
@@ -108,7 +123,8 @@ async def check_link(request: web.Request) -> Checked | web.Response:
         return problem_page(request, "gone")
     step = run.steps.get(claims.step_id)
     if step is None or claims.principal not in step.approvers:
-        return problem_page(request, "foreign", f"It was sent to {claims.principal}.")
+        moved = moved_on(step, claims.principal) if step is not None else ""
+        return problem_page(request, "foreign", moved or f"It was sent to {claims.principal}.")
     if step.status != "waiting" or any(v.actor == claims.principal for v in step.votes):
         return problem_page(request, "decided", f"The step is now {step.status}.")
     return Checked(claims, run, stored.definition)
