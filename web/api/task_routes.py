@@ -4,6 +4,8 @@ Registered on the same `api` as the run operations (importing this module declar
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from engine.errors import NotFound
 from engine.state import RunState
 from web.api.registry import Call, Result
@@ -26,6 +28,7 @@ from web.ports import tasks_of
 from web.sla import questions
 
 ACTS = (400, 401, 403, 404, 409, 422)
+MAX_AWAY = timedelta(days=10 * 365)  # an absence further out than this is a typo
 
 
 @api.op(
@@ -187,6 +190,11 @@ async def get_away(deps: ApiDeps, call: Call) -> Result:
 async def set_away(deps: ApiDeps, call: Call) -> Result:
     req: AwayRequest = call.body
     user = call.path("user")
+    now = deps.clock.now()
+    for name, at in (("until", req.until), ("starts", req.starts)):
+        if at is not None and abs(at - now) > MAX_AWAY:
+            message = f"{name} must be within {MAX_AWAY.days // 365} years of now"
+            raise ApiError(422, "invalid_request", message, [{"field": name, "message": message}])
     engine = tasks_of(deps.engine)
     away = await engine.set_away(
         call.tenant_id,
