@@ -271,10 +271,6 @@ class MemoryTimerStore:
         times = [max(r.timer.due_at, r.locked_until or r.timer.due_at) for r in self._rows.values()]
         return min(times, default=None)
 
-
-def _free(row: _TimerRow, now: datetime) -> bool:
-    return row.locked_until is None or row.locked_until <= now
-
     async def arm_schedule(self, tenant_id: str, workflow: str, due_at: datetime | None) -> None:
         timer_id = schedules.timer_id(tenant_id, workflow)
         self._rows.pop(timer_id, None)
@@ -296,6 +292,10 @@ def _free(row: _TimerRow, now: datetime) -> bool:
             for r in self._rows.values()
             if r.timer.kind == schedules.TIMER_KIND and r.timer.tenant_id == tenant_id
         }
+
+
+def _free(row: _TimerRow, now: datetime) -> bool:
+    return row.locked_until is None or row.locked_until <= now
 
 
 # ---------------------------------------------------------------- runs

@@ -213,9 +213,6 @@ class TimerStore(Protocol):
         """The earliest due_at of all timers (any tenant), for the wake-up scheduler."""
         ...
 
-
-# ---------------------------------------------------------------- the world
-
     # A scheduled workflow's next fire is one timer of kind "schedule" (engine.schedules).
 
     async def arm_schedule(self, tenant_id: str, workflow: str, due_at: datetime | None) -> None:
@@ -232,6 +229,9 @@ class TimerStore(Protocol):
     async def schedules(self, tenant_id: str) -> dict[str, datetime]:
         """workflow -> next fire, for the tenant's armed schedules."""
         ...
+
+
+# ---------------------------------------------------------------- the world
 
 
 @dataclass(frozen=True)

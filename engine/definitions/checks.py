@@ -26,7 +26,7 @@ from engine.definitions.models import (
     WaitStep,
     WorkflowDefinition,
 )
-from engine.errors import DefinitionIssue, TemplateError
+from engine.errors import DefinitionIssue, InvalidInput, TemplateError
 
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")

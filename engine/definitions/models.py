@@ -200,12 +200,29 @@ Step = Annotated[
 STEP_TYPES = ("approval", "input", "http", "notify", "wait", "signal")
 
 
+class Schedule(Model):
+    """Start runs by themselves: on a cron expression in a time zone, or every interval. The
+    expression, zone and inputs are checked in `checks.py`; fire times in `engine.schedules`."""
+
+    cron: str | None = None  # five fields: "0 9 * * mon-fri"
+    every: Duration | None = None  # elapsed time between fires: "1h"
+    start: datetime | None = None  # `every` only: its first fire (default: when armed)
+    timezone: str = "UTC"  # IANA name; the cron's wall clock (and a naive `start`)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    # A fire found late (the service was down): `run_once` starts one run for all the missed
+    # fires, `skip` starts none. Within `grace` a fire counts as on time.
+    misfire: Literal["run_once", "skip"] = "run_once"
+    grace: Duration = Duration(seconds=60)
+    requester: str = Field(default="system:schedule", min_length=1)
+
+
 class WorkflowDefinition(Model):
     name: Name
     title: str | None = None
     description: str | None = None
     inputs: list[FormField] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
+    schedule: Schedule | None = None
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:

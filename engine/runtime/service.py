@@ -240,15 +240,15 @@ class Engine(HumanTasks):
         self, tenant_id: str, text: str, filename: str | None = None
     ) -> AppliedDefinition:
         definition = load_definition(text, filename)
+        before = await self._schedules.before_apply(tenant_id, definition.name)
         applied = await self.definitions.apply(tenant_id, definition, text, self.clock.now())
         self._applier.definitions_changed(tenant_id, applied.name)
+        await self._schedules.applied(tenant_id, applied.name, before, applied.created)
         return applied
 
     async def get_definition(
-        before = await self._schedules.before_apply(tenant_id, definition.name)
         self, tenant_id: str, name: str, version: int | None = None
     ) -> StoredDefinition:
-        await self._schedules.applied(tenant_id, applied.name, before, applied.created)
         return await self.definitions.get(tenant_id, name, version)
 
     async def list_definitions(self, tenant_id: str) -> list[StoredDefinition]:
@@ -258,17 +258,17 @@ class Engine(HumanTasks):
         """Disable a workflow (no new runs; running ones go on) or enable it again."""
         await self.definitions.set_disabled(tenant_id, name, disabled)
         self._applier.definitions_changed(tenant_id, name)
-
-    # ------------------------------------------------------------ runs
-
-    async def start_run(
-        self,
         await self._schedules.sync(tenant_id, name, keep=True)  # disabled: removes the timer
 
     async def list_schedules(self, tenant_id: str) -> list[ScheduleInfo]:
         """The workflows of the tenant whose latest version has a `schedule:`, with their next
         fire (UTC), soonest first; disabled ones last, with no next fire."""
         return await self._schedules.list_all(tenant_id)
+
+    # ------------------------------------------------------------ runs
+
+    async def start_run(
+        self,
         tenant_id: str,
         workflow: str,
         inputs: Mapping[str, Any],
