@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from cli import apikeys_cmd, definitions_cmd, runs_cmd, tasks_cmd
+from cli import apikeys_cmd, definitions_cmd, runs_cmd, schedules_cmd, tasks_cmd
 from cli.output import fail
 from cli.settings import Settings
 from engine.errors import EngineError
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     definitions_cmd.add_parsers(sub)
     runs_cmd.add_parsers(sub)
     tasks_cmd.add_parsers(sub)
+    schedules_cmd.add_parsers(sub)
     apikeys_cmd.add_parsers(sub)
     return p
 
@@ -57,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(runs_cmd.run(args, settings))
         if command == "tasks":
             return asyncio.run(tasks_cmd.run(args, settings))
+        if command == "schedules":
+            return asyncio.run(schedules_cmd.run(args, settings))
         if command == "apikeys":
             return asyncio.run(apikeys_cmd.run(args, settings))
     except EngineError as exc:
