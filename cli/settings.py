@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.working_time import WorkingHours
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./countersign.db"
 
@@ -23,6 +25,11 @@ class Settings(BaseSettings):
     # back to another process (or the restarted one) once this has passed.
     command_lease_seconds: float = Field(default=60.0, gt=0)
     timer_lease_seconds: float = Field(default=60.0, gt=0)
+    # Reminders move into working hours, and "16 working hours" counts only them, in each
+    # approver's own zone (Slack profile); the default zone is for everyone else.
+    working_hours: str = "09:00-18:00"
+    working_days: str = "mon-fri"
+    default_time_zone: str = "UTC"
 
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -49,6 +56,17 @@ class Settings(BaseSettings):
     # Hosts http steps may call ("api.example.com", "*.example.com", "10.0.0.0/8"). Empty: any
     # public host; private, loopback and link-local addresses only when listed here.
     outbound_allowed_hosts: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_working_hours(self) -> Settings:
+        self.working_time()  # a clear error at start-up rather than at the first reminder
+        return self
+
+    def working_time(self) -> WorkingHours:
+        try:
+            return WorkingHours.parse(self.working_hours, self.working_days, self.default_time_zone)
+        except ValueError as exc:
+            raise ValueError(f"WORKING_HOURS/WORKING_DAYS/DEFAULT_TIME_ZONE: {exc}") from None
 
     @property
     def slack_enabled(self) -> bool:

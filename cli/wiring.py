@@ -62,7 +62,7 @@ async def _core(settings: Settings) -> Components:
         command_lease=timedelta(seconds=settings.command_lease_seconds),
         timer_lease=timedelta(seconds=settings.timer_lease_seconds),
     )
-    engine = Engine.from_storage(storage, settings=runtime)
+    engine = Engine.from_storage(storage, settings=runtime, working_hours=settings.working_time())
     http = HttpHandler(
         secrets=settings.secret_values(), allowed_hosts=settings.outbound_allowed_hosts
     )

@@ -51,7 +51,8 @@ class RequestApproval(CommandBase):
     type: Literal["request_approval"] = "request_approval"
     step_id: str
     approver: str
-    kind: Literal["request", "reminder", "escalated"] = "request"
+    # "delegated": the approver acts for someone else (state.steps[..].acting_for tells whom)
+    kind: Literal["request", "reminder", "escalated", "delegated"] = "request"
 
 
 class UpdateApproval(CommandBase):
@@ -65,7 +66,29 @@ class RequestInput(CommandBase):
     type: Literal["request_input"] = "request_input"
     step_id: str
     assignee: str
-    kind: Literal["request", "reminder"] = "request"
+    kind: Literal["request", "reminder", "delegated"] = "request"
+
+
+class AskQuestion(CommandBase):
+    """Deliver an approver's question to the requester (`to`), who answers from their message."""
+
+    type: Literal["ask_question"] = "ask_question"
+    step_id: str
+    question_id: str
+    to: str
+    by: str
+    text: str
+
+
+class AnswerDelivered(CommandBase):
+    """Tell the asker (`to`) the requester's answer to their question."""
+
+    type: Literal["answer_delivered"] = "answer_delivered"
+    step_id: str
+    question_id: str
+    to: str
+    by: str
+    text: str
 
 
 class SendNotification(CommandBase):
@@ -92,6 +115,8 @@ Command = Annotated[
     | RequestApproval
     | UpdateApproval
     | RequestInput
+    | AskQuestion
+    | AnswerDelivered
     | SendNotification
     | RunChanged,
     Field(discriminator="type"),

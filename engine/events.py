@@ -35,6 +35,18 @@ class EventBase(BaseModel):
     at: datetime
 
 
+class Deadlines(BaseModel):
+    """When a waiting human step will next remind, escalate or time out, as decided when it was
+    (re)scheduled: carried by the events that schedule, so replay needs neither the definition
+    nor the working-hours settings. `reminders_due` is per person (their own working hours)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reminders_due: dict[str, datetime] = Field(default_factory=dict)
+    times_out_at: datetime | None = None  # the timeout ends the step (approve/reject/fail)
+    escalates_at: datetime | None = None  # the timeout moves the step to the next level
+
+
 class RunStarted(EventBase):
     type: Literal["run_started"] = "run_started"
     run_id: str
@@ -68,6 +80,8 @@ class ApprovalRequested(EventBase):
     approvers: list[str]  # resolved principals: Slack user ids or "email:addr"
     required: int  # approvals needed to approve
     escalation_level: int = 0
+    time_zones: dict[str, str] = Field(default_factory=dict)  # principal -> IANA zone used
+    deadlines: Deadlines | None = None
 
 
 class ApproversResolving(EventBase):
@@ -83,6 +97,8 @@ class InputRequested(EventBase):
     type: Literal["input_requested"] = "input_requested"
     step_id: str
     assignee: str
+    time_zones: dict[str, str] = Field(default_factory=dict)
+    deadlines: Deadlines | None = None
 
 
 class SignalAwaited(EventBase):
@@ -105,6 +121,7 @@ class DecisionRecorded(EventBase):
     fields: dict[str, Any] = Field(default_factory=dict)
     channel: Channel
     override: bool = False  # an operator decided for someone else (CLI/API), audited as such
+    reason: str = ""  # why, for a decision the system made (e.g. on_timeout: reject)
 
 
 class InputSubmitted(EventBase):
@@ -125,7 +142,9 @@ class SignalReceived(EventBase):
 class ReminderSent(EventBase):
     type: Literal["reminder_sent"] = "reminder_sent"
     step_id: str
-    number: int
+    number: int  # the step's reminder round at this level (1, 2, ...)
+    to: list[str] = Field(default_factory=list)  # who was reminded in this round
+    deadlines: Deadlines | None = None
 
 
 class StepEscalated(EventBase):
@@ -133,6 +152,59 @@ class StepEscalated(EventBase):
     step_id: str
     level: int
     approvers: list[str]
+    reason: str = ""  # why it came to them, e.g. "no decision within 8h from U1"
+    time_zones: dict[str, str] = Field(default_factory=dict)
+    deadlines: Deadlines | None = None
+
+
+DelegationKind = Literal["delegate", "reassign", "away"]
+
+
+class StepDelegated(EventBase):
+    """`from_`'s part of a waiting approval or input step moved to `to`: handed on by them
+    ("delegate"), by an admin ("reassign"), or because `from_` is out of office ("away")."""
+
+    type: Literal["step_delegated"] = "step_delegated"
+    step_id: str
+    from_: str
+    to: str
+    by: str
+    kind: DelegationKind
+    reason: str = ""
+    channel: Channel = "system"
+    time_zones: dict[str, str] = Field(default_factory=dict)
+    deadlines: Deadlines | None = None
+
+
+class QuestionAsked(EventBase):
+    type: Literal["question_asked"] = "question_asked"
+    step_id: str
+    question_id: str
+    by: str
+    to: str
+    text: str
+    channel: Channel
+    pauses: bool  # the step's reminders and timeout stop until it is answered
+
+
+class QuestionAnswered(EventBase):
+    type: Literal["question_answered"] = "question_answered"
+    step_id: str
+    question_id: str
+    by: str
+    text: str
+    channel: Channel
+    deadlines: Deadlines | None = None  # set when the answer resumes the step's timers
+
+
+class CommentAdded(EventBase):
+    """A note in the run's timeline (e.g. a reply in an approval card's thread); not a decision."""
+
+    type: Literal["comment_added"] = "comment_added"
+    step_id: str | None = None
+    actor: str
+    text: str
+    channel: Channel
 
 
 class StepTimedOut(EventBase):
@@ -213,6 +285,10 @@ Event = Annotated[
     | SignalReceived
     | ReminderSent
     | StepEscalated
+    | StepDelegated
+    | QuestionAsked
+    | QuestionAnswered
+    | CommentAdded
     | StepTimedOut
     | AttemptFailed
     | StepCompleted

@@ -36,6 +36,32 @@ class Vote(BaseModel):
     channel: str
     at: datetime
     override: bool = False
+    reason: str = ""  # why the system decided (on_timeout), empty for people
+
+
+class Delegation(BaseModel):
+    """`from_`'s part of the step went to `to`, handed on by `by` (kind delegate/reassign/away)."""
+
+    from_: str
+    to: str
+    by: str
+    kind: Literal["delegate", "reassign", "away"]
+    reason: str = ""
+    at: datetime
+
+
+class Question(BaseModel):
+    """An approver's (or assignee's) question to the requester, and its answer once given."""
+
+    id: str
+    by: str
+    to: str
+    text: str
+    asked_at: datetime
+    pauses: bool = True
+    answer: str | None = None
+    answered_at: datetime | None = None
+    answered_by: str | None = None
 
 
 class StepState(BaseModel):
@@ -63,6 +89,27 @@ class StepState(BaseModel):
     # When the next attempt (or compensation attempt) is due; None while one is in flight.
     retry_at: datetime | None = None
     compensation_attempt: int = 0
+    # approval / input steps: who, since when, and what happens next (see events.Deadlines)
+    requested_at: datetime | None = None  # when people were first asked (waiting since)
+    escalated_at: datetime | None = None  # when the current escalation level was asked
+    escalation_reason: str | None = None  # why it was escalated, for the escalated approver
+    delegations: list[Delegation] = Field(default_factory=list)
+    questions: list[Question] = Field(default_factory=list)
+    reminders_due: dict[str, datetime] = Field(default_factory=dict)  # per person not yet acted
+    reminded: dict[str, int] = Field(default_factory=dict)  # reminders sent, per person
+    next_reminder_at: datetime | None = None
+    escalates_at: datetime | None = None
+    times_out_at: datetime | None = None
+    paused: bool = False  # an open question stops reminders and the timeout
+    paused_at: datetime | None = None
+    approver_time_zones: dict[str, str] = Field(default_factory=dict)
+
+    def open_question(self) -> Question | None:
+        return next((q for q in self.questions if q.answer is None), None)
+
+    def acting_for(self, principal: str) -> Delegation | None:
+        """The delegation that made `principal` an approver, if they are one by delegation."""
+        return next((d for d in reversed(self.delegations) if d.to == principal), None)
 
 
 class RunState(BaseModel):

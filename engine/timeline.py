@@ -28,6 +28,9 @@ def describe(event: ev.Event) -> str:
             return f"step {event.step_id} waits for signal '{event.name}'"
         case ev.WaitStarted():
             return f"step {event.step_id} waits until {event.until.isoformat()}"
+        case ev.DecisionRecorded() if event.actor == "system" and event.channel == "system":
+            verb = "approved" if event.decision == "approve" else "rejected"
+            return f"the system {verb} step {event.step_id}: {event.reason}"
         case ev.DecisionRecorded():
             verb = "approved" if event.decision == "approve" else "rejected"
             note = " (operator override)" if event.override else ""
@@ -38,12 +41,31 @@ def describe(event: ev.Event) -> str:
         case ev.SignalReceived():
             return f"step {event.step_id} received its signal"
         case ev.ReminderSent():
-            return f"step {event.step_id}: reminder {event.number} sent"
+            who = f" to {', '.join(event.to)}" if event.to else ""
+            return f"step {event.step_id}: reminder {event.number} sent{who}"
         case ev.StepEscalated():
+            why = f": {event.reason}" if event.reason else ""
             return (
                 f"step {event.step_id} escalated (level {event.level}) "
-                f"to {', '.join(event.approvers)}"
+                f"to {', '.join(event.approvers)}{why}"
             )
+        case ev.StepDelegated():
+            why = f": {event.reason}" if event.reason else ""
+            if event.kind == "away":
+                return f"step {event.step_id}: {event.to} acts for {event.from_}{why}"
+            verb = "reassigned" if event.kind == "reassign" else "delegated"
+            return (
+                f"{event.by} {verb} step {event.step_id} from {event.from_} to {event.to} "
+                f"via {event.channel}{why}"
+            )
+        case ev.QuestionAsked():
+            paused = " (reminders and timeout paused)" if event.pauses else ""
+            return f"{event.by} asked {event.to} on step {event.step_id}: {event.text}{paused}"
+        case ev.QuestionAnswered():
+            return f"{event.by} answered on step {event.step_id}: {event.text}"
+        case ev.CommentAdded():
+            on = f" on step {event.step_id}" if event.step_id else ""
+            return f"{event.actor} commented{on} via {event.channel}: {event.text}"
         case ev.StepTimedOut():
             return f"step {event.step_id} timed out ({event.action})"
         case ev.AttemptFailed():

@@ -60,6 +60,45 @@ class Cancel(TriggerBase):
     channel: Channel = "system"
 
 
+class Delegate(TriggerBase):
+    """Move `from_`'s part of a waiting step to `to`. Not admin: `actor` hands on their own part
+    (`from_` is the actor). Admin (kind "reassign"): `from_` None means the only approver."""
+
+    type: Literal["delegate"] = "delegate"
+    step_id: str
+    actor: str
+    to: str
+    from_: str | None = None
+    admin: bool = False
+    reason: str = ""
+    channel: Channel = "api"
+
+
+class Ask(TriggerBase):
+    type: Literal["ask"] = "ask"
+    step_id: str
+    actor: str
+    text: str
+    channel: Channel = "api"
+
+
+class Answer(TriggerBase):
+    type: Literal["answer"] = "answer"
+    step_id: str
+    question_id: str
+    actor: str
+    text: str
+    channel: Channel = "api"
+
+
+class Comment(TriggerBase):
+    type: Literal["comment"] = "comment"
+    actor: str
+    text: str
+    step_id: str | None = None
+    channel: Channel = "slack"
+
+
 class ApproversResolved(TriggerBase):
     type: Literal["approvers_resolved"] = "approvers_resolved"
     command_key: str
@@ -94,6 +133,10 @@ Trigger = (
     | SubmitInput
     | Signal
     | Cancel
+    | Delegate
+    | Ask
+    | Answer
+    | Comment
     | ApproversResolved
     | CommandSucceeded
     | CommandFailed

@@ -1,8 +1,6 @@
 """Approval steps: who is asked (approver specs, directory lookups), votes and policies,
-timeouts with their actions, reminders and the escalation chain.
-
-Durations marked `working` are treated as wall-clock time here; working hours and time zones
-come with the reminders issue.
+timeouts with their actions, reminders and the escalation chain. When things are due (working
+hours, time zones, pauses) is `schedule`'s business; out-of-office substitutes are `delegation`'s.
 """
 
 from __future__ import annotations
@@ -13,9 +11,9 @@ from typing import Any, Literal
 from engine import commands as cmd
 from engine import events as ev
 from engine import forms, templates
-from engine.decider import keys, steps
+from engine.decider import delegation, keys, schedule, steps
 from engine.decider.context import Builder
-from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy
+from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy, level_specs
 from engine.errors import NotAllowed, TemplateError
 from engine.state import StepState
 from engine.triggers import Decide
@@ -99,7 +97,8 @@ def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> N
     if not approvers:
         steps.fail(b, step.id, "no approvers were found for this step")
         return
-    kind: Literal["request", "escalated"] = "request"
+    zones = schedule.zones_for(b, step, level, approvers)
+    deadlines = schedule.fresh(b, step, level, approvers, zones)
     if level == 0:
         required = required_approvals(step.policy, len(approvers))
         if required > len(approvers):
@@ -111,13 +110,45 @@ def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> N
             )
             return
         b.emit(
-            ev.ApprovalRequested(at=b.now, step_id=step.id, approvers=approvers, required=required)
+            ev.ApprovalRequested(
+                at=b.now,
+                step_id=step.id,
+                approvers=approvers,
+                required=required,
+                time_zones=zones,
+                deadlines=deadlines,
+            )
         )
     else:
-        kind = "escalated"
-        b.emit(ev.StepEscalated(at=b.now, step_id=step.id, level=level, approvers=approvers))
-    run = b.state
-    for target in [step.channel] if step.channel else approvers:
+        before = b.step(step.id)
+        waited = step.level_timeout(level - 1)
+        reason = f"no decision within {waited} from {', '.join(before.approvers)}"
+        b.emit(
+            ev.StepEscalated(
+                at=b.now,
+                step_id=step.id,
+                level=level,
+                approvers=approvers,
+                reason=reason,
+                time_zones=zones,
+                deadlines=deadlines,
+            )
+        )
+    delegation.substitute_away(b, step)
+    send_requests(b, step, "request" if level == 0 else "escalated")
+    schedule.arm(b, step.id)
+
+
+def send_requests(b: Builder, step: ApprovalStep, kind: Literal["request", "escalated"]) -> None:
+    """The cards of a level just asked: one in its channel, or one per approver (marked
+    "delegated" for someone acting for an approver who is away)."""
+    run, state = b.state, b.step(step.id)
+    level = state.escalation_level
+    channel = schedule.level_channel(step, level)
+    for target in [channel] if channel else state.approvers:
+        this_kind: Literal["request", "escalated", "delegated"] = kind
+        if channel is None and state.acting_for(target) is not None:
+            this_kind = "delegated"
         b.command(
             cmd.RequestApproval(
                 key=keys.request_key(run.run_id, step.id, kind, str(level), target),
@@ -125,22 +156,9 @@ def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> N
                 run_id=run.run_id,
                 step_id=step.id,
                 approver=target,
-                kind=kind,
+                kind=this_kind,
             )
         )
-    arm_human_timers(b, step, level)
-
-
-def arm_human_timers(b: Builder, step: ApprovalStep | InputStep, level: int) -> None:
-    """The timeout of this level and the first reminder. `working` durations count as
-    wall-clock time for now."""
-    run_id = b.state.run_id
-    if step.timeout is not None:
-        due = b.now + step.timeout.delta
-        b.arm("timeout", keys.timeout_timer(run_id, step.id, level), step.id, due, level)
-    if step.remind_every is not None and step.max_reminders > 0:
-        due = b.now + step.remind_every.delta
-        b.arm("reminder", keys.reminder_timer(run_id, step.id, level, 1), step.id, due, 1)
 
 
 def resolved(b: Builder, step_id: str, approvers: list[str], error: str | None) -> None:
@@ -185,6 +203,7 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
     outcome = _past(trigger.decision) if trigger.override else _policy_outcome(step, state)
     if outcome is None:
         b.update_approval(step.id)  # cards show the progress, e.g. "1 of 2"
+        schedule.arm(b, step.id, timeout=False)  # the voter is no longer reminded
         return
     _close(b, step.id, outcome)
 
@@ -230,22 +249,33 @@ def _close(b: Builder, step_id: str, outcome: Outcome, reason: str | None = None
 
 def timed_out(b: Builder, step: ApprovalStep) -> None:
     state = b.step(step.id)
-    after = f"no decision within {step.timeout}"
+    after = f"no decision within {step.level_timeout(state.escalation_level)}"
     action = step.on_timeout
     level = state.escalation_level + 1
     if action == "escalate" and level > len(step.escalate_to):
         action, after = "fail", f"{after} at the last escalation level"
     b.emit(ev.StepTimedOut(at=b.now, step_id=step.id, action=action))
     if action in ("approve", "reject"):
+        # A declared default decision: recorded as the system's, with the reason.
+        b.emit(
+            ev.DecisionRecorded(
+                at=b.now,
+                step_id=step.id,
+                actor="system",
+                decision=action,
+                channel="system",
+                override=True,
+                reason=after,
+            )
+        )
         _close(b, step.id, "approved" if action == "approve" else "rejected", reason=after)
     elif action == "fail":
         steps.fail(b, step.id, after)
     else:
         b.disarm(keys.reminder_timer(b.state.run_id, step.id, level - 1, state.reminders + 1))
         b.update_approval(step.id)  # the first approvers' cards say it moved on
-        chain = step.escalate_to[level - 1]
         try:
-            specs = render_specs(chain if isinstance(chain, list) else [chain], b.context())
+            specs = render_specs(level_specs(step.escalate_to[level - 1]), b.context())
         except (ValueError, TemplateError) as exc:
             steps.fail(b, step.id, f"escalation level {level}: {exc}")
             return
@@ -253,28 +283,47 @@ def timed_out(b: Builder, step: ApprovalStep) -> None:
 
 
 def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
-    """Send reminder `number` to whoever has not acted yet, and arm the next one."""
+    """Send reminder round `number` to whoever is due (each in their own working hours), and
+    arm the next round."""
     state = b.step(step.id)
     run = b.state
-    b.emit(ev.ReminderSent(at=b.now, step_id=step.id, number=number))
-    counter = f"{state.escalation_level}.{number}"
-    if isinstance(step, InputStep):
-        b.command(
-            cmd.RequestInput(
-                key=keys.request_key(
-                    run.run_id, step.id, "input-reminder", counter, state.approvers[0]
-                ),
-                tenant_id=run.tenant_id,
-                run_id=run.run_id,
-                step_id=step.id,
-                assignee=state.approvers[0],
-                kind="reminder",
-            )
+    due = dict(state.reminders_due) or {
+        t: b.now for t in schedule.reminder_targets(step, state)
+    }  # a run scheduled before reminders were per person
+    targets = [who for who, when in due.items() if when <= b.now]
+    if not targets:
+        return
+    every = step.remind_every
+    for who in targets:
+        sent = state.reminded.get(who, 0) + 1
+        zone = schedule.zone_of(b, state, {}, who)
+        if every is not None and sent < step.max_reminders:
+            due[who] = b.env.hours.reminder_after(b.now, every, zone)
+        else:
+            del due[who]
+    b.emit(
+        ev.ReminderSent(
+            at=b.now,
+            step_id=step.id,
+            number=number,
+            to=targets,
+            deadlines=schedule.current(state, due),
         )
-    else:
-        voted = {v.actor for v in state.votes}
-        targets = [step.channel] if step.channel else [a for a in state.approvers if a not in voted]
-        for target in targets:
+    )
+    counter = f"{state.escalation_level}.{number}"
+    for target in targets:
+        if isinstance(step, InputStep):
+            b.command(
+                cmd.RequestInput(
+                    key=keys.request_key(run.run_id, step.id, "input-reminder", counter, target),
+                    tenant_id=run.tenant_id,
+                    run_id=run.run_id,
+                    step_id=step.id,
+                    assignee=target,
+                    kind="reminder",
+                )
+            )
+        else:
             b.command(
                 cmd.RequestApproval(
                     key=keys.request_key(run.run_id, step.id, "reminder", counter, target),
@@ -285,7 +334,4 @@ def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
                     kind="reminder",
                 )
             )
-    if number < step.max_reminders and step.remind_every is not None:
-        level = state.escalation_level
-        timer_id = keys.reminder_timer(run.run_id, step.id, level, number + 1)
-        b.arm("reminder", timer_id, step.id, b.now + step.remind_every.delta, number + 1)
+    schedule.arm(b, step.id, timeout=False)

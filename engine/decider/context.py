@@ -3,18 +3,21 @@ context the run's templates see."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
 from engine import commands as cmd
 from engine import events as ev
 from engine.decider import keys
+from engine.decider.env import DEFAULT_ENV, DecideEnv, MissingTimeZones
 from engine.decider.evolve import apply, copy_state
 from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.state import RunState, StepState
 
 TimerKind = Literal["retry", "wait", "reminder", "timeout", "compensation_retry"]
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]+$")
 
 
 def template_context(state: RunState) -> dict[str, Any]:
@@ -42,9 +45,17 @@ class Builder:
     """Collects what one trigger causes. Every event is folded into `state` at once, so the
     rest of the decision sees its effect (e.g. the next step's context has the last output)."""
 
-    def __init__(self, definition: WorkflowDefinition, state: RunState | None, now: datetime):
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        state: RunState | None,
+        now: datetime,
+        env: DecideEnv = DEFAULT_ENV,
+    ):
         self.definition = definition
         self.now = now
+        self.env = env
+        self.missing_zones: set[str] = set()
         self._state = copy_state(state) if state is not None else None
         self._before = (state.status, state.current_step) if state is not None else None
         self.decision = Decision()
@@ -60,6 +71,21 @@ class Builder:
 
     def context(self) -> dict[str, Any]:
         return template_context(self.state)
+
+    @property
+    def default_zone(self) -> str:
+        return self.env.hours.default_zone
+
+    def zone(self, principal: str) -> str:
+        """The zone of a principal as the environment knows it; the default zone for emails and
+        channels, and (noted as missing) for a Slack user the environment does not know."""
+        if not _SLACK_USER.match(principal):
+            return self.default_zone
+        found = self.env.zones.get(principal)
+        if found is None:
+            self.missing_zones.add(principal)
+            return self.default_zone
+        return found
 
     def emit(self, event: ev.Event) -> None:
         self.decision.events.append(event)
@@ -114,6 +140,8 @@ class Builder:
 
     def finish(self) -> Decision:
         """The decision, plus a RunChanged when the run's status or current step changed."""
+        if self.env.strict_zones and self.missing_zones:
+            raise MissingTimeZones(self.missing_zones)
         if self._state is not None and self.decision.events:
             run = self._state
             if (run.status, run.current_step) != self._before:

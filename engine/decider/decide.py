@@ -9,8 +9,19 @@ from datetime import datetime
 from engine import events as ev
 from engine import forms
 from engine import triggers as tr
-from engine.decider import approval, automated, compensation, human, keys, steps
+from engine.decider import (
+    approval,
+    automated,
+    compensation,
+    delegation,
+    human,
+    keys,
+    questions,
+    schedule,
+    steps,
+)
 from engine.decider.context import Builder
+from engine.decider.env import DEFAULT_ENV, DecideEnv
 from engine.decision import Decision
 from engine.definitions.models import ApprovalStep, InputStep, SignalStep, WorkflowDefinition
 from engine.errors import InvalidInput, NotFound, RunFinished, StepNotPending
@@ -18,15 +29,21 @@ from engine.state import RunState, StepState
 
 
 def decide(
-    definition: WorkflowDefinition, state: RunState | None, trigger: tr.Trigger, now: datetime
+    definition: WorkflowDefinition,
+    state: RunState | None,
+    trigger: tr.Trigger,
+    now: datetime,
+    env: DecideEnv = DEFAULT_ENV,
 ) -> Decision:
     """The events, commands and timers `trigger` causes for the run in `state` (None for a run
-    that does not exist yet), with `definition` the version the run started on. Raises an
-    `EngineError` with a message for the user when a person's request is refused."""
+    that does not exist yet), with `definition` the version the run started on and `env` what
+    the runtime knows of working hours, time zones and who is away. Raises an `EngineError` with
+    a message for the user when a person's request is refused (and `MissingTimeZones` when
+    `env.strict_zones` asks for zones it lacks)."""
     if isinstance(trigger, tr.StartRun):
         if state is not None:
             return Decision()  # the run exists: starting it again changes nothing
-        b = Builder(definition, None, now)
+        b = Builder(definition, None, now, env)
         b.emit(
             ev.RunStarted(
                 at=now,
@@ -44,10 +61,19 @@ def decide(
         return b.finish()
     if state is None:
         raise NotFound("no such run")
-    b = Builder(definition, state, now)
+    b = Builder(definition, state, now, env)
     match trigger:
         case tr.Decide():
             _decide(b, trigger)
+        case tr.Comment():
+            questions.comment(b, trigger)
+        case tr.Delegate():
+            step = _human(b, trigger.step_id, "a delegation")
+            delegation.delegate(b, step, trigger)
+        case tr.Ask():
+            questions.ask(b, _human(b, trigger.step_id, "a question"), trigger)
+        case tr.Answer():
+            questions.answer(b, _human(b, trigger.step_id, "an answer", waiting=False), trigger)
         case tr.SubmitInput():
             _submit(b, trigger)
         case tr.Signal():
@@ -84,6 +110,21 @@ def _check_waiting(b: Builder, step: StepState, what: str) -> None:
     if b.state.status in ev.FINAL_STATUSES and step.status == "pending":
         raise RunFinished(f"this run has already finished ({b.state.status})")
     raise StepNotPending(f"step {step.id} is not waiting for {what} (it is {_describe(step)})")
+
+
+def _human(
+    b: Builder, step_id: str, what: str, *, waiting: bool = True
+) -> ApprovalStep | InputStep:
+    """The approval or input step `step_id`, checked to be waiting (when `waiting`)."""
+    state = _step(b, step_id)
+    step = b.definition.step(step_id)
+    if not isinstance(step, ApprovalStep | InputStep):
+        raise StepNotPending(f"step {step_id} is not an approval or input step")
+    if waiting:
+        _check_waiting(b, state, what)
+        if state.resolving_level is not None and not state.approvers:
+            raise StepNotPending(f"step {step_id} is still looking up its approvers")
+    return step
 
 
 def _decide(b: Builder, trigger: tr.Decide) -> None:
@@ -187,6 +228,8 @@ def _armed(run: RunState, step: StepState, kind: str) -> str | None:
         return keys.compensation_retry_timer(rid, sid, step.compensation_attempt + 1)
     if step.status != "waiting" or step.resolving_level is not None:
         return None
+    if step.paused and kind in ("timeout", "reminder"):
+        return None  # a question holds the step's timers
     if kind == "wait" and step.type == "wait":
         return keys.wait_timer(rid, sid)
     if kind == "timeout" and step.type in ("approval", "input", "signal"):
@@ -201,6 +244,10 @@ def _timer(b: Builder, trigger: tr.TimerFired) -> None:
     state = b.state.steps.get(timer.step_id or "")
     if state is None or timer.id != _armed(b.state, state, timer.kind):
         return  # stale: the step has moved on since the timer was armed
+    if timer.kind in ("timeout", "reminder") and not schedule.is_due(
+        state, timer.kind, timer.due_at
+    ):
+        return  # armed again for another time since (a pause, a delegation)
     step = b.definition.step(state.id)
     match timer.kind:
         case "retry":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine import events as ev
-from engine.state import RunState, StepState, StepStatus, Vote
+from engine.state import Delegation, Question, RunState, StepState, StepStatus, Vote
 
 
 def evolve(state: RunState | None, event: ev.Event) -> RunState:
@@ -31,11 +31,18 @@ def replay(events: Iterable[ev.Event]) -> RunState:
 
 def copy_state(state: RunState) -> RunState:
     """A copy `apply` may change in place. Cheaper than a deep copy: `apply` only mutates the
-    run, its steps, their vote lists and the compensation queue; every other value it replaces."""
+    run, its steps, their vote, delegation and question lists and the compensation queue; every
+    other value (dicts included) it replaces."""
     return state.model_copy(
         update={
             "steps": {
-                sid: step.model_copy(update={"votes": list(step.votes)})
+                sid: step.model_copy(
+                    update={
+                        "votes": list(step.votes),
+                        "delegations": list(step.delegations),
+                        "questions": list(step.questions),
+                    }
+                )
                 for sid, step in state.steps.items()
             },
             "compensation_queue": list(state.compensation_queue),
@@ -93,14 +100,45 @@ def _apply_run_event(state: RunState, event: ev.Event) -> None:
                         step.finished_at = event.at
                         step.resolving_level = None
                         step.retry_at = None
+                        _unschedule(step)
         case ev.CompensationStarted():
             state.status = "compensating"
             state.compensation_cause = event.cause
             state.compensation_queue = list(event.steps)
         case ev.RunStarted():
             raise ValueError("run_started can only be the first event of a run")
+        case ev.CommentAdded():
+            pass  # in the timeline only
         case _:
             _apply_step_event(state, state.steps[event.step_id], event)
+
+
+def _schedule(step: StepState, deadlines: ev.Deadlines | None) -> None:
+    if deadlines is None:
+        return
+    step.reminders_due = dict(deadlines.reminders_due)
+    step.next_reminder_at = min(step.reminders_due.values(), default=None)
+    step.times_out_at = deadlines.times_out_at
+    step.escalates_at = deadlines.escalates_at
+
+
+def _unschedule(step: StepState) -> None:
+    """The step stopped waiting: nothing more is due."""
+    if step.reminders_due or step.next_reminder_at or step.paused:
+        step.reminders_due = {}
+        step.next_reminder_at = None
+        step.paused = False
+        step.paused_at = None
+    step.times_out_at = step.escalates_at = None
+
+
+def _zones(step: StepState, zones: dict[str, str]) -> None:
+    if zones:
+        step.approver_time_zones = {**step.approver_time_zones, **zones}
+
+
+def _asked(step: StepState, event: ev.EventBase) -> None:
+    step.requested_at = step.requested_at or event.at
 
 
 def _apply_step_event(state: RunState, step: StepState, event: ev.Event) -> None:
@@ -118,6 +156,9 @@ def _apply_step_event(state: RunState, step: StepState, event: ev.Event) -> None
             step.required = event.required
             step.escalation_level = event.escalation_level
             step.resolving_level = None
+            _asked(step, event)
+            _zones(step, event.time_zones)
+            _schedule(step, event.deadlines)
         case ev.ApproversResolving():
             _begin(state, step, event, "waiting")
             step.resolving_level = event.escalation_level
@@ -125,6 +166,9 @@ def _apply_step_event(state: RunState, step: StepState, event: ev.Event) -> None
             _begin(state, step, event, "waiting")
             step.approvers = [event.assignee]
             step.required = 1
+            _asked(step, event)
+            _zones(step, event.time_zones)
+            _schedule(step, event.deadlines)
         case ev.SignalAwaited():
             _begin(state, step, event, "waiting")
             step.signal = event.name
@@ -140,16 +184,71 @@ def _apply_step_event(state: RunState, step: StepState, event: ev.Event) -> None
                     channel=event.channel,
                     at=event.at,
                     override=event.override,
+                    reason=event.reason,
                 )
             )
+            if event.actor in step.reminders_due:
+                _schedule(step, _without(step, event.actor))
         case ev.ReminderSent():
             step.reminders = event.number
+            if event.to:
+                step.reminded = {
+                    **step.reminded,
+                    **{who: step.reminded.get(who, 0) + 1 for who in event.to},
+                }
+            _schedule(step, event.deadlines)
         case ev.StepEscalated():
             step.escalation_level = event.level
             step.approvers = list(event.approvers)
             step.required = 1  # an escalation level decides like `any`
             step.reminders = 0
+            step.reminded = {}
             step.resolving_level = None
+            step.escalated_at = event.at
+            step.escalation_reason = event.reason or None
+            _zones(step, event.time_zones)
+            _schedule(step, event.deadlines)
+        case ev.StepDelegated():
+            step.approvers = [event.to if p == event.from_ else p for p in step.approvers]
+            step.delegations.append(
+                Delegation(
+                    from_=event.from_,
+                    to=event.to,
+                    by=event.by,
+                    kind=event.kind,
+                    reason=event.reason,
+                    at=event.at,
+                )
+            )
+            _zones(step, event.time_zones)
+            _schedule(step, event.deadlines)
+        case ev.QuestionAsked():
+            step.questions.append(
+                Question(
+                    id=event.question_id,
+                    by=event.by,
+                    to=event.to,
+                    text=event.text,
+                    asked_at=event.at,
+                    pauses=event.pauses,
+                )
+            )
+            if event.pauses and not step.paused:
+                step.paused = True
+                step.paused_at = event.at
+        case ev.QuestionAnswered():
+            step.questions = [
+                q.model_copy(
+                    update={"answer": event.text, "answered_at": event.at, "answered_by": event.by}
+                )
+                if q.id == event.question_id
+                else q
+                for q in step.questions
+            ]
+            if event.deadlines is not None:
+                step.paused = False
+                step.paused_at = None
+                _schedule(step, event.deadlines)
         case ev.AttemptFailed():
             step.error = event.error
             step.retry_at = event.retry_at
@@ -162,12 +261,14 @@ def _apply_step_event(state: RunState, step: StepState, event: ev.Event) -> None
             step.finished_at = event.at
             step.retry_at = None
             step.resolving_level = None
+            _unschedule(step)
         case ev.StepFailed():
             step.status = "failed"
             step.error = event.error
             step.finished_at = event.at
             step.retry_at = None
             step.resolving_level = None
+            _unschedule(step)
         case ev.CompensationAttemptStarted():
             step.status = "compensating"
             step.compensation_attempt = event.attempt
@@ -184,3 +285,10 @@ def _apply_step_event(state: RunState, step: StepState, event: ev.Event) -> None
             pass  # audit facts; the StepCompleted/StepFailed that follows carries the change
         case _:
             raise ValueError(f"unexpected event {event.type}")
+
+
+def _without(step: StepState, who: str) -> ev.Deadlines:
+    due = {p: at for p, at in step.reminders_due.items() if p != who}
+    return ev.Deadlines(
+        reminders_due=due, times_out_at=step.times_out_at, escalates_at=step.escalates_at
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from engine import commands as cmd
 from engine import events as ev
 from engine import forms, templates
-from engine.decider import approval, keys, steps
+from engine.decider import approval, delegation, keys, schedule, steps
 from engine.decider.context import Builder
 from engine.definitions.models import InputStep, SignalStep, WaitStep
 from engine.errors import NotAllowed, TemplateError
@@ -36,17 +36,29 @@ def start_input(b: Builder, step: InputStep) -> None:
         steps.fail(b, step.id, str(exc))
         return
     run = b.state
-    b.emit(ev.InputRequested(at=b.now, step_id=step.id, assignee=assignee))
+    zones = schedule.zones_for(b, step, 0, [assignee])
+    b.emit(
+        ev.InputRequested(
+            at=b.now,
+            step_id=step.id,
+            assignee=assignee,
+            time_zones=zones,
+            deadlines=schedule.fresh(b, step, 0, [assignee], zones),
+        )
+    )
+    delegation.substitute_away(b, step)
+    target = b.step(step.id).approvers[0]
     b.command(
         cmd.RequestInput(
-            key=keys.request_key(run.run_id, step.id, "input", "0", assignee),
+            key=keys.request_key(run.run_id, step.id, "input", "0", target),
             tenant_id=run.tenant_id,
             run_id=run.run_id,
             step_id=step.id,
-            assignee=assignee,
+            assignee=target,
+            kind="delegated" if target != assignee else "request",
         )
     )
-    approval.arm_human_timers(b, step, 0)
+    schedule.arm(b, step.id)
 
 
 def submit(b: Builder, step: InputStep, trigger: SubmitInput) -> None:

@@ -236,7 +236,10 @@ def test_timeout_decides_as_the_system(action: str, outcome: str) -> None:
     timer = run.timer("timeout")
     assert timer.id == "r1:ok:timeout:0" and timer.due_at == T0 + timedelta(days=2)
     run.fire(timer)
-    assert run.types()[:2] == ["step_timed_out", "step_completed"]
+    assert run.types()[:3] == ["step_timed_out", "decision_recorded", "step_completed"]
+    [vote] = run.run.steps["ok"].votes
+    assert (vote.actor, vote.channel, vote.decision) == ("system", "system", action)
+    assert vote.reason == "no decision within 2d"
     output = run.run.steps["ok"].output
     assert output["decided_by"] == ["system"] and output["reason"] == "no decision within 2d"
     assert run.run.steps["ok"].outcome == outcome

@@ -1,0 +1,251 @@
+"""The `Engine` methods around people's tasks: delegation and reassignment, out of office,
+questions to the requester, comments, and the SLA view of what waits on whom."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+from typing import cast, get_args
+
+from engine.away import Away
+from engine.errors import InvalidInput, NotAllowed
+from engine.events import Channel
+from engine.ports import RunStore, TaskSla
+from engine.runtime.applier import RunApplier, Work
+from engine.runtime.environment import Environment
+from engine.state import RunState
+from engine.triggers import Answer, Ask, Comment, Delegate
+
+CHANNELS = get_args(Channel)
+_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_EMAIL = re.compile(r"^[^@\s:]+@[^@\s]+\.[^@\s]+$")
+SLA_LOADS = 8  # runs loaded at once for the SLA view
+
+
+def principal(value: str, field: str) -> str:
+    """A Slack user id or "email:addr" (a bare address is accepted); InvalidInput otherwise."""
+    text = value.strip()
+    if _USER.match(text):
+        return text
+    bare = text.removeprefix("email:")
+    if _EMAIL.match(bare):
+        return "email:" + bare.lower()
+    raise InvalidInput({field: f"{value!r} is not a Slack user id (U…) or an email address"})
+
+
+def _channel(channel: str) -> Channel:
+    if channel not in CHANNELS:
+        raise InvalidInput({"channel": f"{channel!r} is not one of {', '.join(CHANNELS)}"})
+    return cast(Channel, channel)
+
+
+def _day(at: datetime) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+class HumanTasks:
+    """Mixed into `Engine` (which sets these attributes)."""
+
+    _applier: RunApplier
+    runs: RunStore
+    environment: Environment
+
+    # ------------------------------------------------------------ delegation
+
+    async def delegate(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        to: str,
+        *,
+        reason: str = "",
+        channel: str = "api",
+        admin: bool = False,
+        from_: str | None = None,
+    ) -> RunState:
+        """`actor` hands their part of a waiting approval or input step to `to`; with `admin`,
+        an admin moves `from_`'s part (default: the one person the step waits on). Someone out
+        of office cannot be handed a request."""
+        target = principal(to, "to")
+        away = await self.away_of(tenant_id, target)
+        if away is not None and away.covers(self._applier.clock.now()):
+            raise NotAllowed(
+                f"{target} is away until {_day(away.until)}; {away.delegate} stands in for them"
+            )
+        trigger = Delegate(
+            step_id=step_id,
+            actor=actor,
+            to=target,
+            from_=principal(from_, "from") if from_ is not None else None,
+            admin=admin,
+            reason=reason.strip()[:500],
+            channel=_channel(channel),
+        )
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    # ------------------------------------------------------------ out of office
+
+    async def set_away(
+        self,
+        tenant_id: str,
+        user: str,
+        delegate: str,
+        *,
+        until: datetime,
+        starts: datetime | None = None,
+        actor: str | None = None,
+    ) -> Away:
+        """From `starts` (default now) until `until`, new requests for `user` go to `delegate`.
+        Replaces the user's earlier out-of-office. Requests already sent stay where they are."""
+        now = self._applier.clock.now()
+        user, delegate = principal(user, "user"), principal(delegate, "delegate")
+        begin = starts or now
+        if until.tzinfo is None or begin.tzinfo is None:
+            raise InvalidInput({"until": "give the time with its time zone (or a date)"})
+        if until <= now:
+            raise InvalidInput({"until": f"{_day(until)} is already past"})
+        if until <= begin:
+            raise InvalidInput({"until": "the end must come after the start"})
+        if delegate == user:
+            raise InvalidInput({"delegate": "choose someone else than the person who is away"})
+        theirs = await self.environment.aways.get(tenant_id, delegate)
+        if theirs is not None and theirs.until > begin and theirs.starts < until:
+            raise InvalidInput(
+                {
+                    "delegate": f"{delegate} is away themselves until {_day(theirs.until)}; "
+                    "choose someone who is in"
+                }
+            )
+        for other in await self.environment.aways.current(tenant_id, now):
+            if other.delegate == user and other.user != user and other.starts < until:
+                raise InvalidInput(
+                    {
+                        "user": f"{user} stands in for {other.user} until {_day(other.until)}; "
+                        f"ask {other.user} to choose someone else first"
+                    }
+                )
+        away = Away(tenant_id, user, delegate, begin, until, created_by=actor or user)
+        await self.environment.aways.put(away)
+        self.environment.aways_changed(tenant_id)
+        return away
+
+    async def clear_away(self, tenant_id: str, user: str) -> None:
+        """End the user's out-of-office now (nothing happens when there was none)."""
+        await self.environment.aways.delete(tenant_id, principal(user, "user"))
+        self.environment.aways_changed(tenant_id)
+
+    async def away_of(self, tenant_id: str, user: str) -> Away | None:
+        """The user's out-of-office that has not ended yet (it may not have started)."""
+        found = await self.environment.aways.get(tenant_id, user)
+        if found is None or found.until <= self._applier.clock.now():
+            return None
+        return found
+
+    # ------------------------------------------------------------ questions and comments
+
+    async def ask(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        question: str,
+        *,
+        channel: str = "api",
+    ) -> RunState:
+        """An approver (or the assignee) asks the requester; with the step's
+        `pause_on_question`, its reminders and timeout wait for the answer."""
+        trigger = Ask(step_id=step_id, actor=actor, text=question, channel=_channel(channel))
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def answer(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        question_id: str,
+        actor: str,
+        text: str,
+        *,
+        channel: str = "api",
+    ) -> RunState:
+        """The requester answers a question; paused timers resume with the time that was left."""
+        trigger = Answer(
+            step_id=step_id,
+            question_id=question_id,
+            actor=actor,
+            text=text,
+            channel=_channel(channel),
+        )
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def comment(
+        self,
+        tenant_id: str,
+        run_id: str,
+        actor: str,
+        text: str,
+        *,
+        step_id: str | None = None,
+        channel: str = "slack",
+    ) -> RunState:
+        """A note in the run's timeline (not a decision); finished runs take comments too."""
+        trigger = Comment(actor=actor, text=text, step_id=step_id, channel=_channel(channel))
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    # ------------------------------------------------------------ SLA
+
+    async def sla(
+        self, tenant_id: str, *, principal: str | None = None, limit: int = 100
+    ) -> list[TaskSla]:
+        """Every pending human task (of `principal` when given), longest waiting first: since
+        when, who, and when it is next reminded, escalated or timed out."""
+        rows = await self.runs.pending_tasks(tenant_id, principal, limit=max(limit, 1) * 4)
+        order = list(dict.fromkeys((r.run_id, r.step_id) for r in rows))
+        slots = asyncio.Semaphore(SLA_LOADS)
+
+        async def load(run_id: str) -> RunState | None:
+            async with slots:
+                try:
+                    return await self.runs.load(tenant_id, run_id)
+                except Exception:  # finished or gone since the listing: leave it out
+                    return None
+
+        run_ids = list(dict.fromkeys(run_id for run_id, _ in order))
+        states = dict(zip(run_ids, await asyncio.gather(*(load(r) for r in run_ids)), strict=True))
+        out: list[TaskSla] = []
+        for run_id, step_id in order:
+            state = states.get(run_id)
+            if state is None or len(out) >= limit:
+                continue
+            step = state.steps[step_id]
+            if step.status != "waiting":
+                continue
+            definition = await self._applier.definition(tenant_id, state.workflow, state.version)
+            spec = definition.step(step_id)
+            voted = {v.actor for v in step.votes}
+            question = step.open_question()
+            out.append(
+                TaskSla(
+                    tenant_id=tenant_id,
+                    run_id=run_id,
+                    workflow=state.workflow,
+                    version=state.version,
+                    step_id=step_id,
+                    step_title=spec.title or step_id,
+                    kind=step.type,
+                    approvers=[p for p in step.approvers if p not in voted],
+                    requester=state.requester,
+                    waiting_since=step.requested_at or step.started_at or state.started_at,
+                    escalation_level=step.escalation_level,
+                    next_reminder_at=None if step.paused else step.next_reminder_at,
+                    escalates_at=None if step.paused else step.escalates_at,
+                    times_out_at=None if step.paused else step.times_out_at,
+                    paused=step.paused,
+                    open_question=question.text if question is not None else None,
+                )
+            )
+        return out
