@@ -185,10 +185,14 @@ class MemoryOutbox:
         self._by_key: dict[str, _OutboxRow] = {}
         self._next_id = 1
 
-    def _add(self, command: Command, available_at: datetime) -> None:
+    def _add(
+        self, command: Command, available_at: datetime, leased_until: datetime | None = None
+    ) -> None:
         if command.key in self._by_key:
             return  # the same command again (same idempotency key): already queued
         row = _OutboxRow(self._next_id, command, available_at)
+        if leased_until is not None:  # claimed by the committing process (see RunChange)
+            row.locked_until, row.attempts = leased_until, 1
         self._next_id += 1
         self._rows[row.id] = row
         self._by_key[command.key] = row
@@ -345,7 +349,9 @@ class MemoryRunStore:
         if change.expected_seq == 0 and change.idempotency_key is not None:
             self._keys[(run[0], change.idempotency_key)] = run[1]
         for command in change.decision.commands:
-            self._outbox._add(_copy_command(command), state.updated_at)
+            self._outbox._add(
+                _copy_command(command), state.updated_at, change.commands_leased_until
+            )
         if change.fired_timer is not None:
             self._timers._delete(run[0], change.fired_timer)
         for timer_id in change.decision.cancel_timers:

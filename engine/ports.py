@@ -95,6 +95,9 @@ class RunChange:
     done_command: str | None = None  # outbox key whose outcome this change records
     fired_timer: str | None = None  # timer id this change consumes
     idempotency_key: str | None = None  # for a new run started with an Idempotency-Key
+    # When set, the change's commands are queued already claimed until then by the process that
+    # commits it, which performs them without a claim round trip (see the dispatcher).
+    commands_leased_until: datetime | None = None
 
 
 @dataclass(frozen=True)

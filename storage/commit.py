@@ -107,7 +107,9 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
                 "type": command.type,
                 "payload": command.model_dump_json(by_alias=True),
                 "available_at": state.updated_at,
-                "attempts": 0,
+                # Queued already claimed by the committing process (see RunChange).
+                "locked_until": change.commands_leased_until,
+                "attempts": 0 if change.commands_leased_until is None else 1,
             }
             for command in change.decision.commands
         )

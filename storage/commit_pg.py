@@ -43,7 +43,16 @@ EVENT_COLUMNS = ("tenant_id", "run_id", "seq", "type", "data", "at")
 STEP_COLUMNS = ("tenant_id", "run_id", "step_id", *STEP_FIELDS)
 PENDING_KEY = ("tenant_id", "run_id", "step_id", "principal")
 PENDING_COLUMNS = (*PENDING_KEY, *PENDING_FIELDS)
-OUTBOX_COLUMNS = ("key", "tenant_id", "run_id", "type", "payload", "available_at", "attempts")
+OUTBOX_COLUMNS = (
+    "key",
+    "tenant_id",
+    "run_id",
+    "type",
+    "payload",
+    "available_at",
+    "locked_until",
+    "attempts",
+)
 TIMER_COLUMNS = ("id", *TIMER_FIELDS)
 
 
@@ -66,14 +75,16 @@ class _Params:
 
 def _insert(p: _Params, table: Table, entry: str, columns: Sequence[str]) -> str:
     cols = ", ".join(columns)
-    return f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {p.arrays(table, entry, columns, 'x')}"
+    rows = p.arrays(table, entry, columns, "x")
+    return f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {rows}"
 
 
-def _upsert(p: _Params, table: Table, entry: str, columns: Sequence[str], key: Sequence[str]) -> str:
+def _upsert(
+    p: _Params, table: Table, entry: str, columns: Sequence[str], key: Sequence[str]
+) -> str:
     sets = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns if name not in key)
     return (
-        f"{_insert(p, table, entry, columns)} "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
+        f"{_insert(p, table, entry, columns)} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
     )
 
 
@@ -114,9 +125,7 @@ def build_statement() -> tuple[str, list[tuple[str, str]]]:
             "AND k.step_id = t.step_id AND k.principal = t.principal)",
         )
     )
-    ctes.append(
-        ("w_pending", _upsert(p, pending_tasks, "pending", PENDING_COLUMNS, PENDING_KEY))
-    )
+    ctes.append(("w_pending", _upsert(p, pending_tasks, "pending", PENDING_COLUMNS, PENDING_KEY)))
     ctes.append(
         (
             "w_outbox",

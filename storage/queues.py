@@ -62,6 +62,13 @@ _CLAIM_TIMERS = (
 )
 
 
+_COMPLETE_MANY = (
+    update(outbox)
+    .where(_o.key.in_(bindparam("keys", expanding=True)), _o.done_at.is_(None))
+    .values(done_at=func.now(), locked_until=None)
+)
+
+
 class SqlOutbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -88,11 +95,7 @@ class SqlOutbox:
         if not keys:
             return
         async with self._engine.begin() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.key.in_(list(keys)), outbox.c.done_at.is_(None))
-                .values(done_at=func.now(), locked_until=None)
-            )
+            await conn.execute(_COMPLETE_MANY, {"keys": list(keys)})
 
     async def retry_later(self, key: str, at: datetime, error: str) -> None:
         async with self._engine.begin() as conn:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from engine.decider import decide, fold
 from engine.decider.env import MissingTimeZones
@@ -105,6 +106,7 @@ class RunApplier:
         max_attempts: int = 10,
         cache_size: int = 10_000,
         latest_ttl: float = 2.0,
+        command_lease: timedelta | None = None,
     ) -> None:
         self.definitions = definitions
         self.runs = runs
@@ -125,6 +127,9 @@ class RunApplier:
         self._latest: dict[tuple[str, str], tuple[float, StoredDefinition]] = {}
         self.latest_ttl = latest_ttl
         self.environment: Environment | None = None  # working hours, zones, out of office
+        # Set: commands are queued already claimed by this process for this long, and handed
+        # straight to its dispatcher by a commit hook (no claim round trip).
+        self.command_lease = command_lease
 
     # ------------------------------------------------------------ reading
 
@@ -218,8 +223,14 @@ class RunApplier:
             decision=decision,
             done_command=work.done_command,
             fired_timer=work.fired_timer,
+            commands_leased_until=self._lease_end(decision.commands),
         )
         return state, change
+
+    def _lease_end(self, commands: Sequence[object]) -> datetime | None:
+        if self.command_lease is None or not commands:
+            return None
+        return self.clock.now() + self.command_lease
 
     async def apply(self, work: Work) -> RunState:
         """Apply one trigger (a person's request); raises the decider's refusal as is."""
@@ -248,6 +259,8 @@ class RunApplier:
 
     async def commit_new(self, change: RunChange) -> RunState:
         """Commit the first change of a new run (raises `DuplicateRun` for a reused key)."""
+        if change.commands_leased_until is None:
+            change.commands_leased_until = self._lease_end(change.decision.commands)
         await self._group.commit(change)
         await self._committed([change])
         return change.state

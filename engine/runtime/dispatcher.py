@@ -7,6 +7,10 @@ that marks the command done; the others are just marked done. A handler that can
 service (or raises) gets the command back later with a growing delay. A process that dies between
 performing and recording leaves the command claimed: when the lease ends it is performed again
 with the same idempotency key.
+
+Commands committed by this process skip the claim: they are queued already leased to it
+(`RunChange.commands_leased_until`) and handed over in memory by `hand_off`. The outbox is still
+polled for the rest (other processes' commands, retries coming due, leases of dead processes).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from engine.commands import Command, ResolveApprovers
@@ -25,6 +31,7 @@ from engine.ports import (
     Outbox,
     OutboxItem,
     Outcome,
+    RunChange,
     Succeeded,
     Unavailable,
 )
@@ -80,10 +87,40 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._stopping = False
+        self._handed: deque[OutboxItem] = deque()  # leased to this process at commit
+        self._polled_at = float("-inf")  # monotonic time of the last outbox claim
+        # Commands performed whose outcome no run waits for: marked done in the background,
+        # many batches' worth per statement (a crash before that only repeats them).
+        self._done: list[str] = []
+        self._completer: asyncio.Task[None] | None = None
+        self.poll_every = 1.0
+        self._must_poll = True  # look at the outbox on the next pass, whatever the time
 
     def wake(self) -> None:
         """Look at the outbox now (a commit just queued commands)."""
+        self._must_poll = True
         self._wake.set()
+
+    def hand_off(self, changes: Sequence[RunChange]) -> None:
+        """Commands of committed changes that were queued leased to this process: perform them
+        without claiming them again."""
+        for change in changes:
+            if change.commands_leased_until is None:
+                self._must_poll = self._must_poll or bool(change.decision.commands)
+                continue
+            for command in change.decision.commands:
+                self._handed.append(OutboxItem(0, command, 0))
+        self._wake.set()
+
+    async def release(self) -> None:
+        """At shutdown: record what was performed, and give back the handed-over commands not
+        performed yet, so another process (or the next start) claims them at once instead of
+        after the lease."""
+        await self.flush()
+        now = self.clock.now()
+        while self._handed:
+            item = self._handed.popleft()
+            await self.outbox.retry_later(item.command.key, now, "not performed before a stop")
 
     def stop(self) -> None:
         """Let `run` return after the batch in hand is recorded."""
@@ -97,10 +134,14 @@ class Dispatcher:
     async def run(self, poll_every: float) -> None:
         """Dispatch until stopped: at once while there is work or a wake-up, otherwise every
         `poll_every` seconds (commands queued by other processes, retries come due)."""
+        self.poll_every = poll_every
         while not self._stopping:
             self._wake.clear()
+            # Handed-over commands need no outbox read: poll only when told to or when due.
+            poll = self._must_poll or time.monotonic() - self._polled_at >= poll_every
+            self._must_poll = False
             try:
-                claimed = await self.dispatch_once()
+                claimed = await self.dispatch_once(poll=poll)
             except Exception:
                 log.exception("dispatching failed; trying again")
                 claimed = 0
@@ -109,10 +150,15 @@ class Dispatcher:
                     async with asyncio.timeout(poll_every):
                         await self._wake.wait()
 
-    async def dispatch_once(self) -> int:
-        """Claim one batch of due commands, perform them, record the outcomes. Returns how many
-        commands were claimed (0: nothing was due)."""
-        items = await self.outbox.claim(self.clock.now(), self.batch_size, self.lease)
+    async def dispatch_once(self, *, poll: bool = True) -> int:
+        """Take the handed-over commands and (with `poll`) claim due ones from the outbox up to
+        a batch, perform them, record the outcomes. Returns how many commands were taken (0:
+        nothing was due)."""
+        items = [self._handed.popleft() for _ in range(min(self.batch_size, len(self._handed)))]
+        room = self.batch_size - len(items)
+        if poll and room:
+            self._polled_at = time.monotonic()
+            items += await self.outbox.claim(self.clock.now(), room, self.lease)
         if not items:
             return 0
         outcomes = await asyncio.gather(*(self._perform(item) for item in items))
@@ -135,11 +181,8 @@ class Dispatcher:
                 if isinstance(outcome, Failed):
                     log.warning("%s %s failed: %s", command.type, command.key, outcome.error)
                 done.append(command.key)
-        # Recording outcomes and marking the other commands done go to the store side by side.
-        failures, _ = await asyncio.gather(
-            self.applier.apply_batch([work for work, _ in works]),
-            self.outbox.complete_many(done),
-        )
+        self._complete_later(done)
+        failures = await self.applier.apply_batch([work for work, _ in works])
         by_key = {item.command.key: item for _, item in works}
         for work, exc in failures:
             key = work.done_command or ""
@@ -149,6 +192,28 @@ class Dispatcher:
             delay = timedelta(seconds=retry_delay(outcome, item.attempts))
             await self.outbox.retry_later(item.command.key, now + delay, outcome.error)
         return len(items)
+
+    def _complete_later(self, keys: list[str]) -> None:
+        self._done += keys
+        if self._done and self._completer is None:
+            self._completer = asyncio.create_task(self._complete())
+
+    async def _complete(self) -> None:
+        try:
+            while self._done:
+                keys, self._done = self._done, []
+                try:
+                    await self.outbox.complete_many(keys)
+                except Exception:
+                    # Still claimed: performed again once the lease ends (at least once).
+                    log.exception("could not mark %d performed commands done", len(keys))
+        finally:
+            self._completer = None
+
+    async def flush(self) -> None:
+        """Wait until every performed command is marked done (at stop, and in tests)."""
+        while self._completer is not None:
+            await asyncio.shield(self._completer)
 
     async def _perform(self, item: OutboxItem) -> Outcome:
         command = item.command

@@ -186,7 +186,7 @@ class Engine(HumanTasks):
 
     def _on_commit(self, changes: Sequence[RunChange]) -> None:
         if any(change.decision.commands for change in changes):
-            self._dispatcher.wake()
+            self._dispatcher.hand_off(changes)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -197,6 +197,9 @@ class Engine(HumanTasks):
             return
         await self._timers.start()
         self._dispatcher.resume()
+        # While the loops run, this process performs the commands it commits without claiming
+        # them (a process that only commits, like the CLI, leaves them to be claimed).
+        self._applier.command_lease = self.settings.command_lease
         self._workers = [
             asyncio.create_task(
                 self._dispatcher.run(self.settings.poll_every), name=f"dispatch-{i}"
@@ -207,6 +210,7 @@ class Engine(HumanTasks):
     async def stop(self) -> None:
         """Stop the loops; a batch in hand is recorded first (or, past the grace period, left to
         be dispatched again after its lease: nothing is lost)."""
+        self._applier.command_lease = None
         self._dispatcher.stop()
         await self._timers.stop()
         workers, self._workers = self._workers, []
@@ -218,11 +222,14 @@ class Engine(HumanTasks):
         for task in late:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._dispatcher.release()
 
     async def tick(self) -> int:
         """One dispatcher pass and one timer sweep; returns how many commands and timers were
         handled (0: nothing was due at the clock's current time)."""
-        return await self._dispatcher.dispatch_once() + await self._timers.sweep()
+        dispatched = await self._dispatcher.dispatch_once()
+        await self._dispatcher.flush()
+        return dispatched + await self._timers.sweep()
 
     async def run_until_idle(self, max_ticks: int = 1000) -> int:
         """Tick until nothing is due; returns the total handled."""
