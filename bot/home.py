@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.background import Background
 from bot.blocks.app_home import EVENTS_SHOWN, RUNS_SHOWN, TASKS_PER_PAGE, home_view
+from bot.blocks.handoffs import sla_line
 from bot.clients import SlackClients
 from engine import events as ev
 from engine.ports import RecordedEvent
@@ -16,6 +17,7 @@ from engine.runtime.service import Engine
 from engine.state import RunState
 
 TIMELINES = 5  # recent events come from the user's latest runs
+SLA_LIMIT = 500  # deadlines looked up per refresh (the tasks shown are among the oldest)
 
 
 def concerned(state: RunState, events: list[ev.Event]) -> set[str]:
@@ -29,6 +31,11 @@ def concerned(state: RunState, events: list[ev.Event]) -> set[str]:
             people.update(event.approvers)
         elif isinstance(event, ev.InputRequested):
             people.add(event.assignee)
+        elif isinstance(event, ev.StepDelegated):
+            people.update((event.from_, event.to))
+        elif isinstance(event, ev.QuestionAsked | ev.QuestionAnswered | ev.ReminderSent):
+            step = state.steps.get(event.step_id)  # paused / next reminder changed
+            people.update(step.approvers if step else [])
         elif isinstance(event, ev.StepCompleted | ev.StepFailed | ev.StepTimedOut):
             step = state.steps.get(event.step_id)
             people.update(step.approvers if step else [])
@@ -81,6 +88,11 @@ class HomeTab:
         if not tasks and page > 0:  # the page emptied (decided elsewhere): show the last one
             self._page[(tenant_id, user)] = page = 0
             tasks = await self._engine.pending_for(tenant_id, user, limit=TASKS_PER_PAGE + 1)
+        now = self._engine.clock.now()
+        slas = {
+            (t.run_id, t.step_id): sla_line(t, now)
+            for t in await self._engine.sla(tenant_id, principal=user, limit=SLA_LIMIT)
+        }
         runs = (await self._engine.list_runs(tenant_id, requester=user, limit=RUNS_SHOWN)).runs
         recent: list[RecordedEvent] = []
         for run in runs[:TIMELINES]:
@@ -92,6 +104,7 @@ class HomeTab:
             has_newer=len(tasks) > TASKS_PER_PAGE,
             runs=runs,
             recent=recent[:EVENTS_SHOWN],
+            slas=slas,
         )
         client = await self._clients.for_tenant(tenant_id)
         await client.views_publish(user_id=user, view=view)

@@ -99,6 +99,10 @@ class SlackService:
         self._background = background
         self._unsubscribe = unsubscribe
 
+    async def settle(self) -> None:
+        """Wait until the work the listeners started so far is done (tests, shutdown)."""
+        await self._background.drain()
+
     async def stop(self) -> None:
         await self.handler.drain()
         await self.handler.close_async()  # type: ignore[no-untyped-call]

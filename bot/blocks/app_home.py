@@ -6,7 +6,7 @@ blocks however long the inbox is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock, HeaderBlock
 from slack_sdk.models.views import View
@@ -18,7 +18,7 @@ from engine.ports import PendingTask, RecordedEvent
 from engine.state import RunState
 from engine.timeline import describe
 
-TASKS_PER_PAGE = 20  # two blocks each
+TASKS_PER_PAGE = 20  # three blocks each
 RUNS_SHOWN = 10
 EVENTS_SHOWN = 30
 
@@ -30,13 +30,15 @@ def home_view(
     has_newer: bool,
     runs: Sequence[RunState],
     recent: Sequence[RecordedEvent],
+    slas: Mapping[tuple[str, str], str] | None = None,
 ) -> View:
-    """`tasks` is the page to show (oldest first); `page` numbers it from 0."""
+    """`tasks` is the page to show (oldest first); `page` numbers it from 0. `slas` gives the
+    deadlines line of a task by (run id, step id)."""
     blocks: list[Block] = [HeaderBlock(text="Waiting on you")]
     if not tasks:
         blocks.append(section("Nothing waits on you. :tada:"))
     for task in tasks[:TASKS_PER_PAGE]:
-        blocks.extend(task_blocks(task))
+        blocks.extend(task_blocks(task, (slas or {}).get((task.run_id, task.step_id))))
     nav = []
     if page > 0:
         nav.append(

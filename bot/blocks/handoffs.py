@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from bot.blocks import ids
 from bot.blocks.limits import MESSAGE_BLOCKS, context, escape, fit, mention, section, truncate, when
 from engine.definitions.models import WorkflowDefinition
+from engine.ports import TaskSla
 from engine.state import Delegation, RunState, StepState
 
 
@@ -153,3 +154,21 @@ def answer_note(q_text: str, answer: str, by: str) -> str:
     """Posted under the asker's card when the requester answers."""
     asked = f" ({escape(q_text)})" if q_text else ""
     return f":speech_balloon: {mention(by)} answered your question{asked}: {escape(answer)}"
+
+
+def sla_line(sla: TaskSla, now: datetime) -> str:
+    """How long a task has waited and what happens next (App Home)."""
+    parts = [f":stopwatch: waiting {span(now - sla.waiting_since)}"]
+    if sla.escalation_level:
+        parts.append(f"escalated (level {sla.escalation_level})")
+    if sla.paused:
+        question = f": {escape(sla.open_question)}" if sla.open_question else ""
+        parts.append(f"*paused: question open*{question}")
+    else:
+        if sla.next_reminder_at:
+            parts.append(f"next reminder {when(sla.next_reminder_at)}")
+        if sla.escalates_at:
+            parts.append(f"escalates {when(sla.escalates_at)}")
+        if sla.times_out_at:
+            parts.append(f"times out {when(sla.times_out_at)}")
+    return " · ".join(parts)

@@ -140,5 +140,5 @@ def answer_modal(run_id: str, step_id: str, question_id: str, asker: str, questi
         section(f"{mention(asker)} asks: {escape(question)}"),
         _text_box(ANSWER, "Your answer", multiline=True),
     ]
-    meta = {"r": run_id, "s": step_id, "q": question_id}
+    meta: dict[str, object] = {"r": run_id, "s": step_id, "q": question_id}
     return _modal(ids.ANSWER_VIEW, "Answer a question", "Answer", blocks, meta)

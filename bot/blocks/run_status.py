@@ -120,8 +120,8 @@ def _with_button(text: str, button: ButtonElement) -> Block:
     return block
 
 
-def task_blocks(task: PendingTask) -> list[Block]:
-    """One waiting task with its buttons (inbox and App Home)."""
+def task_blocks(task: PendingTask, sla: str | None = None) -> list[Block]:
+    """One waiting task with its buttons (inbox and App Home); `sla` is its deadlines line."""
     ref = ids.StepRef(task.run_id, task.step_id).value()
     text = (
         f"*{escape(task.workflow)}* · step *{escape(task.step_id)}* · asked by "
@@ -135,7 +135,8 @@ def task_blocks(task: PendingTask) -> list[Block]:
     else:
         buttons = [ButtonElement(text="Open form", action_id=ids.OPEN_INPUT, value=ref)]
     block_id = truncate(f"task|{ref}", 255)
-    return [section(text), ActionsBlock(block_id=block_id, elements=buttons)]
+    about = [context(sla)] if sla else []
+    return [section(text), *about, ActionsBlock(block_id=block_id, elements=buttons)]
 
 
 def inbox_blocks(tasks: Sequence[PendingTask], more: bool) -> list[Block]:

@@ -18,6 +18,7 @@ from bot.config import SlackConfig
 from bot.message_refs import MessageRef, MessageRefs
 from bot.service import SlackService, start_slack
 from engine.events import Event
+from engine.ports import Clock
 from engine.runtime.service import Engine, RuntimeSettings
 from engine.state import RunState
 from storage import Storage, open_storage
@@ -199,11 +200,18 @@ def fake_slack() -> FakeSlack:
 
 
 @asynccontextmanager
-async def running_app(tmp_path: Path, **settings: Any) -> AsyncIterator[SlackHarness]:
+async def running_app(
+    tmp_path: Path, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[SlackHarness]:
     fake = fake_slack()
     await fake.start()
     storage: Storage = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'cs.db'}", create=True)
-    engine = Engine.from_storage(storage, settings=RuntimeSettings(poll_every=0.2, **settings))
+    runtime = RuntimeSettings(poll_every=0.2, **settings)
+    engine = (
+        Engine.from_storage(storage, settings=runtime, clock=clock)
+        if clock
+        else Engine.from_storage(storage, settings=runtime)
+    )
     await engine.start()
     config = SlackConfig(
         bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, admins=[ADMIN]

@@ -1,0 +1,136 @@
+"""End to end: delegating, out of office, admin reassignment, asking the requester, and replies
+in a card's thread recorded as comments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks import ids
+from engine import events as ev
+from tests.fakeslack import payloads as p
+from tests.slack.harness import ADMIN, TEAM, SlackHarness
+
+
+def blocks_of(slack: SlackHarness, card: dict[str, Any]) -> str:
+    """The card as it is now (the fake keeps every update)."""
+    return str(slack.fake.messages[(card["channel"], card["ts"])]["blocks"])
+
+
+async def test_delegate_hands_the_request_to_someone_else(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "access", {"system": "wiki"}, "UADA")
+    bob = await slack.card("UBOB", ids.DELEGATE)
+    await slack.click("UBOB", bob, ids.DELEGATE)
+    view = await slack.opened_view("UBOB")
+    # Handing it to the requester is refused on the field.
+    refused = await slack.submit("UBOB", view, {"to": "UADA"})
+    assert refused.ack_payload is not None
+    assert refused.ack_payload["response_action"] == "errors"
+    assert "to" in refused.ack_payload["errors"]
+    ok = await slack.submit("UBOB", view, {"to": "UCAT", "reason": "Cat owns the wiki"})
+    assert not ok.ack_payload
+    state = await slack.engine.get_run(TEAM, run.run_id)
+    assert "UCAT" in state.steps["owner"].approvers
+    assert "UBOB" not in state.steps["owner"].approvers
+    cat = await slack.card("UCAT")
+    assert "Delegated to you by <@UBOB>" in str(cat["blocks"])
+    assert "Cat owns the wiki" in str(cat["blocks"])
+    await slack.fake.wait_until(lambda: "You delegated this to <@UCAT>" in blocks_of(slack, bob))
+    assert ids.APPROVE not in blocks_of(slack, bob)
+    await slack.click("UCAT", cat, ids.APPROVE)  # the step has fields: a form first
+    await slack.submit("UCAT", await slack.opened_view("UCAT", after=1), {})
+    done = await slack.run_reaches(run.run_id, "completed")
+    assert [v.actor for v in done.steps["owner"].votes] == ["UCAT"]
+
+
+async def test_away_sends_new_requests_to_the_delegate(slack: SlackHarness) -> None:
+    told = await slack.reply("UBOB", "away <@UCAT|cat> until 2099-12-31")
+    assert "go to <@UCAT>" in told["text"]
+    away = await slack.engine.away_of(TEAM, "UBOB")
+    assert away is not None and away.delegate == "UCAT"
+    shown = await slack.reply("UBOB", "away")
+    assert "<@UCAT>" in shown["text"]
+    run = await slack.engine.start_run(TEAM, "access", {"system": "vpn"}, "UADA")
+    cat = await slack.card("UCAT")
+    assert "You act for <@UBOB>, who is away" in str(cat["blocks"])
+    state = await slack.engine.get_run(TEAM, run.run_id)
+    assert state.steps["owner"].approvers == ["UCAT"]
+    back = await slack.reply("UBOB", "away off")
+    assert "Welcome back" in back["text"]
+    assert await slack.engine.away_of(TEAM, "UBOB") is None
+
+
+async def test_away_explains_what_is_wrong(slack: SlackHarness) -> None:
+    bad_date = await slack.reply("UBOB", "away <@UCAT|cat> until 2026-13-45")
+    assert "'2026-13-45' is not a date" in bad_date["text"]
+    plain = await slack.reply("UBOB", "away @cat until 2099-12-31")
+    assert "cannot tell who @cat is" in plain["text"]
+    no_end = await slack.reply("UBOB", "away <@UCAT|cat>")
+    assert "Until when?" in no_end["text"]
+    past = await slack.reply("UBOB", "away <@UCAT|cat> until 2020-01-01")
+    assert "past" in past["text"]
+    assert await slack.engine.away_of(TEAM, "UBOB") is None
+
+
+async def test_an_admin_reassigns_a_pending_request(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "access", {"system": "db"}, "UADA")
+    await slack.card("UBOB")
+    refused = await slack.reply("UCAT", f"reassign {run.run_id} owner <@UBOB|bob> <@UCAT|cat>")
+    assert "Only Countersign admins" in refused["text"]
+    done = await slack.reply(ADMIN, f"reassign {run.run_id} owner <@UBOB|bob> <@UDAN|dan>")
+    assert "now waits on <@UDAN>" in done["text"]
+    dan = await slack.card("UDAN")
+    assert "Reassigned to you from <@UBOB>" in str(dan["blocks"])
+    state = await slack.engine.get_run(TEAM, run.run_id)
+    assert state.steps["owner"].approvers == ["UDAN"]
+
+
+async def test_ask_the_requester_and_see_the_answer_on_the_card(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "access", {"system": "payroll"}, "UADA")
+    bob = await slack.card("UBOB", ids.ASK)
+    await slack.click("UBOB", bob, ids.ASK)
+    view = await slack.opened_view("UBOB")
+    empty = await slack.submit("UBOB", view, {})
+    assert empty.ack_payload == {
+        "response_action": "errors",
+        "errors": {"question": "a question is required"},
+    }
+    await slack.submit("UBOB", view, {"question": "Read or write access?"})
+    question = await slack.card_in("DUADA", ids.ANSWER)
+    assert "Read or write access?" in str(question["blocks"])
+    await slack.fake.wait_until(lambda: "Waiting for <@UADA>" in blocks_of(slack, bob))
+    await slack.click("UADA", question, ids.ANSWER)
+    answer_view = await slack.opened_view("UADA", after=1)
+    await slack.submit("UADA", answer_view, {"answer": "Read only"})
+    await slack.fake.wait_until(lambda: "answered" in blocks_of(slack, bob))
+    assert "Read only" in blocks_of(slack, bob)
+    await slack.fake.wait_until(lambda: ids.ANSWER not in blocks_of(slack, question))
+    state = await slack.engine.get_run(TEAM, run.run_id)
+    (asked,) = state.steps["owner"].questions
+    assert (asked.by, asked.to, asked.answer) == ("UBOB", "UADA", "Read only")
+    told = await slack.fake.wait_for_call(
+        "chat.postMessage", lambda c: c.args.get("thread_ts") == bob["ts"]
+    )
+    assert "Read only" in told[0].args["text"]
+
+
+async def test_replies_in_a_card_thread_become_comments(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "access", {"system": "crm"}, "UADA")
+    bob = await slack.card("UBOB")
+    for payload in (
+        p.thread_reply("UBOB", bob, "Checking with security first"),
+        p.thread_reply("UBOB", bob, "edited", subtype="message_changed"),
+        p.thread_reply("UBOT", bob, "Reminder: this still waits on you.", bot_id="B111"),
+    ):
+        await slack.fake.ack(await slack.fake.send("events_api", payload))
+
+    async def comments() -> list[ev.CommentAdded]:
+        timeline = await slack.engine.timeline(TEAM, run.run_id)
+        return [r.event for r in timeline if isinstance(r.event, ev.CommentAdded)]
+
+    await slack.service.settle()  # the listeners work in the background: let them finish
+    found = await comments()
+    assert [(c.actor, c.text, c.step_id, c.channel) for c in found] == [
+        ("UBOB", "Checking with security first", "owner", "slack")
+    ]
+    state = await slack.engine.get_run(TEAM, run.run_id)
+    assert state.steps["owner"].status == "waiting"  # a comment is not a decision
