@@ -17,14 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from engine.commands import Timer
 from engine.definitions.models import Schedule
+
+if TYPE_CHECKING:
+    from engine.commands import Timer
 
 TIMER_KIND = "schedule"
 _TICK = timedelta(microseconds=1)
@@ -163,6 +165,9 @@ def timer_run_id(workflow: str) -> str:
 
 def timer(tenant_id: str, workflow: str, due_at: datetime) -> Timer:
     """The schedule timer of a workflow; the workflow's name rides in `step_id`."""
+    # Imported here: engine.commands -> definitions -> checks -> schedules would be a cycle.
+    from engine.commands import Timer
+
     return Timer(
         id=timer_id(tenant_id, workflow),
         tenant_id=tenant_id,

@@ -126,7 +126,15 @@ def test_invalid_input_message_names_each_field() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["engine.forms", "engine.definitions.checks", "engine.definitions", "engine.templates"],
+    [
+        "engine.forms",
+        "engine.definitions.checks",
+        "engine.definitions",
+        "engine.templates",
+        "engine.commands",
+        "engine.schedules",
+        "engine.events",
+    ],
 )
 def test_each_module_imports_on_its_own(module: str) -> None:
     # engine.forms and engine.definitions import each other's names; no import order may break.
