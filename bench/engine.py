@@ -14,6 +14,7 @@ Human-facing commands are performed by no-op handlers, so the figures are the en
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 import statistics
@@ -245,6 +246,7 @@ async def main() -> None:
     from bench import dbos_peer
 
     pg_runs, sqlite_runs = 1000, 500
+    gc.freeze()  # as `countersign serve` does once started (see cli/serve.py)
     print(
         f"Countersign engine benchmark: concurrency {CONCURRENCY}, {APPROVALS} approvals; "
         "human-facing commands (send_notification, request_approval, ...) go to no-op handlers"

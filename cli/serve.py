@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -48,6 +49,9 @@ async def serve(settings: Settings) -> int:
     parts = await build(settings)
     try:
         await apply_bundled(parts, parts.tenant, settings.workflows_dir)
+        # Everything loaded so far (modules, schemas, clients) lives as long as the process: keep
+        # it out of the collector's full passes, which otherwise pause the loop ~100 ms each.
+        gc.freeze()
         await parts.start()
         log.info("ready; Ctrl-C stops (nothing in flight is lost: it resumes at the next start)")
         await stop.wait()
