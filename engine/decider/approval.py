@@ -189,6 +189,7 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
         if earlier:
             raise NotAllowed(f"you already {_past(earlier[-1].decision)} this step")
     values = forms.validate_values(step.fields, trigger.fields, decision=trigger.decision)
+    reminder_before = state.next_reminder_at
     b.emit(
         ev.DecisionRecorded(
             at=b.now,
@@ -203,7 +204,8 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
     outcome = _past(trigger.decision) if trigger.override else _policy_outcome(step, state)
     if outcome is None:
         b.update_approval(step.id)  # cards show the progress, e.g. "1 of 2"
-        schedule.arm(b, step.id, timeout=False)  # the voter is no longer reminded
+        if b.step(step.id).next_reminder_at != reminder_before:
+            schedule.arm(b, step.id, timeout=False)  # the voter is no longer reminded
         return
     _close(b, step.id, outcome)
 

@@ -129,18 +129,20 @@ def deadline(state: StepState) -> datetime | None:
 
 def arm(b: Builder, step_id: str, *, timeout: bool = True) -> None:
     """(Re)arm the step's next reminder timer, and its timeout unless `timeout` is False, from
-    its state (nothing while a question pauses it). Same ids replace the armed timers."""
+    its state (nothing while a question pauses it). Same ids replace the armed timers; a due
+    time already past is armed for now (`is_due` accepts a timer that fires late)."""
     state = b.step(step_id)
     if state.paused or state.status != "waiting":
         return
     run, level = b.state.run_id, state.escalation_level
-    timeout_id = keys.timeout_timer(run, step_id, level)
     due = deadline(state)
     if due is not None and timeout:
-        b.arm("timeout", timeout_id, step_id, due, level)
+        timeout_id = keys.timeout_timer(run, step_id, level)
+        b.arm("timeout", timeout_id, step_id, max(due, b.now), level)
     reminder_id = keys.reminder_timer(run, step_id, level, state.reminders + 1)
     if state.next_reminder_at is not None:
-        b.arm("reminder", reminder_id, step_id, state.next_reminder_at, state.reminders + 1)
+        when = max(state.next_reminder_at, b.now)
+        b.arm("reminder", reminder_id, step_id, when, state.reminders + 1)
     else:
         b.disarm(reminder_id)
 
@@ -178,9 +180,10 @@ def resumed(b: Builder, step: HumanStep) -> ev.Deadlines:
 
 
 def is_due(state: StepState, kind: str, due_at: datetime) -> bool:
-    """Whether a fired timer's due time is the one the state expects (older states, from before
-    due times were recorded, expect any)."""
+    """Whether a fired timer is not early for what the state expects: a pause or a delegation
+    re-arms the same timer id later, and a copy claimed before must not act at its old time.
+    (States from before due times were recorded expect any.)"""
     expected = state.next_reminder_at if kind == "reminder" else deadline(state)
     if expected is None:
         return kind != "reminder" or not state.reminders_due
-    return abs(due_at - expected) <= _SLACK
+    return due_at >= expected - _SLACK

@@ -8,6 +8,7 @@ from typing import Any
 from engine import commands as cmd
 from engine import triggers as tr
 from engine.decider import decide, fold, replay
+from engine.decider.env import DEFAULT_ENV, DecideEnv
 from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.events import Event
@@ -27,9 +28,12 @@ class Run:
         *steps: dict[str, Any],
         inputs: dict[str, Any] | None = None,
         requester: str = REQUESTER,
+        env: DecideEnv = DEFAULT_ENV,
+        now: datetime = T0,
     ) -> None:
         self.definition = definition(*steps)
-        self.now = T0
+        self.env = env
+        self.now = now
         self.state: RunState | None = None
         self.events: list[Event] = []
         self.last = Decision()
@@ -42,7 +46,7 @@ class Run:
         return self.state
 
     def do(self, trigger: tr.Trigger) -> Decision:
-        decision = decide(self.definition, self.state, trigger, self.now)
+        decision = decide(self.definition, self.state, trigger, self.now, self.env)
         if decision.events:
             self.state = fold(self.state, decision.events)
             self.events.extend(decision.events)

@@ -1,5 +1,6 @@
 """Property test: random workflows driven by random triggers (decisions by random people,
-outcomes for real and bogus keys, timers on time and stale, cancels, signals). After every
+outcomes for real and bogus keys, timers on time and stale, cancels, signals, delegations,
+questions and answers, comments; someone out of office; working-hours timeouts). After every
 accepted trigger the state must equal the replay of all events and stay legal; a run whose
 outcomes all succeed always finishes."""
 
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 from engine import commands as cmd
 from engine import events as ev
 from engine import triggers as tr
+from engine.away import Away
 from engine.decider import decide, fold, keys, replay
+from engine.decider.env import DecideEnv
 from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import EngineError
@@ -25,7 +28,16 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 PEOPLE = ["U1", "U2", "U3", "U4", "UREQ", "Uops"]
 DONE = {"completed", "skipped", "rejected", "failed", "cancelled"}
 CHOICES = (
-    ["decide"] * 4 + ["outcome"] * 4 + ["timer"] * 2 + ["input", "cancel", "signal", "resolved"]
+    ["decide"] * 4
+    + ["outcome"] * 4
+    + ["timer"] * 2
+    + ["input", "cancel", "signal", "resolved", "delegate", "comment"]
+    + ["ask", "answer"] * 3
+)
+# U2 is away (U4 stands in) for the first day; U1 works in Los Angeles.
+ENV = DecideEnv(
+    zones={"U1": "America/Los_Angeles", "U2": "Europe/Berlin"},
+    aways=(Away("T", "U2", "U4", T0 - timedelta(days=1), T0 + timedelta(days=1)),),
 )
 AFTER_DONE = {"completed", "compensating", "compensated", "compensation_failed"}
 
@@ -53,9 +65,10 @@ def steps(draw: st.DrawFn, index: int) -> dict[str, Any]:
         step["policy"] = draw(st.sampled_from(["any", "all", "majority", {"n": 1}, {"n": 2}]))
         step["allow_self_approval"] = draw(st.booleans())
         if draw(st.booleans()):
-            step["timeout"] = "1h"
+            step["timeout"] = draw(st.sampled_from(["1h", "3 working hours"]))
             step["on_timeout"] = draw(st.sampled_from(["reject", "approve", "fail", "escalate"]))
-            step["escalate_to"] = [["U4"], "SBOSS"]
+            step["escalate_to"] = [{"approvers": ["U4"], "timeout": "30m"}, "SBOSS"]
+        step["pause_on_question"] = draw(st.booleans())
         if draw(st.booleans()):
             step["remind_every"] = "20m"
             step["max_reminders"] = draw(st.integers(0, 2))
@@ -86,7 +99,7 @@ def _check_legal(state: RunState, event: ev.Event) -> None:
     """The event fits the state it is applied to (no step starts twice, no stale timer acts)."""
     step = state.steps.get(getattr(event, "step_id", ""))
     if step is None:
-        assert not hasattr(event, "step_id")
+        assert getattr(event, "step_id", None) is None
         return
     status, where = step.status, f"{event.type} on {step.id} in {step.status}"
     match event:
@@ -102,6 +115,8 @@ def _check_legal(state: RunState, event: ev.Event) -> None:
             assert status == "pending" or (status == "waiting" and event.escalation_level), where
         case ev.DecisionRecorded() | ev.InputSubmitted() | ev.SignalReceived() | ev.StepEscalated():
             assert status == "waiting", where
+        case ev.StepDelegated() | ev.QuestionAsked() | ev.QuestionAnswered():
+            assert status == "waiting" and event.step_id in state.steps, where
         case ev.ReminderSent():
             assert status == "waiting" and event.number == step.reminders + 1, where
         case ev.StepTimedOut():
@@ -146,12 +161,13 @@ class Driver:
         before = self.state
         snapshot = before.model_dump() if before is not None else None
         try:
-            decision = decide(self.definition, before, trigger, self.now)
+            decision = decide(self.definition, before, trigger, self.now, ENV)
         except EngineError:
             assert not isinstance(trigger, tr.CommandSucceeded | tr.CommandFailed | tr.TimerFired)
             return None
         if before is not None and before.status in ev.FINAL_STATUSES:
-            assert not decision.events, "a finished run got new events"
+            # Only comments: the timeline stays open for notes after the end.
+            assert all(isinstance(e, ev.CommentAdded) for e in decision.events), "run changed"
         for event in decision.events:
             if isinstance(event, ev.DecisionRecorded) and not event.override:
                 assert before is not None
@@ -194,6 +210,14 @@ class Driver:
             assert timer.due_at >= self.now
             self.timers[timer.id] = timer
             self.armed_ever[timer.id] = timer
+        for step in state.steps.values():
+            if step.status != "waiting":  # nothing is due for a step that stopped waiting
+                assert not step.reminders_due and step.times_out_at is None and not step.paused
+            if step.paused:  # a question holds the step: none of its timers is armed anew
+                assert not any(
+                    t.step_id == step.id and t.kind in ("timeout", "reminder")
+                    for t in decision.timers
+                )
         if state.status in ev.FINAL_STATUSES:
             assert state.finished_at is not None and state.current_step is None
             assert state.waiting_on() == [] and not state.compensation_queue
@@ -242,6 +266,8 @@ class Driver:
         elif choice == "signal":
             name = data.draw(st.sampled_from(["go", "sig0", "sig1", "sig2", "other"]))
             self.apply(tr.Signal(name=name, payload={"n": 1}))
+        elif choice in ("delegate", "ask", "answer", "comment"):
+            self.more_triggers(choice, data)
         elif choice == "resolved":
             step_id = data.draw(st.sampled_from(step_ids))
             level = data.draw(st.integers(0, 2))
@@ -253,6 +279,35 @@ class Driver:
                     command_key=key, step_id=step_id, approvers=approvers, error=error
                 )
             )
+
+    def _human_step(self, data: st.DataObject) -> str:
+        waiting = [s.id for s in self.run.steps.values() if s.type in ("approval", "input")]
+        return data.draw(st.sampled_from([*waiting, "nope"]))
+
+    def more_triggers(self, choice: str, data: st.DataObject) -> None:
+        if choice == "delegate":
+            self.apply(
+                tr.Delegate(
+                    step_id=self._human_step(data),
+                    actor=data.draw(st.sampled_from(PEOPLE)),
+                    to=data.draw(st.sampled_from(["U1", "U3", "U4", "UREQ", "email:x@y.io"])),
+                    from_=data.draw(st.sampled_from([None, "U1", "U2"])),
+                    admin=data.draw(st.booleans()),
+                )
+            )
+        elif choice == "ask":
+            step_id = self._human_step(data)
+            asked = self.run.steps[step_id].approvers if step_id in self.run.steps else []
+            actor = data.draw(st.sampled_from([*asked, *PEOPLE]))
+            self.apply(tr.Ask(step_id=step_id, actor=actor, text="why?"))
+        elif choice == "answer":
+            qid = data.draw(st.sampled_from(["q1", "q2"]))
+            actor = data.draw(st.sampled_from(["UREQ", "UREQ", "U1"]))
+            step = self._human_step(data)
+            self.apply(tr.Answer(step_id=step, question_id=qid, actor=actor, text="because"))
+        elif choice == "comment":
+            on = data.draw(st.sampled_from([None, *self.run.steps]))
+            self.apply(tr.Comment(actor="U3", text="fyi", step_id=on))
 
     def finish(self) -> None:
         """Let every outcome succeed and every person approve: the run must end."""
