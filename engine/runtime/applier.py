@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RunKey = tuple[str, str]  # (tenant_id, run_id)
 PREFETCH_CONCURRENCY = 8  # loads at once: a share of the connection pool, not all of it
+YIELD_EVERY = 20  # decisions in a batch between two chances for other tasks to run
 Listener = Callable[[RunState, list[Event]], Awaitable[None]]
 CommitHook = Callable[[Sequence[RunChange]], None]
 
@@ -316,7 +317,10 @@ class RunApplier:
     ) -> None:
         await self._prefetch(w.run for w in works)
         changes: list[RunChange] = []
-        for work in works:
+        for i, work in enumerate(works, start=1):
+            if i % YIELD_EVERY == 0:
+                # Deciding a big batch is CPU only: let a person's decision in between.
+                await asyncio.sleep(0)
             try:
                 _, change = await self._prepare(work, fresh=False)
             except EngineError as exc:
