@@ -77,13 +77,11 @@ def is_slack_user(principal: str) -> bool:
     return principal[:1] in ("U", "W") and principal[1:].isalnum() and principal.isupper()
 
 
-def waits_on(step: StepState, who: str) -> bool:
-    """The step still needs something from `who`."""
-    return (
-        step.status == "waiting"
-        and who in step.approvers
-        and all(v.actor != who for v in step.votes)
-    )
+def waits_on(step: StepState, who: str, *, shared: bool = False) -> bool:
+    """The step still needs something from `who` (from anyone, for a `shared` channel card)."""
+    if step.status != "waiting":
+        return False
+    return shared or (who in step.approvers and all(v.actor != who for v in step.votes))
 
 
 class UserUnreachable(Exception):
@@ -197,11 +195,16 @@ class SlackChannel:
         who = command.approver if isinstance(command, RequestApproval) else command.assignee
         run, definition = await self._load(command.tenant_id, command.run_id)
         step = definition.step(command.step_id)
-        channel = step.channel if isinstance(step, ApprovalStep) and step.channel else None
-        # A step with a channel has one shared card there; its key is the channel itself.
+        # A request addressed to a channel (the step's `channel`, or an escalation level that is
+        # a channel) is one shared card there; its key is the channel itself.
+        channel = None
+        if not is_slack_user(who) and self._directory.is_channel(who):
+            channel = await self._directory.channel_id(command.tenant_id, who)
+        elif isinstance(step, ApprovalStep) and step.channel:
+            channel = step.channel
         principal = channel or who
         state = run.steps[step.id]
-        if command.kind == "reminder" and not waits_on(state, who):
+        if command.kind == "reminder" and not waits_on(state, who, shared=bool(channel)):
             return Succeeded({"skipped": f"{who} has nothing left to do on this step"})
         text, blocks = self._card(run, definition, command.step_id, "" if channel else who)
         client = await self._clients.for_tenant(command.tenant_id)
@@ -226,9 +229,13 @@ class SlackChannel:
                 )
         else:
             await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+        if command.kind == "escalated":
+            # The earlier levels' cards were redrawn when the step timed out, maybe before the
+            # new approvers were looked up: draw them again now they are known.
+            await self.refresh_cards(command.tenant_id, command.run_id, command.step_id)
         note = nudge(state, command.kind, who, self._engine.clock.now())
-        if note and waits_on(state, who):
-            text = (f"<@{who}> " if channel else "") + note
+        if note and waits_on(state, who, shared=bool(channel)):
+            text = (f"<@{who}> " if channel and is_slack_user(who) else "") + note
             if channel:
                 await client.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, text=text)
             else:

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 # Exactly the bot scopes the code uses (the manifest test checks the manifest against the calls).
 BOT_SCOPES = [
     "channels:history",
+    "channels:read",
     "chat:write",
     "commands",
     "groups:history",
+    "groups:read",
     "im:history",
     "im:write",
     "usergroups:read",

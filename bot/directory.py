@@ -16,19 +16,70 @@ from engine.errors import EngineError
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 _EMAIL = re.compile(r"^[^@\s:]+@[^@\s]+\.[^@\s]+$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_CHANNEL_NAME = re.compile(r"^#([\w.-]+)$")
 PROFILE_TTL = 3600.0  # seconds a users.info answer is reused (time zones rarely change)
 
 
 class SlackDirectory:
-    """User ids stay; a user group (S…) becomes its members (usergroups.users.list); an email
-    address becomes the Slack user who has it (users.lookupByEmail), or "email:addr" for someone
-    outside the workspace, who is then asked by email."""
+    """User ids stay; a user group (S…) becomes its members (usergroups.users.list); a channel
+    (an escalation level such as "#approvals") becomes its members (conversations.members), who
+    decide from the one card posted there; an email address becomes the Slack user who has it
+    (users.lookupByEmail), or "email:addr" for someone outside the workspace, asked by email."""
 
     def __init__(self, clients: SlackClients) -> None:
         self._clients = clients
         # (tenant, user) -> the address they were named by: kept even if Slack forgets them
         self._emails: dict[tuple[str, str], str] = {}
         self._profiles: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._channel_ids: dict[tuple[str, str], str] = {}  # (tenant, "#name") -> C…
+        self._bots: dict[str, str] = {}  # tenant -> the bot's own user id
+
+    def is_channel(self, spec: str) -> bool:
+        return bool(_CHANNEL_ID.match(spec) or _CHANNEL_NAME.match(spec))
+
+    async def channel_id(self, tenant_id: str, spec: str) -> str:
+        """A channel's id from its id or "#name" (conversations.list, cached)."""
+        if _CHANNEL_ID.match(spec):
+            return spec
+        name = spec.removeprefix("#").lower()
+        if (tenant_id, name) not in self._channel_ids:
+            client = await self._clients.for_tenant(tenant_id)
+            pages = await client.conversations_list(
+                types="public_channel,private_channel", exclude_archived=True, limit=1000
+            )
+            async for page in pages:
+                for found in page.get("channels") or []:
+                    self._channel_ids[(tenant_id, str(found["name"]))] = str(found["id"])
+        if (tenant_id, name) not in self._channel_ids:
+            raise EngineError(
+                f"channel {spec} was not found: check the name, and for a private channel "
+                "invite Countersign to it (/invite @Countersign)"
+            )
+        return self._channel_ids[(tenant_id, name)]
+
+    async def _channel_members(self, tenant_id: str, spec: str) -> list[str]:
+        """The people in a channel (an escalation level given as a channel): any of them may
+        decide from the card posted there."""
+        channel = await self.channel_id(tenant_id, spec)
+        client = await self._clients.for_tenant(tenant_id)
+        members: list[str] = []
+        try:
+            async for page in await client.conversations_members(channel=channel, limit=1000):
+                members.extend(str(m) for m in page.get("members") or [])
+        except SlackApiError as e:
+            if e.response.get("error") in ("channel_not_found", "not_in_channel"):
+                raise EngineError(
+                    f"channel {spec} is not one Countersign can see: invite it there "
+                    "(/invite @Countersign)"
+                ) from e
+            raise
+        if tenant_id not in self._bots:
+            self._bots[tenant_id] = str((await client.auth_test())["user_id"])
+        people = [m for m in members if m != self._bots[tenant_id]]
+        if not people:
+            raise EngineError(f"channel {spec} has nobody in it who could decide")
+        return people
 
     async def email_of(self, tenant_id: str, user: str) -> str | None:
         """The person's email address: the one they were named by, else their Slack profile's
@@ -79,10 +130,12 @@ class SlackDirectory:
                 if principal != "email:" + address:
                     self._emails[(tenant_id, principal)] = address
                 out.append(principal)
+            elif self.is_channel(spec):
+                out.extend(await self._channel_members(tenant_id, spec))
             else:
                 raise EngineError(
-                    f"approver {spec!r} is not a Slack user id (U…), a user group (S…) "
-                    "or an email address"
+                    f"approver {spec!r} is not a Slack user id (U…), a user group (S…), "
+                    "a channel (C… or #name) or an email address"
                 )
         return list(dict.fromkeys(out))
 

@@ -25,7 +25,8 @@ from bot.blocks.limits import (
     truncate,
     when,
 )
-from engine.definitions.models import FormField, WorkflowDefinition
+from engine.decider.schedule import level_channel
+from engine.definitions.models import ApprovalStep, FormField, WorkflowDefinition
 from engine.state import RunState, StepState
 
 OUTCOME = {
@@ -94,9 +95,9 @@ def _more_buttons(ref: str) -> list[ButtonElement]:
     ]
 
 
-def _about(step: StepState, principal: str) -> list[Block]:
+def _about(step: StepState, principal: str, shared_in: str | None = None) -> list[Block]:
     """How the request reached this person (or left them), and its questions and answers."""
-    lines = handoff_lines(step, principal) + question_lines(step)
+    lines = handoff_lines(step, principal, shared_in) + question_lines(step)
     return [context("\n".join(lines))] if lines else []
 
 
@@ -128,7 +129,13 @@ def approval_card(
     if message:
         blocks.append(section(escape(message)))
     blocks.extend(inputs_summary(run, definition))
-    blocks.extend(_about(step, approver))
+    step_def = definition.step(step_id)
+    shared_in = (
+        level_channel(step_def, step.escalation_level)
+        if isinstance(step_def, ApprovalStep) and step.escalation_level
+        else None
+    )
+    blocks.extend(_about(step, approver, shared_in))
     status = [s for s in (progress(step), _votes(step)) if s]
     outcome = _outcome(step)
     mine = next((v for v in step.votes if v.actor == approver), None)

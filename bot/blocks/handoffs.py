@@ -57,9 +57,9 @@ def escalated_to_you(step: StepState) -> str:
     return line
 
 
-def handoff_lines(step: StepState, principal: str) -> list[str]:
+def handoff_lines(step: StepState, principal: str, shared_in: str | None = None) -> list[str]:
     """Lines for `principal`'s card ("" is a channel's shared card): how the request came to
-    them, or where it went."""
+    them, or where it went (`shared_in`: the channel the current level is asked in)."""
     lines: list[str] = []
     if not principal:
         if step.escalation_level > 0:
@@ -76,7 +76,11 @@ def handoff_lines(step: StepState, principal: str) -> list[str]:
     if taken is not None:
         lines.append(_taken(taken))
     elif step.escalation_level > 0:
-        who = ", ".join(mention(a) for a in step.approvers) or "the next approvers"
+        who = (
+            mention(shared_in)
+            if shared_in
+            else (", ".join(mention(a) for a in step.approvers) or "the next approvers")
+        )
         why = f" ({escape(step.escalation_reason)})" if step.escalation_reason else ""
         lines.append(f":arrow_up: Escalated to {who}{why}. Nothing more for you to do.")
     return lines

@@ -26,6 +26,7 @@ class SlackMethods:
     oauth_codes: dict[str, tuple[str, str]]
     users: dict[str, dict[str, Any]]
     usergroups: dict[str, list[str]]
+    channels: dict[str, dict[str, Any]]
     messages: dict[tuple[str, str], dict[str, Any]]
     ephemeral: list[dict[str, Any]]
     views: dict[str, dict[str, Any]]
@@ -86,6 +87,21 @@ class SlackMethods:
         if self.users[users[0]].get("deleted"):
             raise web_api.SlackError("user_disabled")
         return {"channel": {"id": self.dm_channel(users[0])}}
+
+    def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        types = str(args.get("types") or "public_channel").split(",")
+        found = [
+            {k: v for k, v in ch.items() if k != "members"}
+            for ch in self.channels.values()
+            if ("private_channel" if ch["is_private"] else "public_channel") in types
+        ]
+        return {"channels": found, "response_metadata": {"next_cursor": ""}}
+
+    def _m_conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        found = self.channels.get(web_api.require(args, "channel"))
+        if found is None:
+            raise web_api.SlackError("channel_not_found")
+        return {"members": list(found["members"]), "response_metadata": {"next_cursor": ""}}
 
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         """Top-level messages of a channel, newest first (`latest`/`inclusive`/`limit`)."""

@@ -92,6 +92,7 @@ class FakeSlack(SlackMethods):
         self.calls: list[ApiCall] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}  # id -> conversations.list entry + members
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
         self.ephemeral: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}  # view id -> view as last opened/updated
@@ -146,6 +147,23 @@ class FakeSlack(SlackMethods):
 
     def add_usergroup(self, group_id: str, members: list[str]) -> None:
         self.usergroups[group_id] = list(members)
+
+    def add_channel(
+        self, channel_id: str, name: str, members: list[str], *, private: bool = False
+    ) -> None:
+        """A channel (shape of a conversations.list entry) and who is in it."""
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": not private,
+            "is_group": private,
+            "is_private": private,
+            "is_archived": False,
+            "is_member": True,
+            "created": 1700000000,
+            "num_members": len(members),
+            "members": list(members),
+        }
 
     def add_workspace(self, team_id: str, bot_token: str) -> str:
         """Another workspace that can install the app: returns the OAuth code Slack would hand

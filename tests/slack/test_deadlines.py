@@ -40,6 +40,18 @@ steps:
     escalate_to: [[UCAT]]
 """
 
+CHAIN = """
+name: chain
+title: Contract
+steps:
+  - id: sign
+    type: approval
+    approvers: [UBOB]
+    timeout: 2h
+    on_timeout: escalate
+    escalate_to: [[UCAT], "#approvals"]
+"""
+
 NIGHTLY = """
 name: nightly
 title: Nightly report
@@ -64,7 +76,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def timed(tmp_path: Path, clock: ManualClock) -> AsyncIterator[SlackHarness]:
     async with running_app(tmp_path, clock) as harness:
-        for text in (REMIND, ESCALATE, NIGHTLY):
+        for text in (REMIND, ESCALATE, CHAIN, NIGHTLY):
             await harness.engine.apply_definition(TEAM, text)
         yield harness
 
@@ -113,10 +125,41 @@ async def test_escalation_says_why_and_where_it_went(
     text = str(cat["blocks"])
     assert "Escalated to you" in text
     assert "waited 2h" in text
-    assert "Escalated to <@UCAT>" in str(timed.fake.messages[(bob["channel"], bob["ts"])])
-    assert ids.APPROVE not in str(timed.fake.messages[(bob["channel"], bob["ts"])]["blocks"])
+
+    def moved_on() -> bool:
+        now = str(timed.fake.messages[(bob["channel"], bob["ts"])]["blocks"])
+        return "Escalated to <@UCAT>" in now and ids.APPROVE not in now
+
+    await timed.fake.wait_until(moved_on)
     await timed.click("UCAT", cat, ids.APPROVE)
     await timed.run_reaches(run.run_id, "completed")
+
+
+async def test_a_two_level_chain_ends_in_a_channel_where_anyone_there_decides(
+    timed: SlackHarness, clock: ManualClock
+) -> None:
+    timed.fake.add_channel("C0APPROVALS", "approvals", ["UDAN", "UEVE", "UBOT"])
+    run = await timed.engine.start_run(TEAM, "chain", {}, "UADA")
+    bob = await timed.card("UBOB")
+    await timed.refs.saved(run.run_id, "sign", "UBOB")
+    await later(timed, clock, timedelta(hours=2, minutes=1))
+    cat = await timed.card("UCAT")
+    await timed.refs.saved(run.run_id, "sign", "UCAT")
+    await later(timed, clock, timedelta(hours=2, minutes=1))
+    room = await timed.card_in("C0APPROVALS")
+    assert "Escalated to you" in str(room["blocks"]) and "level 2" in str(room["blocks"])
+    state = await timed.engine.get_run(TEAM, run.run_id)
+    assert state.steps["sign"].approvers == ["UDAN", "UEVE"]  # the channel's people, no bot
+    for earlier in (bob, cat):
+
+        def moved_on(card: dict[str, Any] = earlier) -> bool:
+            now = str(timed.fake.messages[(card["channel"], card["ts"])]["blocks"])
+            return "Escalated to #approvals" in now and ids.APPROVE not in now
+
+        await timed.fake.wait_until(moved_on)
+    await timed.click("UEVE", room, ids.APPROVE)
+    done = await timed.run_reaches(run.run_id, "completed")
+    assert [v.actor for v in done.steps["sign"].votes] == ["UEVE"]
 
 
 async def test_app_home_shows_how_long_tasks_waited_and_what_comes_next(

@@ -29,6 +29,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "users.lookupByEmail": {"users:read", "users:read.email"},
     "usergroups.users.list": {"usergroups:read"},
     "users.info": {"users:read"},
+    "conversations.list": {"channels:read", "groups:read"},
+    "conversations.members": {"channels:read", "groups:read"},
     "conversations.history": {"channels:history", "groups:history", "im:history"},
 }
 SURFACE_SCOPES = {"commands"}  # the slash command itself
