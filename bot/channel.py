@@ -68,6 +68,13 @@ UNREACHABLE = {
     "channel_not_found",
     "is_archived",
 }
+WHAT = {
+    "request_approval": "the approval request",
+    "request_input": "the form request",
+    "send_notification": "the notification",
+    "ask_question": "the question",
+    "answer_delivered": "the answer",
+}
 QUESTION = "question:"  # message refs of questions to the requester: QUESTION + question id
 UPDATE_CONCURRENCY = 20
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
@@ -142,6 +149,8 @@ class SlackChannel:
             log.warning(
                 "%s: %s %s was emailed to %s instead", e, command.type, command.key, address
             )
+            what = WHAT.get(command.type, command.type)
+            await self._note(command, f"{e}: {what} was emailed to {address} instead")
             return Succeeded(
                 {
                     **outcome.result,
@@ -151,6 +160,16 @@ class SlackChannel:
                 }
             )
         return outcome
+
+    async def _note(self, command: Command, text: str) -> None:
+        """A line in the run's timeline, so the audit trail shows how a person was reached."""
+        step_id = getattr(command, "step_id", None)
+        try:
+            await self._engine.comment(
+                command.tenant_id, command.run_id, "system", text, step_id=step_id, channel="email"
+            )
+        except EngineError as exc:
+            log.warning("could not note on run %s: %s", command.run_id, exc.message)
 
     async def _perform(self, command: Command) -> Outcome:
         if isinstance(command, RequestApproval | RequestInput):

@@ -62,21 +62,21 @@ MESSAGE = {
 }
 
 
-def test_block_actions_has_every_key_of_slacks_sample():
+def test_block_actions_has_every_key_of_slacks_sample() -> None:
     ours = payloads.block_action("U111", MESSAGE, "approve")
     real = sample("block_actions.json")
     assert missing_keys(real, ours) == []
     assert missing_keys(real["actions"][0], ours["actions"][0]) == []
 
 
-def test_view_submission_has_every_key_of_slacks_sample():
+def test_view_submission_has_every_key_of_slacks_sample() -> None:
     real = sample("view_submission.json")
     ours = payloads.view_submission("U111", {"id": "V1", "type": "modal", "blocks": []}, {})
     missing = [k for k in missing_keys(real, ours) if not k.startswith("view.")]
     assert missing == []
 
 
-def test_slash_command_has_every_key_of_the_socket_mode_sample():
+def test_slash_command_has_every_key_of_the_socket_mode_sample() -> None:
     envelopes = sample("socket_mode_envelopes.json")
     real = next(e for e in envelopes if e["type"] == "slash_commands")["payload"]
     ours = payloads.slash_command("U111", "help")

@@ -11,7 +11,7 @@ import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.blocks import ids
 from bot.config import SlackConfig
@@ -37,6 +37,7 @@ PEOPLE = {
     "UEVE": "Eve Intruder",
     ADMIN: "Ann Admin",
 }
+E = TypeVar("E", bound=Event)
 ACK_LIMIT = 3.0  # seconds Slack allows for an acknowledgement
 
 
@@ -173,6 +174,27 @@ class SlackHarness(SlackUsers):
         self.engine = engine
         self.service = service
         self.refs = refs
+
+    async def recorded(self, run_id: str, kind: type[E], count: int = 1) -> list[E]:
+        """Wait (on the engine's change notifications) until the run's timeline holds `count`
+        events of `kind`; returns them."""
+        changed = asyncio.Event()
+
+        async def listener(state: RunState, events: list[Event]) -> None:
+            if state.run_id == run_id:
+                changed.set()
+
+        self.engine.subscribe(listener)
+        try:
+            while True:
+                timeline = await self.engine.timeline(TEAM, run_id)
+                found: list[E] = [r.event for r in timeline if isinstance(r.event, kind)]
+                if len(found) >= count:
+                    return found
+                await asyncio.wait_for(changed.wait(), WAIT)
+                changed.clear()
+        finally:
+            self.engine.unsubscribe(listener)
 
     async def run_reaches(self, run_id: str, *statuses: str) -> RunState:
         """Wait (on the engine's change notifications) until the run has one of `statuses`."""

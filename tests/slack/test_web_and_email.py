@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from engine.commands import Command, RequestApproval
+from engine.events import CommentAdded
 from engine.ports import Failed, Outcome, Succeeded
 from tests.fakeslack.server import WAIT
 from tests.slack.harness import TEAM, SlackHarness
@@ -69,6 +70,12 @@ async def test_a_deactivated_approver_gets_the_request_by_email(slack: SlackHarn
     assert isinstance(command, RequestApproval)
     assert (command.run_id, command.approver, address) == (run.run_id, "UDAN", "dan@example.com")
     assert not slack.fake.messages_in("DUDAN")
+    # The run's timeline says how Dan was reached.
+    notes = [c.text for c in await slack.recorded(run.run_id, CommentAdded)]
+    assert notes == [
+        "Slack cannot reach UDAN (user_disabled): the approval request was emailed to "
+        "dan@example.com instead"
+    ]
     # The command's outcome says how it went out.
     again = RequestApproval(
         key="again", tenant_id=TEAM, run_id=run.run_id, step_id="managers", approver="UDAN"
