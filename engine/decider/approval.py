@@ -299,8 +299,10 @@ def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
     for who in targets:
         sent = state.reminded.get(who, 0) + 1
         zone = schedule.zone_of(b, state, {}, who)
-        if every is not None and sent < step.max_reminders:
-            due[who] = b.env.hours.reminder_after(b.now, every, zone)
+        end = schedule.deadline(state)
+        when = b.env.hours.reminder_after(b.now, every, zone) if every is not None else None
+        if when is not None and sent < step.max_reminders and (end is None or when < end):
+            due[who] = when
         else:
             del due[who]
     b.emit(

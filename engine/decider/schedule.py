@@ -97,18 +97,19 @@ def _timeout_zone(
 def fresh(
     b: Builder, step: HumanStep, level: int, approvers: list[str], zones: dict[str, str]
 ) -> ev.Deadlines:
-    """The deadlines of `approvers` asked at `level` just now."""
+    """The deadlines of `approvers` asked at `level` just now. A reminder that would come no
+    earlier than the timeout is left out (the timeout speaks for itself)."""
     state = b.step(step.id)
-    due: dict[str, datetime] = {}
-    for target in reminder_targets(step, state, level, approvers):
-        when = first_reminder(b, step, zone_of(b, state, zones, target), b.now)
-        if when is not None:
-            due[target] = when
     timeout = step.level_timeout(level)
     end = None
     if timeout is not None:
         zone = _timeout_zone(b, step, state, level, approvers, zones)
         end = b.env.hours.after(b.now, timeout, zone)
+    due: dict[str, datetime] = {}
+    for target in reminder_targets(step, state, level, approvers):
+        when = first_reminder(b, step, zone_of(b, state, zones, target), b.now)
+        if when is not None and (end is None or when < end):
+            due[target] = when
     if escalates(step, level):
         return ev.Deadlines(reminders_due=due, escalates_at=end)
     return ev.Deadlines(reminders_due=due, times_out_at=end)
