@@ -116,7 +116,7 @@ def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> N
                 approvers=approvers,
                 required=required,
                 time_zones=zones,
-                deadlines=deadlines,
+                deadlines=schedule.or_none(deadlines),
             )
         )
     else:

@@ -43,7 +43,7 @@ def start_input(b: Builder, step: InputStep) -> None:
             step_id=step.id,
             assignee=assignee,
             time_zones=zones,
-            deadlines=schedule.fresh(b, step, 0, [assignee], zones),
+            deadlines=schedule.or_none(schedule.fresh(b, step, 0, [assignee], zones)),
         )
     )
     delegation.substitute_away(b, step)
@@ -82,7 +82,7 @@ def submit(b: Builder, step: InputStep, trigger: SubmitInput) -> None:
 
 def start_wait(b: Builder, step: WaitStep) -> None:
     if step.duration is not None:
-        until = b.now + step.duration.delta
+        until = b.env.hours.after(b.now, step.duration, None)  # working time: default zone
     else:
         try:
             until = _parse_until(templates.render(step.until or "", b.context()))
@@ -110,7 +110,7 @@ def start_signal(b: Builder, step: SignalStep) -> None:
     b.emit(ev.SignalAwaited(at=b.now, step_id=step.id, name=step.name or step.id))
     if step.timeout is not None:
         timer_id = keys.timeout_timer(b.state.run_id, step.id, 0)
-        b.arm("timeout", timer_id, step.id, b.now + step.timeout.delta, 0)
+        b.arm("timeout", timer_id, step.id, b.env.hours.after(b.now, step.timeout, None), 0)
 
 
 def signal(b: Builder, step_id: str, payload: dict[str, Any]) -> None:

@@ -115,6 +115,14 @@ def fresh(
     return ev.Deadlines(reminders_due=due, times_out_at=end)
 
 
+def or_none(deadlines: ev.Deadlines) -> ev.Deadlines | None:
+    """None for deadlines with nothing due: a first request without reminders or timeout
+    carries nothing (most approvals; the events stay small)."""
+    if deadlines.reminders_due or deadlines.times_out_at or deadlines.escalates_at:
+        return deadlines
+    return None
+
+
 def current(state: StepState, reminders_due: dict[str, datetime]) -> ev.Deadlines:
     """The step's deadlines with other reminder due times."""
     return ev.Deadlines(

@@ -165,7 +165,10 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
                 )
             )
     for i, level in enumerate(step.escalate_to):
-        for field, entry, single in _level_entries(level, f"{where}.escalate_to.{i}"):
+        entries = list(_level_entries(level, f"{where}.escalate_to.{i}"))
+        if not entries:
+            issues.append(_at(f"{where}.escalate_to.{i}", "an escalation level needs approvers"))
+        for field, entry, single in entries:
             issues += _principal(entry, field, channel=single)
     if step.on_timeout == "escalate" and not step.escalate_to:
         issues.append(_at(f"{where}.on_timeout", "on_timeout: escalate needs escalate_to"))

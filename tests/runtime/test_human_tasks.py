@@ -195,6 +195,8 @@ async def test_out_of_office_window_and_delegation(
     )
     kinds = [(d.from_, d.to, d.by, d.kind) for d in state.steps["ok"].delegations]
     assert kinds[-1] == ("UDEP", "UZED", "UADMIN", "reassign")
+    assert [t.run_id for t in await engine.pending_for(TENANT, "UZED")] == [inside.run_id]
+    assert await engine.pending_for(TENANT, "UDEP") == []
     lines = [describe(r.event) for r in await engine.timeline(TENANT, inside.run_id)]
     assert any(line.startswith("step ok: UDEP acts for UBER: UBER is away until") for line in lines)
     assert "UADMIN reassigned step ok from UDEP to UZED via api" in lines
