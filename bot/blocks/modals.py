@@ -142,3 +142,28 @@ def answer_modal(run_id: str, step_id: str, question_id: str, asker: str, questi
     ]
     meta: dict[str, object] = {"r": run_id, "s": step_id, "q": question_id}
     return _modal(ids.ANSWER_VIEW, "Answer a question", "Answer", blocks, meta)
+
+
+REASSIGN_FROM = "from"
+
+
+def reassign_modal(run_id: str, step_id: str, title: str, waiting_on: list[str]) -> View:
+    """An admin moves one person's part of a pending request to someone else."""
+    people = ", ".join(mention(p) for p in waiting_on) or "nobody"
+    first = next((p for p in waiting_on if not p.startswith("email:")), None)
+    blocks: list[Block] = [
+        section(f"*{escape(title)}* waits on {people}. Move one person's part to someone else."),
+        InputBlock(
+            block_id=REASSIGN_FROM,
+            label="Take it from",
+            element=UserSelectElement(action_id=ACTION, initial_user=first),
+        ),
+        InputBlock(
+            block_id=DELEGATE_TO,
+            label="Give it to",
+            element=UserSelectElement(action_id=ACTION, placeholder="Pick a person"),
+        ),
+        _text_box(REASON, "Why (shown on their card)", multiline=False, optional=True),
+    ]
+    meta: dict[str, object] = {"r": run_id, "s": step_id}
+    return _modal(ids.REASSIGN_VIEW, f"Reassign: {title}", "Reassign", blocks, meta)

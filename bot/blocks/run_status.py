@@ -85,14 +85,32 @@ def run_message(run: RunState, definition: WorkflowDefinition) -> tuple[str, lis
 
 
 def status_blocks(
-    run: RunState, definition: WorkflowDefinition, events: Sequence[RecordedEvent]
+    run: RunState,
+    definition: WorkflowDefinition,
+    events: Sequence[RecordedEvent],
+    *,
+    admin: bool = False,
 ) -> list[Block]:
-    """`/workflow status RUN`: the run and its timeline (most recent last)."""
+    """`/workflow status RUN`: the run and its timeline (most recent last); for an admin, a
+    Reassign button on each step waiting on people."""
     _, blocks = run_message(run, definition)
     lines = [f"{when(r.event.at)} {escape(describe(r.event))}" for r in events]
     for i in range(0, len(lines), 10):
         blocks.append(context("\n".join(lines[i : i + 10])))
-    return fit(blocks, MESSAGE_BLOCKS)
+    buttons = [
+        ButtonElement(
+            text=truncate(f"Reassign {step.id}", 75),
+            action_id=f"{ids.REASSIGN}_{step.id}"[:255],
+            value=ids.StepRef(run.run_id, step.id).value(),
+        )
+        for step in run.steps.values()
+        if admin and step.status == "waiting" and step.type in ("approval", "input")
+    ][:25]
+    keep = 0
+    if buttons:
+        blocks.append(ActionsBlock(block_id="reassign", elements=buttons))
+        keep = 1
+    return fit(blocks, MESSAGE_BLOCKS, keep_last=keep)
 
 
 def runs_blocks(runs: Sequence[RunState]) -> list[Block]:

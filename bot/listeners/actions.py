@@ -26,6 +26,7 @@ from bot.blocks.modals import (
     decision_modal,
     delegate_modal,
     input_modal,
+    reassign_modal,
     start_modal,
 )
 from bot.channel import SlackChannel
@@ -187,6 +188,23 @@ async def _open_answer(c: Click) -> None:
     await c.open(answer_modal(ref.run_id, ref.step_id, ref.question_id, question.by, question.text))
 
 
+async def _open_reassign(c: Click) -> None:
+    if not c.deps.is_admin(c.user):
+        await c.tell("Only Countersign admins can reassign requests. You can delegate your own.")
+        return
+    ref = ids.StepRef.parse(c.value)
+    run = await c.deps.engine.get_run(c.tenant, ref.run_id)
+    step = run.steps.get(ref.step_id)
+    if step is None or step.status != "waiting":
+        await c.tell("This step no longer waits on anyone; nothing to reassign.")
+        return
+    stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
+    title = stored.definition.step(ref.step_id).title or ref.step_id
+    voted = {v.actor for v in step.votes}
+    waiting_on = [p for p in step.approvers if p not in voted]
+    await c.open(reassign_modal(ref.run_id, ref.step_id, title, waiting_on))
+
+
 async def _open_start(c: Click) -> None:
     stored = await c.deps.engine.get_definition(c.tenant, c.value)
     await c.open(start_modal(stored.definition, stored.version))
@@ -213,6 +231,14 @@ def register(app: AsyncApp, deps: Deps) -> None:
     button(ids.DELEGATE, _open_delegate)
     button(ids.ASK, _open_ask)
     button(ids.ANSWER, _open_answer)
+
+    @app.action(re.compile("^" + re.escape(ids.REASSIGN) + "_"))
+    async def reassign(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        click = Click(deps, body, client, tenant_of(context))
+        deps.background.spawn(_guarded(click, _open_reassign), f"reassign by {click.user}")
 
     @app.action(re.compile("^" + re.escape(ids.HOME_PAGE)))
     async def home_page(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:

@@ -92,7 +92,8 @@ async def _status(r: Request) -> None:
     run = await r.engine.get_run(r.tenant, r.args[0])
     stored = await r.engine.get_definition(r.tenant, run.workflow, run.version)
     events = await r.engine.timeline(r.tenant, run.run_id)
-    await r.say(f"Run {run.run_id}: {run.status}", status_blocks(run, stored.definition, events))
+    blocks = status_blocks(run, stored.definition, events, admin=r.deps.is_admin(r.user))
+    await r.say(f"Run {run.run_id}: {run.status}", blocks)
 
 
 async def _cancel(r: Request) -> None:

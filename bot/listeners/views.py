@@ -18,7 +18,7 @@ from slack_sdk.models.views import View
 from bot.blocks import ids
 from bot.blocks.forms import ACTION, read
 from bot.blocks.limits import read_metadata, section, truncate
-from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON
+from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON, REASSIGN_FROM
 from bot.deps import Deps, sentence, tenant_of
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.errors import DefinitionError, EngineError, InvalidInput, NotAllowed
@@ -116,8 +116,38 @@ def register(app: AsyncApp, deps: Deps) -> None:
                     reason=_value(view, REASON),
                     channel="slack",
                 )
-            except (NotAllowed, InvalidInput) as e:  # e.g. `to` is the requester
+            except NotAllowed as e:  # e.g. `to` is the requester (InvalidInput names its field)
                 raise InvalidInput({DELEGATE_TO: sentence(e.message)}) from e
+
+        await _answer(ack, view, work)
+
+    @app.view(ids.REASSIGN_VIEW)
+    async def reassign(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        tenant, user = tenant_of(context), body["user"]["id"]
+
+        async def work() -> None:
+            if not deps.is_admin(user):
+                raise NotAllowed("only Countersign admins can reassign requests")
+            meta = read_metadata(view.get("private_metadata", ""))
+            from_ = _required(view, REASSIGN_FROM, "whose part moves")
+            to = _required(view, DELEGATE_TO, "who gets it")
+            try:
+                await engine.delegate(
+                    tenant,
+                    meta["r"],
+                    meta["s"],
+                    user,
+                    to,
+                    from_=from_,
+                    reason=_value(view, REASON) or "reassigned by an admin",
+                    channel="slack",
+                    admin=True,
+                )
+            except NotAllowed as e:  # "UBOB is not asked on …", "UCAT is already asked …"
+                where = REASSIGN_FROM if e.message.startswith(from_) else DELEGATE_TO
+                raise InvalidInput({where: sentence(e.message)}) from e
 
         await _answer(ack, view, work)
 

@@ -134,3 +134,23 @@ async def test_replies_in_a_card_thread_become_comments(slack: SlackHarness) -> 
     ]
     state = await slack.engine.get_run(TEAM, run.run_id)
     assert state.steps["owner"].status == "waiting"  # a comment is not a decision
+
+
+async def test_an_admin_reassigns_from_the_run_status(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "purchase", {"item": "Chair", "amount": 9}, "UADA")
+    await slack.card("UBOB")
+    mine = await slack.reply("UCAT", f"status {run.run_id}")
+    assert ids.REASSIGN not in str(mine["blocks"])  # only admins get the button
+    status = await slack.reply(ADMIN, f"status {run.run_id}")
+    shown = {**status, "ts": "1700000000.000100", "channel": "C111"}  # the ephemeral reply
+    await slack.click(ADMIN, shown, f"{ids.REASSIGN}_managers")
+    view = await slack.opened_view(ADMIN)
+    taken = await slack.submit(ADMIN, view, {"from": "UEVE", "to": "UADA"})
+    assert taken.ack_payload is not None
+    assert "UEVE is not asked" in taken.ack_payload["errors"]["from"]
+    await slack.submit(ADMIN, view, {"from": "UBOB", "to": "UEVE", "reason": "Bob is on leave"})
+    eve = await slack.card("UEVE")
+    assert "Reassigned to you from <@UBOB> by <@UADMIN>" in str(eve["blocks"])
+    assert "Bob is on leave" in str(eve["blocks"])
+    state = await slack.engine.get_run(TEAM, run.run_id)
+    assert sorted(state.steps["managers"].approvers) == ["UCAT", "UDAN", "UEVE"]
