@@ -115,6 +115,8 @@ def delegate(b: Builder, step: HumanStep, trigger: Delegate) -> None:
             raise NotAllowed(f"{from_} is not asked on step {step.id}")
     else:
         kind, from_ = "delegate", trigger.actor
+        if trigger.from_ not in (None, trigger.actor):
+            raise NotAllowed("only an admin can hand on someone else's part")
         if from_ not in state.approvers:
             role = "an approver" if isinstance(step, ApprovalStep) else "the assignee"
             raise NotAllowed(f"you are not {role} of this step")

@@ -187,6 +187,7 @@ def test_an_approver_delegates_and_the_chain_is_recorded() -> None:
         (tr.Delegate(step_id="ok", actor="U1", to="bob"), InvalidInput, "to"),
         (tr.Delegate(step_id="ok", actor="A", to="U7", admin=True), InvalidInput, "from"),
         (tr.Delegate(step_id="nope", actor="U1", to="U7"), NotFound, "no step"),
+        (tr.Delegate(step_id="ok", actor="U1", to="U7", from_="U2"), NotAllowed, "only an admin"),
     ],
 )
 def test_delegation_refusals(trigger: tr.Delegate, error: type[Exception], message: str) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.commands import AnswerDelivered, AskQuestion, Command, RequestApproval
+from engine.decider import replay
 from engine.errors import InvalidInput, NotAllowed
 from engine.memory import ManualClock, MemoryStorage
 from engine.ports import Outcome, Succeeded
@@ -256,7 +257,9 @@ async def test_question_pauses_and_answer_resumes_with_comments_in_the_timeline(
     await engine.comment(TENANT, run.run_id, "ULA", "Fine by me", step_id="ok")
     await engine.cancel(TENANT, run.run_id, "UREQ")
     await engine.comment(TENANT, run.run_id, "UREQ", "Cancelled: wrong quarter", channel="web")
-    lines = [describe(r.event) for r in await engine.timeline(TENANT, run.run_id)]
+    recorded = await engine.timeline(TENANT, run.run_id)
+    assert replay([r.event for r in recorded]) == await engine.get_run(TENANT, run.run_id)
+    lines = [describe(r.event) for r in recorded]
     assert "UBER asked UREQ on step ok: Which budget? (reminders and timeout paused)" in lines
     assert "UREQ answered on step ok: Marketing" in lines
     assert "ULA commented on step ok via slack: Fine by me" in lines
