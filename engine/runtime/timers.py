@@ -26,6 +26,7 @@ from engine.triggers import TimerFired
 log = logging.getLogger(__name__)
 
 SCHEDULE_KIND = "schedule"
+RETRY_SOON = timedelta(milliseconds=100)  # a due timer someone else was claiming: look again
 FireSchedules = Callable[[Sequence[Timer]], Awaitable[list[tuple[Timer, Exception]]]]
 
 WAKE_JOB = "countersign-timer-wakeup"
@@ -115,6 +116,8 @@ class TimerService:
         # Timers of kind "schedule" start runs rather than move one (engine.runtime.schedules).
         self.fire_schedules: FireSchedules | None = None
         self._sweeping = asyncio.Lock()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._again = False
 
     async def start(self) -> None:
         """Fire what is overdue (recovery after a restart), then keep waking up for timers."""
@@ -124,7 +127,11 @@ class TimerService:
     async def stop(self) -> None:
         self._wakeups.stop()
         self._armed_for = None
-        async with self._sweeping:  # let a sweep in flight record what it fired
+        self._again = False
+        if self._sweeper is not None:  # let a sweep in flight record what it fired
+            await self._sweeper
+            self._sweeper = None
+        async with self._sweeping:
             pass
 
     async def sweep(self) -> int:
@@ -169,19 +176,34 @@ class TimerService:
             )
 
     async def _scheduled_sweep(self) -> None:
-        try:
-            await self.sweep()
-        except Exception:
-            log.exception("timer sweep failed; the next one tries again")
+        """APScheduler's job. It only starts the sweeper and returns: the sweep re-arms this job
+        while it runs, and APScheduler skips a job whose previous run has not returned (the
+        wake-up would fall back to the interval sweep, seconds late); and a job is cancelled at
+        shutdown, while a sweep must finish recording what it claimed."""
+        self._again = True
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep_while_woken(), name="timer-sweep")
+
+    async def _sweep_while_woken(self) -> None:
+        while self._again:  # woken again during a sweep: go round once more
+            self._again = False
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("timer sweep failed; the next one tries again")
 
     async def _rearm(self, fired: int) -> None:
         due = await self.timers.next_due()
         now = self.clock.now()
-        if due is None or (due <= now and not fired):
-            # Nothing armed, or a due timer this sweep could not claim (someone else is on it):
-            # the interval sweep suffices, and waking at once would only spin.
+        if due is None:
             self._armed_for = None
             self._wakeups.cancel_wake()
+            return
+        if due <= now and not fired:
+            # Due, yet this sweep claimed nothing: another process's claim was in flight (SKIP
+            # LOCKED passed over its rows). `next_due` leaves out held timers, so this one is
+            # free or about to be fired elsewhere: look again shortly, not after the interval.
+            self._arm(now + RETRY_SOON, now)
             return
         self._arm(max(due, now), now)  # due already: armed while we swept, go again at once
 
