@@ -296,6 +296,7 @@ class AwayStore(Protocol):
         ...
 
     async def get(self, tenant_id: str, user: str) -> Away | None:
+        """The user's record, ended or not; None when there is none."""
         ...
 
     async def current(self, tenant_id: str, now: datetime) -> list[Away]:

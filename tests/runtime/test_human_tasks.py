@@ -149,6 +149,7 @@ async def test_reminders_and_escalation_at_working_instants(
     await engine.decide(TENANT, run.run_id, "ok", "UCHAN2", "approve", channel="slack")
     assert (await engine.get_run(TENANT, run.run_id)).status == "completed"
     assert await engine.sla(TENANT) == []
+    assert await engine.timers.next_due() is None  # no reminder or timeout is left armed
 
 
 async def test_zones_are_looked_up_once_per_person(
