@@ -119,6 +119,12 @@ class TimerService:
         self._sweeper: asyncio.Task[None] | None = None
         self._again = False
 
+    @property
+    def next_wakeup(self) -> datetime | None:
+        """When this process will next look at the timers (clock time), besides the interval
+        sweep: the only thing about pending timers it holds in memory."""
+        return self._armed_for
+
     async def start(self) -> None:
         """Fire what is overdue (recovery after a restart), then keep waking up for timers."""
         self._wakeups.start(self.sweep_every)

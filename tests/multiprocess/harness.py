@@ -67,6 +67,7 @@ class Worker:
     fired: int = 0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     done: int | None = None
+    wakeup: str = ""  # when the process will next wake for a timer, as it said after start
 
 
 class Fleet:
@@ -113,6 +114,8 @@ class Fleet:
                 worker.fired += 1
                 self.total += 1
                 self._changed.set()
+            elif line.startswith("wakeup "):
+                worker.wakeup = line.split()[1]
             elif line.startswith("done "):
                 worker.done = int(line.split()[1])
 

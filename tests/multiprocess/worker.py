@@ -4,7 +4,8 @@
 It runs the production runtime (timer wake-ups, sweeps and the outbox dispatcher) on the real
 clock against the shared database, prints `ready` once its start-up sweep is done, `fired` for
 every timer it fires (a wait step completing in this process), and on SIGTERM stops and prints
-`done N`, N being how many it fired."""
+`done N`, N being how many it fired. Before `ready` it says when it will next wake for a timer
+(`wakeup ISO`): all it keeps in memory of the pending timers."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ async def serve(url: str) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await engine.start()
+    wakeup = engine._timers.next_wakeup  # what it holds of the pending timers: one instant
+    print(f"wakeup {wakeup.isoformat() if wakeup else '-'}", flush=True)
     print("ready", flush=True)
     await stop.wait()
     await engine.stop()
