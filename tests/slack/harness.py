@@ -168,9 +168,15 @@ class SlackHarness(SlackUsers):
     """The app in this process, so tests can also look at the engine."""
 
     def __init__(
-        self, fake: FakeSlack, engine: Engine, service: SlackService, refs: ObservedRefs
+        self,
+        fake: FakeSlack,
+        engine: Engine,
+        service: SlackService,
+        refs: ObservedRefs,
+        storage: Storage,
     ) -> None:
         super().__init__(fake)
+        self.storage = storage
         self.engine = engine
         self.service = service
         self.refs = refs
@@ -240,7 +246,7 @@ async def running_app(
     )
     refs = ObservedRefs(SqlMessageRefs(storage.engine))
     service = await start_slack(engine, engine.router, config, refs)
-    harness = SlackHarness(fake, engine, service, refs)
+    harness = SlackHarness(fake, engine, service, refs, storage)
     try:
         yield harness
     finally:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
 
 from engine.commands import Command, RequestApproval
 from engine.events import CommentAdded
 from engine.ports import Failed, Outcome, Succeeded
+from storage.access import sql_access_stores
 from tests.fakeslack.server import WAIT
 from tests.slack.harness import TEAM, SlackHarness
+from web.config import WebConfig
 from web.links import LinkSigner
+from web.service import WebService, start_web
 
 BY_EMAIL = """
 name: byemail
@@ -52,6 +61,58 @@ async def test_web_dms_a_one_time_sign_in_link(slack: SlackHarness) -> None:
     assert url is not None
     claims = signer.read_sign_in(url.group(1).rsplit("/", 1)[-1], now)
     assert (claims.tenant_id, claims.principal) == (TEAM, "UADA")
+
+
+@asynccontextmanager
+async def real_web(slack: SlackHarness, mail_dir: Path) -> AsyncIterator[WebService]:
+    """The web adapter on the same engine, wired to the bot as `cli/wiring.py` does."""
+    config = WebConfig(
+        secret_key="slack-tests-secret-key", host="127.0.0.1", port=0, outbox_mail_dir=str(mail_dir)
+    )
+    access = sql_access_stores(slack.storage.engine)
+    web = await start_web(slack.engine, slack.engine.router, config, access)
+    slack.service.hooks.sign_in_url = web.sign_in_url
+    slack.service.hooks.email = web.mail.deliver_to
+    try:
+        yield web
+    finally:
+        await web.stop()
+
+
+async def test_the_link_from_web_opens_a_dashboard_session(
+    slack: SlackHarness, tmp_path: Path
+) -> None:
+    async with real_web(slack, tmp_path / "mail") as web:
+        run = await slack.engine.start_run(TEAM, "access", {"system": "wiki"}, "UADA")
+        await slack.reply("UBOB", "web")
+        dm = await slack.dm("UBOB", "/signin/")
+        found = re.search(r"<([^|>]+)\|Open the Countersign dashboard>", str(dm["blocks"]))
+        assert found is not None
+        path = urlsplit(found.group(1)).path
+        jar = aiohttp.CookieJar(unsafe=True)  # keep cookies from an IP address
+        async with aiohttp.ClientSession(base_url=web.url, cookie_jar=jar) as browser:
+            async with browser.get(path) as r:
+                page = await r.text()
+                assert r.status == 200 and "Continue" in page
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert csrf is not None
+            async with browser.post(path, data={"csrf": csrf.group(1)}) as r:
+                assert r.status == 200
+                home = await r.text()  # Bob's dashboard: the request waiting on him
+                assert "Waiting on me" in home and f"/runs/{run.run_id}#step-owner" in home
+
+
+async def test_the_real_mail_channel_takes_over_for_a_deactivated_approver(
+    slack: SlackHarness, tmp_path: Path
+) -> None:
+    slack.fake.deactivate("UDAN")
+    async with real_web(slack, tmp_path / "mail"):
+        run = await slack.engine.start_run(TEAM, "purchase", {"item": "Desk", "amount": 3}, "UADA")
+        await slack.recorded(run.run_id, CommentAdded)  # noted once the mail is written
+    (mail,) = (tmp_path / "mail").glob("*.eml")
+    text = mail.read_text()
+    assert "To: dan@example.com" in text
+    assert "Desk" in text
 
 
 async def test_web_says_the_dashboard_is_off(slack: SlackHarness) -> None:
