@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
+from engine.away import Away
 from engine.events import Channel, Decision, Event
 from engine.ports import (
     AppliedDefinition,
@@ -15,6 +16,7 @@ from engine.ports import (
     RecordedEvent,
     RunPage,
     StoredDefinition,
+    TaskSla,
 )
 from engine.state import RunState
 
@@ -103,65 +105,7 @@ class EngineFacade(Protocol):
         self, tenant_id: str, principal: str, *, limit: int = 100, offset: int = 0
     ) -> list[PendingTask]: ...
 
-    def subscribe(self, listener: Listener) -> None:
-        """Call `listener` after every committed change."""
-        ...
-
-    def unsubscribe(self, listener: Listener) -> None: ...
-
-
-class TaskSlaView(Protocol):
-    """One pending human task with its clock (engine `TaskSla`)."""
-
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def workflow(self) -> str: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def step_id(self) -> str: ...
-    @property
-    def step_title(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def approvers(self) -> list[str]: ...
-    @property
-    def requester(self) -> str: ...
-    @property
-    def waiting_since(self) -> datetime: ...
-    @property
-    def escalation_level(self) -> int: ...
-    @property
-    def next_reminder_at(self) -> datetime | None: ...
-    @property
-    def escalates_at(self) -> datetime | None: ...
-    @property
-    def times_out_at(self) -> datetime | None: ...
-    @property
-    def paused(self) -> bool: ...
-    @property
-    def open_question(self) -> str | None: ...
-
-
-class AwayView(Protocol):
-    """An out-of-office window (engine `Away`)."""
-
-    @property
-    def user(self) -> str: ...
-    @property
-    def delegate(self) -> str: ...
-    @property
-    def starts(self) -> datetime: ...
-    @property
-    def until(self) -> datetime: ...
-
-
-class TaskFacade(Protocol):
-    """The engine's delegation, question, comment, out-of-office and SLA operations
-    (notes/engine5-api.md). Kept apart from `EngineFacade` so the adapter type-checks against an
-    engine that has not grown them; `tasks_of` gives the view."""
+    # Human tasks (notes/engine5-api.md): delegation, out of office, questions, comments, SLA.
 
     async def delegate(
         self,
@@ -174,7 +118,7 @@ class TaskFacade(Protocol):
         reason: str = "",
         channel: str = "api",
         admin: bool = False,
-        **kwargs: Any,
+        from_: str | None = None,
     ) -> RunState: ...
 
     async def ask(
@@ -213,7 +157,7 @@ class TaskFacade(Protocol):
 
     async def sla(
         self, tenant_id: str, *, principal: str | None = None, limit: int = 100
-    ) -> list[Any]: ...
+    ) -> list[TaskSla]: ...
 
     async def set_away(
         self,
@@ -224,16 +168,17 @@ class TaskFacade(Protocol):
         until: datetime,
         starts: datetime | None = None,
         actor: str | None = None,
-    ) -> Any: ...
+    ) -> Away: ...
 
     async def clear_away(self, tenant_id: str, user: str) -> None: ...
 
-    async def away_of(self, tenant_id: str, user: str) -> Any: ...
+    async def away_of(self, tenant_id: str, user: str) -> Away | None: ...
 
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` after every committed change."""
+        ...
 
-def tasks_of(engine: EngineFacade) -> TaskFacade:
-    """The engine seen through `TaskFacade`."""
-    return cast(TaskFacade, engine)
+    def unsubscribe(self, listener: Listener) -> None: ...
 
 
 class Router(Protocol):

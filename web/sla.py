@@ -1,17 +1,14 @@
-"""How long a human task has waited and what happens to it next, as the pages and mails say it.
-
-The engine keeps the clock of a waiting step (`StepState.next_reminder_at`, `escalates_at`,
-`times_out_at`, `paused`, `questions`, `delegations`); these helpers read them defensively so a
-run folded before those fields existed still renders."""
+"""How long a human task has waited and what happens to it next, as the pages and mails say it
+(the engine keeps the clock of a waiting step: `StepState.next_reminder_at`, `escalates_at`,
+`times_out_at`, `paused`, `questions`, `delegations`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from engine.durations import Duration
-from engine.state import RunState, StepState
+from engine.state import Delegation, Question, RunState, StepState
 
 
 def span(delta: timedelta) -> str:
@@ -29,74 +26,6 @@ def until(at: datetime | None, now: datetime) -> str:
     return f"in {span(at - now)}" if at > now else "now (overdue)"
 
 
-@dataclass(frozen=True)
-class Question:
-    """One question on a step, read from the engine's state."""
-
-    id: str
-    by: str
-    to: str
-    text: str
-    asked_at: datetime | None
-    answer: str | None
-    answered_at: datetime | None
-    answered_by: str | None
-
-    @property
-    def open(self) -> bool:
-        return self.answered_at is None and self.answer is None
-
-
-@dataclass(frozen=True)
-class Delegation:
-    from_: str
-    to: str
-    by: str
-    kind: str  # "delegate" | "reassign" | "away"
-
-
-def _field(item: Any, name: str, default: Any = None) -> Any:
-    if isinstance(item, dict):
-        return item.get(name, default)
-    return getattr(item, name, default)
-
-
-def questions(step: StepState) -> list[Question]:
-    return [
-        Question(
-            id=str(_field(q, "id", "")),
-            by=str(_field(q, "by", "")),
-            to=str(_field(q, "to", "")),
-            text=str(_field(q, "text", "")),
-            asked_at=_field(q, "asked_at"),
-            answer=_field(q, "answer"),
-            answered_at=_field(q, "answered_at"),
-            answered_by=_field(q, "answered_by"),
-        )
-        for q in getattr(step, "questions", None) or []
-    ]
-
-
-def delegations(step: StepState) -> list[Delegation]:
-    out: list[Delegation] = []
-    for d in getattr(step, "delegations", None) or []:
-        if isinstance(d, list | tuple):
-            from_, to, by, kind = [*d, "", "", "", ""][:4]
-        else:
-            from_ = _field(d, "from_", _field(d, "from", ""))
-            to, by, kind = _field(d, "to", ""), _field(d, "by", ""), _field(d, "kind", "")
-        out.append(Delegation(str(from_), str(to), str(by), str(kind or "delegate")))
-    return out
-
-
-def delegation_to(step: StepState, principal: str) -> Delegation | None:
-    """The latest hand-over that made `principal` an approver of `step`, if any."""
-    for d in reversed(delegations(step)):
-        if d.to == principal:
-            return d
-    return None
-
-
 def delegation_note(d: Delegation) -> str:
     """ "delegated to you by X" / "for X, who is away" / "reassigned to you by an admin"."""
     if d.kind == "away":
@@ -107,7 +36,7 @@ def delegation_note(d: Delegation) -> str:
 
 
 def waiting_since(step: StepState) -> datetime | None:
-    return getattr(step, "requested_at", None) or step.started_at
+    return step.requested_at or step.started_at
 
 
 @dataclass(frozen=True)
@@ -126,10 +55,8 @@ class StepClock:
 
 def step_clock(step: StepState, now: datetime) -> StepClock:
     since = waiting_since(step)
-    reminder = getattr(step, "next_reminder_at", None)
-    escalates = getattr(step, "escalates_at", None)
-    times_out = getattr(step, "times_out_at", None)
-    paused = bool(getattr(step, "paused", False))
+    reminder, escalates, times_out = step.next_reminder_at, step.escalates_at, step.times_out_at
+    paused = step.paused
     lines: list[str] = []
     waited = span(now - since) if since else ""
     if since:
@@ -160,6 +87,6 @@ def open_question_for(run: RunState, principal: str) -> list[tuple[StepState, Qu
         (step, q)
         for step in run.steps.values()
         if step.status == "waiting"
-        for q in questions(step)
-        if q.open and q.to == principal
+        for q in step.questions
+        if q.answer is None and q.to == principal
     ]

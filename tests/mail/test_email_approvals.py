@@ -85,7 +85,7 @@ async def test_email_approver_decides_through_the_link_and_the_run_resumes(
     assert run.status == "completed"
     events = await stack.engine.timeline(TENANT, run_id)
     decided = [e.event for e in events if e.event.type == "decision_recorded"]
-    assert [(d.actor, d.channel) for d in decided] == [(APPROVER, "email")]  # type: ignore[union-attr]
+    assert [(d.actor, d.channel) for d in decided] == [(APPROVER, "email")]
     [outcome] = [m for m in smtp.inbox.to(BOB) if m is not mail]  # exactly one outcome mail
     assert "step manager was approved" in outcome["Subject"]
 

@@ -44,6 +44,7 @@ ERROR_TEXT = {
     403: "The named actor may not do this.",
     404: "No such object in this tenant.",
     409: "The run or step is not in a state that allows this.",
+    413: "The request body is larger than the server accepts (2 MiB).",
     422: "The request is well-formed but not valid; `details` lists the fields.",
 }
 
@@ -170,7 +171,8 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             }
             for target, params_map in op.links.items()
         }
-    for status in sorted({*op.errors, 401}):
+    too_large = {413} if op.body is not None or op.body_any else set()
+    for status in sorted({*op.errors, 401, *too_large}):
         responses[str(status)] = {
             "description": ERROR_TEXT.get(status, "Error"),
             "content": {"application/json": {"schema": error_ref}},

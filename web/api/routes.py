@@ -141,8 +141,14 @@ async def enable_workflow(deps: ApiDeps, call: Call) -> Result:
     responses={201: RunView},
     errors=(400, 401, 404, 409, 422),
     links={
-        name: {"run_id": "run_id"}
-        for name in ("get_run", "cancel_run", "decide", "send_signal", "submit_input")
+        **{
+            name: {"run_id": "run_id"}
+            for name in ("get_run", "cancel_run", "decide", "send_signal", "add_comment")
+        },
+        **{
+            name: {"run_id": "run_id", "step_id": "current_step"}
+            for name in ("submit_input", "delegate_step", "ask_question")
+        },
     },
 )
 async def start_run(deps: ApiDeps, call: Call) -> Result:

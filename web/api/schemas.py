@@ -10,8 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from engine.events import Decision, RunStatus
 from engine.ports import RecordedEvent, StoredDefinition
-from engine.state import RunState
-from web.sla import Question, delegations, questions
+from engine.state import Question, RunState
 
 
 class Schema(BaseModel):
@@ -262,15 +261,15 @@ class RunView(Schema):
                     ),
                     votes=[VoteView(**v.model_dump()) for v in step.votes],
                     escalation_level=step.escalation_level,
-                    next_reminder_at=getattr(step, "next_reminder_at", None),
-                    escalates_at=getattr(step, "escalates_at", None),
-                    times_out_at=getattr(step, "times_out_at", None),
-                    paused=bool(getattr(step, "paused", False)),
+                    next_reminder_at=step.next_reminder_at,
+                    escalates_at=step.escalates_at,
+                    times_out_at=step.times_out_at,
+                    paused=step.paused,
                     delegations=[
                         DelegationView(from_=d.from_, to=d.to, by=d.by, kind=d.kind)
-                        for d in delegations(step)
+                        for d in step.delegations
                     ],
-                    questions=[QuestionView.of(step.id, q) for q in questions(step)],
+                    questions=[QuestionView.of(step.id, q) for q in step.questions],
                 )
                 for step in s.steps.values()
             ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from engine.away import Away
 from engine.errors import NotFound
 from engine.state import RunState
 from web.api.registry import Call, Result
@@ -24,8 +25,6 @@ from web.api.task_schemas import (
     TaskView,
 )
 from web.errors import ApiError
-from web.ports import tasks_of
-from web.sla import questions
 
 ACTS = (400, 401, 403, 404, 409, 422)
 MAX_AWAY = timedelta(days=10 * 365)  # an absence further out than this is a typo
@@ -43,7 +42,7 @@ MAX_AWAY = timedelta(days=10 * 365)  # an absence further out than this is a typ
 )
 async def list_tasks(deps: ApiDeps, call: Call) -> Result:
     q: TaskQuery = call.query
-    found = await tasks_of(deps.engine).sla(call.tenant_id, principal=q.approver, limit=q.limit)
+    found = await deps.engine.sla(call.tenant_id, principal=q.approver, limit=q.limit)
     now = deps.clock.now()
     tasks = sorted((TaskView.of(t, now) for t in found), key=lambda t: t.waiting_since)
     return 200, TaskList(now=now, tasks=tasks)
@@ -64,8 +63,7 @@ async def delegate_step(deps: ApiDeps, call: Call) -> Result:
     if not req.reassign and req.actor is None:
         details = [{"field": "actor", "message": "name the approver who delegates"}]
         raise ApiError(422, "invalid_request", "actor is required unless reassign is true", details)
-    extra = {"from_": req.from_} if req.reassign and req.from_ else {}
-    state = await tasks_of(deps.engine).delegate(
+    state = await deps.engine.delegate(
         call.tenant_id,
         call.path("run_id"),
         call.path("step_id"),
@@ -74,7 +72,7 @@ async def delegate_step(deps: ApiDeps, call: Call) -> Result:
         reason=req.reason,
         channel="api",
         admin=req.reassign,
-        **extra,
+        from_=req.from_ if req.reassign else None,
     )
     return 200, RunView.of(state)
 
@@ -83,7 +81,7 @@ def _question(
     state: RunState, step_id: str, *, qid: str | None = None, by: str = ""
 ) -> QuestionView:
     step = state.steps.get(step_id)
-    found = [q for q in questions(step) if (q.id == qid if qid else q.by == by)] if step else []
+    found = [q for q in step.questions if (q.id == qid if qid else q.by == by)] if step else []
     if not found:
         raise NotFound(f"no such question on step {step_id!r}")
     return QuestionView.of(step_id, found[-1])
@@ -103,7 +101,7 @@ def _question(
 async def ask_question(deps: ApiDeps, call: Call) -> Result:
     req: AskRequest = call.body
     step_id = call.path("step_id")
-    state = await tasks_of(deps.engine).ask(
+    state = await deps.engine.ask(
         call.tenant_id, call.path("run_id"), step_id, req.actor, req.text, channel="api"
     )
     return 201, _question(state, step_id, by=req.actor)
@@ -121,7 +119,7 @@ async def ask_question(deps: ApiDeps, call: Call) -> Result:
 async def answer_question(deps: ApiDeps, call: Call) -> Result:
     req: AnswerRequest = call.body
     step_id, qid = call.path("step_id"), call.path("qid")
-    state = await tasks_of(deps.engine).answer(
+    state = await deps.engine.answer(
         call.tenant_id, call.path("run_id"), step_id, qid, req.actor, req.text, channel="api"
     )
     return 200, _question(state, step_id, qid=qid)
@@ -139,7 +137,7 @@ async def answer_question(deps: ApiDeps, call: Call) -> Result:
 async def add_comment(deps: ApiDeps, call: Call) -> Result:
     req: CommentRequest = call.body
     run_id = call.path("run_id")
-    state = await tasks_of(deps.engine).comment(
+    state = await deps.engine.comment(
         call.tenant_id, run_id, req.actor, req.text, step_id=req.step_id, channel="api"
     )
     view = CommentView(
@@ -153,15 +151,11 @@ async def add_comment(deps: ApiDeps, call: Call) -> Result:
     return 201, view
 
 
-def _away(user: str, away: object | None) -> AwayStatus:
+def _away(user: str, away: Away | None) -> AwayStatus:
     if away is None:
         return AwayStatus(user=user, away=False)
     return AwayStatus(
-        user=user,
-        away=True,
-        delegate=getattr(away, "delegate", None),
-        starts=getattr(away, "starts", None),
-        until=getattr(away, "until", None),
+        user=user, away=True, delegate=away.delegate, starts=away.starts, until=away.until
     )
 
 
@@ -175,7 +169,7 @@ def _away(user: str, away: object | None) -> AwayStatus:
 )
 async def get_away(deps: ApiDeps, call: Call) -> Result:
     user = call.path("user")
-    return 200, _away(user, await tasks_of(deps.engine).away_of(call.tenant_id, user))
+    return 200, _away(user, await deps.engine.away_of(call.tenant_id, user))
 
 
 @api.op(
@@ -195,7 +189,7 @@ async def set_away(deps: ApiDeps, call: Call) -> Result:
         if at is not None and abs(at - now) > MAX_AWAY:
             message = f"{name} must be within {MAX_AWAY.days // 365} years of now"
             raise ApiError(422, "invalid_request", message, [{"field": name, "message": message}])
-    engine = tasks_of(deps.engine)
+    engine = deps.engine
     away = await engine.set_away(
         call.tenant_id,
         user,
@@ -213,9 +207,9 @@ async def set_away(deps: ApiDeps, call: Call) -> Result:
     summary="Clear a person's out-of-office (requests reach them again)",
     tag="tasks",
     responses={200: AwayStatus},
-    errors=(401,),
+    errors=(401, 422),
 )
 async def clear_away(deps: ApiDeps, call: Call) -> Result:
     user = call.path("user")
-    await tasks_of(deps.engine).clear_away(call.tenant_id, user)
+    await deps.engine.clear_away(call.tenant_id, user)
     return 200, AwayStatus(user=user, away=False)

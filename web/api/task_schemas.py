@@ -4,10 +4,10 @@ questions and answers, comments, out-of-office."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
+from engine.ports import TaskSla
 from web.api.schemas import Schema
 
 PRINCIPAL = "A Slack user id (`U…`) or an email person (`email:addr`)."
@@ -39,7 +39,7 @@ class TaskView(Schema):
     open_question: str | None
 
     @classmethod
-    def of(cls, t: Any, now: datetime) -> TaskView:
+    def of(cls, t: TaskSla, now: datetime) -> TaskView:
         return cls(
             run_id=t.run_id,
             workflow=t.workflow,

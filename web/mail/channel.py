@@ -34,7 +34,7 @@ from web.links import AnswerClaims, ApprovalClaims, LinkSigner, approval_nonce
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, MailUnavailable
 from web.messages import step_message
-from web.sla import delegation_note, delegation_to, questions, span, waiting_since
+from web.sla import delegation_note, span, waiting_since
 from web.webhooks import WebhookSender
 
 log = logging.getLogger("countersign.mail")
@@ -218,14 +218,14 @@ class EmailChannel:
         """Why a request came to `principal`: the escalation (whose time ran out, after how
         long) or the hand-over (delegated by whom, or for whom while they are away)."""
         step = run.steps[step_id]
-        handed = delegation_to(step, principal)
+        handed = step.acting_for(principal)
         if handed is not None and kind in ("delegated", "request", "reminder"):
             return f"This request is {delegation_note(handed)}."
         if kind != "escalated":
             return ""
         since = waiting_since(step)
         waited = span(self._clock.now() - since) if since else ""
-        reason = getattr(step, "escalation_reason", None)
+        reason = step.escalation_reason
         if not reason:
             before = await self._earlier_approvers(run, step_id, step.escalation_level)
             who = f" from {', '.join(before)}" if before else ""
@@ -255,7 +255,7 @@ class EmailChannel:
         step_id = str(getattr(command, "step_id", ""))
         step = run.steps.get(step_id)
         qid = str(getattr(command, "question_id", ""))
-        found = next((q for q in questions(step) if q.id == qid), None) if step else None
+        found = next((q for q in step.questions if q.id == qid), None) if step else None
         if step is None or found is None:
             return  # nothing left to ask about
         principal = str(getattr(command, "to", f"email:{to}"))
@@ -269,7 +269,7 @@ class EmailChannel:
             "question": found,
         }
         if _kind(command) == "ask_question":
-            if not found.open or step.status != "waiting":
+            if found.answer is not None or step.status != "waiting":
                 return  # answered or decided meanwhile
             expires = self._clock.now() + self._config.link_ttl
             claims = AnswerClaims(

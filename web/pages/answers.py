@@ -17,7 +17,7 @@ from engine.errors import (
     RunFinished,
     StepNotPending,
 )
-from engine.state import RunState
+from engine.state import Question, RunState
 from web.links import AnswerClaims, LinkRefused
 from web.pages.common import (
     check_link_csrf,
@@ -28,7 +28,6 @@ from web.pages.common import (
     render,
 )
 from web.pages.links import problem_page
-from web.sla import Question, questions
 
 MAX_ANSWER = 4000
 
@@ -67,10 +66,10 @@ async def check_answer_link(request: web.Request) -> CheckedAnswer | web.Respons
     except NotFound:
         return problem_page(request, "gone")
     step = run.steps.get(claims.step_id)
-    found = next((q for q in questions(step) if q.id == claims.question_id), None) if step else None
+    found = next((q for q in step.questions if q.id == claims.question_id), None) if step else None
     if step is None or found is None or found.to != claims.principal:
         return problem_page(request, "foreign", f"It was sent to {claims.principal}.")
-    if not found.open:
+    if found.answer is not None:
         return problem_page(request, "decided", "The question was already answered.")
     if step.status != "waiting":
         return problem_page(request, "decided", f"The step is now {step.status}.")
@@ -139,7 +138,7 @@ async def use_answer_link(request: web.Request) -> web.Response:
     if not await d.access.nonces.use(claims.tenant_id, claims.nonce, claims.expires_at, now):
         return problem_page(request, "used")
     try:
-        await d.engine_tasks.answer(
+        await d.engine.answer(
             claims.tenant_id,
             claims.run_id,
             claims.step_id,

@@ -21,8 +21,7 @@ from engine.ports import Clock
 from engine.timeline import describe
 from web.config import WebConfig
 from web.links import LinkSigner
-from web.ports import EngineFacade, TaskFacade, tasks_of
-from web.sla import delegations, questions
+from web.ports import EngineFacade
 
 log = logging.getLogger("countersign.web")
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -36,8 +35,6 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _env.filters["describe"] = describe
-_env.filters["handovers"] = delegations
-_env.filters["step_questions"] = questions
 _env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else ""
 
 
@@ -48,11 +45,6 @@ class PageDeps:
     config: WebConfig
     signer: LinkSigner
     clock: Clock
-
-    @property
-    def engine_tasks(self) -> TaskFacade:
-        """Delegation, questions, comments, out-of-office and SLA of the engine."""
-        return tasks_of(self.engine)
 
 
 DEPS: web.AppKey[PageDeps] = web.AppKey("page_deps", PageDeps)

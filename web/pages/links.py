@@ -32,7 +32,6 @@ from web.pages.common import (
     link_csrf,
     render,
 )
-from web.sla import delegations
 
 PROBLEMS: dict[str, tuple[int, str, str]] = {
     "tampered": (
@@ -60,13 +59,13 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
 
 def moved_on(step: StepState, principal: str) -> str:
     """Why `principal` no longer acts on `step`: handed on, or escalated past them."""
-    handed = [d for d in delegations(step) if d.from_ == principal]
+    handed = [d for d in step.delegations if d.from_ == principal]
     if handed:
         d = handed[-1]
         how = "reassigned" if d.kind == "reassign" else "delegated"
         return f"It was {how} to {d.to} by {d.by}."
     if step.escalation_level > 0:
-        why = getattr(step, "escalation_reason", None)
+        why = step.escalation_reason
         to = ", ".join(step.approvers)
         return f"It was escalated to {to}" + (f": {why}." if why else ".")
     return ""

@@ -65,7 +65,7 @@ async def delegate(request: web.Request) -> web.Response:
         if not to:
             raise InvalidInput({"to": "name the person to delegate to (user id or email)"})
         reason = str(form.get("reason", "")).strip()[:2000]
-        await deps(request).engine_tasks.delegate(
+        await deps(request).engine.delegate(
             session.tenant_id, run_id, step_id, session.principal, to, reason=reason, channel="web"
         )
         return run_id
@@ -79,7 +79,7 @@ async def ask(request: web.Request) -> web.Response:
     async def action() -> str:
         session, form, run_id = await _form(request)
         text = _text(form, "question", "a question")
-        await deps(request).engine_tasks.ask(
+        await deps(request).engine.ask(
             session.tenant_id, run_id, step_id, session.principal, text, channel="web"
         )
         return run_id
@@ -93,7 +93,7 @@ async def answer(request: web.Request) -> web.Response:
     async def action() -> str:
         session, form, run_id = await _form(request)
         text = _text(form, "answer", "an answer")
-        await deps(request).engine_tasks.answer(
+        await deps(request).engine.answer(
             session.tenant_id,
             run_id,
             step_id,
@@ -112,7 +112,7 @@ async def comment(request: web.Request) -> web.Response:
         session, form, run_id = await _form(request)
         text = _text(form, "comment", "a comment")
         step_id = str(form.get("step_id", "")).strip() or None
-        await deps(request).engine_tasks.comment(
+        await deps(request).engine.comment(
             session.tenant_id, run_id, session.principal, text, step_id=step_id, channel="web"
         )
         return run_id
@@ -127,7 +127,7 @@ async def sla_page(request: web.Request) -> web.Response:
     d = deps(request)
     mine_only = session.principal.startswith("email:") or request.query.get("mine") == "1"
     principal = session.principal if mine_only else None
-    found = await d.engine_tasks.sla(session.tenant_id, principal=principal, limit=500)
+    found = await d.engine.sla(session.tenant_id, principal=principal, limit=500)
     now = d.clock.now()
     rows = [
         {

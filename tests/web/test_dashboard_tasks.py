@@ -1,0 +1,118 @@
+"""The dashboard around a waiting step: its SLA clock, delegating, asking the requester,
+answering, commenting — all through forms with the session's CSRF token — and the SLA page."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import aiohttp
+
+from tests.web.support import TENANT, Stack
+from tests.web.test_dashboard import csrf_of, sign_in
+
+BOB = "U0BOB"
+CAROL = "U0CAROL"
+REQ = "U0REQ"
+
+TIMED = """
+name: timed
+title: Timed approval
+steps:
+  - id: manager
+    type: approval
+    approvers: ["U0BOB"]
+    remind_every: 2h
+    timeout: 1d
+    on_timeout: reject
+"""
+
+
+async def start(stack: Stack) -> str:
+    await stack.apply(TIMED)
+    run = await stack.engine.start_run(TENANT, "timed", {}, REQ)
+    await stack.engine.run_until_idle()
+    return run.run_id
+
+
+async def page(browser: aiohttp.ClientSession, path: str) -> str:
+    async with browser.get(path) as r:
+        assert r.status == 200, await r.text()
+        return await r.text()
+
+
+async def post(
+    browser: aiohttp.ClientSession, path: str, data: dict[str, str], status: int | None = 303
+) -> str:
+    """POST a form; `status` None: any refusal (4xx)."""
+    async with browser.post(path, data=data, allow_redirects=False) as r:
+        ok = r.status == status if status is not None else 400 <= r.status < 500
+        assert ok, (r.status, await r.text())
+        return await r.text()
+
+
+async def test_the_approver_sees_the_clock_asks_and_the_requester_answers(stack: Stack) -> None:
+    run_id = await start(stack)
+    stack.clock.advance(timedelta(minutes=90))
+    async with stack.client() as bob:
+        await sign_in(stack, bob, BOB)
+        html = await page(bob, f"/runs/{run_id}")
+        assert "Waiting for 1h30m" in html
+        assert "Next reminder in 30m" in html and "Times out in 22h30m" in html
+        assert "Delegate" in html and "Ask U0REQ for more information" in html
+
+        csrf = csrf_of(html)
+        ask = f"/runs/{run_id}/steps/manager/ask"
+        await post(bob, ask, {"csrf": "forged", "question": "?"}, 403)
+        await post(bob, ask, {"csrf": csrf, "question": ""}, 422)
+        await post(bob, ask, {"csrf": csrf, "question": "Which CC?"})
+        html = await page(bob, f"/runs/{run_id}")
+        assert "paused while a question is open" in html
+        assert "Which CC?" in html and "waiting for an answer" in html
+
+    async with stack.client() as req:
+        await sign_in(stack, req, REQ)
+        home = await page(req, "/")
+        assert "Questions for me" in home and "Which CC?" in home
+        html = await page(req, f"/runs/{run_id}")
+        action = re.search(r'action="(/runs/[^"]+/answer)"', html)
+        assert action, html
+        await post(req, action.group(1), {"csrf": csrf_of(html), "answer": "CC-42"})
+        await post(req, f"/runs/{run_id}/comments", {"csrf": csrf_of(html), "comment": "Thanks!"})
+
+    async with stack.client() as bob:
+        await sign_in(stack, bob, BOB)
+        html = await page(bob, f"/runs/{run_id}")
+        assert "CC-42" in html and "Thanks!" in html
+        assert "paused while a question is open" not in html
+
+
+async def test_delegating_from_the_run_page_moves_the_task(stack: Stack) -> None:
+    run_id = await start(stack)
+    async with stack.client() as bob:
+        await sign_in(stack, bob, BOB)
+        html = await page(bob, f"/runs/{run_id}")
+        path = f"/runs/{run_id}/steps/manager/delegate"
+        html = await post(bob, path, {"csrf": csrf_of(html), "to": BOB}, None)
+        assert 'role="alert"' in html  # delegating to oneself is refused, the page says why
+        await post(bob, path, {"csrf": csrf_of(html), "to": "carol@example.com", "reason": "x"})
+        html = await page(bob, f"/runs/{run_id}")
+        assert "Your decision on" not in html  # no longer Bob's
+        assert "delegated to email:carol@example.com" in html
+    run = await stack.engine.get_run(TENANT, run_id)
+    assert run.steps["manager"].approvers == ["email:carol@example.com"]
+
+
+async def test_the_sla_page_lists_pending_tasks_longest_waiting_first(stack: Stack) -> None:
+    first = await start(stack)
+    stack.clock.advance(timedelta(hours=1))
+    second = (await stack.engine.start_run(TENANT, "timed", {}, REQ)).run_id
+    await stack.engine.run_until_idle()
+    stack.clock.advance(timedelta(minutes=5))
+    async with stack.client() as alice:
+        await sign_in(stack, alice, "U0ALICE")
+        html = await page(alice, "/sla")
+    order = re.findall(r'data-run="([^"]+)"', html)
+    assert order == [first, second]
+    assert "1h5m" in html and "5m" in html
+    assert "times out in 22h55m" in html
