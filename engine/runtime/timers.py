@@ -67,6 +67,8 @@ class WakeupScheduler:
             self._scheduler.start()
 
     def wake_in(self, seconds: float) -> None:
+        if not self.running:  # stopped while a sweep was finishing
+            return
         # APScheduler schedules on the wall clock; the delay itself comes from our clock.
         run_date = datetime.now(UTC) + timedelta(seconds=max(seconds, 0.0))
         self._scheduler.add_job(
@@ -79,7 +81,7 @@ class WakeupScheduler:
         )
 
     def cancel_wake(self) -> None:
-        if self._scheduler.get_job(WAKE_JOB) is not None:
+        if self.running and self._scheduler.get_job(WAKE_JOB) is not None:
             self._scheduler.remove_job(WAKE_JOB)
 
     def stop(self) -> None:
