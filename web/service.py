@@ -29,6 +29,7 @@ from web.pages.answers import add_answer_routes
 from web.pages.auth import add_auth_routes
 from web.pages.common import DEPS, PageDeps, page_errors
 from web.pages.dashboard import add_dashboard_routes
+from web.pages.link_actions import add_link_action_routes
 from web.pages.links import add_link_routes
 from web.pages.live import HUB, LiveHub, add_live_routes
 from web.pages.tasks import add_task_routes
@@ -157,6 +158,7 @@ async def start_web(
     add_health_routes(app, readiness, metrics, clock)
     add_api(app, ApiDeps(engine, clock, webhooks.policy), access.api_keys, _version())
     add_link_routes(app)
+    add_link_action_routes(app)
     add_answer_routes(app)
     add_auth_routes(app)
     add_dashboard_routes(app)

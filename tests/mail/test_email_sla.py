@@ -215,3 +215,42 @@ async def test_the_email_approver_who_asked_gets_the_answer_with_links_to_decide
     await approve_through(stack, link(answered, "Approve"))
     await stack.engine.run_until_idle()
     assert (await stack.engine.get_run(TENANT, run.run_id)).steps["manager"].outcome == "approved"
+
+
+async def test_an_email_approver_asks_and_delegates_from_the_link_page(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    stack = mail_stack
+    await stack.apply(approval_flow(f"email:{BOB}"))
+    run = await stack.engine.start_run(TENANT, "purchase", {"item": "desk"}, f"email:{REQ}")
+    await stack.engine.run_until_idle()
+    [request] = smtp.inbox.to(BOB)
+    form = stack.path(link(request, "Form"))
+
+    async with stack.client() as browser:
+        async with browser.get(form) as r:
+            page = await r.text()
+            assert r.status == 200 and "Hand it to someone else" in page
+        async with browser.post(f"{form}/ask", data={"question": "Which desk?"}) as r:
+            assert r.status == 403  # no CSRF token: nothing asked
+        data = {"csrf": csrf_of(page), "question": "Which desk?"}
+        async with browser.post(f"{form}/ask", data=data) as r:
+            assert r.status == 200 and f"sent to email:{REQ}" in await r.text()
+        await stack.engine.run_until_idle()
+        [question] = smtp.inbox.to(REQ)
+        assert "Which desk?" in text_of(question)
+
+        async with browser.get(form) as r:  # asking did not spend the link
+            assert r.status == 200
+        data = {"csrf": csrf_of(page), "to": CAROL, "reason": "Carol buys desks"}
+        async with browser.post(f"{form}/delegate", data=data) as r:
+            assert r.status == 200 and f"to email:{CAROL}" in await r.text()
+        async with browser.get(form) as r:
+            assert r.status == 409 and "already used" in await r.text()
+
+    await stack.engine.run_until_idle()
+    [to_carol] = smtp.inbox.to(CAROL)
+    assert f"delegated to you by email:{BOB}" in text_of(to_carol)
+    state = await stack.engine.get_run(TENANT, run.run_id)
+    [handed] = state.steps["manager"].delegations
+    assert (handed.from_, handed.to, handed.kind) == (f"email:{BOB}", f"email:{CAROL}", "delegate")

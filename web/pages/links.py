@@ -156,6 +156,7 @@ def form_page(
         values=values or {},
         errors=errors or {},
         form_error=form_error,
+        token=request.match_info["token"],
     )
 
 
