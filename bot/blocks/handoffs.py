@@ -6,6 +6,7 @@ Pure text builders (already-escaped mrkdwn) from a step's state; the cards place
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
@@ -48,8 +49,17 @@ def _taken(d: Delegation) -> str:
     return f"You delegated this to {mention(d.to)}. Nothing more for you to do."
 
 
+_USER_ID = re.compile(r"\b[UW][A-Z0-9]{2,}\b")
+
+
+def with_mentions(text: str) -> str:
+    """Engine text (e.g. "no decision within 2h from U1, U2") escaped, its user ids as mentions."""
+    return _USER_ID.sub(lambda m: f"<@{m.group(0)}>", escape(text))
+
+
 def escalated_to_you(step: StepState) -> str:
-    why = escape(step.escalation_reason) if step.escalation_reason else "nobody decided in time"
+    reason = step.escalation_reason
+    why = with_mentions(reason) if reason else "nobody decided in time"
     line = f":rotating_light: *Escalated to you* (level {step.escalation_level}): {why}."
     if step.requested_at and step.escalated_at:
         waited = span(step.escalated_at - step.requested_at)
@@ -81,7 +91,7 @@ def handoff_lines(step: StepState, principal: str, shared_in: str | None = None)
             if shared_in
             else (", ".join(mention(a) for a in step.approvers) or "the next approvers")
         )
-        why = f" ({escape(step.escalation_reason)})" if step.escalation_reason else ""
+        why = f" ({with_mentions(step.escalation_reason)})" if step.escalation_reason else ""
         lines.append(f":arrow_up: Escalated to {who}{why}. Nothing more for you to do.")
     return lines
 

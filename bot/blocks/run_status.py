@@ -3,7 +3,7 @@ lists of runs and workflows, the inbox, and the help text."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock
 
@@ -157,12 +157,17 @@ def task_blocks(task: PendingTask, sla: str | None = None) -> list[Block]:
     return [section(text), *about, ActionsBlock(block_id=block_id, elements=buttons)]
 
 
-def inbox_blocks(tasks: Sequence[PendingTask], more: bool) -> list[Block]:
+def inbox_blocks(
+    tasks: Sequence[PendingTask],
+    more: bool,
+    slas: Mapping[tuple[str, str], str] | None = None,
+) -> list[Block]:
+    """`/workflow inbox`; `slas` gives each task's deadlines line by (run id, step id)."""
     if not tasks:
         return [section("Nothing waits on you. :tada:")]
     blocks: list[Block] = []
     for task in tasks:
-        blocks.extend(task_blocks(task))
+        blocks.extend(task_blocks(task, (slas or {}).get((task.run_id, task.step_id))))
     if more:
         blocks.append(context("More in the app's Home tab."))
     return fit(blocks, MESSAGE_BLOCKS)

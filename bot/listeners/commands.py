@@ -14,6 +14,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.handoffs import sla_line
 from bot.blocks.modals import define_modal, start_modal
 from bot.blocks.run_status import (
     help_text,
@@ -117,7 +118,13 @@ async def _cancel(r: Request) -> None:
 
 async def _inbox(r: Request) -> None:
     tasks = await r.engine.pending_for(r.tenant, r.user, limit=INBOX_SHOWN + 1)
-    await r.say("Waiting on you", inbox_blocks(tasks[:INBOX_SHOWN], len(tasks) > INBOX_SHOWN))
+    now = r.engine.clock.now()
+    slas = {
+        (t.run_id, t.step_id): sla_line(t, now)
+        for t in await r.engine.sla(r.tenant, principal=r.user, limit=INBOX_SHOWN * 5)
+    }
+    blocks = inbox_blocks(tasks[:INBOX_SHOWN], len(tasks) > INBOX_SHOWN, slas)
+    await r.say("Waiting on you", blocks)
 
 
 async def _web(r: Request) -> None:

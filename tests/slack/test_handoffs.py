@@ -154,3 +154,17 @@ async def test_an_admin_reassigns_from_the_run_status(slack: SlackHarness) -> No
     assert "Bob is on leave" in str(eve["blocks"])
     state = await slack.engine.get_run(TEAM, run.run_id)
     assert sorted(state.steps["managers"].approvers) == ["UCAT", "UDAN", "UEVE"]
+
+
+async def test_an_input_form_can_be_delegated_too(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "deploy", {}, "UADA")
+    bob = await slack.card("UBOB", ids.DELEGATE)
+    await slack.click("UBOB", bob, ids.DELEGATE)
+    await slack.submit("UBOB", await slack.opened_view("UBOB"), {"to": "UDAN"})
+    dan = await slack.card("UDAN", ids.OPEN_INPUT)
+    assert "Delegated to you by <@UBOB>" in str(dan["blocks"])
+    await slack.fake.wait_until(lambda: ids.OPEN_INPUT not in blocks_of(slack, bob))
+    await slack.click("UDAN", dan, ids.OPEN_INPUT)
+    await slack.submit("UDAN", await slack.opened_view("UDAN", after=1), {"ticket": "CHG-7"})
+    done = await slack.run_reaches(run.run_id, "completed")
+    assert done.steps["ticket"].output["values"]["ticket"] == "CHG-7"
