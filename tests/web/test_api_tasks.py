@@ -228,6 +228,14 @@ async def test_out_of_office_set_read_and_cleared(stack: Stack) -> None:
         status, body = await call(http, "GET", f"/away/{BOB}")
         assert body["away"] is False
 
+        # An email person is named as the engine stores them, however it is typed.
+        status, body = await call(
+            http, "PUT", "/away/Dana@Example.com", json={"delegate": CAROL, "until": until}
+        )
+        assert status == 200 and body["user"] == "email:dana@example.com"
+        status, body = await call(http, "GET", "/away/dana@example.com")
+        assert body["away"] is True and body["user"] == "email:dana@example.com"
+
 
 async def test_the_openapi_document_describes_the_task_operations(stack: Stack) -> None:
     async with (

@@ -56,6 +56,8 @@ async def test_the_approver_sees_the_clock_asks_and_the_requester_answers(stack:
     stack.clock.advance(timedelta(minutes=90))
     async with stack.client() as bob:
         await sign_in(stack, bob, BOB)
+        home = await page(bob, "/")  # "waiting on me" shows each task's clock
+        assert "Waiting for 1h30m" in home and "Next reminder in 30m" in home
         html = await page(bob, f"/runs/{run_id}")
         assert "Waiting for 1h30m" in html
         assert "Next reminder in 30m" in html and "Times out in 22h30m" in html

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.away import Away
-from engine.errors import NotFound
+from engine.errors import InvalidInput, NotFound
+from engine.runtime.human_tasks import principal
 from engine.state import RunState
 from web.api.registry import Call, Result
 from web.api.routes import ApiDeps, api, api_actor
@@ -151,6 +152,14 @@ async def add_comment(deps: ApiDeps, call: Call) -> Result:
     return 201, view
 
 
+def _user(raw: str) -> str:
+    """The principal as the engine stores it ("Bob@X.com" -> "email:bob@x.com")."""
+    try:
+        return principal(raw, "user")
+    except InvalidInput:
+        return raw  # nobody the engine could have stored: reads as not away
+
+
 def _away(user: str, away: Away | None) -> AwayStatus:
     if away is None:
         return AwayStatus(user=user, away=False)
@@ -168,7 +177,7 @@ def _away(user: str, away: Away | None) -> AwayStatus:
     errors=(401,),
 )
 async def get_away(deps: ApiDeps, call: Call) -> Result:
-    user = call.path("user")
+    user = _user(call.path("user"))
     return 200, _away(user, await deps.engine.away_of(call.tenant_id, user))
 
 
@@ -198,7 +207,7 @@ async def set_away(deps: ApiDeps, call: Call) -> Result:
         starts=req.starts,
         actor=api_actor(call),
     )
-    return 200, _away(user, away)
+    return 200, _away(away.user, away)
 
 
 @api.op(
@@ -212,4 +221,4 @@ async def set_away(deps: ApiDeps, call: Call) -> Result:
 async def clear_away(deps: ApiDeps, call: Call) -> Result:
     user = call.path("user")
     await deps.engine.clear_away(call.tenant_id, user)
-    return 200, AwayStatus(user=user, away=False)
+    return 200, AwayStatus(user=_user(user), away=False)
