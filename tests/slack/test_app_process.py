@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.blocks import ids
@@ -111,3 +113,27 @@ async def test_app_py_with_a_wrong_token_says_so_and_exits(fake: FakeSlack, tmp_
     assert "SLACK_BOT_TOKEN (invalid_auth)" in text
     assert "Traceback" not in text
     assert len(fake.calls_to("auth.test")) == 1  # no retry loop
+
+
+async def test_app_py_wires_workflow_web_to_its_web_server(fake: FakeSlack, tmp_path: Path) -> None:
+    env = app_env(fake, tmp_path)
+    base = f"http://127.0.0.1:{env['HTTP_PORT']}"
+    app = await start_app({**env, "PUBLIC_URL": base}, tmp_path)
+    try:
+        await until_ready(app)
+        users = SlackUsers(fake)
+        await users.command("UBOB", "web")
+        dm = await users.dm("UBOB", "/signin/")
+        link = re.search(r"<(http[^|>]+)\|Open the Countersign dashboard>", str(dm["blocks"]))
+        assert link is not None and link.group(1).startswith(base + "/signin/")
+        jar = aiohttp.CookieJar(unsafe=True)  # keep cookies from an IP address
+        async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+            async with browser.get(link.group(1)) as r:
+                page = await r.text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert r.status == 200 and csrf is not None
+            async with browser.post(link.group(1), data={"csrf": csrf.group(1)}) as r:
+                assert r.status == 200 and "Waiting on me" in await r.text()
+    finally:
+        app.kill()
+        await app.wait()
