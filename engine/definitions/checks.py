@@ -71,6 +71,18 @@ def _schedule(defn: WorkflowDefinition) -> list[DefinitionIssue]:
         forms.validate_values(defn.inputs, defn.schedule.inputs)
     except InvalidInput as exc:
         issues += [_at(f"schedule.inputs.{key}", why) for key, why in exc.errors.items()]
+    requester = defn.schedule.requester
+    if not (
+        requester.startswith("system:")
+        or forms.USER_ID.match(requester)
+        or forms.EMAIL.match(_bare(requester))
+    ):
+        issues.append(
+            _at(
+                "schedule.requester",
+                f"{requester!r} is not a Slack user id (U…), an email address or system:NAME",
+            )
+        )
     return issues
 
 

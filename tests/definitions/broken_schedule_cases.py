@@ -143,6 +143,18 @@ SCHEDULE_CASES: list[tuple[str, str, str, int | None, str]] = [
         "unknown field; expected one of amount",
     ),
     (
+        "requester nobody can be",
+        _WORKFLOW
+        + """
+          every: 1h
+          inputs: {amount: 1}
+          requester: the ops team
+        """,
+        "schedule.requester",
+        13,
+        "is not a Slack user id (U…), an email address or system:NAME",
+    ),
+    (
         "unknown misfire policy",
         _WORKFLOW
         + """
