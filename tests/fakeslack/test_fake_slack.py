@@ -86,3 +86,31 @@ async def test_socket_mode_hello_envelope_ack_and_reconnect(fake: FakeSlack) -> 
         await fake.ack(again)
     finally:
         await client.close()  # type: ignore[no-untyped-call]
+
+
+async def test_threads_channels_and_refusals(fake: FakeSlack) -> None:
+    client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
+    fake.add_channel("C9", "approvals", ["U1", "UBOT"])
+    listed = await client.conversations_list(types="public_channel,private_channel")
+    assert [(c["id"], c["name"]) for c in listed["channels"]] == [("C9", "approvals")]
+    members = await client.conversations_members(channel="C9")
+    assert members["members"] == ["U1", "UBOT"]
+    card = await client.chat_postMessage(channel="C9", text="card", blocks=[])
+    await client.chat_postMessage(channel="C9", text="reply", thread_ts=card["ts"])
+    later = await client.chat_postMessage(channel="C9", text="later")
+    parent = await client.conversations_history(
+        channel="C9", latest=card["ts"], inclusive=True, limit=1
+    )
+    assert [m["ts"] for m in parent["messages"]] == [card["ts"]]  # thread replies left out
+    newest = await client.conversations_history(channel="C9", limit=1)
+    assert [m["ts"] for m in newest["messages"]] == [later["ts"]]
+    fake.fail("chat.postMessage", "not_in_channel")
+    with pytest.raises(SlackApiError) as refused:
+        await client.chat_postMessage(channel="C9", text="x")
+    assert refused.value.response["error"] == "not_in_channel"
+    await client.chat_postMessage(channel="C9", text="x")  # only the next call was refused
+    fake.deactivate("U1")
+    with pytest.raises(SlackApiError) as disabled:
+        await client.conversations_open(users="U1")
+    assert disabled.value.response["error"] == "user_disabled"
+    assert (await client.users_info(user="U1"))["user"]["deleted"] is True
