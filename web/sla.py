@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from engine.durations import Duration
+from engine.ports import TaskSla
 from engine.state import Delegation, Question, RunState, StepState
 
 
@@ -41,43 +42,54 @@ def waiting_since(step: StepState) -> datetime | None:
 
 @dataclass(frozen=True)
 class StepClock:
-    """What a person reads about a waiting step's clock."""
+    """What a person reads about a waiting task's clock, one line each."""
 
-    waited: str
-    waiting_since: datetime | None
-    next_reminder_at: datetime | None
-    escalates_at: datetime | None
-    times_out_at: datetime | None
     paused: bool
-    escalation_level: int
     lines: list[str]
 
 
-def step_clock(step: StepState, now: datetime) -> StepClock:
-    since = waiting_since(step)
-    reminder, escalates, times_out = step.next_reminder_at, step.escalates_at, step.times_out_at
-    paused = step.paused
+def clock(
+    since: datetime | None,
+    reminder: datetime | None,
+    escalates: datetime | None,
+    times_out: datetime | None,
+    paused: bool,
+    now: datetime,
+) -> StepClock:
     lines: list[str] = []
-    waited = span(now - since) if since else ""
     if since:
-        lines.append(f"Waiting for {waited} (since {since:%Y-%m-%d %H:%M} UTC)")
+        lines.append(f"Waiting for {span(now - since)} (since {since:%Y-%m-%d %H:%M} UTC)")
     if paused:
         lines.append("Reminders and the timeout are paused while a question is open")
-    if reminder and not paused:
-        lines.append(f"Next reminder {until(reminder, now)} ({reminder:%Y-%m-%d %H:%M} UTC)")
-    if escalates and not paused:
-        lines.append(f"Escalates {until(escalates, now)} ({escalates:%Y-%m-%d %H:%M} UTC)")
-    elif times_out and not paused:
-        lines.append(f"Times out {until(times_out, now)} ({times_out:%Y-%m-%d %H:%M} UTC)")
-    return StepClock(
-        waited=waited,
-        waiting_since=since,
-        next_reminder_at=reminder,
-        escalates_at=escalates,
-        times_out_at=times_out,
-        paused=paused,
-        escalation_level=step.escalation_level,
-        lines=lines,
+    else:
+        if reminder:
+            lines.append(f"Next reminder {until(reminder, now)} ({reminder:%Y-%m-%d %H:%M} UTC)")
+        if escalates:
+            lines.append(f"Escalates {until(escalates, now)} ({escalates:%Y-%m-%d %H:%M} UTC)")
+        elif times_out:
+            lines.append(f"Times out {until(times_out, now)} ({times_out:%Y-%m-%d %H:%M} UTC)")
+    return StepClock(paused, lines)
+
+
+def step_clock(step: StepState, now: datetime) -> StepClock:
+    return clock(
+        waiting_since(step),
+        step.next_reminder_at,
+        step.escalates_at,
+        step.times_out_at,
+        step.paused,
+        now,
+    )
+
+
+def task_clock(task: TaskSla, now: datetime) -> StepClock:
+    return clock(
+        task.waiting_since,
+        task.next_reminder_at,
+        task.escalates_at,
+        task.times_out_at,
+        task.paused,
+        now,
     )
 
 

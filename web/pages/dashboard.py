@@ -23,7 +23,7 @@ from web.pages.common import (
     render_fragment,
     require_session,
 )
-from web.sla import open_question_for, step_clock
+from web.sla import open_question_for, step_clock, task_clock
 
 STATUSES: tuple[RunStatus, ...] = (
     "running",
@@ -56,17 +56,10 @@ async def load_visible_run(request: web.Request, session: WebSession) -> RunStat
 async def home(request: web.Request) -> web.Response:
     session = await require_session(request)
     d = deps(request)
-    tasks = await d.engine.pending_for(session.tenant_id, session.principal, limit=100)
+    tasks = await d.engine.sla(session.tenant_id, principal=session.principal, limit=100)
     mine = await d.engine.list_runs(session.tenant_id, requester=session.principal, limit=20)
-    # The clocks of those tasks (when each is next reminded, escalated, timed out).
-    clocks = {}
-    for run_id in dict.fromkeys(t.run_id for t in tasks):
-        try:
-            run = await d.engine.get_run(session.tenant_id, run_id)
-        except NotFound:
-            continue
-        for step in run.steps.values():
-            clocks[(run_id, step.id)] = step_clock(step, d.clock.now())
+    now = d.clock.now()
+    clocks = {(t.run_id, t.step_id): task_clock(t, now) for t in tasks}
     questions = [
         {"run": run, "step": step, "question": q}
         for run in mine.runs
