@@ -234,8 +234,10 @@ class SequentialWriter:
     async def write(self, conn: AsyncConnection, plan: CommitPlan) -> None:
         if plan.new_runs:
             await conn.execute(runs.insert(), plan.new_runs)
-        for params in plan.updates:  # SQLite has one writer at a time: nothing to lock first
-            if (await conn.execute(_UPDATE_RUN, params)).rowcount != 1:
+        if plan.updates:
+            # Every guarded update must reach its row (one writer at a time: no lock order).
+            reached = (await conn.execute(_UPDATE_RUN, plan.updates)).rowcount
+            if reached != len(plan.updates):
                 raise ConcurrencyConflict()
         if plan.events:
             await conn.execute(events.insert(), plan.events)

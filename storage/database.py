@@ -51,7 +51,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         return create_async_engine(parsed, pool_size=pool_size, connect_args=connect_args)
     if parsed.database in (None, "", ":memory:"):
         raise ValueError("DATABASE_URL: an in-memory SQLite database is not supported; name a file")
-    engine = create_async_engine(parsed, pool_size=pool_size)
+    # SQLite has one writer at a time, and a second connection that wants the write lock sleeps
+    # in SQLite's busy handler (backing off up to 100 ms). One connection, handed between tasks by
+    # the pool's asyncio queue, serialises them without sleeping; reads are in-process and short.
+    engine = create_async_engine(parsed, pool_size=1, max_overflow=0)
     event.listen(engine.sync_engine, "connect", _sqlite_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
