@@ -103,6 +103,9 @@ async def test_reminder_is_short_then_escalation_says_why_and_how_long(
     assert BOB in body  # whose time ran out
     assert "waited 3h" in body
     assert "Please approve a desk" in body  # the full request: the lead sees it the first time
+    moved = smtp.inbox.to(BOB)[-1]  # Bob's links stop working: he is told why
+    assert "no longer waits for you" in moved["Subject"]
+    assert f"It was escalated to email:{LEAD}" in text_of(moved)
 
     await approve_through(stack, link(escalated, "Approve"))
     await stack.engine.run_until_idle()
@@ -254,3 +257,20 @@ async def test_an_email_approver_asks_and_delegates_from_the_link_page(
     state = await stack.engine.get_run(TENANT, run.run_id)
     [handed] = state.steps["manager"].delegations
     assert (handed.from_, handed.to, handed.kind) == (f"email:{BOB}", f"email:{CAROL}", "delegate")
+
+
+async def test_an_admin_reassignment_tells_the_email_approver_it_moved_away(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    stack = mail_stack
+    await stack.apply(approval_flow(f"email:{BOB}"))
+    run = await stack.engine.start_run(TENANT, "purchase", {"item": "desk"}, "U0REQ")
+    await stack.engine.run_until_idle()
+    await stack.engine.delegate(
+        TENANT, run.run_id, "manager", "U0ADMIN", f"email:{CAROL}", admin=True, channel="cli"
+    )
+    await stack.engine.run_until_idle()
+    [_, moved] = smtp.inbox.to(BOB)
+    assert f"U0ADMIN reassigned it to email:{CAROL}" in text_of(moved)
+    [to_carol] = smtp.inbox.to(CAROL)
+    assert f"reassigned to you from email:{BOB} by U0ADMIN" in text_of(to_carol)

@@ -293,9 +293,13 @@ class EmailChannel:
         await self._send("answer", to, subject, command.key, context)
 
     async def _step_outcome(self, command: UpdateApproval) -> None:
-        """Once a step is decided, tell its email approvers how it ended."""
+        """Once a step is decided, tell its email approvers how it ended; while it waits, tell
+        the email approvers it moved away from (escalated past them, or reassigned by an admin)
+        that they no longer need to act — their links stop working."""
         run = await self._load_run(command.tenant_id, command.run_id)
         step = run.steps.get(command.step_id)
+        if step is not None and step.status == "waiting":
+            await self._moved_on(run, command.step_id)
         if step is None or step.outcome is None:
             return
         for principal in step.approvers:
@@ -305,6 +309,35 @@ class EmailChannel:
                 # Keyed by step, not command: a decision may refresh the step more than once.
                 key = f"{run.run_id}/{step.id}/outcome"
                 await self._send_outcome(key, run, to, headline, step.votes)
+
+    async def _moved_on(self, run: RunState, step_id: str) -> None:
+        step = run.steps[step_id]
+        moved: list[tuple[str, str, str]] = []  # (principal, why, mail key)
+        for d in step.delegations:
+            if d.kind == "reassign" and d.from_ not in step.approvers:
+                why = f"{d.by} reassigned it to {d.to}."
+                moved.append(
+                    (d.from_, why, f"{run.run_id}/{step_id}/reassigned/{d.at.timestamp()}")
+                )
+        if step.escalation_level > 0:
+            why = f"It was escalated to {', '.join(step.approvers)}"
+            why += f": {step.escalation_reason}." if step.escalation_reason else "."
+            key = f"{run.run_id}/{step_id}/escalated/{step.escalation_level}"
+            for p in await self._earlier_approvers(run, step_id, step.escalation_level):
+                if p not in step.approvers:
+                    moved.append((p, why, key))
+        if not moved:
+            return
+        stored = await self._load_definition(run.tenant_id, run.workflow, run.version)
+        spec = stored.definition.step(step_id)
+        title = stored.definition.title or stored.definition.name
+        for principal, why, key in moved:
+            to = email_address(principal)
+            if to:
+                context = {"run": run, "title": title, "step_title": spec.title or spec.id}
+                context["why"] = why
+                subject = f"{title}: {spec.title or spec.id} no longer waits for you"
+                await self._send("moved", to, subject, key, context)
 
     async def _send_outcome(
         self, key: str, run: RunState, to: str, headline: str, votes: Any = ()
