@@ -144,7 +144,10 @@ class SlackChannel:
             why = "no email address is known" if address is None else "email is off"
             log.warning("%s for %s; %s, so it is not delivered", e, command.key, why)
             return Failed(f"{e}; {why}, so {command.type} could not be delivered")
-        outcome = await deliver(command, address)
+        try:
+            outcome = await deliver(command, address)
+        except TypeError as exc:  # a command the mail channel has no email for
+            return Failed(f"{e}; and {exc}")
         if isinstance(outcome, Succeeded):
             log.warning(
                 "%s: %s %s was emailed to %s instead", e, command.type, command.key, address
@@ -247,7 +250,13 @@ class SlackChannel:
                     )
                 )
         else:
-            await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            try:
+                await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            except SlackApiError as e:
+                error = str(e.response.get("error", ""))
+                if channel or error not in UNREACHABLE:
+                    raise
+                raise UserUnreachable(who, error) from e
         if command.kind == "escalated":
             # The earlier levels' cards were redrawn when the step timed out, maybe before the
             # new approvers were looked up: draw them again now they are known.

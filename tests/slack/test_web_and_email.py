@@ -176,3 +176,11 @@ async def test_without_email_an_unreachable_approver_fails_clearly(slack: SlackH
     assert isinstance(outcome, Failed)
     assert "Slack cannot reach UBOB (user_disabled)" in outcome.error
     assert "email is off" in outcome.error
+    # With email on, the same reminder goes by email (the card stays the only Slack message).
+    mailbox = Mailbox()
+    slack.service.hooks.email = mailbox.deliver_to
+    slack.fake.fail("chat.update", "account_inactive")
+    emailed = await slack.engine.router.perform(reminder)
+    assert isinstance(emailed, Succeeded) and emailed.result["delivered_by"] == "email"
+    command, address = await mailbox.first()
+    assert command == reminder and address == "bob@example.com"
