@@ -118,3 +118,17 @@ async def test_the_sla_page_lists_pending_tasks_longest_waiting_first(stack: Sta
     assert order == [first, second]
     assert "1h5m" in html and "5m" in html
     assert "times out in 22h55m" in html
+
+
+async def test_an_email_person_sees_only_their_own_tasks_on_the_sla_page(stack: Stack) -> None:
+    mine = await start(stack)
+    await stack.apply(TIMED.replace("timed", "other").replace('"U0BOB"', '"email:e@x.com"'))
+    theirs = (await stack.engine.start_run(TENANT, "other", {}, REQ)).run_id
+    await stack.engine.run_until_idle()
+    async with stack.client() as outsider:
+        await sign_in(stack, outsider, "email:e@x.com")
+        html = await page(outsider, "/sla")
+        assert re.findall(r'data-run="([^"]+)"', html) == [theirs]
+        assert mine not in html and "My pending tasks" in html
+        async with outsider.get(f"/runs/{mine}") as r:
+            assert r.status == 404  # nor can they open the run
