@@ -61,6 +61,36 @@ async def seed(
     return out
 
 
+BEAT = """\
+name: beat
+steps:
+  - id: hold
+    type: signal
+schedule:
+  every: {every}
+  start: "{start}"
+"""
+
+
+async def seed_schedule(engine: Engine, start: datetime, every: str) -> None:
+    """A workflow scheduled every `every` from `start`: its fires are schedule timers, one row
+    re-armed by whichever process fires it."""
+    await engine.apply_definition(TENANT, BEAT.format(every=every, start=start.isoformat()))
+
+
+async def schedule_fires(storage: Storage) -> list[datetime]:
+    """The fire instants the scheduled runs were started for (from their idempotency keys)."""
+    async with storage.engine.connect() as conn:
+        keys = (
+            await conn.execute(
+                select(runs.c.idempotency_key).where(
+                    runs.c.tenant_id == TENANT, runs.c.workflow == "beat"
+                )
+            )
+        ).scalars()
+        return sorted(datetime.fromisoformat(key.split(":", 2)[2]) for key in keys)
+
+
 @dataclass
 class Worker:
     proc: asyncio.subprocess.Process
@@ -172,7 +202,9 @@ async def outcome(storage: Storage, dues: dict[str, datetime]) -> Outcome:
             ).all()
         )
         left = (
-            await conn.execute(select(func.count()).where(timers.c.tenant_id == TENANT))
+            await conn.execute(
+                select(func.count()).where(timers.c.tenant_id == TENANT, timers.c.kind == "wait")
+            )
         ).scalar_one()
     lateness = [
         (at - due).total_seconds()
