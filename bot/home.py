@@ -17,7 +17,6 @@ from engine.runtime.service import Engine
 from engine.state import RunState
 
 TIMELINES = 5  # recent events come from the user's latest runs
-SLA_LIMIT = 500  # deadlines looked up per refresh (the tasks shown are among the oldest)
 
 
 def concerned(state: RunState, events: list[ev.Event]) -> set[str]:
@@ -91,7 +90,10 @@ class HomeTab:
         now = self._engine.clock.now()
         slas = {
             (t.run_id, t.step_id): sla_line(t, now)
-            for t in await self._engine.sla(tenant_id, principal=user, limit=SLA_LIMIT)
+            # Both lists run oldest first, so the page's tasks are among the first ones.
+            for t in await self._engine.sla(
+                tenant_id, principal=user, limit=(page + 1) * TASKS_PER_PAGE + 1
+            )
         }
         runs = (await self._engine.list_runs(tenant_id, requester=user, limit=RUNS_SHOWN)).runs
         recent: list[RecordedEvent] = []
