@@ -185,6 +185,9 @@ async def _open_answer(c: Click) -> None:
     if c.user != question.to:
         await c.tell("This question was asked to someone else.")
         return
+    if step is not None and step.status != "waiting":
+        await c.tell("The request was closed before an answer; no answer is needed any more.")
+        return
     await c.open(answer_modal(ref.run_id, ref.step_id, ref.question_id, question.by, question.text))
 
 

@@ -168,3 +168,15 @@ async def test_an_input_form_can_be_delegated_too(slack: SlackHarness) -> None:
     await slack.submit("UDAN", await slack.opened_view("UDAN", after=1), {"ticket": "CHG-7"})
     done = await slack.run_reaches(run.run_id, "completed")
     assert done.steps["ticket"].output["values"]["ticket"] == "CHG-7"
+
+
+async def test_handing_on_what_is_not_yours_changes_nothing(slack: SlackHarness) -> None:
+    run = await slack.engine.start_run(TEAM, "deploy", {}, "UADA")
+    bob = await slack.card("UBOB", ids.DELEGATE)
+    await slack.click("UEVE", bob, ids.DELEGATE)  # someone else clicks Bob's card
+    await slack.ephemeral_to("UEVE", "not waiting on you")
+    await slack.click("UEVE", bob, ids.ASK)
+    await slack.ephemeral_to("UEVE", "not waiting on you")
+    assert not slack.fake.calls_to("views.open")
+    state = await slack.engine.get_run(TEAM, run.run_id)
+    assert state.steps["ticket"].approvers == ["UBOB"] and not state.steps["ticket"].questions
