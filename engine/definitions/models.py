@@ -210,9 +210,10 @@ class Schedule(Model):
     timezone: str = "UTC"  # IANA name; the cron's wall clock (and a naive `start`)
     inputs: dict[str, Any] = Field(default_factory=dict)
     # A fire found late (the service was down): `run_once` starts one run for all the missed
-    # fires, `skip` starts none. Within `grace` a fire counts as on time.
+    # fires, `skip` starts none. Within `grace` a fire counts as on time; the default outlasts
+    # the timer lease, so a fire whose claimer crashed still runs when another replica takes it.
     misfire: Literal["run_once", "skip"] = "run_once"
-    grace: Duration = Duration(seconds=60)
+    grace: Duration = Duration(seconds=300)
     requester: str = Field(default="system:schedule", min_length=1)
 
 
