@@ -52,7 +52,7 @@ def _run_values(state: RunState) -> dict[str, Any]:
         "updated_at": state.updated_at,
         "finished_at": state.finished_at,
         "seq": state.seq,
-        "state": state.model_dump_json(),
+        "state": state.model_dump_json(exclude_defaults=True),
     }
 
 
