@@ -97,10 +97,11 @@ async def test_delegating_from_the_run_page_moves_the_task(stack: Stack) -> None
         path = f"/runs/{run_id}/steps/manager/delegate"
         html = await post(bob, path, {"csrf": csrf_of(html), "to": BOB}, None)
         assert 'role="alert"' in html  # delegating to oneself is refused, the page says why
-        await post(bob, path, {"csrf": csrf_of(html), "to": "carol@example.com", "reason": "x"})
+        data = {"csrf": csrf_of(html), "to": "carol@example.com", "reason": "Carol owns it"}
+        await post(bob, path, data)
         html = await page(bob, f"/runs/{run_id}")
         assert "Your decision on" not in html  # no longer Bob's
-        assert "delegated to email:carol@example.com" in html
+        assert "delegated to email:carol@example.com: “Carol owns it”" in html
     run = await stack.engine.get_run(TENANT, run_id)
     assert run.steps["manager"].approvers == ["email:carol@example.com"]
 
