@@ -98,9 +98,12 @@ def problems(schedule: Schedule) -> list[tuple[str, str]]:
         found.append(("", "a schedule needs exactly one of cron or every"))
     if schedule.cron is not None:
         try:
-            cron_trigger(schedule.cron)
+            trigger = cron_trigger(schedule.cron)
         except ValueError as exc:
             found.append(("cron", str(exc)))
+        else:
+            if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+                found.append(("cron", f"{schedule.cron!r} never fires (no such date)"))
         if schedule.start is not None:
             found.append(("start", "start applies to every: only; a cron says its own times"))
     if schedule.every is not None:

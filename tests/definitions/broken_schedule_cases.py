@@ -50,6 +50,17 @@ SCHEDULE_CASES: list[tuple[str, str, str, int | None, str]] = [
         'Invalid weekday name "fry"',
     ),
     (
+        "cron on a date that does not exist",
+        _WORKFLOW
+        + """
+          cron: "0 0 30 2 *"
+          inputs: {amount: 1}
+        """,
+        "schedule.cron",
+        11,
+        "'0 0 30 2 *' never fires (no such date)",
+    ),
+    (
         "unknown time zone",
         _WORKFLOW
         + """
