@@ -68,6 +68,8 @@ async def test_three_processes_fire_2000_timers_once_each_within_two_seconds(
     assert all(n > 0 for n in per_process), f"a process fired nothing: {per_process}"
     assert min(result.lateness) >= 0, "a timer fired before it was due"
     assert p99 < 2.0, f"p99 lateness {p99:.3f}s"
-    # The scheduled workflow fired every second, one run per fire, whichever process fired it.
-    assert len(fires) >= WINDOW * 0.75, fires
-    assert fires == [first_due + timedelta(seconds=i) for i in range(len(fires))]
+    # The scheduled workflow kept firing whichever process took its timer: one run per fire
+    # instant, each on its one-second grid (a fire found late coalesces the instants it missed).
+    assert len(fires) >= WINDOW / 2, fires
+    assert len(set(fires)) == len(fires)
+    assert all((at - first_due).total_seconds() % 1 == 0 for at in fires), fires
