@@ -4,39 +4,10 @@ after a restart."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+# The engines of the runtime tests: the same stores, one manual clock.
+from tests.runtime.conftest import TENANT, EngineFactory, engine, http, make_engine
 
-import pytest
-
-from engine.memory import ManualClock, MemoryStorage
-from engine.runtime.service import Engine
-from storage import Storage
-
-TENANT = "T1"
-EngineFactory = Callable[[], Awaitable[Engine]]
-
-
-@pytest.fixture
-async def make_engine(
-    store_backend: MemoryStorage | Storage, clock: ManualClock
-) -> AsyncIterator[EngineFactory]:
-    made: list[Engine] = []
-
-    async def make() -> Engine:
-        engine = Engine.from_storage(store_backend, clock=clock)
-        made.append(engine)
-        return engine
-
-    try:
-        yield make
-    finally:
-        for engine in made:
-            await engine.stop()
-
-
-@pytest.fixture
-async def engine(make_engine: EngineFactory) -> Engine:
-    return await make_engine()
+__all__ = ["TENANT", "EngineFactory", "engine", "http", "make_engine", "workflow"]
 
 
 def workflow(schedule: str, name: str = "report") -> str:
