@@ -24,6 +24,9 @@ class WebConfig:
     # Where callback URLs may point (same syntax as OUTBOUND_ALLOWED_HOSTS): empty allows any
     # public host; private, loopback and link-local addresses only when listed.
     webhook_allowed_hosts: tuple[str, ...] = ()
+    # People (Slack user ids or "email:addr") who may reassign any pending request from the
+    # dashboard: the ADMINS setting.
+    admins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
 
-from tests.web.support import TENANT, Stack
+from engine.memory import ManualClock
+from storage import Storage
+from tests.web.support import TENANT, Stack, web_stack
 from tests.web.test_dashboard import csrf_of, sign_in
 
 BOB = "U0BOB"
@@ -133,3 +136,28 @@ async def test_an_email_person_sees_only_their_own_tasks_on_the_sla_page(stack: 
         assert mine not in html and "My pending tasks" in html
         async with outsider.get(f"/runs/{mine}") as r:
             assert r.status == 404  # nor can they open the run
+
+
+async def test_an_admin_reassigns_from_the_run_page_others_cannot(
+    storage: Storage, clock: ManualClock, tmp_path: Path
+) -> None:
+    async with web_stack(storage, clock, tmp_path, admins=("U0ADMIN",)) as stack:
+        run_id = await start(stack)
+        path = f"/runs/{run_id}/steps/manager/reassign"
+        async with stack.client() as carol:
+            await sign_in(stack, carol, CAROL)
+            html = await page(carol, f"/runs/{run_id}")
+            assert "Reassign step" not in html
+            await post(carol, path, {"csrf": csrf_of(html), "from": BOB, "to": CAROL}, 403)
+        async with stack.client() as admin:
+            await sign_in(stack, admin, "U0ADMIN")
+            html = await page(admin, f"/runs/{run_id}")
+            assert "Reassign step manager (admin)" in html
+            data = {"csrf": csrf_of(html), "from": BOB, "to": CAROL, "reason": "Bob left"}
+            await post(admin, path, data)
+            html = await page(admin, f"/runs/{run_id}")
+            assert f"reassigned from {BOB} to {CAROL} by U0ADMIN" in html
+        run = await stack.engine.get_run(TENANT, run_id)
+        assert run.steps["manager"].approvers == [CAROL]
+        [handed] = run.steps["manager"].delegations
+        assert (handed.kind, handed.by, handed.reason) == ("reassign", "U0ADMIN", "Bob left")

@@ -142,6 +142,11 @@ async def run_page(
                 "clock": clocks.get(step_id),
             }
         )
+    # An admin may reassign anyone's part of any waiting step: {step id: [who it waits on]}.
+    reassignable: dict[str, list[str]] = {}
+    if session.principal in d.config.admins:
+        for step_id, principal in run.waiting_on():
+            reassignable.setdefault(step_id, []).append(principal)
     current = run.current_step
     message = step_message(stored.definition.step(current), run) if current else ""
     return render(
@@ -155,6 +160,7 @@ async def run_page(
         my_tasks=my_tasks,
         my_questions=open_question_for(run, session.principal),
         clocks=clocks,
+        reassignable=reassignable,
         message=message,
         notice=notice,
     )

@@ -73,6 +73,33 @@ async def delegate(request: web.Request) -> web.Response:
     return await _act(request, step_id, action)
 
 
+async def reassign(request: web.Request) -> web.Response:
+    """An admin (the ADMINS setting) moves someone's part of a waiting step to another person."""
+    step_id = request.match_info["step_id"]
+
+    async def action() -> str:
+        session, form, run_id = await _form(request)
+        if session.principal not in deps(request).config.admins:
+            raise web.HTTPForbidden(text="Only an admin can reassign a request.")
+        to = principal_of(str(form.get("to", "")))
+        if not to:
+            raise InvalidInput({"to": "name the person to reassign to (user id or email)"})
+        await deps(request).engine.delegate(
+            session.tenant_id,
+            run_id,
+            step_id,
+            session.principal,
+            to,
+            reason=str(form.get("reason", "")).strip()[:2000],
+            channel="web",
+            admin=True,
+            from_=str(form.get("from", "")).strip() or None,
+        )
+        return run_id
+
+    return await _act(request, step_id, action)
+
+
 async def ask(request: web.Request) -> web.Response:
     step_id = request.match_info["step_id"]
 
@@ -146,5 +173,6 @@ def add_task_routes(app: web.Application) -> None:
     app.router.add_get("/sla", sla_page)
     app.router.add_post("/runs/{run_id}/steps/{step_id}/delegate", delegate)
     app.router.add_post("/runs/{run_id}/steps/{step_id}/ask", ask)
+    app.router.add_post("/runs/{run_id}/steps/{step_id}/reassign", reassign)
     app.router.add_post("/runs/{run_id}/steps/{step_id}/questions/{qid}/answer", answer)
     app.router.add_post("/runs/{run_id}/comments", comment)
