@@ -22,6 +22,7 @@ from engine.definitions.models import Schedule
 from engine.errors import EngineError, NotFound
 from engine.ports import Clock, DefinitionStore, StoredDefinition, TimerStore
 from engine.schedules import ScheduleInfo
+from engine.state import RunState
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class StartRun(Protocol):
         requester: str,
         *,
         idempotency_key: str,
-    ) -> object: ...
+    ) -> RunState: ...
 
 
 class ScheduleService:
@@ -150,10 +151,12 @@ class ScheduleService:
 
     async def _start(self, tenant_id: str, workflow: str, schedule: Schedule, key: str) -> None:
         try:
-            await self._start_run(
+            run = await self._start_run(
                 tenant_id, workflow, dict(schedule.inputs), schedule.requester, idempotency_key=key
             )
         except EngineError as exc:
             # The definition refuses the start (disabled a moment ago, inputs no longer fit):
             # retrying would fail the same way, so this fire is logged and the next one armed.
             log.error("schedule of %s/%s could not start a run: %s", tenant_id, workflow, exc)
+            return
+        log.info("schedule of %s/%s started run %s (%s)", tenant_id, workflow, run.run_id, key)
