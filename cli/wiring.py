@@ -170,6 +170,7 @@ async def _start_web(parts: Components) -> None:
         outbox_mail_dir=str(s.outbox_mail_dir),
         webhook_secret=s.webhook_secret.get_secret_value() if s.webhook_secret else "",
         webhook_allowed_hosts=tuple(s.outbound_allowed_hosts),
+        admins=tuple(s.admins),
     )
     parts.web = await start_web(
         parts.engine,

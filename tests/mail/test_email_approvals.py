@@ -12,6 +12,7 @@ import aiohttp
 from engine.commands import RequestApproval
 from engine.ports import Succeeded
 from tests.mail.conftest import SmtpServer
+from tests.web.forms import csrf_of
 from tests.web.support import TENANT, Stack, approval_flow
 from web.links import ApprovalClaims
 
@@ -41,12 +42,6 @@ async def start_run(stack: Stack, item: str = "desk") -> str:
 async def get_page(http: aiohttp.ClientSession, path: str) -> tuple[int, str]:
     async with http.get(path) as r:
         return r.status, await r.text()
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
 
 
 async def post_form(

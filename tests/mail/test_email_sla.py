@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import aiohttp
 
 from tests.mail.conftest import SmtpServer
+from tests.web.forms import csrf_of
 from tests.web.support import TENANT, Stack, approval_flow
 
 BOB = "bob@example.com"
@@ -54,12 +55,6 @@ def link(message: EmailMessage, name: str) -> str:
 def answer_link(message: EmailMessage) -> str:
     match = re.search(r"(http://countersign\.test/answers/\S+)", text_of(message))
     assert match, text_of(message)
-    return match.group(1)
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, html
     return match.group(1)
 
 

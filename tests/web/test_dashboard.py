@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,15 +9,10 @@ import aiohttp
 
 from engine.memory import ManualClock
 from storage import Storage
+from tests.web.forms import csrf_of
 from tests.web.support import OTHER_TENANT, TENANT, Stack, approval_flow, web_stack
 
 ALICE = "U0ALICE"
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
 
 
 async def sign_in(stack: Stack, browser: aiohttp.ClientSession, principal: str = ALICE) -> None:
