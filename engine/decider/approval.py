@@ -134,6 +134,8 @@ def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> N
                 deadlines=deadlines,
             )
         )
+        # The earlier approvers' cards say whom it moved on to: known only now (after a lookup).
+        b.update_approval(step.id)
     delegation.substitute_away(b, step)
     send_requests(b, step, "request" if level == 0 else "escalated")
     schedule.arm(b, step.id)
@@ -275,7 +277,6 @@ def timed_out(b: Builder, step: ApprovalStep) -> None:
         steps.fail(b, step.id, after)
     else:
         b.disarm(keys.reminder_timer(b.state.run_id, step.id, level - 1, state.reminders + 1))
-        b.update_approval(step.id)  # the first approvers' cards say it moved on
         try:
             specs = render_specs(level_specs(step.escalate_to[level - 1]), b.context())
         except (ValueError, TemplateError) as exc:

@@ -143,7 +143,10 @@ def test_two_level_escalation_chain_ending_in_a_channel() -> None:
     assert run.commands(cmd.UpdateApproval)  # the first approver's card says it moved on
     run.fire(run.timer("timeout"))
     assert run.types() == ["step_timed_out", "approvers_resolving"]  # the channel's members
+    # Cards are redrawn once the new approvers are known, so they name whom it moved on to.
+    assert not run.commands(cmd.UpdateApproval)
     run.do(tr.ApproversResolved(command_key="r1:ok:resolve:2", step_id="ok", approvers=["U5"]))
+    assert run.commands(cmd.UpdateApproval)
     step = run.run.steps["ok"]
     assert (step.escalation_level, step.approvers) == (2, ["U5"])
     assert step.escalation_reason == "no decision within 2h from U8"
