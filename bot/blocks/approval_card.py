@@ -25,7 +25,6 @@ from bot.blocks.limits import (
     truncate,
     when,
 )
-from engine.decider.schedule import level_channel
 from engine.definitions.models import ApprovalStep, FormField, WorkflowDefinition
 from engine.state import RunState, StepState
 
@@ -131,7 +130,7 @@ def approval_card(
     blocks.extend(inputs_summary(run, definition))
     step_def = definition.step(step_id)
     shared_in = (
-        level_channel(step_def, step.escalation_level)
+        step_def.level_channel(step.escalation_level)
         if isinstance(step_def, ApprovalStep) and step.escalation_level
         else None
     )

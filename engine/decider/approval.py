@@ -146,7 +146,7 @@ def send_requests(b: Builder, step: ApprovalStep, kind: Literal["request", "esca
     "delegated" for someone acting for an approver who is away)."""
     run, state = b.state, b.step(step.id)
     level = state.escalation_level
-    channel = schedule.level_channel(step, level)
+    channel = step.level_channel(level)
     for target in [channel] if channel else state.approvers:
         this_kind: Literal["request", "escalated", "delegated"] = kind
         if channel is None and state.acting_for(target) is not None:

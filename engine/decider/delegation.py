@@ -75,7 +75,7 @@ def move(
     due = dict(state.reminders_due)
     due.pop(from_, None)
     first = schedule.first_reminder(b, step, schedule.zone_of(b, state, zones, to), b.now)
-    if first is not None and schedule.level_channel(step, level) is None:
+    if first is not None and step.level_channel(level) is None:
         due[to] = first
     b.emit(
         ev.StepDelegated(

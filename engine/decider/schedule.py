@@ -9,30 +9,18 @@ step has one reminder timer at a time, due at the earliest person's reminder (id
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from engine import events as ev
 from engine.decider import keys
 from engine.decider.context import Builder
-from engine.definitions.models import ApprovalStep, InputStep, level_specs
+from engine.definitions.models import ApprovalStep, InputStep
 from engine.durations import Duration
 from engine.state import StepState
 
 HumanStep = ApprovalStep | InputStep
-_CHANNEL = re.compile(r"^(#[\w.-]+|[CG][A-Z0-9]{2,})$")
 # A timer whose due time differs from the state's by more than this is a stale one.
 _SLACK = timedelta(seconds=1)
-
-
-def level_channel(step: HumanStep, level: int) -> str | None:
-    """The channel that gets the card at `level`: a lone channel as an escalation level, else
-    the step's own `channel`."""
-    if isinstance(step, ApprovalStep) and level > 0:
-        specs = level_specs(step.escalate_to[level - 1])
-        if len(specs) == 1 and _CHANNEL.match(specs[0]):
-            return specs[0]
-    return step.channel if isinstance(step, ApprovalStep) else None
 
 
 def escalates(step: HumanStep, level: int) -> bool:
@@ -63,7 +51,7 @@ def reminder_targets(
     step: HumanStep, state: StepState, level: int | None = None, approvers: list[str] | None = None
 ) -> list[str]:
     """Who a reminder goes to: the level's channel, or everyone asked who has not acted."""
-    channel = level_channel(step, state.escalation_level if level is None else level)
+    channel = step.level_channel(state.escalation_level if level is None else level)
     if channel is not None:
         return [channel]
     voted = {v.actor for v in state.votes}
@@ -89,7 +77,7 @@ def _timeout_zone(
     zones: dict[str, str],
 ) -> str:
     """Working-hours timeouts count in the first approver's zone (the default for channels)."""
-    if level_channel(step, level) is not None or not approvers:
+    if step.level_channel(level) is not None or not approvers:
         return b.default_zone
     return zone_of(b, state, zones, approvers[0])
 

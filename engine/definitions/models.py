@@ -6,6 +6,7 @@ template syntax, ordering) live in `checks.py`, and loading with line numbers in
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.durations import Duration
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+CHANNEL = re.compile(r"^(#[\w.-]+|[CG][A-Z0-9]{2,})$")  # "#name" or a channel id
 Template = str  # a Jinja2 text template, rendered in the sandbox
 Expression = str  # a Jinja2 expression (`when:`), compiled in the sandbox
 
@@ -149,6 +151,15 @@ class ApprovalStep(StepBase):
                 return chain.timeout
         return self.timeout
 
+    def level_channel(self, level: int) -> str | None:
+        """The channel that gets the card at escalation `level`: a lone channel as that level,
+        else the step's own `channel`."""
+        if level > 0:
+            specs = level_specs(self.escalate_to[level - 1])
+            if len(specs) == 1 and CHANNEL.match(specs[0]):
+                return specs[0]
+        return self.channel
+
 
 class InputStep(StepBase):
     type: Literal["input"]
@@ -163,6 +174,9 @@ class InputStep(StepBase):
 
     def level_timeout(self, level: int) -> Duration | None:
         return self.timeout
+
+    def level_channel(self, level: int) -> str | None:
+        return None  # an input step goes to its assignee
 
 
 class HttpStep(StepBase, HttpAction):
