@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import ConcurrencyConflict
@@ -27,6 +28,7 @@ from storage.commit import (
 from storage.schema import events, outbox, pending_tasks, runs, steps, timers
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+GUARD_FAILED = "22012"  # division_by_zero: a guarded run update did not reach its row
 
 # The columns each plan entry carries, in the order of their array parameters.
 NEW_RUN_COLUMNS = (
@@ -149,7 +151,16 @@ def build_statement() -> tuple[str, list[tuple[str, str]]]:
     )
     ctes.append(("w_timers", _upsert(p, timers, "armed_timers", TIMER_COLUMNS, ("id",))))
     body = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
-    return f"WITH {body}\nSELECT count(*) FROM w_runs", p.sources
+    # Every guarded update must reach its run. If one does not (someone else moved the run),
+    # the statement fails with a division by zero, so none of its writes stays: it runs in
+    # autocommit, with no transaction around it to roll back. (A divisor computed from the
+    # data, because PostgreSQL may fold a constant 1 / 0 even in a branch never taken.)
+    p.sources.append(("guard", "updates"))
+    guard = (
+        "SELECT 1 / (CASE WHEN (SELECT count(*) FROM w_runs) = "
+        f"${len(p.sources)}::int THEN 1 ELSE 0 END)"
+    )
+    return f"WITH {body}\n{guard}", p.sources
 
 
 def _column(rows: list[Any], column: str) -> list[Any]:
@@ -169,8 +180,11 @@ class CombinedWriter:
             "pending_runs": ("tenant_id", "run_id"),
             "dropped_timers": ("tenant_id", "id"),
         }
-        out = []
+        out: list[Any] = []
         for entry, column in self._sources:
+            if entry == "guard":
+                out.append(len(plan.updates))
+                continue
             found = columns.get((entry, column))
             if found is None:
                 rows = getattr(plan, entry)
@@ -185,6 +199,9 @@ class CombinedWriter:
         return tuple(out)
 
     async def write(self, conn: AsyncConnection, plan: CommitPlan) -> None:
-        reached = (await conn.exec_driver_sql(self.sql, self.arguments(plan))).scalar_one()
-        if reached != len(plan.updates):
-            raise ConcurrencyConflict()
+        try:
+            await conn.exec_driver_sql(self.sql, self.arguments(plan))
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == GUARD_FAILED:
+                raise ConcurrencyConflict() from None
+            raise

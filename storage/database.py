@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -74,3 +76,14 @@ def _sqlite_begin(conn: Connection) -> None:
     # that later wants to write fails with SQLITE_BUSY instead of waiting for busy_timeout.
     readonly = conn.get_execution_options().get("countersign_readonly", False)
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def one_statement(
+    engine: AsyncEngine,
+) -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
+    """How to open a write made of ONE statement. On PostgreSQL a statement is atomic on its own,
+    so it runs in autocommit: no BEGIN and COMMIT round trips. SQLite keeps its write transaction,
+    which takes the write lock up front."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT").connect
+    return engine.begin

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine import schedules
 from engine.commands import COMMAND_ADAPTER, Timer
 from engine.ports import OutboxItem
-from storage.database import READONLY
+from storage.database import READONLY, one_statement
 from storage.dialect import insert_for
 from storage.schema import UTCDateTime, outbox, timers
 
@@ -73,10 +73,11 @@ class SqlOutbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**READONLY)
+        self._write = one_statement(engine)  # each of these writes is a single statement
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         params = {"now": now, "n": limit, "until": now + lease}
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             rows = (await conn.execute(_CLAIM_COMMANDS, params)).all()
         return [
             OutboxItem(row.id, COMMAND_ADAPTER.validate_json(row.payload), row.attempts - 1)
@@ -84,7 +85,7 @@ class SqlOutbox:
         ]
 
     async def complete(self, key: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.key == key, outbox.c.done_at.is_(None))
@@ -94,11 +95,11 @@ class SqlOutbox:
     async def complete_many(self, keys: Sequence[str]) -> None:
         if not keys:
             return
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(_COMPLETE_MANY, {"keys": list(keys)})
 
     async def retry_later(self, key: str, at: datetime, error: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.key == key, outbox.c.done_at.is_(None))
@@ -119,10 +120,11 @@ class SqlTimerStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**READONLY)
+        self._write = one_statement(engine)  # each of these writes is a single statement
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
         params = {"now": now, "n": limit, "until": now + lease}
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             rows = (await conn.execute(_CLAIM_TIMERS, params)).all()
         found = [
             Timer(
@@ -139,7 +141,7 @@ class SqlTimerStore:
         return sorted(found, key=lambda timer: (timer.due_at, timer.id))
 
     async def drop(self, timer_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(delete(timers).where(timers.c.id == timer_id))
 
     async def next_due(self) -> datetime | None:

@@ -20,7 +20,7 @@ from engine.ports import PendingTask, RecordedEvent, RunChange, RunPage
 from engine.state import RunState
 from storage.commit import SequentialWriter, plan_commit
 from storage.commit_pg import CombinedWriter
-from storage.database import READONLY
+from storage.database import READONLY, one_statement
 from storage.dialect import is_lost_race, is_unique_violation
 from storage.schema import events, pending_tasks, runs
 
@@ -34,6 +34,8 @@ class SqlRunStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**READONLY)
+        # PostgreSQL writes a whole commit as one statement (see storage.commit_pg).
+        self._begin = one_statement(engine) if engine.dialect.name == "postgresql" else engine.begin
         self._writer: SequentialWriter | CombinedWriter = (
             CombinedWriter()
             if engine.dialect.name == "postgresql"
@@ -57,7 +59,7 @@ class SqlRunStore:
             check_change(change)
         try:
             plan = plan_commit(changes)
-            async with self._engine.begin() as conn:
+            async with self._begin() as conn:
                 await self._writer.write(conn, plan)
         except DBAPIError as exc:
             if is_lost_race(exc):

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from engine.commands import Timer
+from engine.decision import Decision
 from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
 from engine.events import RunStarted
+from engine.ports import RunChange
 from tests.storage.builders import T0, approve, new_run
 
 
@@ -41,6 +44,23 @@ async def test_a_stale_expected_seq_is_refused_and_writes_nothing(store_backend:
     with pytest.raises(NotFound):
         await runs.load("T1", "r2")
     assert len(await runs.events("T1", "r1")) == 4
+    assert [t.id for t in await store_backend.timers.claim_due(T0 + timedelta(days=9), 9, _L)] == []
+
+
+async def test_a_stale_change_without_events_writes_nothing_either(store_backend: Any) -> None:
+    # No event row collides here: only the guard on the run's seq can refuse it.
+    runs = store_backend.runs
+    started = new_run()
+    await runs.commit([started])
+    await runs.commit([approve(started.state, "U_A")])
+    timer = Timer(id="stale", tenant_id="T1", run_id="r1", due_at=T0, kind="wait")
+    stale = RunChange(
+        state=started.state, expected_seq=started.state.seq, decision=Decision(timers=[timer])
+    )
+    with pytest.raises(ConcurrencyConflict):
+        await runs.commit([new_run("r2"), stale])
+    with pytest.raises(NotFound):
+        await runs.load("T1", "r2")
     assert [t.id for t in await store_backend.timers.claim_due(T0 + timedelta(days=9), 9, _L)] == []
 
 
