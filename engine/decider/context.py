@@ -154,4 +154,6 @@ class Builder:
                         final=run.status in ev.FINAL_STATUSES,
                     )
                 )
+        if self.decision.events:
+            self.decision.state = self._state
         return self.decision

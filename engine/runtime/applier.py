@@ -219,7 +219,7 @@ class RunApplier:
                 return await self._prepare(work, fresh=True)
             return state, None
         change = RunChange(
-            state=fold(state, decision.events),
+            state=decision.state or fold(state, decision.events),
             expected_seq=state.seq,
             decision=decision,
             done_command=work.done_command,

@@ -303,7 +303,7 @@ class Engine(HumanTasks):
         )
         decision = await self._applier.decide(tenant_id, stored.definition, None, trigger)
         change = RunChange(
-            state=fold(None, decision.events),
+            state=decision.state or fold(None, decision.events),
             expected_seq=0,
             decision=decision,
             idempotency_key=idempotency_key,
