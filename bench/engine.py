@@ -257,11 +257,22 @@ async def main() -> None:
     if dbos_peer.available():
         peer = await dbos_peer.measure(pg_runs, APPROVALS, CONCURRENCY)
 
-    for label, f, runs in (("PostgreSQL", pg, pg_runs), ("SQLite", lite, sqlite_runs)):
+    # The targets are the issue's, set against DBOS on PostgreSQL (production); SQLite is the
+    # embedded default for one small install, shown for comparison without a target.
+    for label, f, runs, targeted in (
+        ("PostgreSQL", pg, pg_runs, True),
+        ("SQLite", lite, sqlite_runs, False),
+    ):
+
+        def check(target: str, ok: bool) -> tuple[str, bool | None]:
+            return (target, ok) if targeted else ("", None)  # noqa: B023 (used in this pass)
+
         print(f"\n{label}")
         print(
             row(
-                f"3-step runs/s ({runs} runs)", f"{f.runs_per_s:.0f}", ">= 560", f.runs_per_s >= 560
+                f"3-step runs/s ({runs} runs)",
+                f"{f.runs_per_s:.0f}",
+                *check(">= 560", f.runs_per_s >= 560),
             )
         )
         print(row("  run changes committed/s", f"{f.commits_per_s:.0f}"))
@@ -270,12 +281,13 @@ async def main() -> None:
             row(
                 f"{APPROVALS} decisions: first -> all complete",
                 f"{f.approvals_s:.2f} s",
-                "< 1.35 s",
-                f.approvals_s < 1.35,
+                *check("< 1.35 s", f.approvals_s < 1.35),
             )
         )
         print(row("decision -> next step p50", f"{f.p50_ms:.1f} ms"))
-        print(row("decision -> next step p99", f"{f.p99_ms:.1f} ms", "< 50 ms", f.p99_ms < 50))
+        print(
+            row("decision -> next step p99", f"{f.p99_ms:.1f} ms", *check("< 50 ms", f.p99_ms < 50))
+        )
 
     ratio = pg.commits_per_s / raw
     print(f"\nRaw asyncpg (PostgreSQL, concurrency {CONCURRENCY})")
