@@ -29,6 +29,12 @@ def setup_logging(level: str) -> None:
 async def apply_bundled(parts: Components, tenant: str, folder: Path) -> None:
     """Apply every workflow file in `folder`: a new version only where a file changed."""
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml"), *folder.glob("*.json")])
+    if not files:
+        log.warning(
+            "no workflow files in %s (WORKFLOWS_DIR): none applied; add some, or use "
+            "`countersign workflows apply FILE`",
+            folder.resolve(),
+        )
     for path in files:
         try:
             applied = await parts.engine.apply_definition(tenant, path.read_text(), str(path))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from cli.serve import apply_bundled
 from cli.settings import Settings
 from cli.wiring import build, shutdown
 from tests.web.forms import csrf_of
@@ -50,5 +52,33 @@ async def test_admins_setting_reaches_the_dashboard(tmp_path: Path) -> None:
                     pages[user] = await response.text()
         assert "Reassign step manager" in pages["U0ADMIN"]
         assert "Reassign step manager" not in pages["U0REQ"]
+    finally:
+        await shutdown(parts)
+
+
+@pytest.mark.asyncio
+async def test_bundled_workflows_apply_and_say_what_they_skip(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bundled.db'}",
+        secret_key="k" * 32,
+        outbox_mail_dir=tmp_path / "mail",
+        http_port=0,
+    )
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    parts = await build(settings)
+    try:
+        with caplog.at_level(logging.INFO, logger="countersign"):
+            await apply_bundled(parts, parts.tenant, folder)
+            assert "no workflow files in" in caplog.text
+            (folder / "good.yaml").write_text(FLOW)
+            (folder / "broken.yaml").write_text("name: broken\nsteps: []\n")
+            caplog.clear()
+            await apply_bundled(parts, parts.tenant, folder)
+        assert "skipping" in caplog.text and "broken.yaml" in caplog.text
+        assert "workflow wired (good.yaml): version 1 created" in caplog.text
+        assert [d.name for d in await parts.engine.list_definitions(parts.tenant)] == ["wired"]
     finally:
         await shutdown(parts)
