@@ -28,6 +28,7 @@ from engine.ports import (
     RecordedEvent,
     RunChange,
     RunPage,
+    ScheduledDefinition,
     StoredDefinition,
 )
 from engine.state import RunState
@@ -164,6 +165,23 @@ class MemoryDefinitionStore:
     async def set_disabled(self, tenant_id: str, name: str, disabled: bool) -> None:
         self._workflow(tenant_id, name).disabled = disabled
 
+    async def scheduled(self) -> list[ScheduledDefinition]:
+        found = []
+        for (tenant, name), wf in sorted(self._workflows.items()):
+            latest = wf.versions[-1]
+            if latest.definition.schedule is not None:
+                found.append(
+                    ScheduledDefinition(
+                        tenant,
+                        name,
+                        latest.version,
+                        latest.definition.schedule.model_copy(deep=True),
+                        latest.created_at,
+                        wf.disabled,
+                    )
+                )
+        return found
+
 
 # ---------------------------------------------------------------- outbox and timers
 
@@ -296,6 +314,21 @@ class MemoryTimerStore:
             for r in self._rows.values()
             if r.timer.kind == schedules.TIMER_KIND and r.timer.tenant_id == tenant_id
         }
+
+    async def all_schedules(self) -> dict[tuple[str, str], datetime]:
+        return {
+            (r.timer.tenant_id, r.timer.step_id or ""): r.timer.due_at
+            for r in self._rows.values()
+            if r.timer.kind == schedules.TIMER_KIND
+        }
+
+    async def arm_schedule_if_missing(
+        self, tenant_id: str, workflow: str, due_at: datetime
+    ) -> bool:
+        if schedules.timer_id(tenant_id, workflow) in self._rows:
+            return False
+        self._arm(schedules.timer(tenant_id, workflow, due_at))
+        return True
 
 
 def _free(row: _TimerRow, now: datetime) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from engine.away import Away
 from engine.commands import Command, Timer
 from engine.decision import Decision
-from engine.definitions.models import WorkflowDefinition
+from engine.definitions.models import Schedule, WorkflowDefinition
 from engine.events import Event
 from engine.state import RunState
 
@@ -37,6 +37,18 @@ class StoredDefinition:
     source: str  # the text as applied (YAML or JSON), for show and diff
     created_at: datetime
     disabled: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduledDefinition:
+    """The latest version of a workflow that carries a `schedule:` (any tenant)."""
+
+    tenant_id: str
+    name: str
+    version: int
+    schedule: Schedule
+    created_at: datetime  # when this version was stored: its schedule applies from then
+    disabled: bool
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,11 @@ class DefinitionStore(Protocol):
 
     async def set_disabled(self, tenant_id: str, name: str, disabled: bool) -> None:
         """Disable (no new runs; running ones go on) or enable a workflow. Raises `NotFound`."""
+        ...
+
+    async def scheduled(self) -> list[ScheduledDefinition]:
+        """Every workflow of every tenant whose latest version has a `schedule:`, disabled ones
+        included, by (tenant, name); one read, for the schedule reconciler."""
         ...
 
 
@@ -231,6 +248,18 @@ class TimerStore(Protocol):
 
     async def schedules(self, tenant_id: str) -> dict[str, datetime]:
         """workflow -> next fire, for the tenant's armed schedules."""
+        ...
+
+    async def all_schedules(self) -> dict[tuple[str, str], datetime]:
+        """(tenant, workflow) -> next fire, for the armed schedules of every tenant."""
+        ...
+
+    async def arm_schedule_if_missing(
+        self, tenant_id: str, workflow: str, due_at: datetime
+    ) -> bool:
+        """Arm the workflow's schedule timer at `due_at` only if it has none (atomic: of
+        concurrent callers one inserts, the others change nothing); an armed timer, held or not,
+        is left as it is. True when this call armed it."""
         ...
 
 

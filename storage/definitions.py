@@ -7,13 +7,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import JSON, and_, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.definitions.models import WorkflowDefinition
+from engine.definitions.models import Schedule, WorkflowDefinition
 from engine.errors import ConcurrencyConflict, NotFound
-from engine.ports import AppliedDefinition, StoredDefinition
+from engine.ports import AppliedDefinition, ScheduledDefinition, StoredDefinition
 from storage.database import READONLY
 from storage.schema import definitions, workflows
 
@@ -52,6 +52,14 @@ def _stored(row: Any) -> StoredDefinition:
         created_at=row.created_at,
         disabled=row.disabled,
     )
+
+
+def _schedule_json(dialect_name: str) -> Any:
+    """The `schedule` member of the canonical JSON as JSON text, NULL when it is null: the
+    database picks the scheduled versions without the rest of the definition being parsed."""
+    if dialect_name == "postgresql":
+        return cast(definitions.c.canonical, JSON)["schedule"].as_string()
+    return func.json_extract(definitions.c.canonical, "$.schedule")
 
 
 class SqlDefinitionStore:
@@ -172,6 +180,35 @@ class SqlDefinitionStore:
             )
         if result.rowcount == 0:
             raise NotFound(f"no workflow named {name!r} in this workspace")
+
+    async def scheduled(self) -> list[ScheduledDefinition]:
+        schedule = _schedule_json(self._engine.dialect.name).label("schedule")
+        query = (
+            select(
+                definitions.c.tenant_id,
+                definitions.c.name,
+                definitions.c.version,
+                definitions.c.created_at,
+                workflows.c.disabled,
+                schedule,
+            )
+            .select_from(_JOINED)
+            .where(definitions.c.version == workflows.c.latest_version, schedule.is_not(None))
+            .order_by(workflows.c.tenant_id, workflows.c.name)
+        )
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            ScheduledDefinition(
+                tenant_id=row.tenant_id,
+                name=row.name,
+                version=row.version,
+                schedule=Schedule.model_validate_json(row.schedule),
+                created_at=row.created_at,
+                disabled=row.disabled,
+            )
+            for row in rows
+        ]
 
     async def _require(self, tenant_id: str, name: str) -> None:
         query = select(func.count()).where(

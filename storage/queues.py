@@ -194,3 +194,19 @@ class SqlTimerStore:
         async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {row.step_id: row.due_at for row in rows}
+
+    async def all_schedules(self) -> dict[tuple[str, str], datetime]:
+        t = timers.c
+        query = select(t.tenant_id, t.step_id, t.due_at).where(t.kind == schedules.TIMER_KIND)
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(row.tenant_id, row.step_id): row.due_at for row in rows}
+
+    async def arm_schedule_if_missing(
+        self, tenant_id: str, workflow: str, due_at: datetime
+    ) -> bool:
+        row = schedules.timer(tenant_id, workflow, due_at).model_dump()
+        insert = insert_for(self._engine.dialect.name)(timers).values(**row, locked_until=None)
+        async with self._write() as conn:
+            result = await conn.execute(insert.on_conflict_do_nothing(index_elements=[timers.c.id]))
+        return bool(result.rowcount)

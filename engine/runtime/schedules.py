@@ -7,12 +7,24 @@ Firing is what the timer sweep hands over for timers of kind "schedule": start t
 with a compare-and-set, so a re-arm that happened meanwhile wins and a fire is never lost: a
 process that dies between the two leaves the claimed timer to fire again after its lease, and the
 second firing finds the run the first one started.
+
+Reconciling covers what arming cannot: the definition and its timer are written in two
+transactions, so a crash between them (or a lost timer row) leaves a schedule without its timer.
+At start-up and every few minutes each process compares the scheduled definitions of every tenant
+with the armed timers: a missing timer is armed where it would have been had the apply armed it
+(the first fire after the version was stored; a fire missed meanwhile then follows the misfire
+rule), and a timer whose workflow is disabled or no longer scheduled is removed. Every write is
+conditional (insert if absent, delete if unchanged), so processes reconciling at once agree, and
+an existing timer is never moved.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,11 +32,21 @@ from engine import schedules
 from engine.commands import Timer
 from engine.definitions.models import Schedule
 from engine.errors import EngineError, NotFound
-from engine.ports import Clock, DefinitionStore, StoredDefinition, TimerStore
+from engine.ports import Clock, DefinitionStore, ScheduledDefinition, StoredDefinition, TimerStore
 from engine.schedules import ScheduleInfo
 from engine.state import RunState
 
 log = logging.getLogger(__name__)
+
+RECONCILE_EVERY = 300.0  # seconds between reconcile passes while the engine runs
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What one reconcile pass changed: (tenant, workflow) pairs."""
+
+    armed: list[tuple[str, str]]
+    removed: list[tuple[str, str]]
 
 
 class StartRun(Protocol):
@@ -53,6 +75,9 @@ class ScheduleService:
         self.clock = clock
         self._start_run = start_run
         self._wake = wake
+        self._reconciler: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.reconciled = asyncio.Event()  # set after each periodic pass (tests await it)
 
     # ------------------------------------------------------------ arming
 
@@ -69,10 +94,13 @@ class ScheduleService:
             return None
         return stored.definition.schedule
 
-    async def sync(self, tenant_id: str, workflow: str, *, keep: bool) -> datetime | None:
+    async def sync(
+        self, tenant_id: str, workflow: str, *, keep: bool, stored_anchor: bool = False
+    ) -> datetime | None:
         """Make the workflow's timer match its latest version: none when it has no schedule or
         is disabled, else the next fire from now. With `keep`, an armed timer is left as it is
-        (the schedule did not change). Returns the next fire."""
+        (the schedule did not change). With `stored_anchor`, an `every:` counts from when the
+        version was stored (as `reconcile` does), else from now. Returns the next fire."""
         stored = await self._latest(tenant_id, workflow)
         schedule = None if stored is None or stored.disabled else stored.definition.schedule
         if schedule is None:
@@ -83,7 +111,8 @@ class ScheduleService:
             if armed is not None:
                 return armed
         now = self.clock.now()
-        due = schedules.next_fire(schedule, now, anchor=now)
+        anchor = stored.created_at if stored_anchor and stored is not None else now
+        due = schedules.next_fire(schedule, now, anchor=anchor)
         await self.timers.arm_schedule(tenant_id, workflow, due)
         if due is not None:
             self._wake(due)
@@ -94,11 +123,13 @@ class ScheduleService:
     ) -> None:
         """After an apply: re-arm when the schedule changed, keep the timer when it did not."""
         after = await self.before_apply(tenant_id, workflow)
-        await self.sync(tenant_id, workflow, keep=not created or before == after)
+        keep = not created or before == after
+        await self.sync(tenant_id, workflow, keep=keep, stored_anchor=True)
 
     async def list_all(self, tenant_id: str) -> list[ScheduleInfo]:
         """The tenant's scheduled workflows with their next fire, soonest first. A schedule
-        found unarmed (its apply was cut short by a crash) is armed on the way."""
+        found unarmed (its apply was cut short by a crash) is armed on the way, as `reconcile`
+        arms it."""
         armed = await self.timers.schedules(tenant_id)
         found: list[ScheduleInfo] = []
         for stored in await self.definitions.latest(tenant_id):
@@ -107,13 +138,119 @@ class ScheduleService:
                 continue
             due = armed.get(stored.name)
             if due is None and not stored.disabled:
-                due = await self.sync(tenant_id, stored.name, keep=True)
+                missing = ScheduledDefinition(
+                    tenant_id, stored.name, stored.version, schedule, stored.created_at, False
+                )
+                due = await self._arm_missing(missing)
+                if due is None:  # armed meanwhile by someone else
+                    due = (await self.timers.schedules(tenant_id)).get(stored.name)
             found.append(
                 schedules.info(
                     tenant_id, stored.name, stored.version, schedule, stored.disabled, due
                 )
             )
         return sorted(found, key=lambda i: (i.next_fire is None, i.next_fire or 0, i.workflow))
+
+    # ------------------------------------------------------------ reconciling
+
+    async def reconcile(self) -> Reconciled:
+        """One pass over every tenant: arm the missing timers of enabled scheduled workflows,
+        remove the timers of workflows disabled or no longer scheduled. Armed timers are not
+        touched otherwise. A workflow that cannot be reconciled is logged and skipped."""
+        # Timers first: a timer is armed after its definition is stored, so any timer read here
+        # is seen with the definition it was armed for, never taken for a stray.
+        armed = await self.timers.all_schedules()
+        wanted = {
+            (found.tenant_id, found.name): found
+            for found in await self.definitions.scheduled()
+            if not found.disabled
+        }
+        done = Reconciled(armed=[], removed=[])
+        for key, found in wanted.items():
+            if key in armed:
+                continue
+            try:
+                if await self._arm_missing(found) is not None:
+                    done.armed.append(key)
+            except Exception:
+                log.exception("schedule of %s/%s: could not arm its missing timer", *key)
+        for key, due in armed.items():
+            if key in wanted:
+                continue
+            try:
+                if await self._remove_stray(key[0], key[1], due):
+                    done.removed.append(key)
+            except Exception:
+                log.exception("schedule of %s/%s: could not remove its stray timer", *key)
+        return done
+
+    async def _arm_missing(self, found: ScheduledDefinition) -> datetime | None:
+        """Arm a missing timer where the apply would have armed it: the first fire after the
+        version was stored. If that has passed, the sweep fires it late, so the misfire rule
+        decides (run_once: one run for the gap; skip: none) and the next fire is armed from
+        now. Returns the fire armed, None if a timer was there after all."""
+        first = schedules.next_fire(found.schedule, found.created_at, anchor=found.created_at)
+        if first is None:
+            return None
+        if not await self.timers.arm_schedule_if_missing(found.tenant_id, found.name, first):
+            return None
+        log.warning(
+            "schedule of %s/%s (version %d) had no timer; armed for %s",
+            found.tenant_id,
+            found.name,
+            found.version,
+            first.isoformat(),
+        )
+        self._wake(first)
+        return first
+
+    async def _remove_stray(self, tenant_id: str, workflow: str, due: datetime) -> bool:
+        # Looked at again right before: the workflow may have been enabled or rescheduled since
+        # the pass read the definitions; and the delete only takes the timer as it was read.
+        stored = await self._latest(tenant_id, workflow)
+        if stored is not None and not stored.disabled and stored.definition.schedule is not None:
+            return False
+        removed = await self.timers.advance_schedule(
+            schedules.timer(tenant_id, workflow, due), None
+        )
+        if removed:
+            log.info(
+                "schedule of %s/%s: removed the timer of a stopped schedule", tenant_id, workflow
+            )
+        return removed
+
+    async def start(self, every: float = RECONCILE_EVERY) -> None:
+        """Reconcile once now, then every `every` seconds until `stop()`."""
+        if self._reconciler is not None:
+            return
+        await self._reconcile_logged()
+        self._stopping.clear()
+        self._reconciler = asyncio.create_task(
+            self._reconcile_every(every), name="schedule-reconcile"
+        )
+
+    async def stop(self) -> None:
+        """Stop the periodic pass; one in flight finishes first (its writes are few and each is
+        conditional, so stopping half-way would be safe too)."""
+        task, self._reconciler = self._reconciler, None
+        if task is None:
+            return
+        self._stopping.set()
+        await task
+
+    async def _reconcile_every(self, every: float) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=every)
+                return
+            await self._reconcile_logged()
+            self.reconciled.set()
+
+    async def _reconcile_logged(self) -> None:
+        try:
+            await self.reconcile()
+        except Exception:
+            log.exception("reconciling the schedule timers failed; the next pass tries again")
 
     # ------------------------------------------------------------ firing
 

@@ -75,6 +75,7 @@ class RuntimeSettings:
     poll_every: float = 1.0  # seconds between outbox polls when nothing wakes the dispatcher
     max_attempts: int = 10  # tries of one change on a run that keeps changing under it
     stop_grace: float = 10.0  # seconds stop() lets a batch in hand finish
+    reconcile_every: float = 300.0  # seconds between passes checking every schedule's timer
 
 
 class Stores(Protocol):
@@ -195,6 +196,9 @@ class Engine(HumanTasks):
         dispatched again once their lease ends, then the loops keep going until `stop()`."""
         if self._workers:
             return
+        # Before the recovery sweep, so a schedule timer lost in a crash is armed and, if it is
+        # overdue, fired by that sweep under the misfire rule.
+        await self._schedules.start(self.settings.reconcile_every)
         await self._timers.start()
         self._dispatcher.resume()
         # While the loops run, this process performs the commands it commits without claiming
@@ -212,6 +216,7 @@ class Engine(HumanTasks):
         be dispatched again after its lease: nothing is lost)."""
         self._applier.command_lease = None
         self._dispatcher.stop()
+        await self._schedules.stop()
         await self._timers.stop()
         workers, self._workers = self._workers, []
         if not workers:
