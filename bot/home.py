@@ -1,93 +1,193 @@
 """The App Home tab: published when a user opens it, and again after every change that concerns
-them (the engine's subscription), a page at a time.
+them, a page at a time, by whichever process learns of the change.
 
-Refreshes are coalesced per user: a change during a refresh asks for one more pass, never a
-queue of them, so 200 approvals in a burst cost a few publishes, not 200 each.
+Who opened their Home (and on which page) is kept in `HomeOpeners` (the database in production),
+so a restart or another replica does not leave Homes stale. A process learns of a change in two
+ways: it committed it (the engine's subscription, with the events), or another process did and
+this one performs the commands it caused (`HomeRefreshingChannel`). A change this process already
+saw committed is not refreshed again when its commands come by.
+
+Refreshes are coalesced per user (`Coalescer`): a burst of changes costs one views.publish at
+once and then at most one per `REFRESH_INTERVAL`, never one per change.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from functools import partial
 
 from bot.background import Background
 from bot.blocks.app_home import EVENTS_SHOWN, RUNS_SHOWN, TASKS_PER_PAGE, home_view
 from bot.blocks.handoffs import sla_line
 from bot.clients import SlackClients
+from bot.coalesce import Coalescer
+from bot.home_openers import HomeOpeners, MemoryHomeOpeners
+from bot.message_refs import MessageRefs
+from engine import commands as cmd
 from engine import events as ev
-from engine.ports import RecordedEvent
+from engine.errors import NotFound
+from engine.ports import CommandHandler, Outcome, RecordedEvent
 from engine.runtime.service import Engine
-from engine.state import RunState
+from engine.state import RunState, StepState
 
 TIMELINES = 5  # recent events come from the user's latest runs
+REFRESH_INTERVAL = 1.0  # seconds between two publishes of one user's Home during a burst
+RUNS_REMEMBERED = 10_000  # runs whose last locally committed change is remembered
 
 
-def concerned(state: RunState, events: list[ev.Event]) -> set[str]:
-    """Who sees something different after these events: the requester, the actors, and the
-    people a step asks or stops asking."""
+def _people_of(step: StepState | None) -> set[str]:
+    """Who a step asks, asked, or heard from: approvers, voters, delegators and delegates."""
+    if step is None:
+        return set()
+    people = set(step.approvers) | {v.actor for v in step.votes}
+    for d in step.delegations:
+        people.update((d.from_, d.to))
+    return people
+
+
+def concerned(state: RunState, events: list[ev.Event]) -> tuple[set[str], set[str]]:
+    """Who sees something different after these events: the requester, the actors, the people a
+    step asks or stops asking; and the steps whose earlier card holders must be looked up too
+    (an escalation or a timeout takes the task away from people the state no longer names)."""
     people = {state.requester}
+    steps: set[str] = set()
     for event in events:
         if isinstance(event, ev.DecisionRecorded | ev.InputSubmitted | ev.CancelRequested):
             people.add(event.actor)
         elif isinstance(event, ev.ApprovalRequested | ev.StepEscalated):
             people.update(event.approvers)
+            if isinstance(event, ev.StepEscalated):
+                steps.add(event.step_id)
         elif isinstance(event, ev.InputRequested):
             people.add(event.assignee)
         elif isinstance(event, ev.StepDelegated):
             people.update((event.from_, event.to))
         elif isinstance(event, ev.QuestionAsked | ev.QuestionAnswered | ev.ReminderSent):
-            step = state.steps.get(event.step_id)  # paused / next reminder changed
-            people.update(step.approvers if step else [])
+            people |= _people_of(state.steps.get(event.step_id))  # paused / next reminder
         elif isinstance(event, ev.StepCompleted | ev.StepFailed | ev.StepTimedOut):
-            step = state.steps.get(event.step_id)
-            people.update(step.approvers if step else [])
+            people |= _people_of(state.steps.get(event.step_id))
+            if isinstance(event, ev.StepTimedOut):
+                steps.add(event.step_id)
         elif isinstance(event, ev.RunFinished):
             for step in state.steps.values():
-                people.update(step.approvers)
-    return people
+                people |= _people_of(step)
+    return people, steps
+
+
+def commanded(command: cmd.Command, state: RunState) -> tuple[set[str], set[str]]:
+    """What `concerned` says of the change that caused `command`, read from the command and
+    the run's current state (the events stay with the process that committed them)."""
+    if isinstance(command, cmd.RequestApproval):
+        return {command.approver}, set()
+    if isinstance(command, cmd.RequestInput):
+        return {command.assignee}, set()
+    if isinstance(command, cmd.AskQuestion | cmd.AnswerDelivered):
+        return {command.to, command.by}, set()
+    if isinstance(command, cmd.UpdateApproval):  # a decision, delegation, timeout, question...
+        return _people_of(state.steps.get(command.step_id)) | {state.requester}, {command.step_id}
+    if isinstance(command, cmd.RunChanged):
+        people = {state.requester}
+        if command.final:
+            for step in state.steps.values():
+                people |= _people_of(step)
+        return people, set()
+    return set(), set()
 
 
 class HomeTab:
-    def __init__(self, clients: SlackClients, engine: Engine, background: Background) -> None:
+    def __init__(
+        self,
+        clients: SlackClients,
+        engine: Engine,
+        background: Background,
+        openers: HomeOpeners | None = None,
+        refs: MessageRefs | None = None,
+        *,
+        interval: float = REFRESH_INTERVAL,
+    ) -> None:
         self._clients = clients
         self._engine = engine
         self._background = background
-        self._page: dict[tuple[str, str], int] = {}  # users who opened the Home tab -> page
-        self._again: dict[tuple[str, str], bool] = {}  # refreshing now -> one more pass asked
+        self._openers: HomeOpeners = openers or MemoryHomeOpeners()
+        self._refs = refs
+        self._coalescer = Coalescer(min_interval=interval)
+        # (tenant, run) -> seq of the last change this process committed and refreshed for
+        self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._closed = False
+
+    def close(self) -> None:
+        """Start no more refreshes (the adapter is stopping; those started are drained)."""
+        self._closed = True
 
     def opened(self, tenant_id: str, user: str, page: int = 0) -> None:
-        self._page[(tenant_id, user)] = page
-        self._refresh((tenant_id, user))
+        """`user` opened their Home (or turned to `page`): remember it and publish."""
+        if self._closed:
+            return
+
+        async def show() -> None:
+            await self._openers.opened(tenant_id, user, page, self._engine.clock.now())
+            await self._show(tenant_id, user)
+
+        self._background.spawn(show(), f"App Home of {user}")
 
     async def on_change(self, state: RunState, events: list[ev.Event]) -> None:
-        """Engine listener: refresh the Home of everyone concerned who has it open."""
-        for user in concerned(state, events):
-            if (state.tenant_id, user) in self._page:
-                self._refresh((state.tenant_id, user))
-
-    def _refresh(self, key: tuple[str, str]) -> None:
-        if key in self._again:
-            self._again[key] = True
+        """Engine listener (a change this process committed): refresh the Home of everyone
+        concerned who ever opened it. Returns at once; the lookups run in the background."""
+        if self._closed:
             return
-        self._again[key] = False
-        self._background.spawn(self._refresh_loop(key), f"App Home of {key[1]}")
+        key = (state.tenant_id, state.run_id)
+        self._seen[key] = max(state.seq, self._seen.pop(key, -1))
+        if len(self._seen) > RUNS_REMEMBERED:
+            self._seen.popitem(last=False)
+        people, steps = concerned(state, events)
+        self._background.spawn(
+            self._refresh(state.tenant_id, state.run_id, people, steps), "App Home refresh"
+        )
 
-    async def _refresh_loop(self, key: tuple[str, str]) -> None:
+    def on_command(self, command: cmd.Command) -> None:
+        """A Slack command was performed: refresh the Homes its change concerns, unless this
+        process committed that change (then `on_change` did it)."""
+        if self._closed:
+            return
+        self._background.spawn(self._after_command(command), "App Home refresh")
+
+    async def _after_command(self, command: cmd.Command) -> None:
         try:
-            while True:
-                self._again[key] = False
-                await self._publish(*key)
-                if not self._again[key]:
-                    return
-        finally:
-            del self._again[key]
+            state = await self._engine.get_run(command.tenant_id, command.run_id)
+        except NotFound:
+            return
+        if self._seen.get((state.tenant_id, state.run_id), -1) >= state.seq:
+            return
+        people, steps = commanded(command, state)
+        await self._refresh(state.tenant_id, state.run_id, people, steps)
+
+    async def _refresh(
+        self, tenant_id: str, run_id: str, people: Iterable[str], steps: Iterable[str]
+    ) -> None:
+        everyone = set(people)
+        if self._refs is not None:
+            for step_id in steps:  # whoever got a card of the step, at any level
+                everyone.update(await self._refs.for_step(tenant_id, run_id, step_id))
+        for user in await self._openers.among(tenant_id, everyone):
+            self._background.spawn(self._show(tenant_id, user), f"App Home of {user}")
+
+    async def _show(self, tenant_id: str, user: str) -> None:
+        """Publish `user`'s Home, sharing a pass with the requests of the same burst."""
+        await self._coalescer.run((tenant_id, user), partial(self._publish, tenant_id, user))
 
     async def _publish(self, tenant_id: str, user: str) -> None:
-        page = self._page.get((tenant_id, user), 0)
+        page = await self._openers.page(tenant_id, user)
+        if page is None:
+            return
         tasks = await self._engine.pending_for(
             tenant_id, user, limit=TASKS_PER_PAGE + 1, offset=page * TASKS_PER_PAGE
         )
-        if not tasks and page > 0:  # the page emptied (decided elsewhere): show the last one
-            self._page[(tenant_id, user)] = page = 0
-            tasks = await self._engine.pending_for(tenant_id, user, limit=TASKS_PER_PAGE + 1)
         now = self._engine.clock.now()
+        if not tasks and page > 0:  # the page emptied (decided elsewhere): show the first one
+            page = 0
+            await self._openers.opened(tenant_id, user, page, now)
+            tasks = await self._engine.pending_for(tenant_id, user, limit=TASKS_PER_PAGE + 1)
         slas = {
             (t.run_id, t.step_id): sla_line(t, now)
             # Both lists run oldest first, so the page's tasks are among the first ones.
@@ -110,3 +210,17 @@ class HomeTab:
         )
         client = await self._clients.for_tenant(tenant_id)
         await client.views_publish(user_id=user, view=view)
+
+
+class HomeRefreshingChannel:
+    """A `CommandHandler` around the Slack channel: after each command, the Homes of the people
+    its change concerns are refreshed (how changes committed elsewhere reach this process)."""
+
+    def __init__(self, channel: CommandHandler, home: HomeTab) -> None:
+        self._channel = channel
+        self._home = home
+
+    async def perform(self, command: cmd.Command) -> Outcome:
+        outcome = await self._channel.perform(command)
+        self._home.on_command(command)  # whatever the outcome: the run itself did change
+        return outcome

@@ -25,7 +25,8 @@ from bot.config import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, SlackConfig
 from bot.dedupe import Deduplicator
 from bot.deps import Deps
 from bot.directory import SlackDirectory
-from bot.home import HomeTab
+from bot.home import HomeRefreshingChannel, HomeTab
+from bot.home_openers import HomeOpeners
 from bot.hooks import WebHooks
 from bot.listeners import actions, commands, events, views
 from bot.message_refs import MessageRefs
@@ -171,13 +172,15 @@ async def start_slack(
     oauth_states: AsyncOAuthStateStore | None = None,
     redis: Redis | None = None,
     hooks: WebHooks | None = None,
+    home_openers: HomeOpeners | None = None,
 ) -> SlackService:
     """Check the tokens, register the listeners and the "slack" channel, connect Socket Mode.
     `refs` keeps where each card was posted (durable in production: SqlMessageRefs); with OAuth
     (no bot token) `installations` and `oauth_states` keep the workspaces' installations
     (storage.slack_installations). With `redis`, replicas share envelope de-duplication.
     `hooks` (also `SlackService.hooks`) receive the web server's sign-in links and email
-    delivery once it is up."""
+    delivery once it is up. `home_openers` keeps who opened their App Home (durable in
+    production: storage.slack_home.SqlHomeOpeners; in memory when not given)."""
     team_id: str | None = None
     if config.bot_token:
         clients = SlackClients(config.api_url, bot_token=config.bot_token)
@@ -188,7 +191,7 @@ async def start_slack(
         app, clients = _oauth_app(config, installations, oauth_states)
     socket_url = await _socket_url(app.client, config)
     background = Background()
-    home = HomeTab(clients, engine, background)
+    home = HomeTab(clients, engine, background, home_openers, refs)
     directory = SlackDirectory(clients)
     hooks = hooks or WebHooks()
     channel = SlackChannel(clients, engine, refs, directory, hooks)
@@ -205,8 +208,13 @@ async def start_slack(
     for surface in (commands, actions, views, events):
         surface.register(app, deps)
     engine.use_directory(directory)
-    router.register("slack", channel)
+    router.register("slack", HomeRefreshingChannel(channel, home))
     engine.subscribe(home.on_change)
+
+    def detach() -> None:
+        engine.unsubscribe(home.on_change)
+        home.close()
+
     handler = _SocketModeHandler(app, config.app_token, app.client)
     handler.client.wss_uri = socket_url  # checked above; later reconnects ask for a new one
     await handler.connect_async()  # type: ignore[no-untyped-call]
@@ -218,6 +226,6 @@ async def start_slack(
         background,
         directory,
         team_id,
-        lambda: engine.unsubscribe(home.on_change),
+        detach,
         hooks,
     )

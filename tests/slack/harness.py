@@ -22,6 +22,7 @@ from engine.ports import Clock
 from engine.runtime.service import Engine, RuntimeSettings
 from engine.state import RunState
 from storage import Storage, open_storage
+from storage.slack_home import SqlHomeOpeners
 from storage.slack_messages import SqlMessageRefs
 from tests.fakeslack import Envelope, FakeSlack
 from tests.fakeslack import payloads as p
@@ -228,12 +229,12 @@ def fake_slack() -> FakeSlack:
 
 
 @asynccontextmanager
-async def running_app(
-    tmp_path: Path, clock: Clock | None = None, **settings: Any
+async def app_process(
+    fake: FakeSlack, db_path: Path, clock: Clock | None = None, **settings: Any
 ) -> AsyncIterator[SlackHarness]:
-    fake = fake_slack()
-    await fake.start()
-    storage: Storage = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'cs.db'}", create=True)
+    """One app process (engine and Slack adapter) on the SQLite file `db_path`; entering it
+    again on the same file is a restart, and two at once are two replicas."""
+    storage: Storage = await open_storage(f"sqlite+aiosqlite:///{db_path}", create=True)
     runtime = RuntimeSettings(poll_every=0.2, **settings)
     engine = (
         Engine.from_storage(storage, settings=runtime, clock=clock)
@@ -245,7 +246,8 @@ async def running_app(
         bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, admins=[ADMIN]
     )
     refs = ObservedRefs(SqlMessageRefs(storage.engine))
-    service = await start_slack(engine, engine.router, config, refs)
+    openers = SqlHomeOpeners(storage.engine)
+    service = await start_slack(engine, engine.router, config, refs, home_openers=openers)
     harness = SlackHarness(fake, engine, service, refs, storage)
     try:
         yield harness
@@ -253,5 +255,17 @@ async def running_app(
         await service.stop()
         await engine.stop()
         await storage.close()
+
+
+@asynccontextmanager
+async def running_app(
+    tmp_path: Path, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[SlackHarness]:
+    fake = fake_slack()
+    await fake.start()
+    try:
+        async with app_process(fake, tmp_path / "cs.db", clock, **settings) as harness:
+            yield harness
+    finally:
         await fake.stop()
     harness.assert_every_envelope_acked_in_time()
