@@ -21,10 +21,16 @@ from storage.schema import definitions, workflows
 APPLY_ATTEMPTS = 5
 
 
+_SEPARATORS = (",", ":")
+# Text every canonical JSON with a schedule holds (its top-level `"schedule":{`): a cheap filter
+# before the JSON one, so only those rows are parsed.
+_HAS_SCHEDULE = f"%{json.dumps({'schedule': {}}, separators=_SEPARATORS)[1:-2]}%"
+
+
 def canonical_json(definition: WorkflowDefinition) -> str:
     """The validated model as JSON with sorted keys: equal models give equal text."""
     data = definition.model_dump(mode="json", by_alias=True)
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(data, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False)
 
 
 _COLUMNS = (
@@ -193,7 +199,11 @@ class SqlDefinitionStore:
                 schedule,
             )
             .select_from(_JOINED)
-            .where(definitions.c.version == workflows.c.latest_version, schedule.is_not(None))
+            .where(
+                definitions.c.version == workflows.c.latest_version,
+                definitions.c.canonical.like(_HAS_SCHEDULE),
+                schedule.is_not(None),
+            )
             .order_by(workflows.c.tenant_id, workflows.c.name)
         )
         async with self._reader.connect() as conn:
