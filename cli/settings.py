@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # With several replicas on one database: shares live run-page updates, sent-mail records and
+    # Slack de-duplication between them (redis://host:6379/0). Unset: each process on its own.
     redis_url: str | None = None
     # The workspace used when Slack is not connected (CLI, web, API of a single install).
     tenant: str = "local"

@@ -32,6 +32,8 @@ class Components:
     tenant: str  # the Slack workspace when connected, else settings.tenant
     slack: Any = None  # bot.service.SlackService
     web: Any = None  # web.service.WebService
+    redis: Any = None  # redis.asyncio.Redis, when REDIS_URL is set (shared by the adapters)
+    feed: Any = None  # relay.redis_feed.RedisRunFeed: run changes to and from other replicas
     closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -67,7 +69,26 @@ async def _core(settings: Settings) -> Components:
         secrets=settings.secret_values(), allowed_hosts=settings.outbound_allowed_hosts
     )
     engine.register("call_http", http)
-    return Components(settings, storage, engine, http, settings.tenant)
+    parts = Components(settings, storage, engine, http, settings.tenant)
+    if settings.redis_url:
+        _connect_redis(parts, settings.redis_url)
+    return parts
+
+
+def _connect_redis(parts: Components, url: str) -> None:
+    """One client for every adapter; the feed publishes each committed run change (off the
+    commit path) and tells the web adapter about the other replicas' ones."""
+    from redis.asyncio import Redis
+
+    from relay.redis_feed import RedisRunFeed
+
+    parts.redis = Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    )
+    parts.feed = RedisRunFeed(parts.redis)
+    parts.engine.subscribe(parts.feed.on_change)
+    parts.feed.start()
+    parts.closers += [parts.feed.stop, parts.redis.aclose]  # flush the feed, then close
 
 
 @asynccontextmanager
@@ -87,6 +108,13 @@ async def build(settings: Settings) -> Components:
     parts = await _core(settings)
     try:
         _log_database(settings)
+        if settings.redis_url:
+            log.info(
+                "Redis: %s (live pages and sent-mail records shared by replicas)",
+                settings.redis_url.split("@")[-1],
+            )
+        else:
+            log.info("Redis: off (one process; set REDIS_URL to run several replicas)")
         await _start_slack(parts)
         await _start_web(parts)
     except BaseException:
@@ -134,12 +162,6 @@ async def _start_slack(parts: Components) -> None:
         public_url=s.public_url,
     )
     db = parts.storage.engine
-    redis = None
-    if s.redis_url:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(s.redis_url)
-        parts.closers.append(redis.aclose)
     slack = await start_slack(
         parts.engine,
         parts.engine.router,
@@ -147,7 +169,7 @@ async def _start_slack(parts: Components) -> None:
         SqlMessageRefs(db),
         installations=installation_store(db, config.client_id) if config.client_id else None,
         oauth_states=oauth_state_store(db) if oauth else None,
-        redis=redis,
+        redis=parts.redis,
     )
     parts.slack = slack
     if slack.team_id:  # a single-workspace install: bundled workflows go to that workspace
@@ -180,6 +202,8 @@ async def _start_web(parts: Components) -> None:
         readiness=parts.storage,
         metrics_source=SqlMetrics(parts.storage.engine),
         extra_routes=parts.slack.http_routes if parts.slack else (),
+        feed=parts.feed,
+        redis=parts.redis,
     )
     if parts.slack is not None:  # the bot's `/workflow web` links and its email fallback
         parts.slack.hooks.sign_in_url = parts.web.sign_in_url

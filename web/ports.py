@@ -198,3 +198,26 @@ class MetricsSource(Protocol):
     async def runs_by_status(self) -> dict[str, int]: ...
 
     async def pending_task_count(self) -> int: ...
+
+
+class RunNotice(Protocol):
+    """A run changed in another process: which run, and its sequence number after the change."""
+
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def seq(self) -> int: ...
+
+
+class RunFeed(Protocol):
+    """Run changes committed by other processes serving the same database (replicas), e.g.
+    `relay.redis_feed.RedisRunFeed`. Changes this process commits come through
+    `EngineFacade.subscribe`, not here. Callbacks run in the event loop and must be quick."""
+
+    def listen(self, callback: Callable[[RunNotice], None]) -> None: ...
+
+    def unlisten(self, callback: Callable[[RunNotice], None]) -> None: ...

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 from engine.access import AccessStores
 from engine.ports import Clock
@@ -22,6 +23,7 @@ from web.errors import api_errors
 from web.health import add_health_routes
 from web.links import LinkSigner
 from web.mail.channel import EmailChannel
+from web.mail.guard import SentGuard
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, mail_sender
 from web.metrics import Metrics
@@ -33,7 +35,7 @@ from web.pages.link_actions import add_link_action_routes
 from web.pages.links import add_link_routes
 from web.pages.live import HUB, LiveHub, add_live_routes
 from web.pages.tasks import add_task_routes
-from web.ports import EngineFacade, MetricsSource, Readiness, Router
+from web.ports import EngineFacade, MetricsSource, Readiness, Router, RunFeed
 from web.webhooks import WebhookSender
 
 log = logging.getLogger("countersign.web")
@@ -119,12 +121,16 @@ async def start_web(
     metrics_source: MetricsSource | None = None,
     clock: Clock | None = None,
     extra_routes: Sequence[web.RouteDef] = (),
+    feed: RunFeed | None = None,
+    redis: Redis | None = None,
 ) -> WebService:
     """Start the web adapter on `config.host:port` and register the email channel on `router`.
 
     `readiness` (the storage, with `is_current()`) backs /readyz; `metrics_source`
     (`storage.access.SqlMetrics`) gives /metrics its run and task counts; outbox and timer lag
-    come from the engine's stores when it has them."""
+    come from the engine's stores when it has them. With several replicas, `feed` brings the
+    run changes other processes commit to the live run pages, and `redis` shares the mail
+    channel's record of sent mails (both optional: without them, each process on its own)."""
     clock = clock or getattr(engine, "clock", None) or SystemClock()
     signer = LinkSigner(config.secret_key, config.base_url)
     metrics = Metrics(
@@ -148,6 +154,7 @@ async def start_web(
         clock,
         webhooks,
         load_timeline=engine.timeline,
+        guard=SentGuard(redis, ttl=config.webhook_give_up + timedelta(days=1)),
     )
     router.register("email", mail)
     hub = LiveHub()
@@ -177,6 +184,8 @@ async def start_web(
         raise
     engine.subscribe(hub.on_change)
     engine.subscribe(metrics.on_change)
+    if feed is not None:
+        feed.listen(hub.on_notice)
     log.info(
         "web: listening on http://%s:%s (public URL %s); mail goes to %s",
         config.host,
@@ -189,4 +198,6 @@ async def start_web(
         lambda: engine.unsubscribe(hub.on_change),
         lambda: engine.unsubscribe(metrics.on_change),
     ]
+    if feed is not None:
+        cleanup.append(lambda: feed.unlisten(hub.on_notice))
     return WebService(app, runner, config, signer, clock, mail, sender, hub, cleanup)

@@ -13,7 +13,6 @@ dispatcher tries again later, so no mail is lost.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ from engine.ports import Clock, Outcome, RecordedEvent, StoredDefinition, Succee
 from engine.state import RunState
 from web.config import WebConfig
 from web.links import AnswerClaims, ApprovalClaims, LinkSigner, approval_nonce
+from web.mail.guard import SentGuard
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, MailUnavailable
 from web.messages import step_message
@@ -40,7 +40,6 @@ from web.webhooks import WebhookSender
 log = logging.getLogger("countersign.mail")
 
 RETRY_AFTER = 30.0
-SENT_MEMORY = 10_000
 QUESTION_COMMANDS = ("ask_question", "answer_delivered")
 
 
@@ -66,6 +65,7 @@ class EmailChannel:
         clock: Clock,
         webhooks: WebhookSender,
         load_timeline: Callable[[str, str], Awaitable[list[RecordedEvent]]] | None = None,
+        guard: SentGuard | None = None,
     ) -> None:
         self._load_run = load_run
         self._load_timeline = load_timeline
@@ -76,8 +76,8 @@ class EmailChannel:
         self._clock = clock
         self._webhooks = webhooks
         # (command key, address) of mails sent lately: when a broadcast command is retried
-        # (e.g. its webhook failed), its mails are not sent again by this process.
-        self._sent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # (e.g. its webhook failed), its mails are not sent again (by any replica with Redis).
+        self._guard = guard or SentGuard()
 
     async def perform(self, command: Command) -> Outcome:
         try:
@@ -360,17 +360,19 @@ class EmailChannel:
     async def _send(
         self, template: str, to: str, subject: str, key: str, context: dict[str, Any]
     ) -> None:
-        if (key, to) in self._sent:
+        if not await self._guard.claim(key, to):
             return
-        message = render_mail(
-            template,
-            to=to,
-            sender=self._config.mail_from,
-            subject=subject,
-            key=key,
-            context=context,
-        )
-        await self._sender.send(message)
-        self._sent[(key, to)] = None
-        if len(self._sent) > SENT_MEMORY:
-            self._sent.popitem(last=False)
+        try:
+            message = render_mail(
+                template,
+                to=to,
+                sender=self._config.mail_from,
+                subject=subject,
+                key=key,
+                context=context,
+            )
+            await self._sender.send(message)
+        except BaseException:
+            await self._guard.release(key, to)
+            raise
+        await self._guard.sent(key, to)

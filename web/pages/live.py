@@ -1,7 +1,10 @@
 """Live run pages over Server-Sent Events: the engine calls `LiveHub.on_change` after every
-committed change; each open run page holds a queue and gets a `changed` event, upon which its
-script re-fetches the page's live fragment. Changes committed by another replica are not seen
-here (the page catches up on its next change or reload)."""
+change this process commits, and the run feed (`web.ports.RunFeed`, Redis pub/sub when
+configured) calls `LiveHub.on_notice` for changes other replicas commit. Each open run page
+holds a queue and gets a `changed` event (with the run's new seq, each seq once and in
+increasing order), upon which its script re-fetches the page's live fragment through the
+engine. Without a feed, changes committed by another replica are not seen here (the page
+catches up on its next change or reload)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from engine.events import Event
 from engine.state import RunState
 from web.pages.common import require_session
 from web.pages.dashboard import load_visible_run
+from web.ports import RunNotice
 
 HEARTBEAT = 15.0  # seconds: keeps proxies from closing an idle stream
 Key = tuple[str, str]
@@ -25,8 +29,15 @@ class LiveHub:
         self.closed = False
 
     async def on_change(self, state: RunState, _events: list[Event]) -> None:
-        for queue in self._queues.get((state.tenant_id, state.run_id), ()):
-            queue.put_nowait(state.seq)
+        self._push((state.tenant_id, state.run_id), state.seq)
+
+    def on_notice(self, notice: RunNotice) -> None:
+        """A change committed by another process (from the run feed)."""
+        self._push((notice.tenant_id, notice.run_id), notice.seq)
+
+    def _push(self, key: Key, seq: int) -> None:
+        for queue in self._queues.get(key, ()):
+            queue.put_nowait(seq)
 
     def open(self, key: Key) -> asyncio.Queue[int | None]:
         queue: asyncio.Queue[int | None] = asyncio.Queue()
@@ -53,10 +64,14 @@ HUB: web.AppKey[LiveHub] = web.AppKey("live_hub", LiveHub)
 
 async def run_events(request: web.Request) -> web.StreamResponse:
     session = await require_session(request)
-    run = await load_visible_run(request, session)
     hub = request.app[HUB]
-    key = (session.tenant_id, run.run_id)
-    queue = hub.open(key)
+    key = (session.tenant_id, request.match_info["run_id"])
+    queue = hub.open(key)  # before loading, so no change falls between the two
+    try:
+        run = await load_visible_run(request, session)
+    except BaseException:
+        hub.close(key, queue)
+        raise
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -67,6 +82,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         await response.write(f"retry: 2000\nevent: hello\ndata: {run.seq}\n\n".encode())
+        shown = run.seq
         while not hub.closed:
             try:
                 seq = await asyncio.wait_for(queue.get(), HEARTBEAT)
@@ -75,6 +91,9 @@ async def run_events(request: web.Request) -> web.StreamResponse:
                 continue
             if seq is None:
                 break
+            if seq <= shown:
+                continue  # already shown (e.g. a replica's notice after a later change here)
+            shown = seq
             await response.write(f"event: changed\ndata: {seq}\n\n".encode())
     except ConnectionResetError:
         pass  # the browser went away
