@@ -8,7 +8,8 @@ errors (`response_action: errors`) shown on the fields, so it has to know them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -22,8 +23,10 @@ from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON, REASSIGN_FR
 from bot.deps import Deps, sentence, tenant_of
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.errors import DefinitionError, EngineError, InvalidInput, NotAllowed
+from engine.state import RunState
 
 ERROR_TEXT = 2000
+StepT = TypeVar("StepT", ApprovalStep, InputStep)
 
 
 def _input_blocks(view: dict[str, Any]) -> list[str]:
@@ -94,169 +97,151 @@ def _required(view: dict[str, Any], block_id: str, what: str) -> str:
     return value
 
 
+class Submission:
+    """A modal submitted by `user` in workspace `tenant`; `meta` is read from the modal's
+    private metadata when first asked (inside the work, so a bad one is answered like any
+    other failure)."""
+
+    def __init__(self, tenant: str, user: str, view: dict[str, Any]) -> None:
+        self.tenant = tenant
+        self.user = user
+        self.view = view
+
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        return read_metadata(self.view.get("private_metadata", ""))
+
+    def value(self, block_id: str) -> str:
+        return _value(self.view, block_id)
+
+    def required(self, block_id: str, what: str) -> str:
+        return _required(self.view, block_id, what)
+
+    def values(self) -> dict[str, Any]:
+        """The raw state of the modal's inputs, for `forms.read`."""
+        values: dict[str, Any] = self.view["state"]["values"]
+        return values
+
+
+Work = Callable[[Submission], Awaitable[View | None]]
+
+
+def _on_submit(
+    app: AsyncApp, callback_id: str, then: Callable[[Submission], None] | None = None
+) -> Callable[[Work], Work]:
+    """Register `work` for the submissions of the modal `callback_id`: it runs before the ack
+    (see `_answer`); `then` runs once it succeeded."""
+
+    def register(work: Work) -> Work:
+        async def handler(
+            ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+        ) -> None:
+            submission = Submission(tenant_of(context), body["user"]["id"], view)
+            if await _answer(ack, view, lambda: work(submission)) and then is not None:
+                then(submission)
+
+        handler.__name__ = handler.__qualname__ = work.__name__  # as Bolt's logs name it
+        app.view(callback_id)(handler)
+        return work
+
+    return register
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
     engine = deps.engine
 
-    @app.view(ids.DELEGATE_VIEW)
-    async def delegate(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        tenant, user = tenant_of(context), body["user"]["id"]
-
-        async def work() -> None:
-            meta = read_metadata(view.get("private_metadata", ""))
-            to = _required(view, DELEGATE_TO, "who to delegate to")
-            try:
-                await engine.delegate(
-                    tenant,
-                    meta["r"],
-                    meta["s"],
-                    user,
-                    to,
-                    reason=_value(view, REASON),
-                    channel="slack",
-                )
-            except NotAllowed as e:  # e.g. `to` is the requester (InvalidInput names its field)
-                raise InvalidInput({DELEGATE_TO: sentence(e.message)}) from e
-
-        await _answer(ack, view, work)
-
-    @app.view(ids.REASSIGN_VIEW)
-    async def reassign(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        tenant, user = tenant_of(context), body["user"]["id"]
-
-        async def work() -> None:
-            if not deps.is_admin(user):
-                raise NotAllowed("only Countersign admins can reassign requests")
-            meta = read_metadata(view.get("private_metadata", ""))
-            from_ = _required(view, REASSIGN_FROM, "whose part moves")
-            to = _required(view, DELEGATE_TO, "who gets it")
-            try:
-                await engine.delegate(
-                    tenant,
-                    meta["r"],
-                    meta["s"],
-                    user,
-                    to,
-                    from_=from_,
-                    reason=_value(view, REASON) or "reassigned by an admin",
-                    channel="slack",
-                    admin=True,
-                )
-            except NotAllowed as e:  # "UBOB is not asked on …", "UCAT is already asked …"
-                where = REASSIGN_FROM if e.message.startswith(from_) else DELEGATE_TO
-                raise InvalidInput({where: sentence(e.message)}) from e
-
-        await _answer(ack, view, work)
-
-    @app.view(ids.ASK_VIEW)
-    async def ask(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        tenant, user = tenant_of(context), body["user"]["id"]
-
-        async def work() -> None:
-            meta = read_metadata(view.get("private_metadata", ""))
-            question = _required(view, QUESTION, "a question")
-            await engine.ask(tenant, meta["r"], meta["s"], user, question, channel="slack")
-
-        await _answer(ack, view, work)
-
-    @app.view(ids.ANSWER_VIEW)
-    async def answer(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        tenant, user = tenant_of(context), body["user"]["id"]
-
-        async def work() -> None:
-            meta = read_metadata(view.get("private_metadata", ""))
-            text = _required(view, ANSWER, "an answer")
-            await engine.answer(
-                tenant, meta["r"], meta["s"], meta["q"], user, text, channel="slack"
+    async def hand_on(s: Submission, to: str, blame: Callable[[str], str], **how: Any) -> None:
+        """Hand the modal's step on to `to`; a refusal shows on the field `blame` names."""
+        try:
+            await engine.delegate(
+                s.tenant, s.meta["r"], s.meta["s"], s.user, to, channel="slack", **how
             )
+        except NotAllowed as e:
+            raise InvalidInput({blame(e.message): sentence(e.message)}) from e
 
-        await _answer(ack, view, work)
+    @_on_submit(app, ids.DELEGATE_VIEW)
+    async def delegate(s: Submission) -> None:
+        to = s.required(DELEGATE_TO, "who to delegate to")
+        # A refusal (e.g. `to` is the requester) is about `to`.
+        await hand_on(s, to, lambda _: DELEGATE_TO, reason=s.value(REASON))
 
-    @app.view(ids.START_VIEW)
-    async def start(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        tenant, user = tenant_of(context), body["user"]["id"]
+    @_on_submit(app, ids.REASSIGN_VIEW)
+    async def reassign(s: Submission) -> None:
+        if not deps.is_admin(s.user):
+            raise NotAllowed("only Countersign admins can reassign requests")
+        from_ = s.required(REASSIGN_FROM, "whose part moves")
+        to = s.required(DELEGATE_TO, "who gets it")
+        reason = s.value(REASON) or "reassigned by an admin"
 
-        async def work() -> None:
-            meta = read_metadata(view.get("private_metadata", ""))
-            # Read the values with the version the form was built from; the run starts on the
-            # latest version, which checks them again.
-            stored = await engine.get_definition(tenant, meta["w"], meta.get("v"))
-            values = read(stored.definition.inputs, view["state"]["values"])
-            # One run per modal, however often Slack delivers the submission.
-            key = f"slack-view:{view['id']}"
-            await engine.start_run(tenant, stored.name, values, user, idempotency_key=key)
+        def blame(error: str) -> str:  # "UBOB is not asked on …", "UCAT is already asked …"
+            return REASSIGN_FROM if error.startswith(from_) else DELEGATE_TO
 
-        await _answer(ack, view, work)
+        await hand_on(s, to, blame, from_=from_, reason=reason, admin=True)
 
-    @app.view(ids.DECIDE_VIEW)
-    async def decide(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        tenant, user = tenant_of(context), body["user"]["id"]
+    @_on_submit(app, ids.ASK_VIEW)
+    async def ask(s: Submission) -> None:
+        meta = s.meta
+        question = s.required(QUESTION, "a question")
+        await engine.ask(s.tenant, meta["r"], meta["s"], s.user, question, channel="slack")
 
-        async def work() -> None:
-            meta = read_metadata(view.get("private_metadata", ""))
-            run = await engine.get_run(tenant, meta["r"])
-            stored = await engine.get_definition(tenant, run.workflow, run.version)
-            step = stored.definition.step(meta["s"])
-            if not isinstance(step, ApprovalStep):
-                raise EngineError(f"step {step.id} is not an approval step")
-            fields = read(step.fields, view["state"]["values"])
-            await engine.decide(
-                tenant, run.run_id, step.id, user, meta["d"], fields, channel="slack"
-            )
+    @_on_submit(app, ids.ANSWER_VIEW)
+    async def answer(s: Submission) -> None:
+        meta = s.meta
+        text = s.required(ANSWER, "an answer")
+        await engine.answer(
+            s.tenant, meta["r"], meta["s"], meta["q"], s.user, text, channel="slack"
+        )
 
-        await _answer(ack, view, work)
+    @_on_submit(app, ids.START_VIEW)
+    async def start(s: Submission) -> None:
+        # Read the values with the version the form was built from; the run starts on the
+        # latest version, which checks them again.
+        stored = await engine.get_definition(s.tenant, s.meta["w"], s.meta.get("v"))
+        values = read(stored.definition.inputs, s.values())
+        # One run per modal, however often Slack delivers the submission.
+        key = f"slack-view:{s.view['id']}"
+        await engine.start_run(s.tenant, stored.name, values, s.user, idempotency_key=key)
 
-    @app.view(ids.INPUT_VIEW)
-    async def submit(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        tenant, user = tenant_of(context), body["user"]["id"]
-        meta = read_metadata(view.get("private_metadata", ""))
+    async def step_of(s: Submission, kind: type[StepT], what: str) -> tuple[RunState, StepT]:
+        """The run, and the step of type `kind` (`what` in the error), the modal was opened for."""
+        run = await engine.get_run(s.tenant, s.meta["r"])
+        stored = await engine.get_definition(s.tenant, run.workflow, run.version)
+        step = stored.definition.step(s.meta["s"])
+        if not isinstance(step, kind):
+            raise EngineError(f"step {step.id} is not {what} step")
+        return run, step
 
-        async def work() -> None:
-            run = await engine.get_run(tenant, meta["r"])
-            stored = await engine.get_definition(tenant, run.workflow, run.version)
-            step = stored.definition.step(meta["s"])
-            if not isinstance(step, InputStep):
-                raise EngineError(f"step {step.id} is not an input step")
-            values = read(step.fields, view["state"]["values"])
-            await engine.submit_input(tenant, run.run_id, step.id, user, values, channel="slack")
+    @_on_submit(app, ids.DECIDE_VIEW)
+    async def decide(s: Submission) -> None:
+        run, step = await step_of(s, ApprovalStep, "an approval")
+        fields = read(step.fields, s.values())
+        await engine.decide(
+            s.tenant, run.run_id, step.id, s.user, s.meta["d"], fields, channel="slack"
+        )
 
-        if await _answer(ack, view, work):
-            deps.background.spawn(
-                deps.channel.refresh_cards(tenant, meta["r"], meta["s"]), "close the input card"
-            )
+    def close_input_card(s: Submission) -> None:
+        deps.background.spawn(
+            deps.channel.refresh_cards(s.tenant, s.meta["r"], s.meta["s"]), "close the input card"
+        )
 
-    @app.view(ids.DEFINE_VIEW)
-    async def define(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        tenant, user = tenant_of(context), body["user"]["id"]
+    @_on_submit(app, ids.INPUT_VIEW, then=close_input_card)
+    async def submit(s: Submission) -> None:
+        run, step = await step_of(s, InputStep, "an input")
+        values = read(step.fields, s.values())
+        await engine.submit_input(s.tenant, run.run_id, step.id, s.user, values, channel="slack")
 
-        async def work() -> View:
-            if not deps.is_admin(user):
-                raise NotAllowed("only Countersign admins can define workflows")
-            state = view["state"]["values"].get(ids.DEFINE_BLOCK, {}).get(ids.DEFINE_ACTION, {})
-            try:
-                applied = await engine.apply_definition(tenant, str(state.get("value") or ""))
-            except DefinitionError as e:
-                raise InvalidInput({ids.DEFINE_BLOCK: _issues(e)}) from e
-            done = (
-                f"Version {applied.version} of *{applied.name}* was created."
-                if applied.created
-                else f"*{applied.name}* is unchanged (still version {applied.version})."
-            )
-            return _notice("Workflow saved", done)
-
-        await _answer(ack, view, work)
+    @_on_submit(app, ids.DEFINE_VIEW)
+    async def define(s: Submission) -> View:
+        if not deps.is_admin(s.user):
+            raise NotAllowed("only Countersign admins can define workflows")
+        state = s.values().get(ids.DEFINE_BLOCK, {}).get(ids.DEFINE_ACTION, {})
+        try:
+            applied = await engine.apply_definition(s.tenant, str(state.get("value") or ""))
+        except DefinitionError as e:
+            raise InvalidInput({ids.DEFINE_BLOCK: _issues(e)}) from e
+        done = (
+            f"Version {applied.version} of *{applied.name}* was created."
+            if applied.created
+            else f"*{applied.name}* is unchanged (still version {applied.version})."
+        )
+        return _notice("Workflow saved", done)
