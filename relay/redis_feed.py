@@ -49,6 +49,7 @@ class RunNotice:
 
 
 NoticeCallback = Callable[[RunNotice], None]
+GapCallback = Callable[[], None]
 
 
 class _Complaints:
@@ -85,7 +86,9 @@ class RedisRunFeed:
     """Publishes this process's committed run changes and delivers other processes' ones.
 
     `on_change` is an engine listener (`Engine.subscribe(feed.on_change)`); `listen(callback)`
-    receives `RunNotice`s committed elsewhere, called in the event loop (keep it quick).
+    receives `RunNotice`s committed elsewhere, called in the event loop (keep it quick), and
+    `on_gap` is called when the subscription comes back after an outage: notices of that time
+    are lost, so whoever shows runs should check them again.
     `start()` runs the publisher, the first `listen` the subscriber; `stop()` flushes briefly and
     ends both. The Redis client is the caller's (it closes it)."""
 
@@ -97,9 +100,11 @@ class RedisRunFeed:
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
         self._listeners: list[NoticeCallback] = []
+        self._gap_listeners: list[GapCallback] = []
         self._publisher: asyncio.Task[None] | None = None
         self._subscriber: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._ever_subscribed = False
         self._publishing = _Complaints("publishing run changes to Redis")
         self._receiving = _Complaints("listening to run changes in Redis")
         self.dropped = 0  # notices dropped because too many runs were waiting to be published
@@ -131,6 +136,10 @@ class RedisRunFeed:
                 except (RedisError, OSError) as exc:
                     self._publishing.failed(exc)
                     failures += 1
+                except Exception as exc:  # never let the loop die: log it and go on
+                    log.exception("relay: publishing failed")
+                    self._publishing.failed(exc)
+                    failures += 1
                 else:
                     self._publishing.recovered()
                     failures = 0
@@ -148,14 +157,19 @@ class RedisRunFeed:
 
     # ------------------------------------------------------------ receiving
 
-    def listen(self, callback: NoticeCallback) -> None:
+    def listen(self, callback: NoticeCallback, on_gap: GapCallback | None = None) -> None:
         self._listeners.append(callback)
+        if on_gap is not None:
+            self._gap_listeners.append(on_gap)
         if self._subscriber is None:
             self._subscriber = asyncio.create_task(self._subscribe_loop(), name="relay-subscribe")
 
-    def unlisten(self, callback: NoticeCallback) -> None:
+    def unlisten(self, callback: NoticeCallback, on_gap: GapCallback | None = None) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.remove(callback)
+        if on_gap is not None:
+            with contextlib.suppress(ValueError):
+                self._gap_listeners.remove(on_gap)
 
     async def subscribed(self) -> None:
         """Return once the subscriber listens on the channel (tests, start-up checks)."""
@@ -167,16 +181,22 @@ class RedisRunFeed:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
-                self._subscribed.set()
-                self._receiving.recovered()
-                failures = 0
                 while True:
-                    message = await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=READ_TIMEOUT
-                    )
-                    if message is not None and message.get("type") == "message":
+                    message = await pubsub.get_message(timeout=READ_TIMEOUT)
+                    if message is None:
+                        continue
+                    if message.get("type") == "subscribe":
+                        # Also after redis-py reconnected by itself: a gap either way.
+                        self._confirmed(after_failure=failures > 0)
+                        failures = 0
+                    elif message.get("type") == "message":
                         self._deliver(message["data"])
             except (RedisError, OSError) as exc:
+                self._subscribed.clear()
+                self._receiving.failed(exc)
+                failures += 1
+            except Exception as exc:  # never let the loop die: log it and go on
+                log.exception("relay: listening failed")
                 self._subscribed.clear()
                 self._receiving.failed(exc)
                 failures += 1
@@ -189,6 +209,20 @@ class RedisRunFeed:
         """Wait before trying Redis again; `stop` cuts it short."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
+
+    def _confirmed(self, *, after_failure: bool) -> None:
+        self._subscribed.set()
+        self._receiving.recovered()
+        if self._ever_subscribed or after_failure:
+            self._gap()
+        self._ever_subscribed = True
+
+    def _gap(self) -> None:
+        for callback in list(self._gap_listeners):
+            try:
+                callback()
+            except Exception:
+                log.exception("relay: a listener failed after a gap")
 
     def _deliver(self, data: Any) -> None:
         try:
@@ -219,6 +253,8 @@ class RedisRunFeed:
                     await asyncio.shield(self._publisher)
             except TimeoutError:
                 log.warning("relay: run changes not published at shutdown: Redis is too slow")
+            except Exception:
+                log.exception("relay: the publisher had failed")
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

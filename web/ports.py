@@ -216,8 +216,13 @@ class RunNotice(Protocol):
 class RunFeed(Protocol):
     """Run changes committed by other processes serving the same database (replicas), e.g.
     `relay.redis_feed.RedisRunFeed`. Changes this process commits come through
-    `EngineFacade.subscribe`, not here. Callbacks run in the event loop and must be quick."""
+    `EngineFacade.subscribe`, not here. Callbacks run in the event loop and must be quick;
+    `on_gap` is called when the feed comes back after an outage (notices may have been lost)."""
 
-    def listen(self, callback: Callable[[RunNotice], None]) -> None: ...
+    def listen(
+        self, callback: Callable[[RunNotice], None], on_gap: Callable[[], None] | None = None
+    ) -> None: ...
 
-    def unlisten(self, callback: Callable[[RunNotice], None]) -> None: ...
+    def unlisten(
+        self, callback: Callable[[RunNotice], None], on_gap: Callable[[], None] | None = None
+    ) -> None: ...

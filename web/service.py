@@ -185,7 +185,7 @@ async def start_web(
     engine.subscribe(hub.on_change)
     engine.subscribe(metrics.on_change)
     if feed is not None:
-        feed.listen(hub.on_notice)
+        feed.listen(hub.on_notice, hub.on_gap)
     log.info(
         "web: listening on http://%s:%s (public URL %s); mail goes to %s",
         config.host,
@@ -199,5 +199,5 @@ async def start_web(
         lambda: engine.unsubscribe(metrics.on_change),
     ]
     if feed is not None:
-        cleanup.append(lambda: feed.unlisten(hub.on_notice))
+        cleanup.append(lambda: feed.unlisten(hub.on_notice, hub.on_gap))
     return WebService(app, runner, config, signer, clock, mail, sender, hub, cleanup)

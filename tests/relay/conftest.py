@@ -88,7 +88,12 @@ async def replica(
     async with AsyncExitStack() as stack:
         storage = await open_storage(database_url, create=True)
         stack.push_async_callback(storage.close)
-        redis = Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=2)
+        redis = Redis.from_url(
+            redis_url,
+            socket_connect_timeout=0.5,
+            socket_timeout=2,
+            client_name=f"relay-test-{uuid.uuid4().hex[:12]}",
+        )
         stack.push_async_callback(redis.aclose)
         engine = Engine.from_storage(storage, clock=clock)
         stack.push_async_callback(engine.stop)

@@ -12,8 +12,10 @@ import pytest
 from redis.asyncio import Redis
 
 from engine.memory import ManualClock
+from engine.runtime.service import Engine
 from engine.state import RunState
 from relay.redis_feed import RedisRunFeed, RunNotice
+from storage import open_storage
 from tests.relay.conftest import DEAD_REDIS_URL, TENANT, replica
 from tests.web.support import approval_flow
 
@@ -66,6 +68,38 @@ async def test_a_decision_through_another_replica_updates_the_page(
             assert finished.status == "completed" and finished.seq > decided.seq
             assert await next_event(stream) == ("changed", str(finished.seq))
             stream.close()
+
+
+async def test_after_a_feed_outage_open_pages_catch_up(
+    postgres_url: str, redis_url: str, channel: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    async with replica(postgres_url, redis_url, channel, clock, tmp_path / "a") as a:
+        silent = await open_storage(postgres_url)  # a replica whose notices are lost
+        other = Engine.from_storage(silent, clock=clock)
+        try:
+            await a.engine.apply_definition(TENANT, approval_flow(ALICE))
+            run = await a.engine.start_run(TENANT, "purchase", {"item": "lamp"}, "U0BOB")
+            await asyncio.wait_for(a.feed.subscribed(), WAIT)
+            async with a.browser(ALICE) as browser:
+                stream = await open_stream(browser, run.run_id)
+                decided = await other.decide(TENANT, run.run_id, "manager", ALICE, "approve")
+                # Cut A's subscription, as a Redis restart would: once it is back, the page
+                # reloads its run and sees the decision it was never told about.
+                await cut_subscription(a.redis)
+                assert await next_event(stream) == ("changed", str(decided.seq))
+                stream.close()
+        finally:
+            await other.stop()
+            await silent.close()
+
+
+async def cut_subscription(client: Redis) -> None:
+    name = await client.client_getname()
+    killed = 0
+    for entry in await client.client_list(_type="pubsub"):
+        if entry.get("name") == (name.decode() if isinstance(name, bytes) else name):
+            killed += await client.client_kill_filter(_id=entry["id"])
+    assert killed == 1
 
 
 async def test_a_replica_does_not_hear_its_own_changes_twice(redis_url: str, channel: str) -> None:

@@ -3,12 +3,14 @@ change this process commits, and the run feed (`web.ports.RunFeed`, Redis pub/su
 configured) calls `LiveHub.on_notice` for changes other replicas commit. Each open run page
 holds a queue and gets a `changed` event (with the run's new seq, each seq once and in
 increasing order), upon which its script re-fetches the page's live fragment through the
-engine. Without a feed, changes committed by another replica are not seen here (the page
-catches up on its next change or reload)."""
+engine. When the feed comes back after an outage, every open stream reloads its run once and
+says `changed` if it moved meanwhile. Without a feed, changes committed by another replica are
+not seen here (the page catches up on its next change or reload)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 
 from aiohttp import web
@@ -19,7 +21,9 @@ from web.pages.common import require_session
 from web.pages.dashboard import load_visible_run
 from web.ports import RunNotice
 
+log = logging.getLogger("countersign.web")
 HEARTBEAT = 15.0  # seconds: keeps proxies from closing an idle stream
+RECHECK = -1  # queued after a gap in the run feed: the stream reloads its run to see if it moved
 Key = tuple[str, str]
 
 
@@ -34,6 +38,12 @@ class LiveHub:
     def on_notice(self, notice: RunNotice) -> None:
         """A change committed by another process (from the run feed)."""
         self._push((notice.tenant_id, notice.run_id), notice.seq)
+
+    def on_gap(self) -> None:
+        """The run feed was down: changes from other processes may have been missed."""
+        for queues in self._queues.values():
+            for queue in queues:
+                queue.put_nowait(RECHECK)
 
     def _push(self, key: Key, seq: int) -> None:
         for queue in self._queues.get(key, ()):
@@ -91,6 +101,12 @@ async def run_events(request: web.Request) -> web.StreamResponse:
                 continue
             if seq is None:
                 break
+            if seq == RECHECK:
+                try:
+                    seq = (await load_visible_run(request, session)).seq
+                except Exception as exc:  # e.g. the database is away too: the next change tells
+                    log.warning("live page of run %s not rechecked: %s", key[1], exc)
+                    continue
             if seq <= shown:
                 continue  # already shown (e.g. a replica's notice after a later change here)
             shown = seq
