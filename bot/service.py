@@ -191,6 +191,11 @@ async def start_slack(
         app, clients = _oauth_app(config, installations, oauth_states)
     socket_url = await _socket_url(app.client, config)
     background = Background()
+    if home_openers is None:
+        log.warning(
+            "Slack: who opened their App Home is kept in memory only (no home_openers given): "
+            "after a restart, Homes refresh again only once their users open them"
+        )
     home = HomeTab(clients, engine, background, home_openers, refs)
     directory = SlackDirectory(clients)
     hooks = hooks or WebHooks()

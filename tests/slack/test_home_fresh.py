@@ -4,16 +4,24 @@ after a restart, and when another process (one without Slack, like the CLI) comm
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.background import Background
 from bot.blocks import ids
+from bot.clients import SlackClients
+from bot.home import HomeTab
+from engine.events import Event
+from engine.memory import ManualClock, MemoryStorage
 from engine.runtime.service import Engine
+from engine.state import RunState
 from storage import open_storage
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import ACCESS
-from tests.slack.harness import TEAM, SlackHarness, app_process, fake_slack
+from tests.slack.harness import TEAM, SlackHarness, app_process, fake_slack, running_app
+from tests.slack.test_deadlines import ESCALATE, MONDAY
 
 
 @pytest.fixture
@@ -89,3 +97,46 @@ async def test_nobody_who_never_opened_the_home_gets_one(slack: SlackHarness) ->
     await slack.run_reaches(run.run_id, "completed")
     await slack.service.settle()
     assert published_to(slack.fake) == set()
+
+
+async def test_an_escalation_takes_the_task_off_the_earlier_approvers_home(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(MONDAY)
+    async with running_app(tmp_path, clock) as app:
+        await app.engine.apply_definition(TEAM, ESCALATE)
+        await open_and_wait(app, "UBOB")
+        await open_and_wait(app, "UCAT")
+        run = await app.engine.start_run(TEAM, "escalate", {}, "UADA")
+        await app.fake.wait_until(lambda: run.run_id in home_text(app.fake, "UBOB"))
+        await app.card("UBOB")
+        clock.advance(timedelta(hours=2))  # Bob's timeout: the step goes to Cat
+        await app.engine.run_until_idle()
+        await app.fake.wait_until(lambda: run.run_id in home_text(app.fake, "UCAT"))
+        # Bob is no longer an approver of the step: only his card says he was asked.
+        await app.fake.wait_until(lambda: "Nothing waits on you" in home_text(app.fake, "UBOB"))
+
+
+async def test_a_burst_of_changes_publishes_a_home_twice_not_once_each(fake: FakeSlack) -> None:
+    engine = Engine.from_storage(MemoryStorage())  # not started: runs just wait on Bob
+    await engine.apply_definition(TEAM, ACCESS)
+    changes: list[tuple[RunState, list[Event]]] = []
+
+    async def record(state: RunState, events: list[Event]) -> None:
+        changes.append((state, events))
+
+    engine.subscribe(record)
+    for _ in range(50):
+        await engine.start_run(TEAM, "access", {"system": "vpn"}, "UADA")
+    background = Background()
+    home = HomeTab(SlackClients(fake.api_url, bot_token=fake.bot_token), engine, background)
+    home.opened(TEAM, "UBOB")
+    await background.drain()
+    for state, events in changes:  # 50 requests to Bob arrive at once
+        await home.on_change(state, events)
+    await background.drain()
+    assert str(fake.home["UBOB"]["blocks"]).count(ids.APPROVE) == 20  # a full page
+    publishes = [c for c in fake.calls_to("views.publish") if c.args["user_id"] == "UBOB"]
+    # The open; the first change at once; the other 49 share one pass, a second later.
+    assert len(publishes) == 3
+    assert published_to(fake) == {"UBOB"}  # Ada, the requester, never opened hers
