@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.slack.harness import TEAM, SlackHarness, running_app
+from tests.fakeslack import FakeSlack
+from tests.slack.harness import TEAM, SlackHarness, fake_slack, running_app
 
 PURCHASE = """
 name: purchase
@@ -74,3 +75,12 @@ async def slack(tmp_path: Path) -> AsyncIterator[SlackHarness]:
         for text in (PURCHASE, ACCESS, DEPLOY, ROOM):
             await harness.engine.apply_definition(TEAM, text)
         yield harness
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    """The fake Slack alone, for tests that start the app themselves (or run app.py)."""
+    fake = fake_slack()
+    await fake.start()
+    yield fake
+    await fake.stop()

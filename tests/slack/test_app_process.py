@@ -11,16 +11,14 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.blocks import ids
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import PURCHASE
-from tests.slack.harness import ADMIN, SlackUsers, fake_slack
+from tests.slack.harness import ADMIN, SlackUsers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,14 +66,6 @@ async def until_ready(app: asyncio.subprocess.Process) -> list[str]:
         assert line, "the app exited before it was ready:\n" + "".join(lines)
         lines.append(line.decode())
     return lines
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    fake = fake_slack()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def test_app_py_runs_a_workflow_from_slack_and_stops_on_sigterm(

@@ -3,11 +3,8 @@ after a restart, and when another process (one without Slack, like the CLI) comm
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from bot.background import Background
 from bot.blocks import ids
@@ -20,16 +17,8 @@ from engine.state import RunState
 from storage import open_storage
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import ACCESS
-from tests.slack.harness import TEAM, SlackHarness, app_process, fake_slack, running_app
+from tests.slack.harness import TEAM, SlackHarness, app_process, running_app
 from tests.slack.test_deadlines import ESCALATE, MONDAY
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    fake = fake_slack()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def home_text(fake: FakeSlack, user: str) -> str:
