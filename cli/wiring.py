@@ -144,6 +144,7 @@ async def _start_slack(parts: Components) -> None:
         return
     from bot.config import SlackConfig
     from bot.service import start_slack
+    from storage.slack_home import SqlHomeOpeners
     from storage.slack_installations import installation_store, oauth_state_store
     from storage.slack_messages import SqlMessageRefs
 
@@ -170,6 +171,7 @@ async def _start_slack(parts: Components) -> None:
         installations=installation_store(db, config.client_id) if config.client_id else None,
         oauth_states=oauth_state_store(db) if oauth else None,
         redis=parts.redis,
+        home_openers=SqlHomeOpeners(db),
     )
     parts.slack = slack
     if slack.team_id:  # a single-workspace install: bundled workflows go to that workspace

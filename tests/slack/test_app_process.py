@@ -127,3 +127,37 @@ async def test_app_py_wires_workflow_web_to_its_web_server(fake: FakeSlack, tmp_
     finally:
         app.kill()
         await app.wait()
+
+
+async def test_app_py_refreshes_an_opened_home_after_a_restart(
+    fake: FakeSlack, tmp_path: Path
+) -> None:
+    env = app_env(fake, tmp_path)
+    users = SlackUsers(fake)
+
+    def bob_homes() -> list[str]:
+        return [
+            str(c.args["view"])
+            for c in fake.calls_to("views.publish")
+            if c.args["user_id"] == "UBOB"
+        ]
+
+    app = await start_app(env, tmp_path)
+    try:
+        await until_ready(app)
+        await users.open_home("UBOB")
+        await fake.wait_until(lambda: len(bob_homes()) == 1)
+        app.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(app.communicate(), 30)
+        app = await start_app(env, tmp_path)  # who opened their Home is kept in the database
+        await until_ready(app)
+        await users.command("UADA", "start purchase")
+        view = await users.opened_view("UADA")
+        await users.submit("UADA", view, {"item": "Monitor", "amount": "250"})
+        await users.card("UBOB")
+        # Bob did not open his Home again, yet the new request waits on him there.
+        await fake.wait_until(lambda: any("*purchase* · step *managers*" in h for h in bob_homes()))
+    finally:
+        if app.returncode is None:
+            app.kill()
+            await app.wait()
