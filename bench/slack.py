@@ -25,6 +25,7 @@ import asyncpg
 
 from bot.blocks import ids
 from bot.config import SlackConfig
+from bot.message_refs import MessageRef
 from bot.service import start_slack
 from engine.runtime.service import Engine
 from storage import open_storage
@@ -118,7 +119,9 @@ async def main(approvers: int, database: str) -> None:
         config = SlackConfig(
             bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url
         )
-        service = await start_slack(engine, engine.router, config, SqlMessageRefs(storage.engine))
+        service = await start_slack(
+            engine, engine.router, config, SqlMessageRefs(storage.engine, MessageRef)
+        )
         try:
             await engine.apply_definition(TEAM, definition("everyone", users, "all"))
             await engine.start_run(TEAM, "everyone", {}, "UREQ")

@@ -143,6 +143,7 @@ async def _start_slack(parts: Components) -> None:
         )
         return
     from bot.config import SlackConfig
+    from bot.message_refs import MessageRef
     from bot.service import start_slack
     from storage.slack_home import SqlHomeOpeners
     from storage.slack_installations import installation_store, oauth_state_store
@@ -167,7 +168,7 @@ async def _start_slack(parts: Components) -> None:
         parts.engine,
         parts.engine.router,
         config,
-        SqlMessageRefs(db),
+        SqlMessageRefs(db, MessageRef),
         installations=installation_store(db, config.client_id) if config.client_id else None,
         oauth_states=oauth_state_store(db) if oauth else None,
         redis=parts.redis,

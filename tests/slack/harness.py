@@ -245,7 +245,7 @@ async def app_process(
     config = SlackConfig(
         bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, admins=[ADMIN]
     )
-    refs = ObservedRefs(SqlMessageRefs(storage.engine))
+    refs = ObservedRefs(SqlMessageRefs(storage.engine, MessageRef))
     openers = SqlHomeOpeners(storage.engine)
     service = await start_slack(engine, engine.router, config, refs, home_openers=openers)
     harness = SlackHarness(fake, engine, service, refs, storage)

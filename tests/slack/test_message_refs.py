@@ -21,7 +21,7 @@ async def refs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     async with empty_database(request.param, tmp_path) as url:
         storage = await open_storage(url, create=True)
         try:
-            yield SqlMessageRefs(storage.engine)
+            yield SqlMessageRefs(storage.engine, MessageRef)
         finally:
             await storage.close()
 

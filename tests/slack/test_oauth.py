@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.blocks import ids
 from bot.config import SlackConfig
+from bot.message_refs import MessageRef
 from bot.service import SlackService, start_slack
 from engine.runtime.service import Engine
 from storage import open_storage
@@ -52,7 +53,7 @@ async def oauth_app(tmp_path: Path) -> AsyncIterator[tuple[FakeSlack, Engine, Sl
         engine,
         engine.router,
         config,
-        SqlMessageRefs(storage.engine),
+        SqlMessageRefs(storage.engine, MessageRef),
         installations=installation_store(storage.engine, fake.client_id),
         oauth_states=oauth_state_store(storage.engine),
     )
