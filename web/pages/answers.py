@@ -13,21 +13,19 @@ from engine.errors import (
     EngineError,
     InvalidInput,
     NotAllowed,
-    NotFound,
     RunFinished,
     StepNotPending,
 )
 from engine.state import Question, RunState
-from web.links import AnswerClaims, LinkRefused
+from web.links import AnswerClaims
 from web.pages.common import (
     check_link_csrf,
-    current_session,
     deps,
     keep_link_csrf,
     link_csrf,
     render,
 )
-from web.pages.links import problem_page
+from web.pages.links import open_link, problem_page
 
 MAX_ANSWER = 4000
 
@@ -41,30 +39,10 @@ class CheckedAnswer:
 
 
 async def check_answer_link(request: web.Request) -> CheckedAnswer | web.Response:
-    d = deps(request)
-    try:
-        claims = d.signer.read_answer(request.match_info["token"], d.clock.now())
-    except LinkRefused as refused:
-        detail = ""
-        if refused.problem == "expired" and refused.claims is not None:
-            detail = f"This one expired on {refused.claims.expires_at:%Y-%m-%d %H:%M} UTC."
-        return problem_page(request, refused.problem, detail)
-    if await d.access.nonces.is_used(claims.tenant_id, claims.nonce):
-        return problem_page(request, "used")
-    session = await current_session(request)
-    if session is not None and (
-        session.tenant_id != claims.tenant_id or session.principal != claims.principal
-    ):
-        return problem_page(
-            request,
-            "foreign",
-            f"It was sent to {claims.principal}; you are signed in as {session.principal}.",
-        )
-    try:
-        run = await d.engine.get_run(claims.tenant_id, claims.run_id)
-        stored = await d.engine.get_definition(claims.tenant_id, run.workflow, run.version)
-    except NotFound:
-        return problem_page(request, "gone")
+    opened = await open_link(request, deps(request).signer.read_answer)
+    if isinstance(opened, web.Response):
+        return opened
+    claims, run, stored = opened
     step = run.steps.get(claims.step_id)
     found = next((q for q in step.questions if q.id == claims.question_id), None) if step else None
     if step is None or found is None or found.to != claims.principal:

@@ -7,7 +7,9 @@ works once. A tampered, expired, used or foreign link gets a page saying exactly
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -20,6 +22,7 @@ from engine.errors import (
     RunFinished,
     StepNotPending,
 )
+from engine.ports import StoredDefinition
 from engine.state import RunState, StepState
 from web.links import ApprovalClaims, LinkRefused
 from web.messages import step_message
@@ -94,11 +97,28 @@ class Checked:
         self.spec: Any = definition.step(claims.step_id)
 
 
-async def check_link(request: web.Request) -> Checked | web.Response:
+class LinkClaims(Protocol):
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def principal(self) -> str: ...
+    @property
+    def nonce(self) -> str: ...
+
+
+C = TypeVar("C", bound=LinkClaims)
+
+
+async def open_link(
+    request: web.Request, read: Callable[[str, datetime], C]
+) -> tuple[C, RunState, StoredDefinition] | web.Response:
+    """The checks every emailed link passes before its page: signature and expiry (`read`),
+    not used yet, sent to whoever is signed in (if anyone), and its run still there."""
     d = deps(request)
-    now = d.clock.now()
     try:
-        claims = d.signer.read_approval(request.match_info["token"], now)
+        claims = read(request.match_info["token"], d.clock.now())
     except LinkRefused as refused:
         detail = ""
         if refused.problem == "expired" and refused.claims is not None:
@@ -120,6 +140,14 @@ async def check_link(request: web.Request) -> Checked | web.Response:
         stored = await d.engine.get_definition(claims.tenant_id, run.workflow, run.version)
     except NotFound:
         return problem_page(request, "gone")
+    return claims, run, stored
+
+
+async def check_link(request: web.Request) -> Checked | web.Response:
+    opened = await open_link(request, deps(request).signer.read_approval)
+    if isinstance(opened, web.Response):
+        return opened
+    claims, run, stored = opened
     step = run.steps.get(claims.step_id)
     if step is None or claims.principal not in step.approvers:
         moved = moved_on(step, claims.principal) if step is not None else ""
