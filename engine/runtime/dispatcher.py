@@ -93,7 +93,6 @@ class Dispatcher:
         # many batches' worth per statement (a crash before that only repeats them).
         self._done: list[str] = []
         self._completer: asyncio.Task[None] | None = None
-        self.poll_every = 1.0
         self._must_poll = True  # look at the outbox on the next pass, whatever the time
 
     def wake(self) -> None:
@@ -134,7 +133,6 @@ class Dispatcher:
     async def run(self, poll_every: float) -> None:
         """Dispatch until stopped: at once while there is work or a wake-up, otherwise every
         `poll_every` seconds (commands queued by other processes, retries come due)."""
-        self.poll_every = poll_every
         while not self._stopping:
             self._wake.clear()
             # Handed-over commands need no outbox read: poll only when told to or when due.
