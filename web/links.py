@@ -8,9 +8,10 @@ so tests can move time. Single use is enforced by the `NonceStore` where the lin
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -23,13 +24,23 @@ ANSWER_SALT = "countersign.answer-link"
 LinkProblem = Literal["tampered", "expired", "used", "foreign"]
 
 
+class Expiring(Protocol):
+    """Any link's claims: what a refusal keeps to say when the link expired."""
+
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+C = TypeVar("C", bound=Expiring)
+
+
 class LinkRefused(Exception):
     """A link that cannot be used; `problem` says exactly why."""
 
     def __init__(
         self,
         problem: LinkProblem,
-        claims: ApprovalClaims | SignInClaims | AnswerClaims | None = None,
+        claims: Expiring | None = None,
     ):
         super().__init__(problem)
         self.problem: LinkProblem = problem
@@ -105,22 +116,19 @@ class LinkSigner:
     def read_approval(self, token: str, now: datetime) -> ApprovalClaims:
         """The claims of a genuine, unexpired link; raises `LinkRefused` otherwise (expired links
         still carry their claims, so the page can say what they were for)."""
-        try:
-            data = self._approval.loads(token)
-            claims = ApprovalClaims(
+
+        def claims(data: Any) -> ApprovalClaims:
+            return ApprovalClaims(
                 tenant_id=str(data["t"]),
                 run_id=str(data["r"]),
                 step_id=str(data["s"]),
                 principal=str(data["p"]),
                 kind="input" if data["k"] == "input" else "approval",
                 nonce=str(data["n"]),
-                expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
+                expires_at=_expiry(data),
             )
-        except (BadSignature, KeyError, TypeError, ValueError) as exc:
-            raise LinkRefused("tampered") from exc
-        if claims.expires_at <= now:
-            raise LinkRefused("expired", claims)
-        return claims
+
+        return _read(self._approval, token, now, claims)
 
     # ------------------------------------------------------------ answer links
 
@@ -140,22 +148,19 @@ class LinkSigner:
 
     def read_answer(self, token: str, now: datetime) -> AnswerClaims:
         """Like `read_approval`, for answer links."""
-        try:
-            data = self._answer.loads(token)
-            claims = AnswerClaims(
+
+        def claims(data: Any) -> AnswerClaims:
+            return AnswerClaims(
                 tenant_id=str(data["t"]),
                 run_id=str(data["r"]),
                 step_id=str(data["s"]),
                 question_id=str(data["q"]),
                 principal=str(data["p"]),
                 nonce=str(data["n"]),
-                expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
+                expires_at=_expiry(data),
             )
-        except (BadSignature, KeyError, TypeError, ValueError) as exc:
-            raise LinkRefused("tampered") from exc
-        if claims.expires_at <= now:
-            raise LinkRefused("expired", claims)
-        return claims
+
+        return _read(self._answer, token, now, claims)
 
     # ------------------------------------------------------------ sign-in links
 
@@ -172,16 +177,30 @@ class LinkSigner:
         return f"{self._base_url}/signin/{token}"
 
     def read_sign_in(self, token: str, now: datetime) -> SignInClaims:
-        try:
-            data = self._sign_in.loads(token)
-            claims = SignInClaims(
+        def claims(data: Any) -> SignInClaims:
+            return SignInClaims(
                 tenant_id=str(data["t"]),
                 principal=str(data["p"]),
                 nonce=str(data["n"]),
-                expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
+                expires_at=_expiry(data),
             )
-        except (BadSignature, KeyError, TypeError, ValueError) as exc:
-            raise LinkRefused("tampered") from exc
-        if claims.expires_at <= now:
-            raise LinkRefused("expired", claims)
-        return claims
+
+        return _read(self._sign_in, token, now, claims)
+
+
+def _expiry(data: Any) -> datetime:
+    return datetime.fromtimestamp(int(data["e"]), UTC)
+
+
+def _read(
+    serializer: URLSafeSerializer, token: str, now: datetime, claims: Callable[[Any], C]
+) -> C:
+    """The claims of a genuine token, or `LinkRefused`: "tampered" when the signature or the
+    payload is wrong, "expired" (with the claims) when it is past its time."""
+    try:
+        found = claims(serializer.loads(token))
+    except (BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise LinkRefused("tampered") from exc
+    if found.expires_at <= now:
+        raise LinkRefused("expired", found)
+    return found
