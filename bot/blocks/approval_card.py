@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock
 
 from bot.blocks import ids
-from bot.blocks.handoffs import handoff_lines, question_lines
+from bot.blocks.handoffs import handoff_buttons, handoff_lines, question_lines
 from bot.blocks.limits import (
     HEADER_TEXT,
     MESSAGE_BLOCKS,
@@ -86,14 +86,6 @@ def _votes(step: StepState) -> str:
     return "\n".join(lines)
 
 
-def _more_buttons(ref: str) -> list[ButtonElement]:
-    """Ask the requester, or hand the request to someone else."""
-    return [
-        ButtonElement(text="Ask for info", action_id=ids.ASK, value=ref),
-        ButtonElement(text="Delegate", action_id=ids.DELEGATE, value=ref),
-    ]
-
-
 def _about(step: StepState, principal: str, shared_in: str | None = None) -> list[Block]:
     """How the request reached this person (or left them), and its questions and answers."""
     lines = handoff_lines(step, principal, shared_in) + question_lines(step)
@@ -157,7 +149,7 @@ def approval_card(
                         text="Approve", action_id=ids.APPROVE, value=ref, style="primary"
                     ),
                     ButtonElement(text="Reject", action_id=ids.REJECT, value=ref, style="danger"),
-                    *_more_buttons(ref),
+                    *handoff_buttons(ref),
                 ],
             )
         )
@@ -198,7 +190,7 @@ def input_card(
                     ButtonElement(
                         text="Open form", action_id=ids.OPEN_INPUT, value=ref, style="primary"
                     ),
-                    *_more_buttons(ref),
+                    *handoff_buttons(ref),
                 ],
             )
         )

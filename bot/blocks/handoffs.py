@@ -96,6 +96,15 @@ def handoff_lines(step: StepState, principal: str, shared_in: str | None = None)
     return lines
 
 
+def handoff_buttons(ref: str, *, ask: bool = True) -> list[ButtonElement]:
+    """Ask the requester (unless `ask` is False), or hand the request to someone else: the same
+    buttons on a card and on an App Home row, so both reach the same handlers and modals."""
+    buttons = [ButtonElement(text="Delegate", action_id=ids.DELEGATE, value=ref)]
+    if ask:
+        buttons.insert(0, ButtonElement(text="Ask for info", action_id=ids.ASK, value=ref))
+    return buttons
+
+
 def question_lines(step: StepState) -> list[str]:
     """Each question to the requester and its answer (or that it waits, and what is paused)."""
     lines = []

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock
 
 from bot.blocks import ids
+from bot.blocks.handoffs import handoff_buttons
 from bot.blocks.limits import (
     HEADER_TEXT,
     MESSAGE_BLOCKS,
@@ -139,7 +140,11 @@ def _with_button(text: str, button: ButtonElement) -> Block:
 
 
 def task_blocks(task: PendingTask, sla: str | None = None) -> list[Block]:
-    """One waiting task with its buttons (inbox and App Home); `sla` is its deadlines line."""
+    """One waiting task with its buttons (inbox and App Home); `sla` is its deadlines line.
+
+    The buttons are the card's (same action ids, the step in the value), so a click here is
+    handled exactly like one on the card: Approve / Reject / Ask for info / Delegate for an
+    approval, Open form / Delegate for an input."""
     ref = ids.StepRef(task.run_id, task.step_id).value()
     text = (
         f"*{escape(task.workflow)}* · step *{escape(task.step_id)}* · asked by "
@@ -149,9 +154,13 @@ def task_blocks(task: PendingTask, sla: str | None = None) -> list[Block]:
         buttons = [
             ButtonElement(text="Approve", action_id=ids.APPROVE, value=ref, style="primary"),
             ButtonElement(text="Reject", action_id=ids.REJECT, value=ref, style="danger"),
+            *handoff_buttons(ref),
         ]
     else:
-        buttons = [ButtonElement(text="Open form", action_id=ids.OPEN_INPUT, value=ref)]
+        buttons = [
+            ButtonElement(text="Open form", action_id=ids.OPEN_INPUT, value=ref),
+            *handoff_buttons(ref, ask=False),
+        ]
     block_id = truncate(f"task|{ref}", 255)
     about = [context(sla)] if sla else []
     return [section(text), *about, ActionsBlock(block_id=block_id, elements=buttons)]

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bot.blocks import ids
-from bot.blocks.app_home import TASKS_PER_PAGE, home_view
+from bot.blocks.app_home import EVENTS_SHOWN, RUNS_SHOWN, TASKS_PER_PAGE, home_view
 from bot.blocks.approval_card import approval_card, input_card
 from bot.blocks.forms import read
 from bot.blocks.limits import fit, metadata, section, truncate
 from bot.blocks.modals import decision_modal, define_modal, input_modal, start_modal
 from bot.blocks.run_status import run_message, workflows_blocks
 from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition
-from engine.ports import PendingTask, StoredDefinition
+from engine.events import CommentAdded
+from engine.ports import PendingTask, RecordedEvent, StoredDefinition
 from engine.state import RunState, StepState, Vote
 from tests.fakeslack.payloads import view_submission
 
@@ -263,6 +265,33 @@ def test_app_home_pages_a_long_inbox_within_100_blocks() -> None:
     ).to_dict()
     nav = next(b for b in middle["blocks"] if b.get("block_id") == "home_pages")
     assert [e["value"] for e in nav["elements"]] == ["6", "8"]
+
+
+def test_a_full_home_keeps_every_rows_buttons_within_100_blocks() -> None:
+    """The largest Home: a full page of tasks (each with its deadlines line), both page
+    buttons, every run and every event shown."""
+    tasks = [task(i) for i in range(TASKS_PER_PAGE - 1)]
+    tasks.append(replace(task(TASKS_PER_PAGE), kind="input", step_id="details"))
+    recent = [
+        RecordedEvent("T111", "r1", i, CommentAdded(at=T0, actor="U0001", text="x", channel="api"))
+        for i in range(EVENTS_SHOWN)
+    ]
+    view = home_view(
+        tasks,
+        page=1,
+        has_newer=True,
+        runs=[run(status="waiting") for _ in range(RUNS_SHOWN)],
+        recent=recent,
+        slas={(t.run_id, t.step_id): "waiting 2h" for t in tasks},
+    ).to_dict()
+    assert len(view["blocks"]) <= 100
+    assert not any("more not shown" in str(b) for b in view["blocks"])
+    rows = [b for b in view["blocks"] if str(b.get("block_id", "")).startswith("task|")]
+    buttons = [[e["action_id"] for e in b["elements"]] for b in rows]
+    approval = [ids.APPROVE, ids.REJECT, ids.ASK, ids.DELEGATE]
+    assert buttons == [approval] * (TASKS_PER_PAGE - 1) + [[ids.OPEN_INPUT, ids.DELEGATE]]
+    values = {e["value"] for b in rows for e in b["elements"]}
+    assert values == {ids.StepRef(t.run_id, t.step_id).value() for t in tasks}
 
 
 def test_run_message_and_workflow_list() -> None:
