@@ -11,7 +11,7 @@ from email.message import EmailMessage
 import aiohttp
 
 from tests.mail.conftest import SmtpServer
-from tests.web.forms import csrf_of
+from tests.web.forms import csrf_of, form_fields
 from tests.web.support import TENANT, Stack, approval_flow
 
 BOB = "bob@example.com"
@@ -215,15 +215,21 @@ async def test_the_email_approver_who_asked_gets_the_answer_with_links_to_decide
     assert (await stack.engine.get_run(TENANT, run.run_id)).steps["manager"].outcome == "approved"
 
 
-async def test_an_email_approver_asks_and_delegates_from_the_link_page(
-    mail_stack: Stack, smtp: SmtpServer
-) -> None:
-    stack = mail_stack
+async def bobs_request(stack: Stack, smtp: SmtpServer) -> tuple[str, str]:
+    """A purchase by the email requester waiting on email approver Bob: the run id and the
+    path of the form link in Bob's mail."""
     await stack.apply(approval_flow(f"email:{BOB}"))
     run = await stack.engine.start_run(TENANT, "purchase", {"item": "desk"}, f"email:{REQ}")
     await stack.engine.run_until_idle()
     [request] = smtp.inbox.to(BOB)
-    form = stack.path(link(request, "Form"))
+    return run.run_id, stack.path(link(request, "Form"))
+
+
+async def test_an_email_approver_asks_and_delegates_from_the_link_page(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    stack = mail_stack
+    run_id, form = await bobs_request(stack, smtp)
 
     async with stack.client() as browser:
         async with browser.get(form) as r:
@@ -249,7 +255,7 @@ async def test_an_email_approver_asks_and_delegates_from_the_link_page(
     await stack.engine.run_until_idle()
     [to_carol] = smtp.inbox.to(CAROL)
     assert f"delegated to you by email:{BOB}" in text_of(to_carol)
-    state = await stack.engine.get_run(TENANT, run.run_id)
+    state = await stack.engine.get_run(TENANT, run_id)
     [handed] = state.steps["manager"].delegations
     assert (handed.from_, handed.to, handed.kind) == (f"email:{BOB}", f"email:{CAROL}", "delegate")
 
@@ -269,3 +275,35 @@ async def test_an_admin_reassignment_tells_the_email_approver_it_moved_away(
     assert f"U0ADMIN reassigned it to email:{CAROL}" in text_of(moved)
     [to_carol] = smtp.inbox.to(CAROL)
     assert f"reassigned to you from email:{BOB} by U0ADMIN" in text_of(to_carol)
+
+
+async def test_a_refused_delegate_or_ask_on_the_link_page_keeps_what_was_typed(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    stack = mail_stack
+    run_id, form = await bobs_request(stack, smtp)
+    script = "<script>alert('x')</script>"
+
+    async with stack.client() as browser:
+        async with browser.get(form) as r:
+            csrf = csrf_of(await r.text())
+        data = {"csrf": csrf, "to": REQ, "reason": f"Ask {script}"}
+        async with browser.post(f"{form}/delegate", data=data) as r:
+            page = await r.text()
+            assert r.status == 422, page  # the requester may not approve their own request
+        assert form_fields(page, f"{form}/delegate") == {"to": REQ, "reason": f"Ask {script}"}
+        assert script not in page and "&lt;script&gt;" in page
+        assert 'id="delegate" open' in page and 'id="error-delegate"' in page
+
+        question = f"Which {script}?" + "?" * 4000
+        async with browser.post(f"{form}/ask", data={"csrf": csrf, "question": question}) as r:
+            page = await r.text()
+            assert r.status == 422, page
+        assert form_fields(page, f"{form}/ask") == {"question": question}
+        assert script not in page and "At most 4000 characters" in page
+
+        async with browser.get(form) as r:  # neither spent the link
+            assert r.status == 200
+    state = await stack.engine.get_run(TENANT, run_id)
+    assert state.steps["manager"].approvers == [f"email:{BOB}"]
+    assert not state.steps["manager"].questions

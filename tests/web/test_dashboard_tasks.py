@@ -11,8 +11,9 @@ import aiohttp
 
 from engine.memory import ManualClock
 from storage import Storage
+from tests.web.forms import csrf_of
 from tests.web.support import TENANT, Stack, web_stack
-from tests.web.test_dashboard import csrf_of, sign_in
+from tests.web.test_dashboard import sign_in
 
 BOB = "U0BOB"
 CAROL = "U0CAROL"

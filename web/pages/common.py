@@ -39,6 +39,22 @@ _env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else "
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A side form (delegate, ask, answer, comment, reassign) the engine refused: which form
+    (its id on the page), what was typed into it, and why. The page shows it again with the
+    reason beside it; templates/_kept.html reads it (autoescaped like everything else)."""
+
+    form: str
+    typed: dict[str, str]
+    error: str
+
+
+def typed(form: MultiDictProxy[Any], names: tuple[str, ...]) -> dict[str, str]:
+    """What was typed into the fields `names` of a posted form, as sent."""
+    return {name: str(form.get(name, "")) for name in names}
+
+
+@dataclass(frozen=True)
 class PageDeps:
     engine: EngineFacade
     access: AccessStores

@@ -15,6 +15,7 @@ from engine.events import RunStatus
 from engine.state import RunState
 from web.messages import step_message
 from web.pages.common import (
+    Refused,
     check_session_csrf,
     deps,
     form_values,
@@ -111,7 +112,9 @@ async def run_page(
     errors: dict[str, str] | None = None,
     error: str | None = None,
     notice: str | None = None,
+    refused: Refused | None = None,
 ) -> web.Response:
+    """A run's page; `refused`: a side form the engine refused, shown again as it was typed."""
     session = await require_session(request)
     d = deps(request)
     run = await load_visible_run(request, session)
@@ -127,9 +130,11 @@ async def run_page(
         return web.Response(text=html, content_type="text/html")
     stored = await d.engine.get_definition(session.tenant_id, run.workflow, run.version)
     my_tasks = []
+    mine: list[str] = []  # the steps waiting on me
     for step_id, principal in run.waiting_on():
         if principal != session.principal:
             continue
+        mine.append(step_id)
         spec = stored.definition.step(step_id)
         failed = step_id == failed_step
         my_tasks.append(
@@ -147,6 +152,15 @@ async def run_page(
     if session.principal in d.config.admins:
         for step_id, principal in run.waiting_on():
             reassignable.setdefault(step_id, []).append(principal)
+    my_questions = open_question_for(run, session.principal)
+    shown = {
+        "comment",
+        *(f"answer-{q.id}" for _, q in my_questions),
+        *(f"reassign-{s}" for s in reassignable),
+    }
+    shown |= {f"{kind}-{step_id}" for step_id in mine for kind in ("delegate", "ask")}
+    if refused is not None and refused.form not in shown:
+        notice, refused = refused.error, None  # its form is gone (e.g. the step moved on)
     current = run.current_step
     message = step_message(stored.definition.step(current), run) if current else ""
     return render(
@@ -158,11 +172,12 @@ async def run_page(
         definition=stored.definition,
         source=stored.source,
         my_tasks=my_tasks,
-        my_questions=open_question_for(run, session.principal),
+        my_questions=my_questions,
         clocks=clocks,
         reassignable=reassignable,
         message=message,
         notice=notice,
+        refused=refused,
     )
 
 

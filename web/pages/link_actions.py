@@ -8,38 +8,60 @@ from __future__ import annotations
 from aiohttp import web
 
 from engine.errors import EngineError
-from web.pages.common import check_link_csrf, deps, keep_link_csrf, link_csrf, render
+from web.pages.common import (
+    Refused,
+    check_link_csrf,
+    deps,
+    keep_link_csrf,
+    link_csrf,
+    render,
+    typed,
+)
 from web.pages.links import Checked, check_link, form_page, problem_page
 from web.pages.tasks import MAX_TEXT, principal_of
 
+FIELDS = {"delegate": ("to", "reason"), "ask": ("question",)}
+
+
+def _refused(
+    request: web.Request, link: Checked, form: Refused, csrf: str, status: int
+) -> web.Response:
+    """The link page again, the refused form (delegate or ask) open with what was typed and
+    why beside it."""
+    return form_page(request, link, csrf, choice=None, status=status, refused=form)
+
 
 async def _checked_form(
-    request: web.Request,
+    request: web.Request, form_id: str
 ) -> tuple[Checked, dict[str, str]] | web.Response:
     checked = await check_link(request)
     if isinstance(checked, web.Response):
         return checked
     form = await request.post()
-    values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    values = typed(form, ("csrf", *FIELDS[form_id]))
     if not check_link_csrf(request, form):
         message = "This form expired or was sent from elsewhere; press the button again."
         csrf = link_csrf(request)
-        response = form_page(request, checked, csrf, choice=None, status=403, form_error=message)
+        refused = Refused(form_id, values, message)
+        response = _refused(request, checked, refused, csrf, 403)
         keep_link_csrf(request, response, csrf)
         return response
     return checked, values
 
 
 async def delegate_from_link(request: web.Request) -> web.Response:
-    got = await _checked_form(request)
+    got = await _checked_form(request, "delegate")
     if isinstance(got, web.Response):
         return got
     link, form = got
-    claims, csrf = link.claims, form.get("csrf", "")
-    to = principal_of(form.get("to", ""))
+    claims, csrf = link.claims, form["csrf"]
+    to = principal_of(form["to"])
+
+    def refused(message: str) -> web.Response:
+        return _refused(request, link, Refused("delegate", form, message), csrf, 422)
+
     if not to:
-        message = "Name the person to hand it to (a Slack user id or an email address)."
-        return form_page(request, link, csrf, choice=None, status=422, form_error=message)
+        return refused("Name the person to hand it to (a Slack user id or an email address).")
     d = deps(request)
     if not await d.access.nonces.use(
         claims.tenant_id, claims.nonce, claims.expires_at, d.clock.now()
@@ -52,12 +74,12 @@ async def delegate_from_link(request: web.Request) -> web.Response:
             claims.step_id,
             claims.principal,
             to,
-            reason=form.get("reason", "")[:2000],
+            reason=form["reason"].strip()[:2000],
             channel="email",
         )
     except EngineError as exc:  # refused: nothing changed, the link stays usable
         await d.access.nonces.release(claims.tenant_id, claims.nonce)
-        return form_page(request, link, csrf, choice=None, status=422, form_error=exc.message)
+        return refused(exc.message)
     return render(
         request,
         "link_done.html",
@@ -67,21 +89,24 @@ async def delegate_from_link(request: web.Request) -> web.Response:
 
 
 async def ask_from_link(request: web.Request) -> web.Response:
-    got = await _checked_form(request)
+    got = await _checked_form(request, "ask")
     if isinstance(got, web.Response):
         return got
     link, form = got
-    claims, csrf = link.claims, form.get("csrf", "")
-    text = form.get("question", "")
+    claims, csrf = link.claims, form["csrf"]
+    text = form["question"].strip()
+
+    def refused(message: str) -> web.Response:
+        return _refused(request, link, Refused("ask", form, message), csrf, 422)
+
     if not text or len(text) > MAX_TEXT:
-        message = "Write a question." if not text else f"At most {MAX_TEXT} characters."
-        return form_page(request, link, csrf, choice=None, status=422, form_error=message)
+        return refused("Write a question." if not text else f"At most {MAX_TEXT} characters.")
     try:
         await deps(request).engine.ask(
             claims.tenant_id, claims.run_id, claims.step_id, claims.principal, text, channel="email"
         )
     except EngineError as exc:
-        return form_page(request, link, csrf, choice=None, status=422, form_error=exc.message)
+        return refused(exc.message)
     return render(
         request,
         "link_done.html",

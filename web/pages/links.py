@@ -27,6 +27,7 @@ from engine.state import RunState, StepState
 from web.links import ApprovalClaims, LinkRefused
 from web.messages import step_message
 from web.pages.common import (
+    Refused,
     check_link_csrf,
     current_session,
     deps,
@@ -167,7 +168,9 @@ def form_page(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     form_error: str | None = None,
+    refused: Refused | None = None,
 ) -> web.Response:
+    """The link's page; `refused`: its delegate or ask form, refused, shown again as typed."""
     return render(
         request,
         "link.html",
@@ -184,6 +187,7 @@ def form_page(
         values=values or {},
         errors=errors or {},
         form_error=form_error,
+        refused=refused,
         token=request.match_info["token"],
     )
 

@@ -4,13 +4,23 @@ tenant's pending tasks, longest waiting first. Every form needs the session's CS
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from engine.access import WebSession
 from engine.errors import EngineError, InvalidInput
-from web.pages.common import check_session_csrf, deps, redirect, render, require_session
+from web.pages.common import (
+    Refused,
+    check_session_csrf,
+    deps,
+    redirect,
+    render,
+    require_session,
+    typed,
+)
 from web.pages.dashboard import load_visible_run, run_page
 from web.sla import span, until
 
@@ -26,15 +36,10 @@ def principal_of(text: str) -> str:
     return value
 
 
-async def _form(request: web.Request) -> tuple[WebSession, Any, str]:
-    session = await require_session(request)
-    run = await load_visible_run(request, session)
-    form = await request.post()
-    check_session_csrf(session, form)
-    return session, form, run.run_id
+Action = Callable[[WebSession, str, "MultiDictProxy[Any]"], Awaitable[None]]
 
 
-def _text(form: Any, name: str, what: str) -> str:
+def _text(form: MultiDictProxy[Any], name: str, what: str) -> str:
     text = str(form.get(name, "")).strip()
     if not text:
         raise InvalidInput({name: f"write {what}"})
@@ -43,47 +48,45 @@ def _text(form: Any, name: str, what: str) -> str:
     return text
 
 
-async def _act(request: web.Request, step_id: str | None, action: Any) -> web.Response:
-    """Run `action`; a refusal re-renders the run page saying why, success goes back to it."""
+async def _act(
+    request: web.Request,
+    form_id: str,
+    fields: tuple[str, ...],
+    anchor: str,
+    action: Action,
+) -> web.Response:
+    """Check the session and CSRF token, then run `action(session, run id, form)`. A refusal
+    re-renders the run page with form `form_id` showing what was typed into `fields` and why
+    (422 for bad input, 409 when the run or step does not allow it); success goes back to
+    the run page at `anchor`."""
+    session = await require_session(request)
+    run = await load_visible_run(request, session)
+    form = await request.post()
+    check_session_csrf(session, form)
     try:
-        run_id = await action()
-    except InvalidInput as exc:
-        message = "; ".join(f"{k}: {v}" for k, v in exc.errors.items()) or exc.message
-        return await run_page(request, status=422, notice=message)
+        await action(session, run.run_id, form)
     except EngineError as exc:
-        return await run_page(request, status=409, notice=exc.message)
-    anchor = f"#step-{step_id}" if step_id else "#timeline"
-    return redirect(f"/runs/{run_id}{anchor}")
+        status = 422 if isinstance(exc, InvalidInput) else 409
+        message = exc.message
+        if isinstance(exc, InvalidInput) and exc.errors:
+            message = "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
+        refused = Refused(form_id, typed(form, fields), message)
+        return await run_page(request, status=status, refused=refused)
+    return redirect(f"/runs/{run.run_id}{anchor}")
 
 
-async def delegate(request: web.Request) -> web.Response:
+async def _hand_over(request: web.Request, *, admin: bool) -> web.Response:
+    """Delegate (an approver hands their part on) or, for an admin (the ADMINS setting),
+    reassign someone's part of a waiting step to another person."""
     step_id = request.match_info["step_id"]
+    what = "reassign" if admin else "delegate"
 
-    async def action() -> str:
-        session, form, run_id = await _form(request)
-        to = principal_of(str(form.get("to", "")))
-        if not to:
-            raise InvalidInput({"to": "name the person to delegate to (user id or email)"})
-        reason = str(form.get("reason", "")).strip()[:2000]
-        await deps(request).engine.delegate(
-            session.tenant_id, run_id, step_id, session.principal, to, reason=reason, channel="web"
-        )
-        return run_id
-
-    return await _act(request, step_id, action)
-
-
-async def reassign(request: web.Request) -> web.Response:
-    """An admin (the ADMINS setting) moves someone's part of a waiting step to another person."""
-    step_id = request.match_info["step_id"]
-
-    async def action() -> str:
-        session, form, run_id = await _form(request)
-        if session.principal not in deps(request).config.admins:
+    async def action(session: WebSession, run_id: str, form: MultiDictProxy[Any]) -> None:
+        if admin and session.principal not in deps(request).config.admins:
             raise web.HTTPForbidden(text="Only an admin can reassign a request.")
         to = principal_of(str(form.get("to", "")))
         if not to:
-            raise InvalidInput({"to": "name the person to reassign to (user id or email)"})
+            raise InvalidInput({"to": f"name the person to {what} to (user id or email)"})
         await deps(request).engine.delegate(
             session.tenant_id,
             run_id,
@@ -92,59 +95,55 @@ async def reassign(request: web.Request) -> web.Response:
             to,
             reason=str(form.get("reason", "")).strip()[:2000],
             channel="web",
-            admin=True,
-            from_=str(form.get("from", "")).strip() or None,
+            admin=admin,
+            from_=(str(form.get("from", "")).strip() or None) if admin else None,
         )
-        return run_id
 
-    return await _act(request, step_id, action)
+    fields = ("from", "to", "reason") if admin else ("to", "reason")
+    return await _act(request, f"{what}-{step_id}", fields, f"#step-{step_id}", action)
+
+
+async def delegate(request: web.Request) -> web.Response:
+    return await _hand_over(request, admin=False)
+
+
+async def reassign(request: web.Request) -> web.Response:
+    return await _hand_over(request, admin=True)
 
 
 async def ask(request: web.Request) -> web.Response:
     step_id = request.match_info["step_id"]
 
-    async def action() -> str:
-        session, form, run_id = await _form(request)
+    async def action(session: WebSession, run_id: str, form: MultiDictProxy[Any]) -> None:
         text = _text(form, "question", "a question")
         await deps(request).engine.ask(
             session.tenant_id, run_id, step_id, session.principal, text, channel="web"
         )
-        return run_id
 
-    return await _act(request, step_id, action)
+    return await _act(request, f"ask-{step_id}", ("question",), f"#step-{step_id}", action)
 
 
 async def answer(request: web.Request) -> web.Response:
-    step_id = request.match_info["step_id"]
+    step_id, qid = request.match_info["step_id"], request.match_info["qid"]
 
-    async def action() -> str:
-        session, form, run_id = await _form(request)
+    async def action(session: WebSession, run_id: str, form: MultiDictProxy[Any]) -> None:
         text = _text(form, "answer", "an answer")
         await deps(request).engine.answer(
-            session.tenant_id,
-            run_id,
-            step_id,
-            request.match_info["qid"],
-            session.principal,
-            text,
-            channel="web",
+            session.tenant_id, run_id, step_id, qid, session.principal, text, channel="web"
         )
-        return run_id
 
-    return await _act(request, step_id, action)
+    return await _act(request, f"answer-{qid}", ("answer",), f"#step-{step_id}", action)
 
 
 async def comment(request: web.Request) -> web.Response:
-    async def action() -> str:
-        session, form, run_id = await _form(request)
+    async def action(session: WebSession, run_id: str, form: MultiDictProxy[Any]) -> None:
         text = _text(form, "comment", "a comment")
         step_id = str(form.get("step_id", "")).strip() or None
         await deps(request).engine.comment(
             session.tenant_id, run_id, session.principal, text, step_id=step_id, channel="web"
         )
-        return run_id
 
-    return await _act(request, None, action)
+    return await _act(request, "comment", ("comment",), "#timeline", action)
 
 
 async def sla_page(request: web.Request) -> web.Response:
