@@ -39,8 +39,13 @@ async def tell(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
     if container.get("type") == "message" and container.get("channel_id"):
         await client.chat_postEphemeral(channel=container["channel_id"], user=user, text=text)
         return
-    dm = await client.conversations_open(users=user)
-    await client.chat_postMessage(channel=dm["channel"]["id"], text=text)
+    await dm(client, user, text)
+
+
+async def dm(client: AsyncWebClient, user: str, text: str, **message: Any) -> None:
+    """A direct message from the app to `user` (`message`: blocks and the like)."""
+    opened = await client.conversations_open(users=user)
+    await client.chat_postMessage(channel=opened["channel"]["id"], text=text, **message)
 
 
 def tenant_of(context: AsyncBoltContext) -> str:

@@ -223,6 +223,8 @@ def help_text(command: str) -> str:
             f"• `{c} web`: a sign-in link to the web dashboard, in a DM",
             f"• `{c} away @person until 2026-12-31`: while you are away, your new requests "
             f"go to them (`{c} away off` to stop, `{c} away` to see)",
+            f"• `{c} away @person @stand-in until 2026-12-31`: someone else's out-of-office "
+            f"(`{c} away @person off` to stop, `{c} away @person` to see; admins)",
             f"• `{c} schedules`: workflows that start on a schedule, and when next",
             f"• `{c} reassign RUN STEP @from @to`: move a pending request (admins)",
             f"• `{c} define`: add or change a workflow (admins)",

@@ -25,7 +25,7 @@ from bot.blocks.run_status import (
     web_link_blocks,
     workflows_blocks,
 )
-from bot.deps import Deps, tenant_of
+from bot.deps import Deps, dm, tenant_of
 from bot.listeners import handoff_commands
 from engine.errors import EngineError
 
@@ -136,12 +136,8 @@ async def _web(r: Request) -> None:
         )
         return
     url = sign_in_url(r.tenant, r.user)
-    dm = await r.client.conversations_open(users=r.user)
-    await r.client.chat_postMessage(
-        channel=dm["channel"]["id"],
-        text=f"Your sign-in link to the Countersign dashboard: {url}",
-        blocks=web_link_blocks(url),
-    )
+    text = f"Your sign-in link to the Countersign dashboard: {url}"
+    await dm(r.client, r.user, text, blocks=web_link_blocks(url))
     await r.say("I sent you a sign-in link to the dashboard in a direct message.")
 
 

@@ -3,7 +3,9 @@ in a card's thread recorded as comments."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.blocks import ids
 from engine import events as ev
@@ -69,6 +71,68 @@ async def test_away_explains_what_is_wrong(slack: SlackHarness) -> None:
     past = await slack.reply("UBOB", "away <@UCAT|cat> until 2020-01-01")
     assert "past" in past["text"]
     assert await slack.engine.away_of(TEAM, "UBOB") is None
+
+
+async def test_an_admin_sets_shows_and_ends_someone_elses_away(slack: SlackHarness) -> None:
+    # Bob's days, not the admin's (Europe/Paris), bound his out-of-office.
+    slack.fake.add_user("UBOB", "Bob Bates", tz="America/New_York")
+    told = await slack.reply(ADMIN, "away <@UBOB|bob> <@UCAT|cat> until 2099-12-31")
+    assert "<@UBOB> is away" in told["text"] and "go to <@UCAT>" in told["text"]
+    assert "<@UBOB> was told" in told["text"]
+    away = await slack.engine.away_of(TEAM, "UBOB")
+    assert away is not None
+    assert (away.user, away.delegate, away.created_by) == ("UBOB", "UCAT", ADMIN)
+    assert away.until == datetime(2100, 1, 1, tzinfo=ZoneInfo("America/New_York"))
+    assert await slack.engine.away_of(TEAM, ADMIN) is None  # the admin is not away
+    await slack.dm("UBOB", "<@UADMIN> marked you away")
+    # It works like Bob's own: his new requests go to Cat, for him.
+    await slack.engine.start_run(TEAM, "access", {"system": "vpn"}, "UADA")
+    cat = await slack.card("UCAT")
+    assert "You act for <@UBOB>, who is away" in str(cat["blocks"])
+    shown = await slack.reply(ADMIN, "away <@UBOB|bob>")
+    assert "<@UBOB> is away" in shown["text"] and "go to <@UCAT>" in shown["text"]
+    own = await slack.reply("UBOB", "away")
+    assert "You are away" in own["text"] and "set by <@UADMIN>" in own["text"]
+    ended = await slack.reply(ADMIN, "away <@UBOB|bob> off")
+    assert "<@UBOB>'s out-of-office is ended" in ended["text"]
+    assert await slack.engine.away_of(TEAM, "UBOB") is None
+    await slack.dm("UBOB", "<@UADMIN> ended your out-of-office")
+    again = await slack.reply(ADMIN, "away <@UBOB|bob> off")
+    assert "<@UBOB> is not marked away; nothing changed" in again["text"]
+    none = await slack.reply(ADMIN, "away <@UBOB|bob>")
+    assert "<@UBOB> is not marked away" in none["text"]
+    assert "away @person @stand-in until" in none["text"]
+
+
+async def test_only_admins_change_someone_elses_away(slack: SlackHarness) -> None:
+    refused = await slack.reply("UCAT", "away <@UBOB|bob> <@UDAN|dan> until 2099-12-31")
+    assert "Only Countersign admins can set someone else's out-of-office" in refused["text"]
+    assert await slack.engine.away_of(TEAM, "UBOB") is None
+    assert await slack.engine.away_of(TEAM, "UCAT") is None
+    await slack.reply(ADMIN, "away <@UBOB|bob> <@UDAN|dan> until 2099-12-31")
+    not_yours = await slack.reply("UCAT", "away <@UBOB|bob> off")
+    assert "Only Countersign admins can end someone else's out-of-office" in not_yours["text"]
+    assert await slack.engine.away_of(TEAM, "UBOB") is not None
+    peek = await slack.reply("UCAT", "away <@UBOB|bob>")
+    assert "Until when?" in peek["text"] and "for Countersign admins" in peek["text"]
+    assert "<@UDAN>" not in peek["text"]
+    # Naming oneself first is one's own out-of-office, admin or not.
+    mine = await slack.reply("UCAT", "away <@UCAT|cat> <@UEVE|eve> until 2099-12-31")
+    assert "You are away" in mine["text"]
+    cat = await slack.engine.away_of(TEAM, "UCAT")
+    assert cat is not None and (cat.delegate, cat.created_by) == ("UEVE", "UCAT")
+    # The admin form checks what the own form checks, naming the admin form.
+    no_end = await slack.reply(ADMIN, "away <@UDAN|dan> <@UEVE|eve>")
+    assert "Until when?" in no_end["text"] and "@stand-in" in no_end["text"]
+    himself = await slack.reply(ADMIN, "away <@UDAN|dan> <@UDAN|dan> until 2099-12-31")
+    assert "someone else than the person who is away" in himself["text"]
+    assert await slack.engine.away_of(TEAM, "UDAN") is None
+
+
+async def test_the_help_tells_admins_how_to_set_someone_elses_away(slack: SlackHarness) -> None:
+    helped = await slack.reply("UADA", "help")
+    assert "away @person @stand-in until" in helped["text"]
+    assert "away @person off" in helped["text"]
 
 
 async def test_an_admin_reassigns_a_pending_request(slack: SlackHarness) -> None:
