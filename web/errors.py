@@ -55,6 +55,14 @@ def from_engine(exc: ee.EngineError) -> ApiError:
     return ApiError(400, "refused", exc.message)
 
 
+def field_error(field: str, problem: str, message: str | None = None) -> ApiError:
+    """A 422 `invalid_request` for one bad field (`details` names it and says why), like the
+    ones pydantic's validation gives; `message` (default: `problem`) is the summary."""
+    return ApiError(
+        422, "invalid_request", message or problem, [{"field": field, "message": problem}]
+    )
+
+
 def from_validation(exc: ValidationError, where: str) -> ApiError:
     details = [
         {

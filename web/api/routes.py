@@ -3,14 +3,19 @@ raises `NotFound` for another tenant's ids, which the API shows as 404."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from engine.errors import DuplicateRun
 from engine.ports import Clock
+from engine.state import RunState
 from outbound.http import HostPolicy, RefusedDestination
-from web.api.registry import Api, Call, Header, Result
+from web.api.registry import Api, Call, HandlerFn, Header, Result
 from web.api.schemas import (
     AppliedWorkflow,
     ApplyWorkflowRequest,
@@ -28,7 +33,7 @@ from web.api.schemas import (
     WorkflowQuery,
     WorkflowSummary,
 )
-from web.errors import ApiError
+from web.errors import ApiError, field_error
 from web.ports import EngineFacade
 
 api = Api()
@@ -46,9 +51,36 @@ class ApiDeps:
     callback_policy: HostPolicy  # where callback URLs may point
 
 
+# What an action on a run or step can answer: bad JSON, no key, the actor may not, another
+# tenant's (or no such) id, the run or step does not allow it now, invalid input.
+ACTS = (400, 401, 403, 404, 409, 422)
+
+
 def api_actor(call: Call) -> str:
     """Who acts when a call names nobody: the API key itself."""
     return f"api:{call.key.id}"
+
+
+StateFn = Callable[[ApiDeps, Call], Awaitable[RunState]]
+
+
+def run_action(
+    path: str, *, summary: str, body: type[BaseModel], tag: str = "runs"
+) -> Callable[[StateFn], HandlerFn]:
+    """Declare a POST that acts on a run through the engine and answers the run as it then
+    is (200 `RunView`, errors `ACTS`); the handler returns the engine's new state."""
+
+    def register(fn: StateFn) -> HandlerFn:
+        @functools.wraps(fn)
+        async def handler(deps: ApiDeps, call: Call) -> Result:
+            return 200, RunView.of(await fn(deps, call))
+
+        op = api.op(
+            "POST", path, summary=summary, tag=tag, body=body, responses={200: RunView}, errors=ACTS
+        )
+        return op(handler)
+
+    return register
 
 
 # ---------------------------------------------------------------- workflows
@@ -109,9 +141,7 @@ async def get_workflow(deps: ApiDeps, call: Call) -> Result:
     errors=(401, 404),
 )
 async def disable_workflow(deps: ApiDeps, call: Call) -> Result:
-    name = call.path("name")
-    await deps.engine.definitions.set_disabled(call.tenant_id, name, True)
-    return 200, WorkflowSummary.of(await deps.engine.get_definition(call.tenant_id, name))
+    return await _set_disabled(deps, call, True)
 
 
 @api.op(
@@ -123,8 +153,12 @@ async def disable_workflow(deps: ApiDeps, call: Call) -> Result:
     errors=(401, 404),
 )
 async def enable_workflow(deps: ApiDeps, call: Call) -> Result:
+    return await _set_disabled(deps, call, False)
+
+
+async def _set_disabled(deps: ApiDeps, call: Call, disabled: bool) -> Result:
     name = call.path("name")
-    await deps.engine.definitions.set_disabled(call.tenant_id, name, False)
+    await deps.engine.definitions.set_disabled(call.tenant_id, name, disabled)
     return 200, WorkflowSummary.of(await deps.engine.get_definition(call.tenant_id, name))
 
 
@@ -161,8 +195,8 @@ async def start_run(deps: ApiDeps, call: Call) -> Result:
         try:
             deps.callback_policy.check_host(req.callback_url.host or "")
         except RefusedDestination as exc:
-            details = [{"field": "callback_url", "message": str(exc)}]
-            raise ApiError(422, "invalid_request", f"callback_url refused: {exc}", details) from exc
+            refused = f"callback_url refused: {exc}"
+            raise field_error("callback_url", str(exc), refused) from exc
     try:
         state = await deps.engine.start_run(
             call.tenant_id,
@@ -214,18 +248,14 @@ async def get_run(deps: ApiDeps, call: Call) -> Result:
     return 200, RunDetail(run=RunView.of(state), timeline=[TimelineEntry.of(e) for e in events])
 
 
-@api.op(
-    "POST",
+@run_action(
     "/runs/{run_id}/cancel",
     summary="Cancel a run (completed steps are compensated)",
-    tag="runs",
     body=CancelRequest,
-    responses={200: RunView},
-    errors=(400, 401, 403, 404, 409, 422),
 )
-async def cancel_run(deps: ApiDeps, call: Call) -> Result:
+async def cancel_run(deps: ApiDeps, call: Call) -> RunState:
     req: CancelRequest = call.body
-    state = await deps.engine.cancel(
+    return await deps.engine.cancel(
         call.tenant_id,
         call.path("run_id"),
         req.actor or api_actor(call),
@@ -233,21 +263,16 @@ async def cancel_run(deps: ApiDeps, call: Call) -> Result:
         channel="api",
         admin=True,  # an API key is the tenant's operator
     )
-    return 200, RunView.of(state)
 
 
-@api.op(
-    "POST",
+@run_action(
     "/runs/{run_id}/decisions",
     summary="Approve or reject a pending step on behalf of a named approver (checked like Slack)",
-    tag="runs",
     body=DecisionRequest,
-    responses={200: RunView},
-    errors=(400, 401, 403, 404, 409, 422),
 )
-async def decide(deps: ApiDeps, call: Call) -> Result:
+async def decide(deps: ApiDeps, call: Call) -> RunState:
     req: DecisionRequest = call.body
-    state = await deps.engine.decide(
+    return await deps.engine.decide(
         call.tenant_id,
         call.path("run_id"),
         req.step_id,
@@ -256,24 +281,18 @@ async def decide(deps: ApiDeps, call: Call) -> Result:
         req.fields,
         channel="api",
     )
-    return 200, RunView.of(state)
 
 
-@api.op(
-    "POST",
+@run_action(
     "/runs/{run_id}/steps/{step_id}/input",
     summary="Fill in an input step on behalf of its assignee",
-    tag="runs",
     body=InputRequest,
-    responses={200: RunView},
-    errors=(400, 401, 403, 404, 409, 422),
 )
-async def submit_input(deps: ApiDeps, call: Call) -> Result:
+async def submit_input(deps: ApiDeps, call: Call) -> RunState:
     req: InputRequest = call.body
-    state = await deps.engine.submit_input(
+    return await deps.engine.submit_input(
         call.tenant_id, call.path("run_id"), call.path("step_id"), req.actor, req.values, "api"
     )
-    return 200, RunView.of(state)
 
 
 @api.op(

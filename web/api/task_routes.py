@@ -11,8 +11,8 @@ from engine.errors import InvalidInput, NotFound
 from engine.runtime.human_tasks import principal
 from engine.state import RunState
 from web.api.registry import Call, Result
-from web.api.routes import ApiDeps, api, api_actor
-from web.api.schemas import QuestionView, RunView
+from web.api.routes import ACTS, ApiDeps, api, api_actor, run_action
+from web.api.schemas import QuestionView
 from web.api.task_schemas import (
     AnswerRequest,
     AskRequest,
@@ -25,9 +25,8 @@ from web.api.task_schemas import (
     TaskQuery,
     TaskView,
 )
-from web.errors import ApiError
+from web.errors import field_error
 
-ACTS = (400, 401, 403, 404, 409, 422)
 MAX_AWAY = timedelta(days=10 * 365)  # an absence further out than this is a typo
 
 
@@ -49,22 +48,19 @@ async def list_tasks(deps: ApiDeps, call: Call) -> Result:
     return 200, TaskList(now=now, tasks=tasks)
 
 
-@api.op(
-    "POST",
+@run_action(
     "/runs/{run_id}/steps/{step_id}/delegate",
     summary="Hand an approver's part of a pending step to someone else (or, with `reassign`, "
     "reassign it as the tenant's admin); the chain is recorded",
-    tag="tasks",
     body=DelegateRequest,
-    responses={200: RunView},
-    errors=ACTS,
+    tag="tasks",
 )
-async def delegate_step(deps: ApiDeps, call: Call) -> Result:
+async def delegate_step(deps: ApiDeps, call: Call) -> RunState:
     req: DelegateRequest = call.body
     if not req.reassign and req.actor is None:
-        details = [{"field": "actor", "message": "name the approver who delegates"}]
-        raise ApiError(422, "invalid_request", "actor is required unless reassign is true", details)
-    state = await deps.engine.delegate(
+        message = "actor is required unless reassign is true"
+        raise field_error("actor", "name the approver who delegates", message)
+    return await deps.engine.delegate(
         call.tenant_id,
         call.path("run_id"),
         call.path("step_id"),
@@ -75,7 +71,6 @@ async def delegate_step(deps: ApiDeps, call: Call) -> Result:
         admin=req.reassign,
         from_=req.from_ if req.reassign else None,
     )
-    return 200, RunView.of(state)
 
 
 def _question(
@@ -197,7 +192,7 @@ async def set_away(deps: ApiDeps, call: Call) -> Result:
     for name, at in (("until", req.until), ("starts", req.starts)):
         if at is not None and abs(at - now) > MAX_AWAY:
             message = f"{name} must be within {MAX_AWAY.days // 365} years of now"
-            raise ApiError(422, "invalid_request", message, [{"field": name, "message": message}])
+            raise field_error(name, message)
     engine = deps.engine
     away = await engine.set_away(
         call.tenant_id,
