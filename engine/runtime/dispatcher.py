@@ -21,7 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine.commands import Command, ResolveApprovers
 from engine.ports import (
@@ -87,7 +87,8 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._stopping = False
-        self._handed: deque[OutboxItem] = deque()  # leased to this process at commit
+        # Leased to this process at commit, with the lease's end.
+        self._handed: deque[tuple[OutboxItem, datetime]] = deque()
         self._polled_at = float("-inf")  # monotonic time of the last outbox claim
         # Commands performed whose outcome no run waits for: marked done in the background,
         # many batches' worth per statement (a crash before that only repeats them).
@@ -104,12 +105,26 @@ class Dispatcher:
         """Commands of committed changes that were queued leased to this process: perform them
         without claiming them again."""
         for change in changes:
-            if change.commands_leased_until is None:
+            leased_until = change.commands_leased_until
+            if leased_until is None:
                 self._must_poll = self._must_poll or bool(change.decision.commands)
                 continue
             for command in change.decision.commands:
-                self._handed.append(OutboxItem(0, command, 0))
+                self._handed.append((OutboxItem(0, command, 0), leased_until))
         self._wake.set()
+
+    def _take_handed(self, now: datetime) -> list[OutboxItem]:
+        """Up to a batch of handed-over commands whose lease still holds. One whose lease ran
+        out (a backlog longer than the lease) may be claimed by another process by now: it is
+        left to the outbox claim, so it is performed by whoever claims it, not by both."""
+        taken: list[OutboxItem] = []
+        while self._handed and len(taken) < self.batch_size:
+            item, leased_until = self._handed.popleft()
+            if leased_until > now:
+                taken.append(item)
+            else:
+                self._must_poll = True
+        return taken
 
     async def release(self) -> None:
         """At shutdown: record what was performed, and give back the handed-over commands not
@@ -118,8 +133,9 @@ class Dispatcher:
         await self.flush()
         now = self.clock.now()
         while self._handed:
-            item = self._handed.popleft()
-            await self.outbox.retry_later(item.command.key, now, "not performed before a stop")
+            item, leased_until = self._handed.popleft()
+            if leased_until > now:  # else it is anyone's to claim already
+                await self.outbox.retry_later(item.command.key, now, "not performed before a stop")
 
     def stop(self) -> None:
         """Let `run` return after the batch in hand is recorded."""
@@ -152,9 +168,10 @@ class Dispatcher:
         """Take the handed-over commands and (with `poll`) claim due ones from the outbox up to
         a batch, perform them, record the outcomes. Returns how many commands were taken (0:
         nothing was due)."""
-        items = [self._handed.popleft() for _ in range(min(self.batch_size, len(self._handed)))]
+        items = self._take_handed(self.clock.now())
         room = self.batch_size - len(items)
-        if poll and room:
+        if (poll or self._must_poll) and room:
+            self._must_poll = False
             self._polled_at = time.monotonic()
             items += await self.outbox.claim(self.clock.now(), room, self.lease)
         if not items:

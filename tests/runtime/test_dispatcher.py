@@ -4,6 +4,7 @@ runs committed together, and a conflicting batch redone run by run."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -13,11 +14,15 @@ import pytest
 from engine.commands import CallHttp, Command
 from engine.errors import ConcurrencyConflict
 from engine.memory import ManualClock, MemoryStorage
-from engine.ports import Outcome, RunChange, Unavailable
+from engine.ports import Outcome, RunChange, Succeeded, Unavailable
+from engine.runtime.applier import RunApplier
+from engine.runtime.dispatcher import Dispatcher
+from engine.runtime.router import ROUTED_COMMANDS
 from engine.runtime.service import Engine
 from outbound.http import HttpHandler
 from storage import Storage
 from tests.runtime.conftest import TENANT, EngineFactory, Target, setup
+from tests.storage.builders import T0, new_run
 
 ONE_CALL = """
 name: one-call
@@ -211,3 +216,45 @@ async def test_a_batch_that_keeps_conflicting_is_applied_run_by_run(
     for run in started:
         assert (await engine.get_run(TENANT, run.run_id)).status == "completed"
     assert len(target.requests) == 4
+
+
+class Count:
+    """Performs any command instantly, counting how often each key was performed."""
+
+    def __init__(self) -> None:
+        self.performed: Counter[str] = Counter()
+
+    async def perform(self, command: Command) -> Outcome:
+        self.performed[command.key] += 1
+        return Succeeded()
+
+
+@pytest.mark.parametrize("late", [False, True])
+async def test_a_handed_over_command_is_performed_once_even_past_its_lease(
+    store_backend: MemoryStorage | Storage, late: bool
+) -> None:
+    clock = ManualClock(T0)
+    lease = timedelta(seconds=60)
+    count = Count()
+    applier = RunApplier(
+        store_backend.definitions,
+        store_backend.runs,
+        store_backend.outbox,
+        store_backend.timers,
+        clock,
+    )
+    handlers = dict.fromkeys(ROUTED_COMMANDS, count)
+    dispatcher = Dispatcher(store_backend.outbox, handlers, applier, clock, lease=lease)
+    change = new_run()
+    change.commands_leased_until = clock.now() + lease  # committed by a running engine
+    await store_backend.runs.commit([change])
+    dispatcher.hand_off([change])
+    if late:  # a backlog longer than the lease: another process may claim it now
+        clock.advance(lease + timedelta(seconds=1))
+        assert await store_backend.outbox.claim(clock.now(), 10, lease)  # ... and does
+        clock.advance(lease + timedelta(seconds=1))  # then dies; the lease runs out again
+    assert await dispatcher.dispatch_once() == len(change.decision.commands)
+    await dispatcher.flush()
+    keys = [c.key for c in change.decision.commands]
+    assert count.performed == Counter(keys)  # by this process exactly once each
+    assert await dispatcher.dispatch_once() == 0  # done: nothing left to claim
