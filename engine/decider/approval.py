@@ -151,15 +151,11 @@ def send_requests(b: Builder, step: ApprovalStep, kind: Literal["request", "esca
         this_kind: Literal["request", "escalated", "delegated"] = kind
         if channel is None and state.acting_for(target) is not None:
             this_kind = "delegated"
-        b.command(
-            cmd.RequestApproval(
-                key=keys.request_key(run.run_id, step.id, kind, str(level), target),
-                tenant_id=run.tenant_id,
-                run_id=run.run_id,
-                step_id=step.id,
-                approver=target,
-                kind=this_kind,
-            )
+        b.request(
+            step.id,
+            target,
+            this_kind,
+            keys.request_key(run.run_id, step.id, kind, str(level), target),
         )
 
 
@@ -316,27 +312,12 @@ def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
         )
     )
     counter = f"{state.escalation_level}.{number}"
+    name = "input-reminder" if isinstance(step, InputStep) else "reminder"  # keys as before
     for target in targets:
-        if isinstance(step, InputStep):
-            b.command(
-                cmd.RequestInput(
-                    key=keys.request_key(run.run_id, step.id, "input-reminder", counter, target),
-                    tenant_id=run.tenant_id,
-                    run_id=run.run_id,
-                    step_id=step.id,
-                    assignee=target,
-                    kind="reminder",
-                )
-            )
-        else:
-            b.command(
-                cmd.RequestApproval(
-                    key=keys.request_key(run.run_id, step.id, "reminder", counter, target),
-                    tenant_id=run.tenant_id,
-                    run_id=run.run_id,
-                    step_id=step.id,
-                    approver=target,
-                    kind="reminder",
-                )
-            )
+        b.request(
+            step.id,
+            target,
+            "reminder",
+            keys.request_key(run.run_id, step.id, name, counter, target),
+        )
     schedule.arm(b, step.id, timeout=False)

@@ -131,6 +131,39 @@ class Builder:
             ids.append(keys.retry_timer(run, step.id, step.attempt + 1))
         self.disarm(*ids)
 
+    def request(
+        self,
+        step_id: str,
+        to: str,
+        kind: Literal["request", "reminder", "escalated", "delegated"],
+        key: str,
+    ) -> None:
+        """Send `to` the step's card: an input form for an input step, else an approval."""
+        run = self.state
+        if self.step(step_id).type == "input":
+            assert kind != "escalated"  # input steps do not escalate
+            self.command(
+                cmd.RequestInput(
+                    key=key,
+                    tenant_id=run.tenant_id,
+                    run_id=run.run_id,
+                    step_id=step_id,
+                    assignee=to,
+                    kind=kind,
+                )
+            )
+        else:
+            self.command(
+                cmd.RequestApproval(
+                    key=key,
+                    tenant_id=run.tenant_id,
+                    run_id=run.run_id,
+                    step_id=step_id,
+                    approver=to,
+                    kind=kind,
+                )
+            )
+
     def update_approval(self, step_id: str) -> None:
         run = self.state
         key = keys.update_key(run.run_id, step_id, run.seq)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from engine import commands as cmd
 from engine import events as ev
 from engine.decider import keys, schedule
 from engine.decider.context import Builder
@@ -140,28 +139,8 @@ def delegate(b: Builder, step: HumanStep, trigger: Delegate) -> None:
     )
     run, now_state = b.state, b.step(step.id)
     counter = f"{now_state.escalation_level}.{len(now_state.delegations)}"
-    key = keys.request_key(run.run_id, step.id, "delegated", counter, to)
-    if isinstance(step, InputStep):
-        b.command(
-            cmd.RequestInput(
-                key=key,
-                tenant_id=run.tenant_id,
-                run_id=run.run_id,
-                step_id=step.id,
-                assignee=to,
-                kind="delegated",
-            )
-        )
-    else:
-        b.command(
-            cmd.RequestApproval(
-                key=key,
-                tenant_id=run.tenant_id,
-                run_id=run.run_id,
-                step_id=step.id,
-                approver=to,
-                kind="delegated",
-            )
-        )
+    b.request(
+        step.id, to, "delegated", keys.request_key(run.run_id, step.id, "delegated", counter, to)
+    )
     b.update_approval(step.id)  # the earlier card says who it went to
     schedule.arm(b, step.id, timeout=False)

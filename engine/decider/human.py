@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from engine import commands as cmd
 from engine import events as ev
 from engine import forms, templates
 from engine.decider import approval, delegation, keys, schedule, steps
@@ -48,16 +47,8 @@ def start_input(b: Builder, step: InputStep) -> None:
     )
     delegation.substitute_away(b, step)
     target = b.step(step.id).approvers[0]
-    b.command(
-        cmd.RequestInput(
-            key=keys.request_key(run.run_id, step.id, "input", "0", target),
-            tenant_id=run.tenant_id,
-            run_id=run.run_id,
-            step_id=step.id,
-            assignee=target,
-            kind="delegated" if target != assignee else "request",
-        )
-    )
+    kind: Literal["request", "delegated"] = "delegated" if target != assignee else "request"
+    b.request(step.id, target, kind, keys.request_key(run.run_id, step.id, "input", "0", target))
     schedule.arm(b, step.id)
 
 
