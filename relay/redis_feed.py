@@ -202,7 +202,7 @@ class RedisRunFeed:
                 failures += 1
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await self._pause(_backoff(failures))
 
     async def _pause(self, seconds: float) -> None:
