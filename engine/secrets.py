@@ -152,6 +152,7 @@ class Redactor:
 
     def __init__(self, values: Mapping[str, str]) -> None:
         pairs = [(form, name) for name, value in values.items() for form in _forms(value)]
+        self._whole = {value: name for name, value in values.items()}
         # The longest first, so a value that contains another is replaced whole.
         self._pairs = sorted(pairs, key=lambda p: -len(p[0]))
 
@@ -173,4 +174,8 @@ class Redactor:
             return {self.value(k): self.value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # A numeric secret echoed back as a JSON number.
+            name = self._whole.get(str(value))
+            return value if name is None else f"[secret {name}]"
         return value
