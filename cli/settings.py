@@ -7,7 +7,6 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engine.secrets import NAME as SECRET_NAME
 from engine.working_time import WorkingHours
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./countersign.db"
@@ -79,17 +78,6 @@ class Settings(BaseSettings):
     def slack_enabled(self) -> bool:
         oauth = bool(self.slack_client_id and self.slack_client_secret)
         return bool(self.slack_app_token and (self.slack_bot_token or oauth))
-
-    @model_validator(mode="after")
-    def _check_secret_names(self) -> Settings:
-        for tenant, values in self.seeded_secrets().items():
-            for name in values:
-                if not SECRET_NAME.match(name):
-                    raise ValueError(
-                        f"SECRETS/TENANT_SECRETS: {name!r} (of {tenant}) is not a secret name: "
-                        "use letters, digits and _, not starting with a digit"
-                    )
-        return self
 
     def seeded_secrets(self) -> dict[str, dict[str, str]]:
         """tenant -> name -> value, from SECRETS (the TENANT workspace) and TENANT_SECRETS."""

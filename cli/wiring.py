@@ -67,12 +67,16 @@ async def _core(settings: Settings) -> Components:
         command_lease=timedelta(seconds=settings.command_lease_seconds),
         timer_lease=timedelta(seconds=settings.timer_lease_seconds),
     )
-    engine = Engine.from_storage(
-        storage,
-        settings=runtime,
-        working_hours=settings.working_time(),
-        secret_seeds=settings.seeded_secrets(),
-    )
+    try:
+        engine = Engine.from_storage(
+            storage,
+            settings=runtime,
+            working_hours=settings.working_time(),
+            secret_seeds=settings.seeded_secrets(),
+        )
+    except BaseException:  # e.g. a bad secret name in the settings
+        await storage.close()
+        raise
     http = HttpHandler(secrets=engine.secrets, allowed_hosts=settings.outbound_allowed_hosts)
     engine.register("call_http", http)
     parts = Components(settings, storage, engine, http, settings.tenant)

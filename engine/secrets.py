@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from engine import templates
 from engine.definitions.models import HttpAction
-from engine.errors import InvalidInput, NotAllowed, NotFound, TemplateError
+from engine.errors import EngineError, InvalidInput, NotAllowed, NotFound, TemplateError
 from engine.ports import SecretInfo, SecretStore
 
 # Usable as `secrets.NAME` in a template.
@@ -53,6 +53,13 @@ class Secrets:
     def __init__(self, store: SecretStore | None = None, seeds: Seeds | None = None) -> None:
         self.store = store
         self._seeds = {tenant: dict(values) for tenant, values in (seeds or {}).items()}
+        for tenant, values in self._seeds.items():
+            for name in values:
+                if not NAME.match(name):  # a clear error at start-up, never showing values
+                    raise EngineError(
+                        f"the settings give {tenant} a secret {name[:70]!r}, which is not a "
+                        "secret name: use letters, digits and _, not starting with a digit"
+                    )
 
     def seed(self, tenant_id: str, values: Mapping[str, str]) -> None:
         """Seed a tenant that the settings do not name already."""

@@ -119,3 +119,15 @@ def test_secrets_from_the_settings_are_listed_but_not_deletable(
     capsys.readouterr()
     assert main(["secrets", "delete", "ERP_TOKEN"]) == 1
     assert "comes from the settings" in out(capsys)
+
+
+def test_a_bad_name_in_the_settings_is_one_line_without_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TENANT_SECRETS", json.dumps({"T2": {"erp-token": TOKEN}}))
+    assert main(["secrets", "list", "--tenant", "T2"]) == 1
+    said = out(capsys)
+    assert said == (
+        "error: the settings give T2 a secret 'erp-token', which is not a secret name: "
+        "use letters, digits and _, not starting with a digit\n"
+    )
