@@ -25,6 +25,7 @@ from engine.ports import SecretInfo, SecretStore
 # Usable as `secrets.NAME` in a template.
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_VALUE_CHARS = 16 * 1024
+MIN_PARTIAL = 4  # a secret's first characters left at a cut are redacted from this many on
 
 Seeds = Mapping[str, Mapping[str, str]]  # tenant -> name -> value, from the settings
 
@@ -170,6 +171,22 @@ class Redactor:
         for form, name in self._pairs:
             if form in text:
                 text = text.replace(form, f"[secret {name}]")
+        return text
+
+    def clip(self, text: str, limit: int) -> str:
+        """`text` redacted, then cut to `limit` characters; a secret the cut (or the end of
+        what was read) leaves half-shown is replaced too, from its first MIN_PARTIAL chars."""
+        text = self.text(text)
+        if len(text) <= limit:
+            return text
+        text = text[:limit]
+        for form, name in self._pairs:
+            tail = text[-(len(form) - 1) :] if len(form) > 1 else ""
+            at = tail.find(form[0]) if tail else -1
+            while at != -1 and len(tail) - at >= MIN_PARTIAL:
+                if form.startswith(tail[at:]):
+                    return text[: len(text) - len(tail) + at] + f"[secret {name}]"
+                at = tail.find(form[0], at + 1)
         return text
 
     def value(self, value: Any) -> Any:

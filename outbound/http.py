@@ -203,7 +203,7 @@ class HttpHandler:
             return Failed(exc.message)
         hide = Redactor(values)
         try:
-            outcome = await self._call(command, read_only(values))
+            outcome = await self._call(command, read_only(values), hide)
         except Exception as exc:
             if not hide:
                 raise
@@ -224,7 +224,7 @@ class HttpHandler:
             return {}
         return await self._secrets.values(command.tenant_id, names)
 
-    async def _call(self, command: CallHttp, secrets: Mapping[str, str]) -> Outcome:
+    async def _call(self, command: CallHttp, secrets: Mapping[str, str], hide: Redactor) -> Outcome:
         action = command.action
         context = {**command.context, "secrets": secrets}
         try:
@@ -267,10 +267,11 @@ class HttpHandler:
         except aiohttp.ClientError as exc:
             message = f"{where} could not connect: {_scrub(exc, url, shown)}"
             return Failed(message, reason="connection")
-        response = _parse_body(raw, content_type)
+        response = _parse_body(raw, content_type, hide)
         if status in action.expect:
             return Succeeded({"status": status, "response": response})
-        excerpt = raw[:EXCERPT_CHARS].decode("utf-8", "replace").strip()
+        # Redacted before it is cut, so no secret is left half-shown at the cut.
+        excerpt = hide.clip(raw.decode("utf-8", "replace"), EXCERPT_CHARS).strip()
         reason = "5xx" if 500 <= status <= 599 else str(status)
         message = f"{where} returned {status}" + (f": {excerpt}" if excerpt else "")
         return Failed(message, reason=reason)
@@ -292,16 +293,18 @@ async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_body(raw: bytes, content_type: str) -> Any:
-    """JSON when the body is JSON and complete; text otherwise, cut at MAX_RESPONSE_BYTES."""
+def _parse_body(raw: bytes, content_type: str, hide: Redactor) -> Any:
+    """JSON when the body is JSON and complete; text otherwise, cut at MAX_RESPONSE_BYTES (with
+    secrets redacted before the cut, as the read may have stopped halfway through one)."""
     if not raw:
         return None
-    truncated = len(raw) > MAX_RESPONSE_BYTES
-    raw = raw[:MAX_RESPONSE_BYTES]
+    if len(raw) > MAX_RESPONSE_BYTES:
+        cut = raw[:MAX_RESPONSE_BYTES].decode("utf-8", "replace")
+        return hide.clip(raw.decode("utf-8", "replace"), len(cut)) + "…"
     text = raw.decode("utf-8", "replace")
-    if not truncated and (content_type == "application/json" or content_type.endswith("+json")):
+    if content_type == "application/json" or content_type.endswith("+json"):
         try:
             return json.loads(text)
         except ValueError:
             return text
-    return text + ("…" if truncated else "")
+    return text

@@ -48,6 +48,16 @@ def test_redaction_replaces_every_form_a_value_comes_back_in() -> None:
     assert not Redactor({}) and Redactor({}).value(echoed) is echoed
 
 
+def test_a_cut_never_leaves_part_of_a_secret() -> None:
+    hide = Redactor({"TOKEN": "0123456789"})
+    assert hide.clip("abc 0123456789 def", 100) == "abc [secret TOKEN] def"
+    assert hide.clip("abc 0123456789 def", 10) == "abc [secre"  # whole ones first
+    # A read that stopped inside the secret: what is left of it at the cut goes too.
+    assert hide.clip("abcdef 0123456", 12) == "abcdef [secret TOKEN]"
+    assert hide.clip("abcdefghi 0123456", 12) == "abcdefghi 01"  # under MIN_PARTIAL chars
+    assert hide.clip("short 0123", 100) == "short 0123"  # not cut: the real end
+
+
 def test_the_template_mapping_is_read_only() -> None:
     secrets = read_only({"A": "1"})
     with pytest.raises(TypeError):

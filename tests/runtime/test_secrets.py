@@ -15,10 +15,11 @@ from engine.commands import CallHttp
 from engine.definitions.models import HttpAction
 from engine.errors import DefinitionError, SecretUnreadable
 from engine.memory import ManualClock, MemoryStorage
-from engine.ports import Failed
+from engine.ports import Failed, Succeeded
 from engine.runtime.service import Engine
+from engine.secrets import Secrets
 from engine.timeline import describe
-from outbound.http import HttpHandler
+from outbound.http import EXCERPT_CHARS, MAX_RESPONSE_BYTES, HttpHandler
 from storage import Storage
 from web.api.schemas import WebhookPayload
 
@@ -40,6 +41,13 @@ class Server:
         got = {"authorization": request.headers.get("Authorization"), "url": str(request.url)}
         return web.json_response({"id": "EXP-1", "got": got}, status=201)
 
+    async def cut(self, request: web.Request) -> web.Response:
+        """The token just where the recorded part of the body ends (?at=N characters)."""
+        self.auth.append(request.headers.get("Authorization"))
+        filler = "x" * (int(request.query["at"]) - 5)
+        status = int(request.query["status"])
+        return web.Response(status=status, text=f"{filler}{TOKEN}{'y' * 100}")
+
     async def refuse(self, request: web.Request) -> web.Response:
         self.auth.append(request.headers.get("Authorization"))
         return web.Response(status=403, text=f"{request.headers.get('Authorization')} is revoked")
@@ -51,6 +59,7 @@ async def server() -> AsyncIterator[Server]:
     app = web.Application()
     app.router.add_post("/echo", found.echo)
     app.router.add_post("/refuse", found.refuse)
+    app.router.add_post("/cut", found.cut)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -206,3 +215,34 @@ async def _sealed(storage: Storage, tenant: str) -> bytes:
     async with storage.engine.connect() as conn:
         query = select(tenant_secrets.c.sealed).where(tenant_secrets.c.tenant_id == tenant)
         return bytes((await conn.execute(query)).scalar_one())
+
+
+@pytest.mark.parametrize(
+    ("at", "status"), [(MAX_RESPONSE_BYTES, 201), (EXCERPT_CHARS, 403)], ids=["response", "error"]
+)
+async def test_a_secret_cut_where_the_record_ends_is_not_half_shown(
+    server: Server, at: int, status: int
+) -> None:
+    http = HttpHandler(
+        secrets=Secrets(seeds={A: {"ERP_TOKEN": TOKEN}}), allowed_hosts=["127.0.0.1"]
+    )
+    action = HttpAction(
+        url=f"{server.url}/cut?at={at}&status={status}",
+        headers={"Authorization": "Bearer {{ secrets.ERP_TOKEN }}"},
+        expect=[201],
+    )
+    command = CallHttp(
+        key="r0:c:1", tenant_id=A, run_id="r0", step_id="c", attempt=1, action=action, context={}
+    )
+    try:
+        outcome = await http.perform(command)
+    finally:
+        await http.close()
+    assert server.auth == [f"Bearer {TOKEN}"]
+    if status == 201:
+        assert isinstance(outcome, Succeeded)
+        recorded = outcome.result["response"]
+    else:
+        assert isinstance(outcome, Failed)
+        recorded = outcome.error
+    assert "xxxxx[secr" in recorded and TOKEN[:5] not in recorded
