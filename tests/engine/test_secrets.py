@@ -83,3 +83,7 @@ async def test_stored_values_replace_seeded_ones_per_tenant() -> None:
         await secrets.delete("T2", "A")
     with pytest.raises(InvalidInput, match="not a secret name"):
         await secrets.put("T1", "1abc", "v", NOW)
+    secrets.seed("T1", {"C": "ignored"})  # a tenant the settings name keeps its own seeds
+    secrets.seed("T9", {"C": "c"})
+    assert await secrets.names("T1") == {"A", "B"}
+    assert await secrets.values("T9", None) == {"C": "c"}
