@@ -53,8 +53,12 @@ class Settings(BaseSettings):
     mail_from: str = "Countersign <countersign@localhost>"
     outbox_mail_dir: Path = Path("outbox-mail")
 
-    # Values for `{{ secrets.NAME }}` in http steps, as JSON: SECRETS='{"ERP_TOKEN": "..."}'.
+    # Secrets for `{{ secrets.NAME }}` in the TENANT workspace's http steps, as JSON:
+    # SECRETS='{"ERP_TOKEN": "..."}'; other workspaces':
+    # TENANT_SECRETS='{"T0ACME": {"ERP_TOKEN": "..."}}'. `countersign secrets set` adds more (a
+    # secret set that way replaces a setting of the same name).
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    tenant_secrets: dict[str, dict[str, SecretStr]] = Field(default_factory=dict)
     # Hosts http steps may call ("api.example.com", "*.example.com", "10.0.0.0/8"). Empty: any
     # public host; private, loopback and link-local addresses only when listed here.
     outbound_allowed_hosts: list[str] = Field(default_factory=list)
@@ -75,5 +79,13 @@ class Settings(BaseSettings):
         oauth = bool(self.slack_client_id and self.slack_client_secret)
         return bool(self.slack_app_token and (self.slack_bot_token or oauth))
 
-    def secret_values(self) -> dict[str, str]:
-        return {k: v.get_secret_value() for k, v in self.secrets.items()}
+    def seeded_secrets(self) -> dict[str, dict[str, str]]:
+        """tenant -> name -> value, from SECRETS (the TENANT workspace) and TENANT_SECRETS."""
+        seeds = {
+            t: {k: v.get_secret_value() for k, v in m.items()}
+            for t, m in self.tenant_secrets.items()
+        }
+        if self.secrets:
+            own = seeds.setdefault(self.tenant, {})
+            own.update({k: v.get_secret_value() for k, v in self.secrets.items()})
+        return seeds

@@ -59,15 +59,25 @@ async def upgrade_database(settings: Settings) -> None:
 
 
 async def _core(settings: Settings) -> Components:
-    storage = await open_storage(settings.database_url, create=True)
+    # The key is read (or generated) only when a secret is first encrypted or decrypted.
+    storage = await open_storage(
+        settings.database_url, create=True, secret_key=lambda: secret_key(settings)
+    )
     runtime = RuntimeSettings(
         command_lease=timedelta(seconds=settings.command_lease_seconds),
         timer_lease=timedelta(seconds=settings.timer_lease_seconds),
     )
-    engine = Engine.from_storage(storage, settings=runtime, working_hours=settings.working_time())
-    http = HttpHandler(
-        secrets=settings.secret_values(), allowed_hosts=settings.outbound_allowed_hosts
-    )
+    try:
+        engine = Engine.from_storage(
+            storage,
+            settings=runtime,
+            working_hours=settings.working_time(),
+            secret_seeds=settings.seeded_secrets(),
+        )
+    except BaseException:  # e.g. a bad secret name in the settings
+        await storage.close()
+        raise
+    http = HttpHandler(secrets=engine.secrets, allowed_hosts=settings.outbound_allowed_hosts)
     engine.register("call_http", http)
     parts = Components(settings, storage, engine, http, settings.tenant)
     if settings.redis_url:
@@ -177,6 +187,8 @@ async def _start_slack(parts: Components) -> None:
     parts.slack = slack
     if slack.team_id:  # a single-workspace install: bundled workflows go to that workspace
         parts.tenant = slack.team_id
+        # ... and SECRETS are its secrets too (unless TENANT_SECRETS names it).
+        parts.engine.secrets.seed(slack.team_id, s.seeded_secrets().get(s.tenant, {}))
 
 
 async def _start_web(parts: Components) -> None:

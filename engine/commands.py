@@ -26,7 +26,7 @@ class CommandBase(BaseModel):
 
 class CallHttp(CommandBase):
     """Perform an http step (or a compensation). Templates are rendered at dispatch time, with the
-    `context` given here plus `secrets` from settings, so secrets never reach the database."""
+    `context` given here plus the tenant's `secrets`, so secret values never reach the database."""
 
     type: Literal["call_http"] = "call_http"
     step_id: str

@@ -86,3 +86,8 @@ class DuplicateRun(EngineError):
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         super().__init__(f"a run was already started with this idempotency key: {run_id}")
+
+
+class SecretUnreadable(EngineError):
+    """A stored secret cannot be decrypted (moved to another workspace or name, or SECRET_KEY
+    changed); set it again."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +29,7 @@ from engine.ports import (
     RunChange,
     RunPage,
     ScheduledDefinition,
+    SecretInfo,
     StoredDefinition,
 )
 from engine.state import RunState
@@ -448,6 +449,32 @@ class MemoryRunStore:
         return self._keys.get((tenant_id, key))
 
 
+class MemorySecretStore:
+    """Secrets in plain memory (the SQL store encrypts them); same contract otherwise."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], tuple[str, datetime]] = {}
+
+    async def put(self, tenant_id: str, name: str, value: str, now: datetime) -> None:
+        self._rows[(tenant_id, name)] = (value, now)
+
+    async def delete(self, tenant_id: str, name: str) -> bool:
+        return self._rows.pop((tenant_id, name), None) is not None
+
+    async def listed(self, tenant_id: str) -> list[SecretInfo]:
+        return sorted(
+            (SecretInfo(name, at) for (t, name), (_, at) in self._rows.items() if t == tenant_id),
+            key=lambda s: s.name,
+        )
+
+    async def values(self, tenant_id: str, names: Collection[str] | None) -> dict[str, str]:
+        return {
+            name: value
+            for (t, name), (value, _) in self._rows.items()
+            if t == tenant_id and (names is None or name in names)
+        }
+
+
 class MemoryAwayStore:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], Away] = {}
@@ -473,6 +500,7 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.aways = MemoryAwayStore()
+        self.secrets = MemorySecretStore()
         self.definitions = MemoryDefinitionStore()
         self.outbox = MemoryOutbox()
         self.timers = MemoryTimerStore()

@@ -6,7 +6,7 @@ tests. Every method takes the tenant (Slack team id) and must never return anoth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -330,6 +330,39 @@ class AwayStore(Protocol):
 
     async def current(self, tenant_id: str, now: datetime) -> list[Away]:
         """Every record of the tenant that has not ended at `now` (started or not yet)."""
+        ...
+
+
+# ---------------------------------------------------------------- secrets
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """A secret as listed: its name and when it was set, never its value."""
+
+    name: str
+    updated_at: datetime | None  # None for one that comes from the settings
+    source: str = "stored"  # "stored" (set at run time) or "settings" (SECRETS / TENANT_SECRETS)
+
+
+class SecretStore(Protocol):
+    """Each tenant's `{{ secrets.NAME }}` values, kept encrypted at rest."""
+
+    async def put(self, tenant_id: str, name: str, value: str, now: datetime) -> None:
+        """Store (or replace) the tenant's secret `name`."""
+        ...
+
+    async def delete(self, tenant_id: str, name: str) -> bool:
+        """Remove it; False when the tenant had no such secret."""
+        ...
+
+    async def listed(self, tenant_id: str) -> list[SecretInfo]:
+        """The tenant's secrets by name, without their values (nothing is decrypted)."""
+        ...
+
+    async def values(self, tenant_id: str, names: Collection[str] | None) -> dict[str, str]:
+        """The values of the tenant's secrets among `names` (None: all of them); names it does
+        not have are left out. Raises `SecretUnreadable` for one that cannot be decrypted."""
         ...
 
 

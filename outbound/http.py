@@ -13,16 +13,17 @@ import ipaddress
 import json
 import logging
 import socket
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from engine.commands import CallHttp, Command
-from engine.errors import TemplateError
+from engine.errors import SecretUnreadable, TemplateError
 from engine.ports import Failed, Outcome, Succeeded
+from engine.secrets import Redactor, action_texts, read_only, referenced
 from engine.templates import render, render_value
 
 log = logging.getLogger(__name__)
@@ -146,25 +147,33 @@ class GuardedResolver(AbstractResolver):
 SessionFactory = Callable[[aiohttp.TCPConnector], aiohttp.ClientSession]
 
 
+class SecretSource(Protocol):
+    """Where a tenant's secrets come from (`engine.secrets.Secrets`)."""
+
+    async def values(self, tenant_id: str, names: Collection[str] | None) -> Mapping[str, str]: ...
+
+
 def _default_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, trust_env=False)
 
 
 class HttpHandler:
     """The `CommandHandler` for `call_http`. Renders url, headers and json over the command's
-    context plus `secrets`, sends `Idempotency-Key: <command.key>`, and reports the outcome in
-    the terms of the step's retry policy ("timeout", "connection", "5xx", "429", a status)."""
+    context plus `secrets` (a read-only mapping of the command's tenant's secrets, only those its
+    templates name), sends `Idempotency-Key: <command.key>`, and reports the outcome in the terms
+    of the step's retry policy ("timeout", "connection", "5xx", "429", a status), with every
+    secret value it used replaced by `[secret NAME]` (a server may echo what it was sent)."""
 
     def __init__(
         self,
         *,
-        secrets: Mapping[str, str] | None = None,
+        secrets: SecretSource | None = None,
         allowed_hosts: Sequence[str] = (),
         resolver: AbstractResolver | None = None,
         session_factory: SessionFactory = _default_session,
         max_connections: int = 100,
     ) -> None:
-        self._secrets = dict(secrets or {})
+        self._secrets = secrets
         self.policy = HostPolicy(allowed_hosts)
         self._resolver = resolver
         self._session_factory = session_factory
@@ -188,8 +197,36 @@ class HttpHandler:
     async def perform(self, command: Command) -> Outcome:
         if not isinstance(command, CallHttp):
             raise TypeError(f"HttpHandler performs call_http, not {command.type}")
+        try:
+            values = await self._secret_values(command)
+        except SecretUnreadable as exc:
+            return Failed(exc.message)
+        hide = Redactor(values)
+        try:
+            outcome = await self._call(command, read_only(values), hide)
+        except Exception as exc:
+            if not hide:
+                raise
+            # The dispatcher logs what a handler raises: never with a secret in it.
+            raise RuntimeError(hide.text(f"{type(exc).__name__}: {exc}")) from None
+        if isinstance(outcome, Failed):
+            outcome = Failed(hide.text(outcome.error), outcome.reason)
+            log.info("call_http %s failed: %s", command.key, outcome.error)
+        elif isinstance(outcome, Succeeded) and hide:
+            outcome = Succeeded(hide.value(outcome.result))
+        return outcome
+
+    async def _secret_values(self, command: CallHttp) -> Mapping[str, str]:
+        if self._secrets is None:
+            return {}
+        names = referenced(action_texts(command.action))
+        if names is not None and not names:
+            return {}
+        return await self._secrets.values(command.tenant_id, names)
+
+    async def _call(self, command: CallHttp, secrets: Mapping[str, str], hide: Redactor) -> Outcome:
         action = command.action
-        context = {**command.context, "secrets": self._secrets}
+        context = {**command.context, "secrets": secrets}
         try:
             url = URL(render(action.url, context).strip())
             headers = {k: render(v, context) for k, v in action.headers.items()}
@@ -230,13 +267,13 @@ class HttpHandler:
         except aiohttp.ClientError as exc:
             message = f"{where} could not connect: {_scrub(exc, url, shown)}"
             return Failed(message, reason="connection")
-        response = _parse_body(raw, content_type)
+        response = _parse_body(raw, content_type, hide)
         if status in action.expect:
             return Succeeded({"status": status, "response": response})
-        excerpt = raw[:EXCERPT_CHARS].decode("utf-8", "replace").strip()
+        # Redacted before it is cut, so no secret is left half-shown at the cut.
+        excerpt = hide.clip(raw.decode("utf-8", "replace"), EXCERPT_CHARS).strip()
         reason = "5xx" if 500 <= status <= 599 else str(status)
         message = f"{where} returned {status}" + (f": {excerpt}" if excerpt else "")
-        log.info("call_http %s failed: %s", command.key, message)
         return Failed(message, reason=reason)
 
 
@@ -256,16 +293,18 @@ async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_body(raw: bytes, content_type: str) -> Any:
-    """JSON when the body is JSON and complete; text otherwise, cut at MAX_RESPONSE_BYTES."""
+def _parse_body(raw: bytes, content_type: str, hide: Redactor) -> Any:
+    """JSON when the body is JSON and complete; text otherwise, cut at MAX_RESPONSE_BYTES (with
+    secrets redacted before the cut, as the read may have stopped halfway through one)."""
     if not raw:
         return None
-    truncated = len(raw) > MAX_RESPONSE_BYTES
-    raw = raw[:MAX_RESPONSE_BYTES]
+    if len(raw) > MAX_RESPONSE_BYTES:
+        cut = raw[:MAX_RESPONSE_BYTES].decode("utf-8", "replace")
+        return hide.clip(raw.decode("utf-8", "replace"), len(cut)) + "…"
     text = raw.decode("utf-8", "replace")
-    if not truncated and (content_type == "application/json" or content_type.endswith("+json")):
+    if content_type == "application/json" or content_type.endswith("+json"):
         try:
             return json.loads(text)
         except ValueError:
             return text
-    return text + ("…" if truncated else "")
+    return text

@@ -3,6 +3,7 @@ chosen by the database URL. `open_storage` gives the four stores the engine's po
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,20 +14,23 @@ from storage.database import create_engine
 from storage.definitions import SqlDefinitionStore
 from storage.queues import SqlOutbox, SqlTimerStore
 from storage.runs import SqlRunStore
+from storage.secrets import SqlSecretStore
 
 DEFAULT_URL = "sqlite+aiosqlite:///./countersign.db"
 
 
 class Storage:
-    """The stores over one connection pool; `engine` is shared with other adapters."""
+    """The stores over one connection pool; `engine` is shared with other adapters.
+    `secret_key` gives SECRET_KEY, which the secret store needs to encrypt and decrypt."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, secret_key: Callable[[], str] | None = None) -> None:
         self.engine = engine
         self.definitions = SqlDefinitionStore(engine)
         self.runs = SqlRunStore(engine)
         self.outbox = SqlOutbox(engine)
         self.timers = SqlTimerStore(engine)
         self.aways = SqlAwayStore(engine)
+        self.secrets = SqlSecretStore(engine, secret_key)
 
     async def upgrade(self) -> None:
         """Apply every pending migration (creates the schema in an empty database)."""
@@ -40,13 +44,19 @@ class Storage:
         await self.engine.dispose()
 
 
-async def open_storage(url: str, *, create: bool = False, pool_size: int = 10) -> Storage:
+async def open_storage(
+    url: str,
+    *,
+    create: bool = False,
+    pool_size: int = 10,
+    secret_key: Callable[[], str] | None = None,
+) -> Storage:
     """Connect to `url`; with `create`, also bring the schema up to date (a fresh SQLite file is
     created, with its folder). A PostgreSQL URL may end in `?search_path=schema`."""
     engine = create_engine(url, pool_size=pool_size)
     if create and engine.dialect.name == "sqlite" and engine.url.database:
         Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-    storage = Storage(engine)
+    storage = Storage(engine, secret_key)
     if create:
         try:
             await storage.upgrade()

@@ -28,6 +28,7 @@ from storage import Storage, open_storage
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+TEST_SECRET_KEY = "test-secret-key-" + "k" * 16  # encrypts the secrets tests store
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ALL_BACKENDS = ["memory", *SQL_BACKENDS]
 
@@ -85,7 +86,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.fixture
 async def storage(database_url: str) -> AsyncIterator[Storage]:
-    opened = await open_storage(database_url, create=True)
+    opened = await open_storage(database_url, create=True, secret_key=lambda: TEST_SECRET_KEY)
     try:
         yield opened
     finally:
@@ -100,7 +101,7 @@ async def store_backend(
         yield MemoryStorage()
         return
     async with empty_database(request.param, tmp_path) as url:
-        opened = await open_storage(url, create=True)
+        opened = await open_storage(url, create=True, secret_key=lambda: TEST_SECRET_KEY)
         try:
             yield opened
         finally:

@@ -8,7 +8,7 @@ saved, rather than when a run reaches it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 # As a module: engine.forms imports the models of this package, so its names are read at call time.
@@ -34,8 +34,12 @@ _RUN_KEYS = ("id", "workflow", "version", "requester")
 _ROOTS = ("inputs", "steps", "run", "requester")
 
 
-def check_definition(defn: WorkflowDefinition) -> list[DefinitionIssue]:
-    """Every cross-field problem in the definition (empty when it is sound)."""
+def check_definition(
+    defn: WorkflowDefinition, secret_names: Collection[str] | None = None
+) -> list[DefinitionIssue]:
+    """Every cross-field problem in the definition (empty when it is sound). `secret_names`: the
+    secrets the definition's workspace has; a template naming any other is refused (None: the
+    workspace is not known, as in `workflows validate`, and secret names are not checked)."""
     issues: list[DefinitionIssue] = []
     issues += _unique([s.id for s in defn.steps], "steps", "step id")
     issues += _form_fields(defn.inputs, "inputs", decision_form=False)
@@ -53,7 +57,7 @@ def check_definition(defn: WorkflowDefinition) -> list[DefinitionIssue]:
             )
         seen_signals.setdefault(name, step.id)
     for index, step in enumerate(defn.steps):
-        issues += _step(defn, index, step)
+        issues += _step(defn, index, step, secret_names)
     issues += _schedule(defn)
     return issues
 
@@ -132,7 +136,9 @@ def _form_fields(
     return issues
 
 
-def _step(defn: WorkflowDefinition, index: int, step: Step) -> list[DefinitionIssue]:
+def _step(
+    defn: WorkflowDefinition, index: int, step: Step, secret_names: Collection[str] | None
+) -> list[DefinitionIssue]:
     where = f"steps.{index}"
     issues: list[DefinitionIssue] = []
     if isinstance(step, ApprovalStep):
@@ -154,7 +160,7 @@ def _step(defn: WorkflowDefinition, index: int, step: Step) -> list[DefinitionIs
     for field, text, expression, secrets in _templated(step, where):
         # A compensation runs after its step completed, so it may read the step's own output.
         readable = index + 1 if ".compensate." in field else index
-        issues += _template(defn, step.id, readable, field, text, expression, secrets)
+        issues += _template(defn, step.id, readable, field, text, expression, secrets, secret_names)
     return issues
 
 
@@ -317,6 +323,7 @@ def _template(
     text: str,
     expression: bool,
     secrets: bool,
+    secret_names: Collection[str] | None,
 ) -> list[DefinitionIssue]:
     error = templates.check_syntax(text, expression=expression)
     if error is not None:
@@ -330,10 +337,27 @@ def _template(
     order = {s.id: i for i, s in enumerate(defn.steps)}
     issues = []
     for root, attr in sorted(refs, key=lambda r: (r[0], r[1] or "")):
-        message = _reference(root, attr, step_id, readable, inputs, order, secrets)
+        if root == "secrets" and secrets:
+            message = _secret(attr, secret_names)
+        else:
+            message = _reference(root, attr, step_id, readable, inputs, order, secrets)
         if message:
             issues.append(_at(field, message))
     return issues
+
+
+def _secret(name: str | None, known: Collection[str] | None) -> str | None:
+    # Read by name only: the whole mapping would let a template send (or try to change) every
+    # secret of the workspace, and its names could not be checked here.
+    if name is None:
+        return "read a secret by its name, e.g. {{ secrets.ERP_TOKEN }}, not secrets as a whole"
+    if known is not None and name not in known:
+        have = ", ".join(sorted(known)) or "none"
+        return (
+            f"unknown secret {name!r}; this workspace's secrets: {have} "
+            f"(add it with `countersign secrets set {name}`)"
+        )
+    return None
 
 
 def _reference(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 import yaml
@@ -39,8 +40,11 @@ MAX_NODES = 20_000
 MAX_DEPTH = 64
 
 
-def load_definition(text: str, filename: str | None = None) -> WorkflowDefinition:
-    """Parse and validate a workflow; raises DefinitionError listing every issue found."""
+def load_definition(
+    text: str, filename: str | None = None, *, secret_names: Collection[str] | None = None
+) -> WorkflowDefinition:
+    """Parse and validate a workflow; raises DefinitionError listing every issue found.
+    `secret_names`: the secrets of the workspace it is applied to (see `check_definition`)."""
     try:
         data, lines, issues = _parse(text, filename)
     except DefinitionError as exc:
@@ -56,7 +60,7 @@ def load_definition(text: str, filename: str | None = None) -> WorkflowDefinitio
     except ValidationError as exc:
         issues += issues_from_validation(exc, data)
         raise DefinitionError(_located(issues, lines, filename)) from None
-    issues += check_definition(definition)
+    issues += check_definition(definition, secret_names)
     if issues:
         raise DefinitionError(_located(issues, lines, filename))
     return definition

@@ -34,6 +34,7 @@ from engine.ports import (
     RunChange,
     RunPage,
     RunStore,
+    SecretStore,
     StoredDefinition,
     TimerStore,
 )
@@ -48,6 +49,7 @@ from engine.runtime.router import ROUTED_COMMANDS, ChannelRouter
 from engine.runtime.schedules import ScheduleService
 from engine.runtime.timers import TimerService
 from engine.schedules import ScheduleInfo
+from engine.secrets import Secrets, Seeds
 from engine.state import RunState
 from engine.triggers import Cancel, Decide, Signal, StartRun, SubmitInput
 from engine.working_time import DEFAULT_HOURS, WorkingHours
@@ -107,8 +109,13 @@ class Engine(HumanTasks):
         settings: RuntimeSettings | None = None,
         aways: AwayStore | None = None,
         working_hours: WorkingHours | None = None,
+        secrets: SecretStore | None = None,
+        secret_seeds: Seeds | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
+        # Each tenant's `{{ secrets.NAME }}`: checked when a definition is applied; the http
+        # handler reads them at dispatch.
+        self.secrets = Secrets(secrets, secret_seeds)
         self.clock: Clock = clock or SystemClock()
         self.definitions = definitions
         self.runs = runs
@@ -157,6 +164,7 @@ class Engine(HumanTasks):
     @classmethod
     def from_storage(cls, storage: Stores, **options: Any) -> Engine:
         options.setdefault("aways", getattr(storage, "aways", None))
+        options.setdefault("secrets", getattr(storage, "secrets", None))
         return cls(
             definitions=storage.definitions,
             runs=storage.runs,
@@ -251,7 +259,8 @@ class Engine(HumanTasks):
     async def apply_definition(
         self, tenant_id: str, text: str, filename: str | None = None
     ) -> AppliedDefinition:
-        definition = load_definition(text, filename)
+        names = await self.secrets.names(tenant_id)
+        definition = load_definition(text, filename, secret_names=names)
         before = await self._schedules.before_apply(tenant_id, definition.name)
         applied = await self.definitions.apply(tenant_id, definition, text, self.clock.now())
         self._applier.definitions_changed(tenant_id, applied.name)

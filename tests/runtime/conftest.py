@@ -14,10 +14,12 @@ from aiohttp import web
 
 from engine.memory import ManualClock, MemoryStorage
 from engine.runtime.service import Engine
+from engine.secrets import Secrets
 from outbound.http import HttpHandler
 from storage import Storage
 
 TENANT = "T1"
+SECRETS = {TENANT: {"TOKEN": "s3cret"}}  # what the settings would seed
 
 
 @dataclass
@@ -83,7 +85,7 @@ async def target() -> AsyncIterator[Target]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[HttpHandler]:
-    handler = HttpHandler(secrets={"TOKEN": "s3cret"}, allowed_hosts=["127.0.0.1"])
+    handler = HttpHandler(secrets=Secrets(seeds=SECRETS), allowed_hosts=["127.0.0.1"])
     try:
         yield handler
     finally:
@@ -101,7 +103,9 @@ async def make_engine(
     made: list[Engine] = []
 
     async def make() -> Engine:
-        engine = Engine.from_storage(store_backend, clock=clock, handlers={"call_http": http})
+        engine = Engine.from_storage(
+            store_backend, clock=clock, handlers={"call_http": http}, secret_seeds=SECRETS
+        )
         made.append(engine)
         return engine
 

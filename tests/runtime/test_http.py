@@ -16,6 +16,7 @@ from engine.commands import CallHttp
 from engine.definitions.models import HttpAction
 from engine.durations import Duration
 from engine.ports import Failed, Succeeded
+from engine.secrets import Secrets
 from outbound.http import MAX_RESPONSE_BYTES, HttpHandler
 from tests.runtime.conftest import Target
 
@@ -52,7 +53,9 @@ class FakeDns(AbstractResolver):
 
 @pytest.fixture
 async def handler() -> AsyncIterator[HttpHandler]:
-    made = HttpHandler(secrets={"TOKEN": "s3cret"}, allowed_hosts=["127.0.0.1"])
+    made = HttpHandler(
+        secrets=Secrets(seeds={"T1": {"TOKEN": "s3cret"}}), allowed_hosts=["127.0.0.1"]
+    )
     yield made
     await made.close()
 
