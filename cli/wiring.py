@@ -182,6 +182,7 @@ async def _start_slack(parts: Components) -> None:
 async def _start_web(parts: Components) -> None:
     from storage.access import SqlMetrics, sql_access_stores
     from web.config import WebConfig
+    from web.demo import DEMO_PATHS
     from web.service import start_web
 
     s = parts.settings
@@ -208,6 +209,8 @@ async def _start_web(parts: Components) -> None:
         feed=parts.feed,
         redis=parts.redis,
     )
+    # The quickstart's http step calls the app's own demo endpoint, and only that opens.
+    parts.http.serve_own(parts.web.own_url, DEMO_PATHS)
     if parts.slack is not None:  # the bot's `/workflow web` links and its email fallback
         parts.slack.hooks.sign_in_url = parts.web.sign_in_url
         parts.slack.hooks.email = parts.web.mail.deliver_to

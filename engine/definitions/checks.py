@@ -339,7 +339,11 @@ def _reference(
         return f"run has no {attr!r}; run has {', '.join(_RUN_KEYS)}"
     if root == "secrets" and not secrets:
         return "secrets can be used only in an http url, headers or json, never in messages"
-    if root not in (*_ROOTS, "secrets"):
-        allowed = ", ".join(_ROOTS) + (", secrets" if secrets else "")
+    if root == "app" and not secrets:
+        return "app can be used only in an http url, headers or json"
+    if root == "app" and attr not in (None, "url"):
+        return f"app has no {attr!r}; app has url"
+    if root not in (*_ROOTS, "secrets", "app"):
+        allowed = ", ".join(_ROOTS) + (", secrets, app" if secrets else "")
         return f"unknown name {root!r}; templates can read {allowed}"
     return None
