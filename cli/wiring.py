@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.settings import DEFAULT_DATABASE_URL, Settings
+from engine import principal
 from engine.runtime.service import Engine, RuntimeSettings
 from outbound.http import HttpHandler
 from storage import Storage, open_storage
@@ -196,7 +197,7 @@ async def _start_web(parts: Components) -> None:
         outbox_mail_dir=str(s.outbox_mail_dir),
         webhook_secret=s.webhook_secret.get_secret_value() if s.webhook_secret else "",
         webhook_allowed_hosts=tuple(s.outbound_allowed_hosts),
-        admins=tuple(s.admins),
+        admins=tuple(principal.canonical(a) for a in s.admins),  # an address as sessions name it
     )
     parts.web = await start_web(
         parts.engine,
