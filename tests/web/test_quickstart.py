@@ -32,7 +32,7 @@ async def http(stack: Stack) -> AsyncIterator[HttpHandler]:
 async def test_the_quickstart_completes_on_the_web_pages(stack: Stack, http: HttpHandler) -> None:
     await stack.apply(QUICKSTART.read_text())
     async with stack.client() as browser:
-        await sign_in(stack, browser, NEWCOMER)
+        await sign_in(stack, browser, "Newcomer@Example.com")  # the link names one person
         async with browser.get("/workflows") as r:
             listing = await r.text()
         assert 'href="/workflows/quickstart/start"' in listing
@@ -92,3 +92,25 @@ steps:
     for path in ("/api/v1/runs", "/demo/../api/v1/runs", "/healthz"):
         status, error = outcomes[path]
         assert status == "failed" and "a loopback address" in error, (path, error)
+
+
+async def test_a_refused_start_form_says_why_and_keeps_what_was_typed(stack: Stack) -> None:
+    await stack.apply(QUICKSTART.read_text())
+    async with stack.client() as browser:
+        await sign_in(stack, browser, NEWCOMER)
+        async with browser.get("/workflows/quickstart/start") as r:
+            page = await r.text()
+        data = {"csrf": csrf_of(page), "request": "A desk", "approver": "bob"}
+        async with browser.post("/workflows/quickstart/start", data=data) as r:
+            assert r.status == 422
+            page = await r.text()
+        assert "expected a Slack user id like U0123ABCD or an email address, got &#39;bob&#39;" in (
+            page
+        )
+        assert form_fields(page, "/workflows/quickstart/start") == {
+            "request": "A desk",
+            "approver": "bob",
+        }
+        async with browser.get("/workflows/nope/start") as r:
+            assert r.status == 404
+    assert (await stack.engine.list_runs(TENANT)).runs == []
