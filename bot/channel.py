@@ -27,6 +27,7 @@ from bot.coalesce import Coalescer
 from bot.directory import SlackDirectory
 from bot.hooks import WebHooks
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
+from engine import principal as principals
 from engine.commands import (
     AnswerDelivered,
     AskQuestion,
@@ -80,8 +81,8 @@ UPDATE_CONCURRENCY = 20
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
 
 
-def is_slack_user(principal: str) -> bool:
-    return principal[:1] in ("U", "W") and principal[1:].isalnum() and principal.isupper()
+def is_slack_user(who: str) -> bool:
+    return principals.is_kind(who, "user")
 
 
 def waits_on(step: StepState, who: str, *, shared: bool = False) -> bool:

@@ -3,7 +3,6 @@ Slack knows of a person (their email for the fallback channel, their time zone f
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -11,13 +10,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clients import SlackClients
+from engine import principal
 from engine.errors import EngineError
 
-_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
-_EMAIL = re.compile(r"^[^@\s:]+@[^@\s]+\.[^@\s]+$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
-_CHANNEL_NAME = re.compile(r"^#([\w.-]+)$")
 PROFILE_TTL = 3600.0  # seconds a users.info answer is reused (time zones rarely change)
 
 
@@ -36,11 +31,11 @@ class SlackDirectory:
         self._bots: dict[str, str] = {}  # tenant -> the bot's own user id
 
     def is_channel(self, spec: str) -> bool:
-        return bool(_CHANNEL_ID.match(spec) or _CHANNEL_NAME.match(spec))
+        return principal.is_kind(spec, "channel")
 
     async def channel_id(self, tenant_id: str, spec: str) -> str:
         """A channel's id from its id or "#name" (conversations.list, cached)."""
-        if _CHANNEL_ID.match(spec):
+        if not spec.startswith("#"):
             return spec
         name = spec.removeprefix("#").lower()
         if (tenant_id, name) not in self._channel_ids:
@@ -93,7 +88,7 @@ class SlackDirectory:
 
     async def time_zone(self, tenant_id: str, user: str) -> str | None:
         """The IANA time zone of a Slack user (users.info `tz`), None for anyone else."""
-        if not _USER.match(user):
+        if not principal.is_kind(user, "user"):
             return None
         profile = await self._profile(tenant_id, user)
         tz = (profile or {}).get("tz")
@@ -118,25 +113,20 @@ class SlackDirectory:
     async def resolve(self, tenant_id: str, specs: list[str]) -> list[str]:
         out: list[str] = []
         for raw in specs:
-            spec = raw.strip()
-            if _USER.match(spec):
-                out.append(spec)
-            elif _GROUP.match(spec):
-                out.extend(await self._group(await self._clients.for_tenant(tenant_id), spec))
-            elif _EMAIL.match(spec.removeprefix("email:")):
+            found = principal.parse(raw, ("user", "email", "group", "channel"), "approver")
+            if found.kind == "user":
+                out.append(found.id)
+            elif found.kind == "group":
                 client = await self._clients.for_tenant(tenant_id)
-                address = spec.removeprefix("email:").lower()
-                principal = await self._email(client, address)
-                if principal != "email:" + address:
-                    self._emails[(tenant_id, principal)] = address
-                out.append(principal)
-            elif self.is_channel(spec):
-                out.extend(await self._channel_members(tenant_id, spec))
+                out.extend(await self._group(client, found.id))
+            elif found.address is not None:
+                client = await self._clients.for_tenant(tenant_id)
+                person = await self._email(client, found.address)
+                if person != found.id:
+                    self._emails[(tenant_id, person)] = found.address
+                out.append(person)
             else:
-                raise EngineError(
-                    f"approver {spec!r} is not a Slack user id (U…), a user group (S…), "
-                    "a channel (C… or #name) or an email address"
-                )
+                out.extend(await self._channel_members(tenant_id, found.id))
         return list(dict.fromkeys(out))
 
     async def _group(self, client: AsyncWebClient, group: str) -> list[str]:

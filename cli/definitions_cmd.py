@@ -12,6 +12,7 @@ from cli.output import emit, fail, table, when
 from cli.settings import Settings
 from cli.wiring import open_engine
 from engine.definitions import load_definition
+from engine.definitions.needs import needs_of
 from engine.definitions.schema import json_schema
 from engine.errors import DefinitionError
 
@@ -56,27 +57,34 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.wf_cmd == "apply":
             results = []
             for path in args.files:
-                applied = await engine.apply_definition(tenant, path.read_text(), str(path))
+                text = path.read_text()
+                applied = await engine.apply_definition(tenant, text, str(path))
                 results.append({"file": str(path), **vars(applied)})
                 state = f"created version {applied.version}" if applied.created else "unchanged"
                 if not args.json:
-                    print(f"{path}: {applied.name} {state}")
+                    print(f"{path}: {applied.name} {state}{needs_note(text)}")
             if args.json:
                 emit(results, "", as_json=True)
             return 0
         if args.wf_cmd == "list":
             defs = await engine.list_definitions(tenant)
+            needs = [needs_of(d.definition) for d in defs]
             rows = [
                 [
                     d.name,
                     str(d.version),
                     "disabled" if d.disabled else "enabled",
                     d.definition.title or "",
+                    n.describe() or "-",
                 ]
-                for d in defs
+                for d, n in zip(defs, needs, strict=True)
             ]
-            listed = [{"name": d.name, "version": d.version, "disabled": d.disabled} for d in defs]
-            emit(listed, table(rows, ["NAME", "VERSION", "STATE", "TITLE"]), as_json=args.json)
+            listed = [
+                {"name": d.name, "version": d.version, "disabled": d.disabled, "needs": vars(n)}
+                for d, n in zip(defs, needs, strict=True)
+            ]
+            columns = ["NAME", "VERSION", "STATE", "TITLE", "NEEDS"]
+            emit(listed, table(rows, columns), as_json=args.json)
             return 0
         if args.wf_cmd == "show":
             d = await engine.get_definition(tenant, args.name, args.version)
@@ -101,6 +109,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             as_json=args.json,
         )
         return 0
+
+
+def needs_note(text: str) -> str:
+    """ "; needs Slack (…), secret …" for a workflow that cannot complete on the app alone."""
+    needs = needs_of(load_definition(text)).describe()
+    return f"; needs {needs}" if needs else ""
 
 
 def _validate(files: list[Path], *, as_json: bool) -> int:

@@ -8,6 +8,7 @@ import logging
 import signal
 from pathlib import Path
 
+from cli.definitions_cmd import needs_note
 from cli.settings import Settings
 from cli.wiring import Components, build, shutdown
 from engine.errors import DefinitionError
@@ -37,12 +38,13 @@ async def apply_bundled(parts: Components, tenant: str, folder: Path) -> None:
         )
     for path in files:
         try:
-            applied = await parts.engine.apply_definition(tenant, path.read_text(), str(path))
+            text = path.read_text()
+            applied = await parts.engine.apply_definition(tenant, text, str(path))
         except DefinitionError as exc:
             log.error("skipping %s, it is not valid:\n%s", path, exc.message)
             continue
         state = f"version {applied.version} created" if applied.created else "unchanged"
-        log.info("workflow %s (%s): %s", applied.name, path.name, state)
+        log.info("workflow %s (%s): %s%s", applied.name, path.name, state, needs_note(text))
 
 
 async def serve(settings: Settings) -> int:

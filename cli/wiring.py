@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.settings import DEFAULT_DATABASE_URL, Settings
+from engine import principal
 from engine.runtime.service import Engine, RuntimeSettings
 from outbound.http import HttpHandler
 from storage import Storage, open_storage
@@ -194,6 +195,7 @@ async def _start_slack(parts: Components) -> None:
 async def _start_web(parts: Components) -> None:
     from storage.access import SqlMetrics, sql_access_stores
     from web.config import WebConfig
+    from web.demo import DEMO_PATHS
     from web.service import start_web
 
     s = parts.settings
@@ -207,7 +209,7 @@ async def _start_web(parts: Components) -> None:
         outbox_mail_dir=str(s.outbox_mail_dir),
         webhook_secret=s.webhook_secret.get_secret_value() if s.webhook_secret else "",
         webhook_allowed_hosts=tuple(s.outbound_allowed_hosts),
-        admins=tuple(s.admins),
+        admins=tuple(principal.canonical(a) for a in s.admins),  # an address as sessions name it
     )
     parts.web = await start_web(
         parts.engine,
@@ -220,6 +222,8 @@ async def _start_web(parts: Components) -> None:
         feed=parts.feed,
         redis=parts.redis,
     )
+    # The quickstart's http step calls the app's own demo endpoint, and only that opens.
+    parts.http.serve_own(parts.web.own_url, DEMO_PATHS)
     if parts.slack is not None:  # the bot's `/workflow web` links and its email fallback
         parts.slack.hooks.sign_in_url = parts.web.sign_in_url
         parts.slack.hooks.email = parts.web.mail.deliver_to

@@ -13,12 +13,10 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from engine import principal
 from engine.definitions.models import FormField
 from engine.errors import InvalidInput
 
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _TRUE = {"true", "yes", "on", "1"}
@@ -87,13 +85,21 @@ def coerce_value(field: FormField, value: Any) -> Any:
     if kind == "datetime":
         return _datetime(value)
     if kind == "user":
-        return _matching(value, USER_ID, "a Slack user id like U0123ABCD")
+        return _person(value, "a Slack user id like U0123ABCD or an email address")
     if kind == "users":
-        return [_matching(v, USER_ID, "Slack user ids like U0123ABCD") for v in _listed(value)]
+        expected = "Slack user ids like U0123ABCD or email addresses"
+        return list(dict.fromkeys(_person(v, expected) for v in _listed(value)))
     if kind == "channel":
-        return _matching(value, CHANNEL_ID, "a Slack channel id like C0123ABCD")
+        found = _find(value)
+        if found is None or found.kind != "channel" or found.id.startswith("#"):
+            # Slack's picker gives ids, and an id names the same channel after a rename.
+            raise ValueError(f"expected a Slack channel id like C0123ABCD, got {value!r}")
+        return found.id
     if kind == "email":
-        return _matching(value, EMAIL, "an email address like ana@example.com")
+        found = _find(value)
+        if found is None or found.address is None:
+            raise ValueError(f"expected an email address like ana@example.com, got {value!r}")
+        return value.strip().removeprefix(principal.EMAIL_PREFIX)
     return _url(value)
 
 
@@ -147,10 +153,17 @@ def _listed(value: Any, what: str = "values") -> list[Any]:
     raise ValueError(f"expected a list of {what} or a comma-separated text")
 
 
-def _matching(value: Any, pattern: re.Pattern[str], expected: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value.strip()):
+def _find(value: Any) -> principal.Principal | None:
+    return principal.find(value) if isinstance(value, str) else None
+
+
+def _person(value: Any, expected: str) -> str:
+    """A Slack user id, or an email address stored as "email:addr" (the same person however
+    the address was written)."""
+    found = _find(value)
+    if found is None or not found.is_person:
         raise ValueError(f"expected {expected}, got {value!r}")
-    return value.strip()
+    return found.id
 
 
 def _date(value: Any) -> str:

@@ -298,9 +298,9 @@ class CommandHandler(Protocol):
 
 class Directory(Protocol):
     async def resolve(self, tenant_id: str, specs: list[str]) -> list[str]:
-        """Turn approver specs (user ids, S… user groups, email addresses) into principals: Slack
-        user ids, or "email:addr" for people not in the workspace. Raises `EngineError` with a
-        clear message for an unknown group."""
+        """Turn approver specs (canonical `engine.principal` forms: user ids, S… user groups,
+        channels, "email:addr") into principals: Slack user ids, or "email:addr" for people not
+        in the workspace. Raises `EngineError` with a clear message for an unknown group."""
         ...
 
     async def time_zone(self, tenant_id: str, user: str) -> str | None:

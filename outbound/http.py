@@ -179,6 +179,24 @@ class HttpHandler:
         self._session_factory = session_factory
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._app: dict[str, str] = {}  # `app` in http templates: the app's own base URL
+        self._own: set[tuple[str, str, int | None, str]] = set()
+
+    def serve_own(self, base_url: str, paths: Sequence[str]) -> None:
+        """Let http steps call exactly `base_url` + each of `paths` (the app's own demo
+        endpoints: loopback, which the policy refuses otherwise) and give their templates
+        `{{ app.url }}` = `base_url`. Nothing else on the app's address, or on loopback, opens;
+        `base_url` must name an address (no DNS name to re-resolve)."""
+        base = URL(base_url.rstrip("/"))
+        if base.host is None or _as_ip(base.host) is None:
+            raise ValueError(f"{base_url!r} must name the app by its address")
+        self._app = {"url": str(base)}
+        self._own = {(base.scheme, base.host, base.port, path) for path in paths}
+
+    def _is_own(self, url: URL) -> bool:
+        """The URL is one of the app's own endpoints exactly (path normalised, no user)."""
+        where = (url.scheme, url.host or "", url.port, url.raw_path)
+        return url.user is None and where in self._own
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -227,6 +245,8 @@ class HttpHandler:
     async def _call(self, command: CallHttp, secrets: Mapping[str, str], hide: Redactor) -> Outcome:
         action = command.action
         context = {**command.context, "secrets": secrets}
+        if self._app:
+            context["app"] = self._app
         try:
             url = URL(render(action.url, context).strip())
             headers = {k: render(v, context) for k, v in action.headers.items()}
@@ -242,7 +262,8 @@ class HttpHandler:
         shown = str(url.with_user(None).with_query(None).with_fragment(None))
         where = f"{action.method} {shown}"
         try:
-            self.policy.check_host(url.host)
+            if not self._is_own(url):
+                self.policy.check_host(url.host)
         except RefusedDestination as exc:
             return Failed(f"refused {where}: {exc}")
         headers["Idempotency-Key"] = command.key

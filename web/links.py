@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from engine import principal as principals
 from engine.access import new_token
 
 APPROVAL_SALT = "countersign.approval-link"
@@ -165,7 +166,9 @@ class LinkSigner:
     # ------------------------------------------------------------ sign-in links
 
     def sign_in_url(self, tenant_id: str, principal: str, now: datetime, ttl: timedelta) -> str:
-        """A one-time link that signs `principal` in to the dashboard of `tenant_id`."""
+        """A one-time link that signs `principal` in to the dashboard of `tenant_id` (an email
+        address however written: the session's person is the one its runs name)."""
+        principal = principals.canonical(principal)
         token = self._sign_in.dumps(
             {
                 "t": tenant_id,

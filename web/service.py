@@ -19,6 +19,7 @@ from engine.runtime.clock import SystemClock
 from web.api.routes import ApiDeps
 from web.api.server import add_api
 from web.config import WebConfig
+from web.demo import add_demo_routes
 from web.errors import api_errors
 from web.health import add_health_routes
 from web.links import LinkSigner
@@ -34,6 +35,7 @@ from web.pages.dashboard import add_dashboard_routes
 from web.pages.link_actions import add_link_action_routes
 from web.pages.links import add_link_routes
 from web.pages.live import HUB, LiveHub, add_live_routes
+from web.pages.start import add_start_routes
 from web.pages.tasks import add_task_routes
 from web.ports import EngineFacade, MetricsSource, Readiness, Router, RunFeed
 from web.webhooks import WebhookSender
@@ -80,6 +82,14 @@ class WebService:
         """The address the server is bound to (useful with port 0 in tests)."""
         host, port = self._runner.addresses[0][:2]
         return f"http://{host}:{port}"
+
+    @property
+    def own_url(self) -> str:
+        """How the app reaches itself (a wildcard bind address becomes loopback): the base of
+        the demo endpoints its own workflows may call (`web.demo`)."""
+        host, port = self._runner.addresses[0][:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def sign_in_url(self, tenant_id: str, principal: str, ttl: timedelta | None = None) -> str:
         return self.signer.sign_in_url(
@@ -171,6 +181,8 @@ async def start_web(
     add_dashboard_routes(app)
     add_task_routes(app)
     add_live_routes(app)
+    add_demo_routes(app)
+    add_start_routes(app)
     app.add_routes(extra_routes)  # e.g. the Slack install pages (OAuth)
     app.router.add_static("/static", STATIC)
 

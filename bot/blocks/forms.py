@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks.limits import LABEL_TEXT, OPTION_TEXT, OPTIONS, truncate
+from engine import principal
 from engine.definitions.models import FormField
 from engine.definitions.models import Option as FieldOption
 
@@ -52,6 +53,10 @@ def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+def _slack_users(value: Any) -> list[str]:
+    return [v for v in _as_list(value) if principal.is_kind(v, "user")]
 
 
 def element(field: FormField, value: Any = None) -> InputInteractiveElement:
@@ -79,10 +84,11 @@ def element(field: FormField, value: Any = None) -> InputInteractiveElement:
         return DatePickerElement(action_id=ACTION, initial_date=_date(value))
     if kind == "datetime":
         return DateTimePickerElement(action_id=ACTION, initial_date_time=_timestamp(value))
-    if kind == "user":
-        return UserSelectElement(action_id=ACTION, initial_user=value)
+    if kind == "user":  # Slack's picker pre-selects Slack users only (not an email address)
+        users = _slack_users(value)
+        return UserSelectElement(action_id=ACTION, initial_user=users[0] if users else None)
     if kind == "users":
-        return UserMultiSelectElement(action_id=ACTION, initial_users=_as_list(value) or None)
+        return UserMultiSelectElement(action_id=ACTION, initial_users=_slack_users(value) or None)
     if kind == "channel":
         return ConversationSelectElement(action_id=ACTION, initial_conversation=value)
     if kind == "email":

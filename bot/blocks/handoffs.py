@@ -6,13 +6,13 @@ Pure text builders (already-escaped mrkdwn) from a step's state; the cards place
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.blocks import ids
 from bot.blocks.limits import MESSAGE_BLOCKS, context, escape, fit, mention, section, truncate, when
+from engine import principal
 from engine.definitions.models import WorkflowDefinition
 from engine.ports import TaskSla
 from engine.state import Delegation, RunState, StepState
@@ -49,12 +49,9 @@ def _taken(d: Delegation) -> str:
     return f"You delegated this to {mention(d.to)}. Nothing more for you to do."
 
 
-_USER_ID = re.compile(r"\b[UW][A-Z0-9]{2,}\b")
-
-
 def with_mentions(text: str) -> str:
     """Engine text (e.g. "no decision within 2h from U1, U2") escaped, its user ids as mentions."""
-    return _USER_ID.sub(lambda m: f"<@{m.group(0)}>", escape(text))
+    return principal.replace_user_ids(escape(text), lambda user: f"<@{user}>")
 
 
 def escalated_to_you(step: StepState) -> str:

@@ -8,13 +8,13 @@ so it cannot ping @channel or forge a link.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
+from engine import principal
 from engine.templates import mrkdwn_escape
 
 MESSAGE_BLOCKS = 50
@@ -89,18 +89,15 @@ def read_metadata(text: str) -> dict[str, Any]:
     return data
 
 
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_SLACK_CHANNEL = re.compile(r"^[CDG][A-Z0-9]{2,}$")
-
-
-def mention(principal: str) -> str:
+def mention(who: str) -> str:
     """A principal as mrkdwn: a Slack user or channel mention, else the escaped text
     ("email:ada@example.com" shows as the address)."""
-    if _SLACK_USER.match(principal):
-        return f"<@{principal}>"
-    if _SLACK_CHANNEL.match(principal):
-        return f"<#{principal}>"
-    return escape(principal.removeprefix("email:"))
+    found = principal.find(who)
+    if found is not None and found.kind == "user":
+        return f"<@{found.id}>"
+    if found is not None and found.kind == "channel" and not found.id.startswith("#"):
+        return f"<#{found.id}>"
+    return escape(principal.shown(who))
 
 
 def when(at: datetime) -> str:

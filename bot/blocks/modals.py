@@ -18,6 +18,7 @@ from bot.blocks.limits import (
     section,
     truncate,
 )
+from engine import principal
 from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition
 
 
@@ -150,7 +151,7 @@ REASSIGN_FROM = "from"
 def reassign_modal(run_id: str, step_id: str, title: str, waiting_on: list[str]) -> View:
     """An admin moves one person's part of a pending request to someone else."""
     people = ", ".join(mention(p) for p in waiting_on) or "nobody"
-    first = next((p for p in waiting_on if not p.startswith("email:")), None)
+    first = next((p for p in waiting_on if principal.is_kind(p, "user")), None)
     blocks: list[Block] = [
         section(f"*{escape(title)}* waits on {people}. Move one person's part to someone else."),
         InputBlock(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks.limits import mention, when
 from bot.deps import dm
+from engine import principal
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("countersign.slack")
 
-# A user as the slash command carries it with escaping on (`<@U123|bob>`), or a bare id.
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 AWAY_USAGE = "`{c} away @person until 2026-12-31` (or `{c} away off`, or `{c} away` to see it)"
 OTHER_AWAY_USAGE = (
     "`{c} away @person @stand-in until 2026-12-31` (or `{c} away @person off`, "
@@ -31,15 +29,24 @@ OFF = ("off", "back", "clear")
 REASSIGN_USAGE = "`{c} reassign RUN STEP @from @to`"
 
 
+def _user(word: str) -> str | None:
+    """The user id in a mention as the slash command carries it with escaping on
+    (`<@U123|bob>`), or in a bare id."""
+    if word.startswith("<@") and word.endswith(">"):
+        word = word[2:-1].split("|", 1)[0]
+    found = principal.find(word)
+    return found.id if found is not None and found.kind == "user" else None
+
+
 class Usage(EngineError):
     """The command was typed wrong; the message says how to write it."""
 
 
 def person(word: str) -> str:
     """A Slack user id from a mention; a clear error for anything else."""
-    found = _MENTION.match(word)
+    found = _user(word)
     if found:
-        return found.group(1) or found.group(2)
+        return found
     if word.startswith("@"):
         raise Usage(
             f"I cannot tell who {word} is: pick the person from Slack's list as you type, "
@@ -73,7 +80,7 @@ def moment(word: str, zone: tzinfo, *, end_of_day: bool) -> datetime:
 
 def _is_person(word: str) -> bool:
     """A word meant as a person (resolved or not), so `person` reads it or says why not."""
-    return word.startswith(("<@", "@")) or bool(_MENTION.match(word))
+    return word.startswith(("<@", "@")) or _user(word) is not None
 
 
 async def away(r: Request) -> None:

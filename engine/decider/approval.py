@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from engine import commands as cmd
 from engine import events as ev
-from engine import forms, templates
+from engine import forms, principal, templates
 from engine.decider import delegation, keys, schedule, steps
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy, level_specs
@@ -18,8 +18,6 @@ from engine.errors import NotAllowed, TemplateError
 from engine.state import StepState
 from engine.triggers import Decide
 
-USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
-_LOOKUP = re.compile(r"^(S[A-Z0-9]+|[CG][A-Z0-9]+|#[\w.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 # Rendered specs may hold several principals: "U1, U2" or a rendered list "['U1', 'U2']".
 _TOKEN = re.compile(r"[^\s,;\[\]'\"]+")
 
@@ -36,13 +34,12 @@ def render_specs(specs: list[str], context: dict[str, Any]) -> list[str]:
         if not tokens:
             raise ValueError(f"approver {spec!r} rendered to nothing")
         for token in tokens:
-            if not (USER_ID.match(token) or token.startswith("email:") or _LOOKUP.match(token)):
-                raise ValueError(
-                    f"approver {token!r} (from {spec!r}) is not a Slack user id (U…/W…), "
-                    "user group (S…), channel or email address"
-                )
-            if token not in out:
-                out.append(token)
+            found = principal.find(token)
+            if found is None or found.kind == "system":
+                expected = principal.expected(("user", "email", "group", "channel"))
+                raise ValueError(f"approver {token!r} (from {spec!r}) is not {expected}")
+            if found.id not in out:
+                out.append(found.id)
     return out
 
 
@@ -67,8 +64,10 @@ def start(b: Builder, step: ApprovalStep) -> None:
 
 
 def ask(b: Builder, step: ApprovalStep, specs: list[str], level: int) -> None:
-    """Ask the approvers of `level` (0 = the step's own); look them up first if needed."""
-    if all(USER_ID.match(s) or s.startswith("email:") for s in specs):
+    """Ask the approvers of `level` (0 = the step's own); look them up first unless they are
+    all Slack users. An email address is looked up however it is written (Slack may know the
+    person), so "ana@x.io" and "email:ana@x.io" name the same approver."""
+    if all(principal.is_kind(s, "user") for s in specs):
         grant(b, step, specs, level)
         return
     run = b.state

@@ -7,7 +7,7 @@ from typing import Any
 
 from engine import commands as cmd
 from engine import events as ev
-from engine import templates
+from engine import principal, templates
 from engine.decider import keys, retry, steps
 from engine.decider.context import Builder
 from engine.definitions.models import HttpAction, HttpStep, NotifyStep, RetryPolicy
@@ -31,9 +31,8 @@ def recipient(to: str, context: dict[str, Any]) -> str:
     value = templates.render(to, context).strip() if "{" in to else to.strip()
     if not value:
         raise ValueError(f"the recipient {to!r} rendered to nothing")
-    if "@" in value and not value.startswith("email:"):
-        return f"email:{value}"
-    return value
+    # Anything else still goes out: the router hands a recipient it cannot reach to the log.
+    return principal.canonical(value)
 
 
 def start(b: Builder, step: HttpStep | NotifyStep, attempt: int) -> None:

@@ -3,12 +3,12 @@ context the run's templates see."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Literal
 
 from engine import commands as cmd
 from engine import events as ev
+from engine import principal as principal_forms
 from engine.decider import keys
 from engine.decider.env import DEFAULT_ENV, DecideEnv, MissingTimeZones
 from engine.decider.evolve import apply, copy_state
@@ -17,7 +17,6 @@ from engine.definitions.models import WorkflowDefinition
 from engine.state import RunState, StepState
 
 TimerKind = Literal["retry", "wait", "reminder", "timeout", "compensation_retry"]
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]+$")
 
 
 def template_context(state: RunState) -> dict[str, Any]:
@@ -79,7 +78,7 @@ class Builder:
     def zone(self, principal: str) -> str:
         """The zone of a principal as the environment knows it; the default zone for emails and
         channels, and (noted as missing) for a Slack user the environment does not know."""
-        if not _SLACK_USER.match(principal):
+        if not principal_forms.is_kind(principal, "user"):
             return self.default_zone
         found = self.env.zones.get(principal)
         if found is None:

@@ -5,10 +5,10 @@ its approver acts."""
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from engine import events as ev
+from engine import principal
 from engine.decider import keys, schedule
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep
@@ -16,7 +16,6 @@ from engine.errors import InvalidInput, NotAllowed
 from engine.triggers import Delegate
 from engine.working_time import WEEKDAYS
 
-_PRINCIPAL = re.compile(r"^([UW][A-Z0-9]+|email:[^@\s]+@[^@\s]+\.[^@\s]+)$")
 HumanStep = ApprovalStep | InputStep
 
 
@@ -96,9 +95,10 @@ def delegate(b: Builder, step: HumanStep, trigger: Delegate) -> None:
     """A person hands on their part, or an admin reassigns someone's (checked by the caller to be
     on a waiting step)."""
     state = b.step(step.id)
-    to = trigger.to
-    if not _PRINCIPAL.match(to):
-        raise InvalidInput({"to": f"{to!r} is not a Slack user id (U…) or email:address"})
+    found = principal.find(trigger.to)
+    if found is None or not found.is_person:
+        raise InvalidInput({"to": f"{trigger.to!r} is not {principal.expected(principal.PEOPLE)}"})
+    to = found.id
     voted = {v.actor for v in state.votes}
     if trigger.admin:
         kind: Literal["delegate", "reassign"] = "reassign"

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from engine import events as ev
-from engine import forms, templates
-from engine.decider import approval, delegation, keys, schedule, steps
+from engine import forms, principal, templates
+from engine.decider import delegation, keys, schedule, steps
 from engine.decider.context import Builder
 from engine.definitions.models import InputStep, SignalStep, WaitStep
 from engine.errors import NotAllowed, TemplateError
@@ -19,13 +19,12 @@ def assignee_of(spec: str, context: dict[str, Any]) -> str:
     if spec == "requester":
         return str(context["requester"])
     value = (templates.render(spec, context) if "{" in spec else spec).strip()
-    if approval.USER_ID.match(value) or value.startswith("email:"):
-        return value
-    if "@" in value and " " not in value:
-        return f"email:{value}"
-    raise ValueError(
-        f"assignee {value!r} (from {spec!r}) is not a Slack user id (U…/W…) or an email address"
-    )
+    found = principal.find(value)
+    if found is None or not found.is_person:
+        raise ValueError(
+            f"assignee {value!r} (from {spec!r}) is not {principal.expected(principal.PEOPLE)}"
+        )
+    return found.id
 
 
 def start_input(b: Builder, step: InputStep) -> None:

@@ -7,12 +7,11 @@ saved, rather than when a run reaches it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterator
 from typing import Any
 
 # As a module: engine.forms imports the models of this package, so its names are read at call time.
-from engine import forms, schedules, templates
+from engine import forms, principal, schedules, templates
 from engine.definitions.models import (
     ApprovalStep,
     EscalationLevel,
@@ -28,8 +27,9 @@ from engine.definitions.models import (
 )
 from engine.errors import DefinitionIssue, InvalidInput, TemplateError
 
-_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-_CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
+_APPROVERS: tuple[principal.Kind, ...] = ("user", "email", "group")
+_LEVEL: tuple[principal.Kind, ...] = (*_APPROVERS, "channel")  # a lone escalation level
+_NOTIFIED: tuple[principal.Kind, ...] = ("user", "email", "channel")
 _RUN_KEYS = ("id", "workflow", "version", "requester")
 _ROOTS = ("inputs", "steps", "run", "requester")
 
@@ -75,18 +75,10 @@ def _schedule(defn: WorkflowDefinition) -> list[DefinitionIssue]:
         forms.validate_values(defn.inputs, defn.schedule.inputs)
     except InvalidInput as exc:
         issues += [_at(f"schedule.inputs.{key}", why) for key, why in exc.errors.items()]
-    requester = defn.schedule.requester
-    if not (
-        requester.startswith("system:")
-        or forms.USER_ID.match(requester)
-        or forms.EMAIL.match(_bare(requester))
-    ):
-        issues.append(
-            _at(
-                "schedule.requester",
-                f"{requester!r} is not a Slack user id (U…), an email address or system:NAME",
-            )
-        )
+    try:
+        principal.parse(defn.schedule.requester, ("user", "email", "system"))
+    except principal.PrincipalError as exc:
+        issues.append(_at("schedule.requester", exc.message))
     return issues
 
 
@@ -146,10 +138,11 @@ def _step(
         issues += _form_fields(step.fields, f"{where}.fields", decision_form=True)
     if isinstance(step, InputStep):
         issues += _form_fields(step.fields, f"{where}.fields", decision_form=False)
-        issues += _principal(step.assignee, f"{where}.assignee", channel=False)
+        if step.assignee != "requester":
+            issues += _principal(step.assignee, f"{where}.assignee", kinds=principal.PEOPLE)
         issues += _reminders(step, where)
     if isinstance(step, NotifyStep) and step.to != "requester":
-        issues += _principal(step.to, f"{where}.to", channel=True)
+        issues += _principal(step.to, f"{where}.to", kinds=_NOTIFIED)
     if isinstance(step, WaitStep) and (step.duration is None) == (step.until is None):
         issues.append(_at(where, "a wait step needs exactly one of duration or until"))
     if isinstance(step, HttpStep):
@@ -166,15 +159,14 @@ def _step(
 
 def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
     issues: list[DefinitionIssue] = []
+    names = [principal.canonical(a) for a in step.approvers]
     for i, approver in enumerate(step.approvers):
-        issues += _principal(approver, f"{where}.approvers.{i}", channel=False)
-        if approver in step.approvers[:i]:
+        issues += _principal(approver, f"{where}.approvers.{i}", kinds=_APPROVERS)
+        if names[i] in names[:i]:
             issues.append(_at(f"{where}.approvers.{i}", f"{approver!r} is listed twice"))
     if not isinstance(step.policy, str):
-        literal = {
-            a for a in step.approvers if forms.USER_ID.match(a) or forms.EMAIL.match(_bare(a))
-        }
-        if len(literal) == len(set(step.approvers)) and step.policy.n > len(literal):
+        literal = {n for n in names if principal.is_kind(n, *principal.PEOPLE)}
+        if len(literal) == len(set(names)) and step.policy.n > len(literal):
             issues.append(
                 _at(
                     f"{where}.policy.n",
@@ -187,7 +179,7 @@ def _approval(step: ApprovalStep, where: str) -> list[DefinitionIssue]:
         if not entries:
             issues.append(_at(f"{where}.escalate_to.{i}", "an escalation level needs approvers"))
         for field, entry, single in entries:
-            issues += _principal(entry, field, channel=single)
+            issues += _principal(entry, field, kinds=_LEVEL if single else _APPROVERS)
     if step.on_timeout == "escalate" and not step.escalate_to:
         issues.append(_at(f"{where}.on_timeout", "on_timeout: escalate needs escalate_to"))
     if step.escalate_to and step.on_timeout != "escalate":
@@ -247,33 +239,21 @@ def _http(action: HttpAction, where: str) -> list[DefinitionIssue]:
     return issues
 
 
-def _bare(principal: str) -> str:
-    return principal.removeprefix("email:")
-
-
 def _is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
 def _is_channel(text: str) -> bool:
-    return bool(_CHANNEL_NAME.match(text) or forms.CHANNEL_ID.match(text))
+    return principal.is_kind(text, "channel")
 
 
-def _principal(value: str, field: str, *, channel: bool) -> list[DefinitionIssue]:
-    ok = (
-        _is_template(value)
-        or forms.USER_ID.match(value)
-        or _GROUP_ID.match(value)
-        or forms.EMAIL.match(_bare(value))
-        or (channel and _is_channel(value))
-    )
-    if ok:
+def _principal(
+    value: str, field: str, *, kinds: tuple[principal.Kind, ...]
+) -> list[DefinitionIssue]:
+    if _is_template(value) or principal.is_kind(value, *kinds):
         return []
-    expected = "a Slack user id (U…), a user group (S…), an email address"
-    expected += ", a channel (#name or C…)" if channel else ""
-    return [
-        _at(field, f"{value!r} is not {expected} or a template like '{{{{ inputs.manager }}}}'")
-    ]
+    expected = principal.expected(kinds, also="a template like '{{ inputs.manager }}'")
+    return [_at(field, f"{value!r} is not {expected}")]
 
 
 def _templated(step: Step, where: str) -> Iterator[tuple[str, str, bool, bool]]:
@@ -383,7 +363,11 @@ def _reference(
         return f"run has no {attr!r}; run has {', '.join(_RUN_KEYS)}"
     if root == "secrets" and not secrets:
         return "secrets can be used only in an http url, headers or json, never in messages"
-    if root not in (*_ROOTS, "secrets"):
-        allowed = ", ".join(_ROOTS) + (", secrets" if secrets else "")
+    if root == "app" and not secrets:
+        return "app can be used only in an http url, headers or json"
+    if root == "app" and attr not in (None, "url"):
+        return f"app has no {attr!r}; app has url"
+    if root not in (*_ROOTS, "secrets", "app"):
+        allowed = ", ".join(_ROOTS) + (", secrets, app" if secrets else "")
         return f"unknown name {root!r}; templates can read {allowed}"
     return None

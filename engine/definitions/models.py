@@ -6,16 +6,15 @@ template syntax, ordering) live in `checks.py`, and loading with line numbers in
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine import principal
 from engine.durations import Duration
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
-CHANNEL = re.compile(r"^(#[\w.-]+|[CG][A-Z0-9]{2,})$")  # "#name" or a channel id
 Template = str  # a Jinja2 text template, rendered in the sandbox
 Expression = str  # a Jinja2 expression (`when:`), compiled in the sandbox
 
@@ -156,7 +155,7 @@ class ApprovalStep(StepBase):
         else the step's own `channel`."""
         if level > 0:
             specs = level_specs(self.escalate_to[level - 1])
-            if len(specs) == 1 and CHANNEL.match(specs[0]):
+            if len(specs) == 1 and principal.is_kind(specs[0], "channel"):
                 return specs[0]
         return self.channel
 

@@ -6,41 +6,25 @@ maps what needs no lookup and refuses user groups with a message saying what is 
 
 from __future__ import annotations
 
-import re
-
+from engine import principal
 from engine.commands import Command, ResolveApprovers
 from engine.errors import EngineError
 from engine.ports import Directory, Failed, Outcome, Succeeded
 
-_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
-_CHANNEL = re.compile(r"^(?:[CG][A-Z0-9]{2,}|#[\w.-]+)$")
-_EMAIL = re.compile(r"^[^@\s:]+@[^@\s]+\.[^@\s]+$")
-
 
 class BuiltinDirectory:
     """The `Directory` used until Slack is connected: user ids stay as they are, emails become
-    "email:addr", user groups are refused."""
+    "email:addr", user groups and channels are refused."""
 
     async def resolve(self, tenant_id: str, specs: list[str]) -> list[str]:
         out: list[str] = []
         for raw in specs:
-            spec = raw.strip()
-            if _USER.match(spec):
-                out.append(spec)
-            elif spec.startswith("email:") and _EMAIL.match(spec[6:]):
-                out.append(spec.lower())
-            elif _EMAIL.match(spec):
-                out.append("email:" + spec.lower())
-            elif _GROUP.match(spec):
-                raise EngineError(f"user group {spec} needs Slack to be connected")
-            elif _CHANNEL.match(spec):
-                raise EngineError(f"the members of channel {spec} need Slack to be connected")
-            else:
-                raise EngineError(
-                    f"approver {spec!r} is not a Slack user id (U…), a user group (S…) "
-                    "or an email address"
-                )
+            found = principal.parse(raw, ("user", "email", "group", "channel"), "approver")
+            if found.kind == "group":
+                raise EngineError(f"user group {found} needs Slack to be connected")
+            if found.kind == "channel":
+                raise EngineError(f"the members of channel {found} need Slack to be connected")
+            out.append(found.id)
         return out
 
     async def time_zone(self, tenant_id: str, user: str) -> str | None:
@@ -60,6 +44,6 @@ class ResolveApproversHandler:
             raise TypeError(f"resolve_approvers handler got {command.type}")
         try:
             principals = await self.directory.resolve(command.tenant_id, list(command.specs))
-        except EngineError as exc:
+        except EngineError as exc:  # PrincipalError included
             return Failed(exc.message)
         return Succeeded({"approvers": list(dict.fromkeys(principals))})

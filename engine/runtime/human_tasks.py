@@ -4,10 +4,10 @@ questions to the requester, comments, and the SLA view of what waits on whom."""
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import datetime
 from typing import cast, get_args
 
+from engine import principal as principals
 from engine.away import Away
 from engine.errors import InvalidInput, NotAllowed
 from engine.events import Channel
@@ -18,20 +18,16 @@ from engine.state import RunState
 from engine.triggers import Answer, Ask, Comment, Delegate
 
 CHANNELS = get_args(Channel)
-_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_EMAIL = re.compile(r"^[^@\s:]+@[^@\s]+\.[^@\s]+$")
 SLA_LOADS = 8  # runs loaded at once for the SLA view
 
 
 def principal(value: str, field: str) -> str:
-    """A Slack user id or "email:addr" (a bare address is accepted); InvalidInput otherwise."""
-    text = value.strip()
-    if _USER.match(text):
-        return text
-    bare = text.removeprefix("email:")
-    if _EMAIL.match(bare):
-        return "email:" + bare.lower()
-    raise InvalidInput({field: f"{value!r} is not a Slack user id (U…) or an email address"})
+    """A person as stored: a Slack user id or "email:addr" (however the address was written);
+    InvalidInput naming the accepted forms otherwise."""
+    found = principals.find(value)
+    if found is None or not found.is_person:
+        raise InvalidInput({field: f"{value!r} is not {principals.expected(principals.PEOPLE)}"})
+    return found.id
 
 
 def _channel(channel: str) -> Channel:
@@ -77,7 +73,7 @@ class HumanTasks:
             )
         trigger = Delegate(
             step_id=step_id,
-            actor=actor,
+            actor=principals.canonical(actor),
             to=target,
             from_=principal(from_, "from") if from_ is not None else None,
             admin=admin,
@@ -127,7 +123,8 @@ class HumanTasks:
                         f"ask {other.user} to choose someone else first"
                     }
                 )
-        away = Away(tenant_id, user, delegate, begin, until, created_by=actor or user)
+        by = principals.canonical(actor) if actor else user
+        away = Away(tenant_id, user, delegate, begin, until, created_by=by)
         await self.environment.aways.put(away)
         self.environment.aways_changed(tenant_id)
         return away
@@ -139,7 +136,7 @@ class HumanTasks:
 
     async def away_of(self, tenant_id: str, user: str) -> Away | None:
         """The user's out-of-office that has not ended yet (it may not have started)."""
-        found = await self.environment.aways.get(tenant_id, user)
+        found = await self.environment.aways.get(tenant_id, principals.canonical(user))
         if found is None or found.until <= self._applier.clock.now():
             return None
         return found
@@ -158,7 +155,8 @@ class HumanTasks:
     ) -> RunState:
         """An approver (or the assignee) asks the requester; with the step's
         `pause_on_question`, its reminders and timeout wait for the answer."""
-        trigger = Ask(step_id=step_id, actor=actor, text=question, channel=_channel(channel))
+        who = principals.canonical(actor)
+        trigger = Ask(step_id=step_id, actor=who, text=question, channel=_channel(channel))
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     async def answer(
@@ -176,7 +174,7 @@ class HumanTasks:
         trigger = Answer(
             step_id=step_id,
             question_id=question_id,
-            actor=actor,
+            actor=principals.canonical(actor),
             text=text,
             channel=_channel(channel),
         )
@@ -193,7 +191,8 @@ class HumanTasks:
         channel: str = "slack",
     ) -> RunState:
         """A note in the run's timeline (not a decision); finished runs take comments too."""
-        trigger = Comment(actor=actor, text=text, step_id=step_id, channel=_channel(channel))
+        who = principals.canonical(actor)
+        trigger = Comment(actor=who, text=text, step_id=step_id, channel=_channel(channel))
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     # ------------------------------------------------------------ SLA
@@ -203,7 +202,8 @@ class HumanTasks:
     ) -> list[TaskSla]:
         """Every pending human task (of `principal` when given), longest waiting first: since
         when, who, and when it is next reminded, escalated or timed out."""
-        rows = await self.runs.pending_tasks(tenant_id, principal, limit=max(limit, 1) * 4)
+        who = principals.canonical(principal) if principal is not None else None
+        rows = await self.runs.pending_tasks(tenant_id, who, limit=max(limit, 1) * 4)
         order = list(dict.fromkeys((r.run_id, r.step_id) for r in rows))
         slots = asyncio.Semaphore(SLA_LOADS)
 

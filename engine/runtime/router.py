@@ -1,16 +1,17 @@
 """Routes the human-facing commands to the channel that reaches their recipient.
 
-A recipient (principal) is a Slack user or channel ("U…", "W…", "C…", "G…", "D…", "#name") or an
-email address ("email:addr" or a bare address). Commands that name nobody (update_approval,
-run_changed) go to every registered channel, each of which knows what it showed. A recipient
-whose channel is not registered gets the log channel, so nothing is ever silently dropped.
+A recipient (principal, as `engine.principal` reads it) is a Slack user or channel ("U…", "W…",
+"C…", "G…", "#name") or an email address ("email:addr" or a bare address). Commands that name
+nobody (update_approval, run_changed) go to every registered channel, each of which knows what it
+showed. A recipient whose channel is not registered gets the log channel, so nothing is ever
+silently dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 
+from engine import principal
 from engine.commands import (
     AnswerDelivered,
     AskQuestion,
@@ -33,17 +34,14 @@ ROUTED_COMMANDS = (
     "ask_question",
     "answer_delivered",
 )
-_SLACK = re.compile(r"^(?:[UWCGD][A-Z0-9]{2,}|#[\w.-]+)$")
-_EMAIL = re.compile(r"^(?:email:)?[^@\s:]+@[^@\s]+$")
 
 
-def channel_for(principal: str) -> str | None:
+def channel_for(to: str) -> str | None:
     """ "slack", "email", or None when the principal names neither."""
-    if _SLACK.match(principal):
-        return "slack"
-    if _EMAIL.match(principal):
-        return "email"
-    return None
+    found = principal.find(to)
+    if found is None or found.kind in ("group", "system"):
+        return None
+    return "email" if found.kind == "email" else "slack"
 
 
 def recipient(command: Command) -> str | None:

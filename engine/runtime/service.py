@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, cast, get_args
 
+from engine import principal as principals
 from engine.decider import fold
 from engine.definitions import load_definition
 from engine.errors import DuplicateRun, InvalidInput, NotAllowed, WorkflowDisabled
@@ -311,7 +312,7 @@ class Engine(HumanTasks):
             run_id=self._new_run_id(),
             tenant_id=tenant_id,
             version=stored.version,
-            requester=requester,
+            requester=principals.canonical(requester),
             inputs=validate_values(stored.definition.inputs, inputs),
             callback_url=callback_url,
         )
@@ -345,7 +346,7 @@ class Engine(HumanTasks):
             raise InvalidInput({"decision": f"{decision!r} is not approve or reject"})
         trigger = Decide(
             step_id=step_id,
-            actor=actor,
+            actor=principals.canonical(actor),
             decision=cast(Decision, decision),
             fields=dict(fields or {}),
             channel=_channel(channel),
@@ -366,7 +367,7 @@ class Engine(HumanTasks):
         """Fill in an input step's form (only its assignee, unless `override`)."""
         trigger = SubmitInput(
             step_id=step_id,
-            actor=actor,
+            actor=principals.canonical(actor),
             values=dict(values),
             channel=_channel(channel),
             override=override,
@@ -389,6 +390,7 @@ class Engine(HumanTasks):
         admin: bool = False,
     ) -> RunState:
         """Cancel a run: completed steps are compensated. Only its requester or an admin may."""
+        actor = principals.canonical(actor)
         if not admin:
             state = await self.runs.load(tenant_id, run_id)
             if actor != state.requester:
@@ -418,7 +420,7 @@ class Engine(HumanTasks):
             tenant_id,
             status=status,
             workflow=workflow,
-            requester=requester,
+            requester=principals.canonical(requester) if requester is not None else None,
             limit=limit,
             cursor=cursor,
         )
@@ -426,4 +428,5 @@ class Engine(HumanTasks):
     async def pending_for(
         self, tenant_id: str, principal: str, *, limit: int = 100, offset: int = 0
     ) -> list[PendingTask]:
-        return await self.runs.pending_tasks(tenant_id, principal, limit=limit, offset=offset)
+        who = principals.canonical(principal)
+        return await self.runs.pending_tasks(tenant_id, who, limit=limit, offset=offset)

@@ -60,7 +60,8 @@ def test_apply_versions_show_diff_disable(tmp_path: Path, capsys: pytest.Capture
     assert main(["runs", "start", "expense-approval", "-i", "amount=5"]) == 1
     assert "disabled" in capsys.readouterr().err
     listed = run_json(capsys, "workflows", "list")
-    assert listed == [{"name": "expense-approval", "version": 2, "disabled": True}]
+    needs = {"slack": ["S0FINANCE1"], "secrets": ["ERP_TOKEN"]}
+    assert listed == [{"name": "expense-approval", "version": 2, "disabled": True, "needs": needs}]
 
 
 def test_runs_start_decide_show_and_cancel(capsys: pytest.CaptureFixture[str]):

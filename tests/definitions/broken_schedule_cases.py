@@ -163,7 +163,8 @@ SCHEDULE_CASES: list[tuple[str, str, str, int | None, str]] = [
         """,
         "schedule.requester",
         13,
-        "is not a Slack user id (U…), an email address or system:NAME",
+        "is not a Slack user id (U…/W…), an email address (ana@example.com or "
+        "email:ana@example.com) or system:NAME",
     ),
     (
         "unknown misfire policy",

@@ -121,6 +121,8 @@ SAMPLE_CONTEXT: dict[str, object] = {
         "service": "api",
         "version": "1.2.3",
         "release_manager": "U0RELEASE1",
+        "request": "A second monitor",
+        "approver": None,
     },
     "steps": {
         "manager": {"decision": "approved", "decided_by": ["U0MANAGER1"], "fields": {}},
@@ -136,6 +138,7 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "run": {"id": "r1", "workflow": "w", "version": 1, "requester": "U0REQUEST1"},
     "requester": "U0REQUEST1",
     "secrets": {"ERP_TOKEN": "t", "IAM_TOKEN": "t"},
+    "app": {"url": "http://127.0.0.1:8080"},
 }
 
 

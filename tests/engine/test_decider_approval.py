@@ -199,7 +199,7 @@ def test_groups_and_emails_are_looked_up_first() -> None:
     assert run.types()[-1] == "approvers_resolving"
     [lookup] = run.commands(cmd.ResolveApprovers)
     assert lookup.key == "r1:ok:resolve:0"
-    assert lookup.specs == ["U1", "SFIN", "ann@example.com"]
+    assert lookup.specs == ["U1", "SFIN", "email:ann@example.com"]  # one form for an address
     with pytest.raises(StepNotPending, match="being looked up"):
         run.vote("ok", "U1")
     stale = tr.ApproversResolved(command_key="r1:ok:resolve:9", step_id="ok", approvers=["U1"])

@@ -89,8 +89,12 @@ def test_a_vote_stops_that_persons_reminders_and_the_decision_stops_all() -> Non
 
 def test_a_zone_the_environment_lacks_is_asked_for_only_when_needed() -> None:
     strict = DecideEnv(hours=BERLIN, strict_zones=True)
+    looked_up = Run(approval(approvers=["U1", "email:a@b.co"], remind_every="4h"), env=strict)
+    resolved = tr.ApproversResolved(
+        command_key="r1:ok:resolve:0", step_id="ok", approvers=["U1", "email:a@b.co"]
+    )
     with pytest.raises(MissingTimeZones) as missing:
-        Run(approval(approvers=["U1", "email:a@b.co"], remind_every="4h"), env=strict)
+        looked_up.do(resolved)
     assert missing.value.principals == ["U1"]  # emails use the default zone
     run = Run(approval(approvers=["U1"]), env=strict)  # nothing depends on zones
     assert run.run.steps["ok"].approver_time_zones == {}

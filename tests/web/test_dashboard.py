@@ -125,6 +125,7 @@ async def test_email_people_only_see_runs_they_take_part_in(stack: Stack) -> Non
     involved = await stack.engine.start_run(TENANT, "purchase", {"item": "a"}, "U0BOB")
     await stack.engine.apply_definition(TENANT, approval_flow(ALICE))
     other = await stack.engine.start_run(TENANT, "purchase", {"item": "b"}, "U0BOB")
+    await stack.engine.run_until_idle()  # an address is looked up (Slack may know the person)
     async with stack.client() as browser:
         await sign_in(stack, browser, "email:eve@example.com")
         async with browser.get(f"/runs/{involved.run_id}") as r:

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from engine import principal
 from engine.access import WebSession
 from engine.errors import EngineError, InvalidInput
 from web.pages.common import (
@@ -28,12 +29,9 @@ MAX_TEXT = 4000
 
 
 def principal_of(text: str) -> str:
-    """What a person typed into "delegate to": a Slack id, or an address made an email
-    principal ("bob@x.com" -> "email:bob@x.com")."""
-    value = text.strip()
-    if "@" in value and not value.startswith("email:"):
-        return f"email:{value}"
-    return value
+    """What a person typed into "delegate to" as the engine stores it ("Bob@X.com" ->
+    "email:bob@x.com"); the engine refuses, naming the accepted forms, what names nobody."""
+    return principal.canonical(text.strip())
 
 
 Action = Callable[[WebSession, str, "MultiDictProxy[Any]"], Awaitable[None]]
