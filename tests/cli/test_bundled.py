@@ -15,8 +15,9 @@ BUNDLED = sorted((ROOT / "manifests" / "workflows").glob("*.yaml"))
 
 
 def test_what_a_bundled_workflow_needs_is_said_when_applied_and_listed(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SECRETS", '{"ERP_TOKEN": "t", "IAM_TOKEN": "t"}')
     assert main(["workflows", "apply", *map(str, BUNDLED)]) == 0
     applied = {Path(line.split(":")[0]).name: line for line in capsys.readouterr().out.splitlines()}
     assert applied["expense-approval.yaml"].endswith(
@@ -49,3 +50,14 @@ def test_cli_as_takes_an_address_however_written(capsys: pytest.CaptureFixture[s
     shown = json.loads(capsys.readouterr().out)
     decided = [e["text"] for e in shown["timeline"] if e["type"] == "decision_recorded"]
     assert decided[0].startswith("email:bob@example.com approved step approve via cli")
+
+
+def test_a_bundled_workflow_whose_secret_is_not_set_is_refused_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRETS", "{}")
+    access = ROOT / "manifests" / "workflows" / "access-request.yaml"
+    assert main(["workflows", "apply", str(access)]) == 1
+    err = capsys.readouterr().err
+    assert "unknown secret 'IAM_TOKEN'" in err
+    assert "countersign secrets set IAM_TOKEN" in err
