@@ -4,7 +4,8 @@ are written in one transaction instead of one each, which is what bounds through
 Nothing waits to fill a batch: a change is written at once when no commit is in flight, and the
 changes that arrive while one is in flight go together in the next. When a group fails because of
 one of its changes (a conflict, a reused idempotency key), each change is retried alone, so every
-caller gets the outcome of its own change.
+caller gets the outcome of its own change. A group the store cannot write because of the values
+some changes hold (`Unrecordable`) is written again without them, so only their callers fail.
 """
 
 from __future__ import annotations
@@ -12,8 +13,38 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from engine.errors import ConcurrencyConflict, DuplicateRun
+from engine.errors import ConcurrencyConflict, DuplicateRun, Unrecordable
 from engine.ports import RunChange, RunStore
+from engine.recordable import run_of
+
+
+async def commit_apart(runs: RunStore, changes: Sequence[RunChange]) -> list[Exception | None]:
+    """Commit `changes` in one transaction; when it cannot be written because of the values some
+    of them hold, write the others without those (the suspects the store named, each alone, or
+    else halves), so that only those fail. Returns, per change, None (written) or why not: the
+    change's own `Unrecordable`, or an error of the whole transaction (a conflict, the database
+    being down) for every change it held. Only failures pay for the split."""
+    try:
+        await runs.commit(changes)
+    except Unrecordable as exc:
+        if len(changes) == 1:
+            return [exc]
+        suspects = [i for i, change in enumerate(changes) if run_of(change) in exc.suspects]
+        if suspects and len(suspects) < len(changes):
+            rest = [i for i in range(len(changes)) if i not in set(suspects)]
+            parts = [rest, *([i] for i in suspects)]
+        else:
+            half = len(changes) // 2
+            parts = [list(range(half)), list(range(half, len(changes)))]
+        results: list[Exception | None] = [None] * len(changes)
+        for part in parts:
+            written = await commit_apart(runs, [changes[i] for i in part])
+            for i, result in zip(part, written, strict=True):
+                results[i] = result
+        return results
+    except Exception as exc:
+        return [exc] * len(changes)
+    return [None] * len(changes)
 
 
 class GroupCommitter:
@@ -46,26 +77,14 @@ class GroupCommitter:
             self._active -= 1  # in the same step as the empty check: no change is stranded
 
     async def _write(self, group: Sequence[tuple[RunChange, asyncio.Future[None]]]) -> None:
-        try:
-            await self._runs.commit([change for change, _ in group])
-        except (ConcurrencyConflict, DuplicateRun) as exc:
-            if len(group) == 1:
-                _settle(group[0][1], exc)
-                return
-            for change, done in group:  # find out whose change it was
-                try:
-                    await self._runs.commit([change])
-                except Exception as alone:
-                    _settle(done, alone)
-                else:
-                    _settle(done, None)
-            return
-        except Exception as exc:
-            for _, done in group:
-                _settle(done, exc)
-            return
-        for _, done in group:
-            _settle(done, None)
+        results = await commit_apart(self._runs, [change for change, _ in group])
+        if len(group) > 1:
+            # A conflict or a reused key refuses the whole transaction: whose change was it?
+            for i, (change, _) in enumerate(group):
+                if isinstance(results[i], ConcurrencyConflict | DuplicateRun):
+                    results[i] = (await commit_apart(self._runs, [change]))[0]
+        for (_, done), result in zip(group, results, strict=True):
+            _settle(done, result)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
