@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from cli import apikeys_cmd, definitions_cmd, runs_cmd, schedules_cmd, tasks_cmd
+from cli import apikeys_cmd, definitions_cmd, outbox_cmd, runs_cmd, schedules_cmd, tasks_cmd
 from cli.output import fail
 from cli.settings import Settings
 from engine.errors import EngineError
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks_cmd.add_parsers(sub)
     schedules_cmd.add_parsers(sub)
     apikeys_cmd.add_parsers(sub)
+    outbox_cmd.add_parsers(sub)
     return p
 
 
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(schedules_cmd.run(args, settings))
         if command == "apikeys":
             return asyncio.run(apikeys_cmd.run(args, settings))
+        if command == "outbox":
+            return asyncio.run(outbox_cmd.run(args, settings))
     except EngineError as exc:
         return fail(exc.message, as_json=args.json)
     except KeyboardInterrupt:

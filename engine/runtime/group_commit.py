@@ -4,8 +4,9 @@ are written in one transaction instead of one each, which is what bounds through
 Nothing waits to fill a batch: a change is written at once when no commit is in flight, and the
 changes that arrive while one is in flight go together in the next. When a group fails because of
 one of its changes (a conflict, a reused idempotency key), each change is retried alone, so every
-caller gets the outcome of its own change. A group the store cannot write because of the values
-some changes hold (`Unrecordable`) is written again without them, so only their callers fail.
+caller gets the outcome of its own change. A group that cannot be written because of some of
+its changes (values the store cannot keep, or any other error the database would not give every
+change) is written again without them, so only their callers fail (see `commit_apart`).
 """
 
 from __future__ import annotations
@@ -13,38 +14,58 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from engine.errors import ConcurrencyConflict, DuplicateRun, Unrecordable
+from engine.errors import ConcurrencyConflict, DuplicateRun, EngineError, Unrecordable
 from engine.ports import RunChange, RunStore
 from engine.recordable import run_of
 
 
-async def commit_apart(runs: RunStore, changes: Sequence[RunChange]) -> list[Exception | None]:
-    """Commit `changes` in one transaction; when it cannot be written because of the values some
-    of them hold, write the others without those (the suspects the store named, each alone, or
-    else halves), so that only those fail. Returns, per change, None (written) or why not: the
-    change's own `Unrecordable`, or an error of the whole transaction (a conflict, the database
-    being down) for every change it held. Only failures pay for the split."""
-    try:
-        await runs.commit(changes)
-    except Unrecordable as exc:
-        if len(changes) == 1:
-            return [exc]
-        suspects = [i for i, change in enumerate(changes) if run_of(change) in exc.suspects]
+async def commit_apart(
+    runs: RunStore, changes: Sequence[RunChange], failed: Exception | None = None
+) -> list[Exception | None]:
+    """Commit `changes` in one transaction (`failed`: it was tried, and failed so). When it
+    cannot be written because of some of the changes, write the others without them, so that
+    only those fail. Returns, per change, None (written) or why not. Only failures pay:
+
+    - values the store cannot keep (`Unrecordable`): the suspects it names are tried alone and
+      the rest together (no suspect named: halves), until each offender is alone;
+    - a conflict or a reused key: every change gets it (the callers know what to do);
+    - any other error names no change: the database's (down, broken), or one change it cannot
+      take. Halves are tried: both failing is the database's, and every change gets its error
+      (three attempts in all); otherwise the half that failed is searched further.
+    """
+    if failed is None:
+        try:
+            await runs.commit(changes)
+        except Exception as exc:
+            failed = exc
+        else:
+            return [None] * len(changes)
+    if len(changes) == 1 or isinstance(failed, ConcurrencyConflict | DuplicateRun):
+        return [failed] * len(changes)
+    half = len(changes) // 2
+    halves = [list(range(half)), list(range(half, len(changes)))]
+    # The parts still to write, each with how it already failed (None: not tried yet).
+    todo: list[tuple[list[int], Exception | None]] = []
+    if isinstance(failed, Unrecordable):
+        suspects = [i for i, change in enumerate(changes) if run_of(change) in failed.suspects]
+        todo = [(part, None) for part in halves]
         if suspects and len(suspects) < len(changes):
             rest = [i for i in range(len(changes)) if i not in set(suspects)]
-            parts = [rest, *([i] for i in suspects)]
-        else:
-            half = len(changes) // 2
-            parts = [list(range(half)), list(range(half, len(changes)))]
-        results: list[Exception | None] = [None] * len(changes)
-        for part in parts:
-            written = await commit_apart(runs, [changes[i] for i in part])
-            for i, result in zip(part, written, strict=True):
-                results[i] = result
-        return results
-    except Exception as exc:
-        return [exc] * len(changes)
-    return [None] * len(changes)
+            todo = [(rest, None), *(([i], None) for i in suspects)]
+    else:
+        for part in halves:
+            try:
+                await runs.commit([changes[i] for i in part])
+            except Exception as exc:
+                todo.append((part, exc))
+        if len(todo) == 2 and not any(isinstance(e, EngineError) for _, e in todo):
+            return [failed] * len(changes)  # the database's, not a change's
+    results: list[Exception | None] = [None] * len(changes)
+    for part, error in todo:
+        written = await commit_apart(runs, [changes[i] for i in part], error)
+        for i, result in zip(part, written, strict=True):
+            results[i] = result
+    return results
 
 
 class GroupCommitter:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +16,9 @@ from sqlalchemy import select
 
 from engine.commands import CallHttp, Command
 from engine.errors import Unrecordable
-from engine.memory import MemoryStorage
+from engine.memory import ManualClock, MemoryStorage
 from engine.ports import Outcome, RunChange, Succeeded
+from engine.runtime.dispatcher import MAX_ATTEMPTS, MAX_RETRY_DELAY
 from engine.runtime.group_commit import GroupCommitter
 from engine.runtime.service import Engine
 from engine.timeline import describe
@@ -214,3 +216,117 @@ async def test_a_change_the_store_refuses_fails_only_its_own_caller(
         tenant, run_id = change.state.tenant_id, change.state.run_id
         if run_id not in expected:
             assert (await store_backend.runs.load(tenant, run_id)).seq == 2
+
+
+ASK = """
+name: ask
+inputs:
+  - {id: vendor, type: text, required: true}
+steps:
+  - id: manager
+    type: approval
+    approvers: [U0BOB]
+"""
+
+
+async def test_a_start_with_text_no_store_keeps_is_refused_before_any_query(
+    engine: Engine,
+) -> None:
+    await engine.apply_definition("T1", ASK)
+    for inputs, requester, key, message in [
+        ({"vendor": "Ac\x00me"}, "UREQ", None, "inputs.vendor: contains a NUL character"),
+        (
+            {"vendor": "Ac\udfffme"},
+            "UREQ",
+            None,
+            "inputs.vendor: contains a lone surrogate (not valid Unicode)",
+        ),
+        ({"vendor": "Acme"}, "U\x00REQ", None, "requester: contains a NUL character"),
+        ({"vendor": "Acme"}, "UREQ", "k\x00", "idempotency_key: contains a NUL character"),
+    ]:
+        with pytest.raises(Unrecordable) as refused:
+            await engine.start_run("T1", "ask", inputs, requester, idempotency_key=key)
+        assert refused.value.message == message
+    assert (await engine.list_runs("T1")).runs == []
+
+
+async def test_concurrent_starts_succeed_beside_one_the_database_refuses(
+    store_backend: MemoryStorage | Storage, request: pytest.FixtureRequest
+) -> None:
+    """A requester too long for its column passes every check before the commit; PostgreSQL
+    refuses it, in a group with valid starts of other requests."""
+    postgres = "postgres" in request.node.callspec.id
+    runs = Recorded(store_backend.runs)
+    engine = Engine(
+        definitions=store_backend.definitions,
+        runs=runs,
+        outbox=store_backend.outbox,
+        timers=store_backend.timers,
+    )
+    await engine.apply_definition("T1", ASK)
+    await engine.start_run("T1", "ask", {"vendor": "warm-up"}, "UREQ")
+    requesters = [f"U{i:02}" for i in range(20)]
+    requesters[7] = "U" * 400
+    results = await asyncio.gather(
+        *(engine.start_run("T1", "ask", {"vendor": "Acme"}, who) for who in requesters),
+        return_exceptions=True,
+    )
+    assert max(runs.commits) > 1  # starts arriving together share a transaction
+    bad = results.pop(7)
+    if postgres:
+        assert isinstance(bad, Unrecordable)
+        assert "cannot be stored: value too long" in bad.message
+    else:
+        assert not isinstance(bad, Exception)
+    assert all(not isinstance(r, Exception) for r in results)
+    stored = {run.requester for run in (await engine.list_runs("T1", limit=100)).runs}
+    assert stored >= set(requesters) - {"U" * 400}
+
+
+class Poisoned(Recorded):
+    """The run store, failing (like a bug would) every commit that records the outcome of
+    `key`, whatever else it holds."""
+
+    def __init__(self, runs: Any, key: str) -> None:
+        super().__init__(runs)
+        self.key = key
+
+    async def commit(self, changes: Sequence[RunChange]) -> None:
+        if any(change.done_command == self.key for change in changes):
+            raise RuntimeError("the store choked")
+        await super().commit(changes)
+
+
+async def test_an_outcome_that_keeps_failing_to_record_is_given_up_after_bounded_attempts(
+    store_backend: MemoryStorage | Storage, service: Service, http: HttpHandler
+) -> None:
+    clock = ManualClock()
+    poisoned = Poisoned(store_backend.runs, key="")
+    engine = Engine(
+        definitions=store_backend.definitions,
+        runs=poisoned,
+        outbox=store_backend.outbox,
+        timers=store_backend.timers,
+        clock=clock,
+        handlers={"call_http": http},
+    )
+    runs = await start_tenants(engine, service)
+    poisoned.key = f"{runs['TBAD']}:call:1"
+    for _ in range(MAX_ATTEMPTS):
+        await engine.run_until_idle()
+        clock.advance(timedelta(seconds=MAX_RETRY_DELAY))
+    await engine.run_until_idle()
+
+    for tenant, run_id in runs.items():
+        if tenant != "TBAD":
+            assert (await engine.get_run(tenant, run_id)).status == "completed", tenant
+    bad_key = f"{runs['TBAD']}:call:1"
+    assert service.calls[("/bad", bad_key)] == MAX_ATTEMPTS  # at least once, at most this
+    assert {n for (path, _), n in service.calls.items() if path != "/bad"} == {1}
+    [dead] = await engine.dead_commands()
+    reason = f"its outcome could not be recorded ({MAX_ATTEMPTS} attempts): the store choked"
+    assert (dead.run_id, dead.attempts, dead.last_error) == (runs["TBAD"], MAX_ATTEMPTS, reason)
+    bad = await engine.get_run("TBAD", runs["TBAD"])
+    assert (bad.status, bad.steps["call"].error) == ("failed", reason)
+    errors = await outbox_errors(store_backend)
+    assert set(errors) == {bad_key}
