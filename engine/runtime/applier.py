@@ -278,8 +278,9 @@ class RunApplier:
     async def apply_batch(self, works: Sequence[Work]) -> list[tuple[Work, Exception]]:
         """Apply outcomes and timer firings for many runs, committing each round of at most one
         change per run in one transaction. Work the run no longer expects (a stale timer, an
-        outcome for a finished run) is consumed. Returns the work that could not be applied, with
-        why, for the caller to hand back later; nothing is ever dropped silently."""
+        outcome for a finished run) is consumed. Returns the work that could not be applied, each
+        with its own reason (one change the store refuses fails alone: see `commit_apart`), for
+        the caller to hand back later; nothing is ever dropped silently."""
         failures: list[tuple[Work, Exception]] = []
         pending = list(works)
         while pending:

@@ -8,6 +8,10 @@ service (or raises) gets the command back later with a growing delay. A process 
 performing and recording leaves the command claimed: when the lease ends it is performed again
 with the same idempotency key.
 
+An outcome is cleaned before it is recorded (`engine.recordable.clean`). One that still cannot be
+stored, or is not recorded after `max_attempts` claims, is given up on: the command is buried
+(dead, listed by `Outbox.dead` until an operator revives it) and its step fails with the reason.
+
 Commands committed by this process skip the claim: they are queued already leased to it
 (`RunChange.commands_leased_until`) and handed over in memory by `hand_off`. The outbox is still
 polled for the rest (other processes' commands, retries coming due, leases of dead processes).
