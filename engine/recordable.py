@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from engine.errors import Unrecordable
 from engine.ports import RunChange
@@ -113,7 +114,7 @@ def check(change: RunChange) -> None:
             event.model_dump_json()
         for command in change.decision.commands:
             command.model_dump_json(by_alias=True)
-    except ValueError as exc:  # pydantic's PydanticSerializationError
+    except PydanticSerializationError as exc:
         raise unrecordable([change], str(exc), known=True) from None
 
 

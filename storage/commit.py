@@ -18,7 +18,6 @@ from engine.commands import Timer
 from engine.errors import ConcurrencyConflict
 from engine.memory import pending_rows
 from engine.ports import RunChange
-from engine.recordable import unrecordable
 from engine.state import RunState
 from storage.dialect import insert_for
 from storage.schema import events, outbox, pending_tasks, runs, steps, timers
@@ -71,36 +70,6 @@ def _touched_steps(change: RunChange) -> set[str] | None:
     return touched
 
 
-def _add_rows(plan: CommitPlan, change: RunChange, run: Run) -> None:
-    """The change's event and outbox rows (the JSON documents)."""
-    state = change.state
-    plan.events.extend(
-        {
-            "tenant_id": run[0],
-            "run_id": run[1],
-            "seq": change.expected_seq + offset,
-            "type": event.type,
-            "data": event.model_dump_json(),
-            "at": event.at,
-        }
-        for offset, event in enumerate(change.decision.events, start=1)
-    )
-    plan.outbox.extend(
-        {
-            "key": command.key,
-            "tenant_id": command.tenant_id,
-            "run_id": command.run_id,
-            "type": command.type,
-            "payload": command.model_dump_json(by_alias=True),
-            "available_at": state.updated_at,
-            # Queued already claimed by the committing process (see RunChange).
-            "locked_until": change.commands_leased_until,
-            "attempts": 0 if change.commands_leased_until is None else 1,
-        }
-        for command in change.decision.commands
-    )
-
-
 def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
     """The rows to write. Several changes of one run collapse into one run row write (they must
     chain: each expects the seq the previous one reached), touched steps accumulate, and timers
@@ -110,7 +79,6 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
     final: dict[Run, RunState] = {}
     touched: dict[Run, set[str] | None] = {}
     net_timers: dict[str, tuple[str, Timer | None]] = {}
-    bad: list[tuple[RunChange, str]] = []  # changes whose values cannot be stored, and why
     for change in changes:
         state = change.state
         run = (state.tenant_id, state.run_id)
@@ -120,10 +88,31 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
         final[run] = state
         step_ids, before = _touched_steps(change), touched.get(run, set())
         touched[run] = None if step_ids is None or before is None else before | step_ids
-        try:  # serialising: a value JSON cannot hold is this change's, not the batch's
-            _add_rows(plan, change, run)
-        except ValueError as exc:  # pydantic's PydanticSerializationError
-            bad.append((change, str(exc)))
+        plan.events.extend(
+            {
+                "tenant_id": run[0],
+                "run_id": run[1],
+                "seq": change.expected_seq + offset,
+                "type": event.type,
+                "data": event.model_dump_json(),
+                "at": event.at,
+            }
+            for offset, event in enumerate(change.decision.events, start=1)
+        )
+        plan.outbox.extend(
+            {
+                "key": command.key,
+                "tenant_id": command.tenant_id,
+                "run_id": command.run_id,
+                "type": command.type,
+                "payload": command.model_dump_json(by_alias=True),
+                "available_at": state.updated_at,
+                # Queued already claimed by the committing process (see RunChange).
+                "locked_until": change.commands_leased_until,
+                "attempts": 0 if change.commands_leased_until is None else 1,
+            }
+            for command in change.decision.commands
+        )
         if change.done_command is not None:
             plan.done.append({"b_key": change.done_command, "done_at": state.updated_at})
         gone = [change.fired_timer] if change.fired_timer is not None else []
@@ -134,11 +123,6 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
     # Runs in key order, so that concurrent batches lock their rows in the same order.
     for run, change in sorted(first.items()):
         state = final[run]
-        try:
-            values = _run_values(state)
-        except ValueError as exc:
-            bad += [(c, str(exc)) for c in changes if (c.state.tenant_id, c.state.run_id) == run]
-            continue
         if change.expected_seq == 0:
             plan.new_runs.append(
                 {
@@ -149,12 +133,13 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
                     "requester": state.requester,
                     "started_at": state.started_at,
                     "idempotency_key": change.idempotency_key,
-                    **values,
+                    **_run_values(state),
                 }
             )
         else:
             plan.updates.append(
-                {"b_tenant": run[0], "b_run": run[1], "b_expected": change.expected_seq} | values
+                {"b_tenant": run[0], "b_run": run[1], "b_expected": change.expected_seq}
+                | _run_values(state)
             )
         ids = touched[run]
         chosen = state.steps.values() if ids is None else [state.steps[i] for i in ids]
@@ -178,8 +163,6 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
                 }
                 for p in pending_rows(state)
             )
-    if bad:
-        raise unrecordable([change for change, _ in bad], bad[0][1], known=True)
     for timer_id, (tenant, armed) in net_timers.items():
         if armed is None:
             plan.dropped_timers.append((tenant, timer_id))

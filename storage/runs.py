@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -71,7 +72,9 @@ class SqlRunStore:
                 raise
             await self._raise_duplicate(changes)
             raise ConcurrencyConflict() from None
-        except UnicodeEncodeError as exc:  # SQLite: a lone surrogate in a column of its own
+        except (PydanticSerializationError, UnicodeError) as exc:
+            # pydantic could not write a value as JSON (a lone surrogate, bytes that are not
+            # text), or SQLite could not encode one: whose it is is looked for only now.
             raise unrecordable(changes, str(exc)) from None
 
     async def _raise_duplicate(self, changes: Iterable[RunChange]) -> None:
