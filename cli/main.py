@@ -7,7 +7,15 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from cli import apikeys_cmd, definitions_cmd, runs_cmd, schedules_cmd, secrets_cmd, tasks_cmd
+from cli import (
+    apikeys_cmd,
+    definitions_cmd,
+    outbox_cmd,
+    runs_cmd,
+    schedules_cmd,
+    secrets_cmd,
+    tasks_cmd,
+)
 from cli.output import fail
 from cli.settings import Settings
 from engine.errors import EngineError
@@ -33,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedules_cmd.add_parsers(sub)
     apikeys_cmd.add_parsers(sub)
     secrets_cmd.add_parsers(sub)
+    outbox_cmd.add_parsers(sub)
     return p
 
 
@@ -65,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(apikeys_cmd.run(args, settings))
         if command == "secrets":
             return asyncio.run(secrets_cmd.run(args, settings))
+        if command == "outbox":
+            return asyncio.run(outbox_cmd.run(args, settings))
     except EngineError as exc:
         return fail(exc.message, as_json=args.json)
     except KeyboardInterrupt:

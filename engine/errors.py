@@ -56,6 +56,18 @@ class InvalidInput(EngineError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()) or None)
 
 
+class Unrecordable(InvalidInput):
+    """This cannot be stored."""
+
+    def __init__(
+        self, errors: dict[str, str], suspects: frozenset[tuple[str, str]] = frozenset()
+    ) -> None:
+        # (tenant, run) of the changes that hold the values, when known: a batch that cannot
+        # be written is written again without them.
+        self.suspects = suspects
+        super().__init__(errors)
+
+
 class NotAllowed(EngineError):
     """You are not allowed to do this."""
 

@@ -16,13 +16,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from engine import schedules
+from engine import recordable, schedules
 from engine.away import Away
 from engine.commands import Command, Timer
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
 from engine.ports import (
     AppliedDefinition,
+    DeadCommand,
     OutboxItem,
     PendingTask,
     RecordedEvent,
@@ -196,6 +197,7 @@ class _OutboxRow:
     attempts: int = 0
     done: bool = False
     last_error: str | None = None
+    dead_at: datetime | None = None
 
 
 class MemoryOutbox:
@@ -226,7 +228,7 @@ class MemoryOutbox:
         for row in self._rows.values():  # in id order: dicts keep insertion order
             if len(out) >= limit:
                 break
-            if row.done or row.available_at > now:
+            if row.done or row.dead_at is not None or row.available_at > now:
                 continue
             if row.locked_until is not None and row.locked_until > now:
                 continue
@@ -248,10 +250,47 @@ class MemoryOutbox:
             row.available_at, row.locked_until, row.last_error = at, None, error
 
     async def pending_count(self, now: datetime) -> tuple[int, float]:
-        open_rows = [r for r in self._rows.values() if not r.done]
+        open_rows = [r for r in self._rows.values() if not r.done and r.dead_at is None]
         due = [r.available_at for r in open_rows if r.available_at <= now]
         age = (now - min(due)).total_seconds() if due else 0.0
         return len(open_rows), age
+
+    async def bury(self, key: str, at: datetime, error: str) -> None:
+        row = self._by_key.get(key)
+        if row is not None and not row.done:
+            row.dead_at, row.locked_until, row.last_error = at, None, error
+
+    async def dead(self, tenant_id: str | None = None, limit: int = 100) -> list[DeadCommand]:
+        rows = [
+            r
+            for r in self._rows.values()
+            if r.dead_at is not None and not r.done and tenant_id in (None, r.command.tenant_id)
+        ]
+        rows.sort(key=lambda r: (r.dead_at, r.id), reverse=True)
+        return [_dead(r) for r in rows[:limit]]
+
+    async def revive(self, command_id: int, now: datetime) -> DeadCommand | None:
+        row = self._rows.get(command_id)
+        if row is None or row.dead_at is None or row.done:
+            return None
+        found = _dead(row)
+        row.dead_at, row.available_at, row.locked_until, row.attempts = None, now, None, 0
+        return found
+
+
+def _dead(row: _OutboxRow) -> DeadCommand:
+    assert row.dead_at is not None
+    command = row.command
+    return DeadCommand(
+        id=row.id,
+        tenant_id=command.tenant_id,
+        run_id=command.run_id,
+        step_id=getattr(command, "step_id", None),
+        type=command.type,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        dead_at=row.dead_at,
+    )
 
 
 def _copy_command(command: Command) -> Command:
@@ -359,6 +398,7 @@ class MemoryRunStore:
         keys: set[tuple[str, str]] = set()
         for change in changes:
             check_change(change)
+            recordable.check(change)  # what the SQL stores could not write, refused here too
             run = (change.state.tenant_id, change.state.run_id)
             current = seqs.get(run, self._states[run].seq if run in self._states else 0)
             if change.expected_seq == 0 and change.idempotency_key is not None:

@@ -149,7 +149,12 @@ class RunStore(Protocol):
         outbox and the timers (same id: replace), delete `cancel_timers`, mark `done_command`
         done and delete `fired_timer`. If any run's seq is no longer `expected_seq` (someone else
         appended), nothing at all is written and `ConcurrencyConflict` is raised. A new run whose
-        (tenant, idempotency_key) exists already raises `DuplicateRun` carrying that run's id."""
+        (tenant, idempotency_key) exists already raises `DuplicateRun` carrying that run's id.
+        A value the store cannot keep (text with a lone surrogate, or what else its database
+        refuses, such as a NUL character on PostgreSQL) writes nothing and raises
+        `Unrecordable`, naming the field when it can and, in `suspects`, the runs whose
+        changes hold such values (empty when unknown), so the others can be written without
+        them."""
         ...
 
     async def events(self, tenant_id: str, run_id: str) -> list[RecordedEvent]:
@@ -190,12 +195,27 @@ class OutboxItem:
     attempts: int  # how many times it was claimed before
 
 
+@dataclass(frozen=True)
+class DeadCommand:
+    """A command the dispatcher gave up on (see `Outbox.bury`), for operators."""
+
+    id: int
+    tenant_id: str
+    run_id: str
+    step_id: str | None
+    type: str
+    attempts: int  # how many times it was claimed
+    last_error: str | None
+    dead_at: datetime
+
+
 class Outbox(Protocol):
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
-        """Claim up to `limit` commands that are not done, whose `available_at` is due and that
-        nobody else holds (a claim holds them until now+lease). Concurrent claimers never get the
-        same row while its lease lasts (SKIP LOCKED on PostgreSQL). A command whose claimer died
-        becomes claimable again when its lease ends: delivery is at least once."""
+        """Claim up to `limit` commands that are neither done nor dead, whose `available_at` is
+        due and that nobody else holds (a claim holds them until now+lease). Concurrent claimers
+        never get the same row while its lease lasts (SKIP LOCKED on PostgreSQL). A command
+        whose claimer died becomes claimable again when its lease ends: delivery is at least
+        once."""
         ...
 
     async def complete(self, key: str) -> None:
@@ -212,7 +232,21 @@ class Outbox(Protocol):
         ...
 
     async def pending_count(self, now: datetime) -> tuple[int, float]:
-        """(commands not done, age in seconds of the oldest due one) for metrics."""
+        """(commands not done and not dead, age in seconds of the oldest due one) for metrics."""
+        ...
+
+    async def bury(self, key: str, at: datetime, error: str) -> None:
+        """Give up on a claimed command that is not done (its outcome cannot be recorded):
+        it is never claimed again unless `revive`d, and `dead` lists it with `error`."""
+        ...
+
+    async def dead(self, tenant_id: str | None = None, limit: int = 100) -> list[DeadCommand]:
+        """Buried commands (of one tenant, or of all), the most recently buried first."""
+        ...
+
+    async def revive(self, command_id: int, now: datetime) -> DeadCommand | None:
+        """Put a buried command back: claimable from `now`, its attempts counted from zero.
+        Returns it as it was; None when no buried command has this id."""
         ...
 
 

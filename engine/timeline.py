@@ -63,6 +63,8 @@ def describe(event: ev.Event) -> str:
             return f"{event.by} asked {event.to} on step {event.step_id}: {event.text}{paused}"
         case ev.QuestionAnswered():
             return f"{event.by} answered on step {event.step_id}: {event.text}"
+        case ev.CommentAdded() if event.actor == "system" and event.channel == "system":
+            return f"note on step {event.step_id}: {event.text}"
         case ev.CommentAdded():
             on = f" on step {event.step_id}" if event.step_id else ""
             return f"{event.actor} commented{on} via {event.channel}: {event.text}"

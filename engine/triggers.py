@@ -111,6 +111,7 @@ class CommandSucceeded(TriggerBase):
     type: Literal["command_succeeded"] = "command_succeeded"
     command_key: str
     result: dict[str, Any] = Field(default_factory=dict)
+    note: str | None = None  # for the timeline: how the outcome was cleaned to be stored
 
 
 class CommandFailed(TriggerBase):
@@ -120,6 +121,7 @@ class CommandFailed(TriggerBase):
     # What kind of failure, matched against RetryPolicy.retry_on: "timeout", "connection",
     # "5xx", "429", an HTTP status code as a string, or "permanent".
     reason: str = "permanent"
+    note: str | None = None  # for the timeline: how the outcome was cleaned to be stored
 
 
 class TimerFired(TriggerBase):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Column, String, Table, Text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -58,6 +58,14 @@ OUTBOX_COLUMNS = (
 TIMER_COLUMNS = ("id", *TIMER_FIELDS)
 
 
+def _array_type(column: Column[Any]) -> str:
+    """The array type a column's values travel as. Without the length of a VARCHAR(n): a cast
+    to it would cut a longer value silently, where the column itself refuses it."""
+    if isinstance(column.type, String) and not isinstance(column.type, Text):
+        return "VARCHAR[]"
+    return f"{column.type.compile(dialect=_DIALECT)}[]"
+
+
 class _Params:
     """Numbers the array parameters ($1, $2, ...) as the SQL is written, and remembers which
     plan entry and column fills each."""
@@ -70,8 +78,7 @@ class _Params:
         casts = []
         for name in columns:
             self.sources.append((entry, name))
-            sql_type = table.c[name].type.compile(dialect=_DIALECT)
-            casts.append(f"${len(self.sources)}::{sql_type}[]")
+            casts.append(f"${len(self.sources)}::{_array_type(table.c[name])}")
         return f"unnest({', '.join(casts)}) AS {alias}({', '.join(columns)})"
 
 
@@ -101,7 +108,7 @@ def build_statement() -> tuple[str, list[tuple[str, str]]]:
     for name in update_columns:
         p.sources.append(("updates", name))
         column = runs.c[update_types.get(name, name)]
-        casts.append(f"${len(p.sources)}::{column.type.compile(dialect=_DIALECT)}[]")
+        casts.append(f"${len(p.sources)}::{_array_type(column)}")
     sets = ", ".join(f"{name} = u.{name}" for name in RUN_FIELDS)
     ctes = [
         (

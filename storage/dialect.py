@@ -28,3 +28,11 @@ def is_unique_violation(exc: DBAPIError) -> bool:
         return True
     text = str(orig)
     return "UNIQUE constraint failed" in text or "duplicate key value" in text
+
+
+def is_bad_value(exc: DBAPIError) -> bool:
+    """The database refused a value (PostgreSQL's class 22, "data exception": a NUL character,
+    text it cannot encode, a string too long for its column), as opposed to a broken connection
+    or a bug: the batch is worth writing again without the change that holds it."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(code, str) and code.startswith("22")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine import schedules
 from engine.commands import COMMAND_ADAPTER, Timer
-from engine.ports import OutboxItem
+from engine.ports import DeadCommand, OutboxItem
 from storage.database import READONLY, one_statement
 from storage.dialect import insert_for
 from storage.schema import UTCDateTime, outbox, timers
@@ -30,6 +30,7 @@ _CLAIM_COMMANDS = (
             select(_o.id)
             .where(
                 _o.done_at.is_(None),
+                _o.dead_at.is_(None),
                 _o.available_at <= bindparam("now", type_=UTCDateTime),
                 or_(_o.locked_until.is_(None), _o.locked_until <= bindparam("now")),
             )
@@ -109,11 +110,68 @@ class SqlOutbox:
     async def pending_count(self, now: datetime) -> tuple[int, float]:
         o = outbox.c
         query = select(func.count(), func.min(case((o.available_at <= now, o.available_at)))).where(
-            o.done_at.is_(None)
+            o.done_at.is_(None), o.dead_at.is_(None)
         )
         async with self._reader.connect() as conn:
             count, oldest = (await conn.execute(query)).one()
         return count, (now - oldest).total_seconds() if oldest is not None else 0.0
+
+    # ------------------------------------------------------------ dead commands
+
+    async def bury(self, key: str, at: datetime, error: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.key == key, outbox.c.done_at.is_(None))
+                .values(dead_at=at, locked_until=None, last_error=error)
+            )
+
+    async def dead(self, tenant_id: str | None = None, limit: int = 100) -> list[DeadCommand]:
+        o = outbox.c
+        query = select(o.id, o.payload, o.attempts, o.last_error, o.dead_at).where(
+            o.dead_at.is_not(None), o.done_at.is_(None)
+        )
+        if tenant_id is not None:
+            query = query.where(o.tenant_id == tenant_id)
+        query = query.order_by(o.dead_at.desc(), o.id.desc()).limit(limit)
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_dead(r.id, r.payload, r.attempts, r.last_error, r.dead_at) for r in rows]
+
+    async def revive(self, command_id: int, now: datetime) -> DeadCommand | None:
+        o = outbox.c
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(o.id, o.payload, o.attempts, o.last_error, o.dead_at)
+                    .where(o.id == command_id, o.dead_at.is_not(None), o.done_at.is_(None))
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if row is None:
+                return None
+            await conn.execute(
+                update(outbox)
+                .where(o.id == command_id)
+                .values(dead_at=None, available_at=now, locked_until=None, attempts=0)
+            )
+        return _dead(row.id, row.payload, row.attempts, row.last_error, row.dead_at)
+
+
+def _dead(
+    command_id: int, payload: str, attempts: int, error: str | None, dead_at: datetime
+) -> DeadCommand:
+    command = COMMAND_ADAPTER.validate_json(payload)
+    return DeadCommand(
+        id=command_id,
+        tenant_id=command.tenant_id,
+        run_id=command.run_id,
+        step_id=getattr(command, "step_id", None),
+        type=command.type,
+        attempts=attempts,
+        last_error=error,
+        dead_at=dead_at,
+    )
 
 
 class SqlTimerStore:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,11 +18,12 @@ from engine.errors import ConcurrencyConflict, DuplicateRun, NotFound
 from engine.events import EVENT_ADAPTER
 from engine.memory import check_change, decode_cursor, encode_cursor
 from engine.ports import PendingTask, RecordedEvent, RunChange, RunPage
+from engine.recordable import unrecordable
 from engine.state import RunState
 from storage.commit import SequentialWriter, plan_commit
 from storage.commit_pg import CombinedWriter
 from storage.database import READONLY, one_statement
-from storage.dialect import is_lost_race, is_unique_violation
+from storage.dialect import is_bad_value, is_lost_race, is_unique_violation
 from storage.schema import events, pending_tasks, runs
 
 # Prebuilt: loading a run is on the path of every decision.
@@ -64,10 +66,16 @@ class SqlRunStore:
         except DBAPIError as exc:
             if is_lost_race(exc):
                 raise ConcurrencyConflict() from None
+            if is_bad_value(exc):
+                raise unrecordable(changes, _first_line(exc.orig)) from None
             if not isinstance(exc, IntegrityError) or not is_unique_violation(exc):
                 raise
             await self._raise_duplicate(changes)
             raise ConcurrencyConflict() from None
+        except (PydanticSerializationError, UnicodeError) as exc:
+            # pydantic could not write a value as JSON (a lone surrogate, bytes that are not
+            # text), or SQLite could not encode one: whose it is is looked for only now.
+            raise unrecordable(changes, str(exc)) from None
 
     async def _raise_duplicate(self, changes: Iterable[RunChange]) -> None:
         for change in changes:
@@ -161,3 +169,7 @@ class SqlRunStore:
         async with self._reader.connect() as conn:
             found: str | None = (await conn.execute(query)).scalar_one_or_none()
         return found
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

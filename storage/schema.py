@@ -160,6 +160,8 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("done_at", UTCDateTime),
     Column("last_error", Text),
+    # Given up on (its outcome could not be recorded): never claimed until an operator retries.
+    Column("dead_at", UTCDateTime),
     # Only open commands are indexed: the claim query never looks at done ones.
     Index(
         "ix_outbox_open",

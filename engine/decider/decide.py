@@ -205,6 +205,12 @@ def _in_flight(run: RunState) -> dict[str, tuple[str, str]]:
 
 def _outcome(b: Builder, trigger: tr.CommandSucceeded | tr.CommandFailed) -> None:
     what, step_id = _in_flight(b.state).get(trigger.command_key, ("", ""))
+    if trigger.note and what:  # what the dispatcher changed so the outcome could be stored
+        b.emit(
+            ev.CommentAdded(
+                at=b.now, step_id=step_id, actor="system", text=trigger.note, channel="system"
+            )
+        )
     if isinstance(trigger, tr.CommandSucceeded):
         if what == "attempt":
             automated.succeeded(b, step_id, trigger.result)

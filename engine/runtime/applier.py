@@ -24,7 +24,7 @@ from engine.decider import decide, fold
 from engine.decider.env import MissingTimeZones
 from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
-from engine.errors import ConcurrencyConflict, EngineError
+from engine.errors import ConcurrencyConflict, EngineError, Unrecordable
 from engine.events import FINAL_STATUSES, Event
 from engine.ports import (
     Clock,
@@ -36,7 +36,7 @@ from engine.ports import (
     TimerStore,
 )
 from engine.runtime.environment import Environment
-from engine.runtime.group_commit import GroupCommitter
+from engine.runtime.group_commit import GroupCommitter, commit_apart
 from engine.state import RunState
 from engine.triggers import Trigger
 
@@ -278,8 +278,9 @@ class RunApplier:
     async def apply_batch(self, works: Sequence[Work]) -> list[tuple[Work, Exception]]:
         """Apply outcomes and timer firings for many runs, committing each round of at most one
         change per run in one transaction. Work the run no longer expects (a stale timer, an
-        outcome for a finished run) is consumed. Returns the work that could not be applied, with
-        why, for the caller to hand back later; nothing is ever dropped silently."""
+        outcome for a finished run) is consumed. Returns the work that could not be applied, each
+        with its own reason (one change the store refuses fails alone: see `commit_apart`), for
+        the caller to hand back later; nothing is ever dropped silently."""
         failures: list[tuple[Work, Exception]] = []
         pending = list(works)
         while pending:
@@ -337,35 +338,46 @@ class RunApplier:
                 changes.append(change)
         if not changes:
             return
-        try:
-            await self.runs.commit(changes)
-        except ConcurrencyConflict:
-            # Another process moved some of these runs. Decide the batch again on fresh states
-            # (this process's cached ones were stale); if that conflicts too, go one by one.
-            for change in changes:
-                self.forget(_run(change))
-            by_run = {w.run: w for w in works}
-            redo = [by_run[_run(change)] for change in changes]
-            if again:
-                log.debug("a batch of %d run changes conflicted; deciding it again", len(changes))
-                await self._apply_round(redo, failures, again=False)
-                return
-            log.debug("a batch of %d run changes conflicted again; one by one", len(changes))
-            for work in redo:
-                await self._settle(work, failures, self._apply_unlocked(work))
+        # One transaction for the round; only a failure pays for finding whose change it was.
+        results = await commit_apart(self.runs, changes)
+        committed = [c for c, r in zip(changes, results, strict=True) if r is None]
+        if committed:
+            await self._committed(committed)
+        by_run = {w.run: w for w in works}
+        redo: list[Work] = []
+        broken: list[Exception] = []
+        for change, result in zip(changes, results, strict=True):
+            work = by_run[_run(change)]
+            if isinstance(result, ConcurrencyConflict):
+                self.forget(work.run)  # this process's cached state was stale
+                redo.append(work)
+                continue
+            if isinstance(result, Unrecordable):
+                log.warning("%s for run %s cannot be stored: %s", _what(work), work.run_id, result)
+            elif result is not None:
+                broken.append(result)
+            if result is not None:
+                failures.append((work, result))
+        if broken:
+            log.error("could not commit %d run changes", len(broken), exc_info=broken[0])
+        if not redo:
             return
-        except Exception as exc:
-            log.exception("could not commit %d run changes", len(changes))
-            failures.extend((w, exc) for w in works if w.run in {_run(c) for c in changes})
+        # Another process moved some of these runs. Decide them again on fresh states; if that
+        # conflicts too, go one by one.
+        if again:
+            log.debug("a batch of %d run changes conflicted; deciding it again", len(redo))
+            await self._apply_round(redo, failures, again=False)
             return
-        await self._committed(changes)
+        log.debug("a batch of %d run changes conflicted again; one by one", len(redo))
+        for work in redo:
+            await self._settle(work, failures, self._apply_unlocked(work))
 
     async def _settle(
         self, work: Work, failures: list[tuple[Work, Exception]], action: Awaitable[object]
     ) -> None:
         try:
             await action
-        except ConcurrencyConflict as exc:
+        except (ConcurrencyConflict, Unrecordable) as exc:  # not stale: it could not be written
             failures.append((work, exc))
         except EngineError as exc:
             log.warning("%s for run %s is stale: %s", _what(work), work.run_id, exc)

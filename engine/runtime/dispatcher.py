@@ -8,6 +8,10 @@ service (or raises) gets the command back later with a growing delay. A process 
 performing and recording leaves the command claimed: when the lease ends it is performed again
 with the same idempotency key.
 
+An outcome is cleaned before it is recorded (`engine.recordable.clean`). One that still cannot be
+stored, or is not recorded after `max_attempts` claims, is given up on: the command is buried
+(dead, listed by `Outbox.dead` until an operator revives it) and its step fails with the reason.
+
 Commands committed by this process skip the claim: they are queued already leased to it
 (`RunChange.commands_leased_until`) and handed over in memory by `hand_off`. The outbox is still
 polled for the rest (other processes' commands, retries coming due, leases of dead processes).
@@ -24,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from engine.commands import Command, ResolveApprovers
+from engine.errors import Unrecordable
 from engine.ports import (
     Clock,
     CommandHandler,
@@ -35,6 +40,7 @@ from engine.ports import (
     Succeeded,
     Unavailable,
 )
+from engine.recordable import clean
 from engine.runtime.applier import RunApplier, Work
 from engine.triggers import ApproversResolved, CommandFailed, CommandSucceeded, Trigger
 
@@ -43,22 +49,30 @@ log = logging.getLogger(__name__)
 # Commands whose outcome the run waits for; the others only need doing.
 FEEDBACK_COMMANDS = frozenset({"call_http", "send_notification", "resolve_approvers"})
 MAX_RETRY_DELAY = 300.0
+# A command performed this many times without its outcome being recorded is given up on.
+MAX_ATTEMPTS = 10
 
 
 def outcome_trigger(command: Command, outcome: Succeeded | Failed) -> Trigger:
-    """The trigger that tells the run how its command went."""
+    """The trigger that tells the run how its command went. What the outside world answered is
+    cleaned first where that is safe (lone surrogates replaced, NUL characters removed: no store
+    can keep them), with a note for the run's timeline saying so."""
+    cleaned = clean(outcome.error if isinstance(outcome, Failed) else outcome.result)
     if isinstance(command, ResolveApprovers):
         if isinstance(outcome, Failed):
             return ApproversResolved(
-                command_key=command.key, step_id=command.step_id, approvers=[], error=outcome.error
+                command_key=command.key, step_id=command.step_id, approvers=[], error=cleaned.value
             )
-        approvers = [str(a) for a in outcome.result.get("approvers", [])]
+        approvers = [str(a) for a in cleaned.value.get("approvers", [])]
         return ApproversResolved(
             command_key=command.key, step_id=command.step_id, approvers=approvers
         )
+    note = f"the outcome was cleaned to be stored: {cleaned.note}" if cleaned.note else None
     if isinstance(outcome, Failed):
-        return CommandFailed(command_key=command.key, error=outcome.error, reason=outcome.reason)
-    return CommandSucceeded(command_key=command.key, result=outcome.result)
+        return CommandFailed(
+            command_key=command.key, error=cleaned.value, reason=outcome.reason, note=note
+        )
+    return CommandSucceeded(command_key=command.key, result=cleaned.value, note=note)
 
 
 def retry_delay(outcome: Unavailable, attempts: int) -> float:
@@ -77,8 +91,10 @@ class Dispatcher:
         batch_size: int = 200,
         concurrency: int = 64,
         lease: timedelta = timedelta(seconds=60),
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.outbox = outbox
+        self.max_attempts = max_attempts  # claims of a command whose outcome is not recorded
         self.handlers = handlers
         self.applier = applier
         self.clock = clock
@@ -200,13 +216,36 @@ class Dispatcher:
         failures = await self.applier.apply_batch([work for work, _ in works])
         by_key = {item.command.key: item for _, item in works}
         for work, exc in failures:
-            key = work.done_command or ""
-            later.append((by_key[key], Unavailable(f"could not record the outcome: {exc}")))
+            item = by_key[work.done_command or ""]
+            if isinstance(exc, Unrecordable):  # it would fail the same way every time
+                await self._give_up(item, f"its outcome cannot be stored: {exc.message}")
+            elif item.attempts + 1 >= self.max_attempts:
+                await self._give_up(
+                    item,
+                    f"its outcome could not be recorded ({item.attempts + 1} attempts): {exc}",
+                )
+            else:
+                later.append((item, Unavailable(f"could not record the outcome: {exc}")))
         now = self.clock.now()
         for item, outcome in later:
             delay = timedelta(seconds=retry_delay(outcome, item.attempts))
             await self.outbox.retry_later(item.command.key, now + delay, outcome.error)
         return len(items)
+
+    async def _give_up(self, item: OutboxItem, reason: str) -> None:
+        """A command whose outcome cannot be recorded: it is buried (listed for operators, never
+        performed again unless one retries it), and its step fails with `reason` instead, so
+        the run goes on and its timeline says why. If even that cannot be recorded, the run is
+        left as it is, and the dead command says why."""
+        command = item.command
+        log.error("giving up on %s %s: %s", command.type, command.key, reason)
+        await self.outbox.bury(command.key, self.clock.now(), reason)
+        work = Work(
+            command.tenant_id, command.run_id, outcome_trigger(command, Failed(reason))
+        )  # no done_command: the command stays dead, not done
+        for _, exc in await self.applier.apply_batch([work]):
+            log.error("could not fail run %s's step either: %s", command.run_id, exc)
+            await self.outbox.bury(command.key, self.clock.now(), f"{reason}; failing it: {exc}")
 
     def _complete_later(self, keys: list[str]) -> None:
         self._done += keys

@@ -17,9 +17,17 @@ from datetime import timedelta
 from typing import Any, Protocol, cast, get_args
 
 from engine import principal as principals
+from engine import recordable
 from engine.decider import fold
 from engine.definitions import load_definition
-from engine.errors import DuplicateRun, InvalidInput, NotAllowed, WorkflowDisabled
+from engine.errors import (
+    DuplicateRun,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    Unrecordable,
+    WorkflowDisabled,
+)
 from engine.events import Channel, Decision
 from engine.forms import validate_values
 from engine.ports import (
@@ -27,6 +35,7 @@ from engine.ports import (
     AwayStore,
     Clock,
     CommandHandler,
+    DeadCommand,
     DefinitionStore,
     Directory,
     Outbox,
@@ -301,6 +310,15 @@ class Engine(HumanTasks):
     ) -> RunState:
         """Start a run on the latest version of `workflow`. With an `idempotency_key` already
         used in this workspace, the run it started is returned instead of a new one."""
+        # Text no store can keep is refused here, alike on every backend, before any query.
+        for name, value in (
+            ("requester", requester),
+            ("idempotency_key", idempotency_key),
+            ("inputs", inputs),
+        ):
+            found = recordable.find(value, name)
+            if found is not None:
+                raise Unrecordable(dict([found]))
         if idempotency_key is not None:
             existing = await self.runs.run_for_idempotency_key(tenant_id, idempotency_key)
             if existing is not None:
@@ -424,6 +442,20 @@ class Engine(HumanTasks):
             limit=limit,
             cursor=cursor,
         )
+
+    async def dead_commands(self, tenant_id: str | None = None) -> list[DeadCommand]:
+        """Commands given up on because their outcome could not be recorded (of one tenant, or
+        of all), the most recent first."""
+        return await self.outbox.dead(tenant_id)
+
+    async def retry_command(self, command_id: int) -> DeadCommand:
+        """Put a dead command back: the dispatcher performs it again (with the same idempotency
+        key) and records its outcome if its run still waits for it. Raises `NotFound`."""
+        found = await self.outbox.revive(command_id, self.clock.now())
+        if found is None:
+            raise NotFound(f"no dead command {command_id}; `countersign outbox dead` lists them")
+        self._dispatcher.wake()
+        return found
 
     async def pending_for(
         self, tenant_id: str, principal: str, *, limit: int = 100, offset: int = 0

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from engine.decision import Decision
-from engine.errors import ConcurrencyConflict, DuplicateRun
+from engine.errors import ConcurrencyConflict, DuplicateRun, Unrecordable
 from engine.ports import RunChange
 from engine.runtime.group_commit import GroupCommitter
 from engine.state import RunState
@@ -33,18 +33,24 @@ def change(run_id: str) -> RunChange:
 
 
 class Store:
-    """Records each transaction; refuses any that holds a run named in `refuse`."""
+    """Records each transaction; refuses any that holds a run named in `refuse`, and every one
+    once `broken` is set."""
 
     def __init__(self, refuse: dict[str, Exception] | None = None) -> None:
         self.refuse = refuse or {}
+        self.broken: Exception | None = None
         self.transactions: list[list[str]] = []
+        self.attempts = 0
         self.gate = asyncio.Event()
         self.waiting = asyncio.Event()  # a transaction is in flight
 
     async def commit(self, changes: Sequence[RunChange]) -> None:
         self.waiting.set()
         await self.gate.wait()
+        self.attempts += 1
         ids = [c.state.run_id for c in changes]
+        if self.broken is not None and ids != ["r0"]:
+            raise self.broken
         for run_id in ids:
             if run_id in self.refuse:
                 raise self.refuse[run_id]
@@ -87,11 +93,43 @@ async def test_a_refused_change_fails_only_its_own_caller() -> None:
 
 
 async def test_a_broken_database_fails_every_caller_of_the_group() -> None:
-    store = Store({"r1": OSError("connection reset")})
+    store = Store()
+    store.broken = OSError("connection reset")
     group = GroupCommitter(store, parallel=1)  # type: ignore[arg-type]
-    pending = await while_first_is_written(group, store, 3)
+    pending = await while_first_is_written(group, store, 9)
     results = await asyncio.gather(*pending, return_exceptions=True)
     assert results[0] is None
     assert all(isinstance(r, OSError) for r in results[1:])
+    assert store.attempts == 1 + 3  # r0, then the group and its two halves: no more
     with pytest.raises(OSError):
         await group.commit(change("r1"))
+
+
+async def test_a_change_that_fails_unexpectedly_fails_only_its_own_caller() -> None:
+    """An error that names no change (a bug, a constraint the database enforces) is searched
+    for by halves: the other changes are written."""
+    store = Store({"r5": TypeError("a bug")})
+    group = GroupCommitter(store, parallel=1)  # type: ignore[arg-type]
+    pending = await while_first_is_written(group, store, 9)
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    assert [type(r).__name__ for r in results].count("NoneType") == 8
+    assert isinstance(results[5], TypeError)
+    assert sorted(run for t in store.transactions for run in t) == [
+        f"r{i}" for i in range(9) if i != 5
+    ]
+
+
+async def test_values_the_store_cannot_keep_fail_only_their_own_callers() -> None:
+    """The suspects the store names are tried alone, the others together."""
+    refused = Unrecordable({"inputs.vendor": "contains a NUL character"}, frozenset({("T1", "r3")}))
+    store = Store({"r3": refused, "r6": Unrecordable({"value": "too long"})})
+    group = GroupCommitter(store, parallel=1)  # type: ignore[arg-type]
+    pending = await while_first_is_written(group, store, 9)
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    assert {i: str(r) for i, r in enumerate(results) if r is not None} == {
+        3: "inputs.vendor: contains a NUL character",
+        6: "value: too long",
+    }
+    assert sorted(run for t in store.transactions for run in t) == [
+        f"r{i}" for i in range(9) if i not in (3, 6)
+    ]

@@ -228,3 +228,35 @@ async def test_complete_many_ends_every_command_given(store_backend: Any) -> Non
     await store_backend.outbox.complete_many([])
     (left,) = await store_backend.outbox.claim(LATER + LEASE, 10, LEASE)
     assert left.id == claimed[2].id
+
+
+async def test_a_buried_command_is_not_claimed_until_revived(store_backend: Any) -> None:
+    outbox = store_backend.outbox
+    await store_backend.runs.commit([new_run("r1", "T1", approvers=("U_A",)), new_run("r2", "T2")])
+    first, *_ = await outbox.claim(LATER, 10, LEASE)
+    await outbox.bury(first.command.key, LATER, "its outcome cannot be stored: x")
+    after = LATER + LEASE * 10
+    assert first.command.key not in [i.command.key for i in await outbox.claim(after, 10, LEASE)]
+    assert (await outbox.pending_count(after))[0] == 2  # T2's two commands, not the dead one
+
+    [dead] = await outbox.dead()
+    assert (dead.id, dead.tenant_id, dead.run_id, dead.step_id) == (first.id, "T1", "r1", "manager")
+    assert (dead.type, dead.attempts, dead.dead_at) == ("request_approval", 1, LATER)
+    assert dead.last_error == "its outcome cannot be stored: x"
+    assert await outbox.dead("T1") == [dead] and await outbox.dead("T2") == []
+
+    assert await outbox.revive(first.id + 1000, after) is None
+    assert await outbox.revive(first.id, after) == dead
+    assert await outbox.revive(first.id, after) is None  # not dead any more
+    assert await outbox.dead() == []
+    [again] = await outbox.claim(after, 10, LEASE)
+    assert (again.id, again.attempts) == (first.id, 0)  # counted from zero again
+
+
+async def test_a_done_command_is_never_buried(store_backend: Any) -> None:
+    outbox = store_backend.outbox
+    await store_backend.runs.commit([new_run(approvers=("U_A",))])
+    (item,) = await outbox.claim(LATER, 10, LEASE)
+    await outbox.complete(item.command.key)
+    await outbox.bury(item.command.key, LATER, "too late")
+    assert await outbox.dead() == []
