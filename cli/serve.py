@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import signal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from cli.wiring import Components, build, shutdown
 from engine.errors import DefinitionError
 
 log = logging.getLogger("countersign")
+_UNKNOWN_SECRET = re.compile(r"unknown secret '([A-Za-z_][A-Za-z0-9_]*)'")
 
 
 def setup_logging(level: str) -> None:
@@ -41,10 +43,30 @@ async def apply_bundled(parts: Components, tenant: str, folder: Path) -> None:
             text = path.read_text()
             applied = await parts.engine.apply_definition(tenant, text, str(path))
         except DefinitionError as exc:
-            log.error("skipping %s, it is not valid:\n%s", path, exc.message)
+            missing = _missing_secrets(exc)
+            if missing:  # valid, but its workspace lacks secrets: say which, in one line
+                log.warning(
+                    "workflow %s not applied: it needs the secret%s %s; set %s with "
+                    "`countersign secrets set NAME --tenant %s`, then start again",
+                    path.name,
+                    "s" if len(missing) > 1 else "",
+                    ", ".join(missing),
+                    "them" if len(missing) > 1 else "it",
+                    tenant,
+                )
+            else:
+                log.error("skipping %s, it is not valid:\n%s", path, exc.message)
             continue
         state = f"version {applied.version} created" if applied.created else "unchanged"
         log.info("workflow %s (%s): %s%s", applied.name, path.name, state, needs_note(text))
+
+
+def _missing_secrets(exc: DefinitionError) -> list[str]:
+    """The secret names a definition lacks when those are its only problems, else []."""
+    names = [_UNKNOWN_SECRET.match(issue.message) for issue in exc.issues]
+    if not names or not all(names):
+        return []
+    return sorted({m.group(1) for m in names if m})
 
 
 async def serve(settings: Settings) -> int:

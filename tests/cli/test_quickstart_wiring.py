@@ -31,7 +31,11 @@ async def test_the_quickstart_completes_as_serve_wires_it(
         with caplog.at_level(logging.INFO, logger="countersign"):
             await apply_bundled(parts, parts.tenant, WORKFLOWS)
         assert "workflow quickstart (quickstart.yaml): version 1 created\n" in caplog.text + "\n"
-        assert "expense-approval.yaml): version 1 created; needs Slack (S0FINANCE1)" in caplog.text
+        assert "deploy-approval.yaml): version 1 created; needs Slack (S0ONCALL01" in caplog.text
+        assert (
+            "workflow expense-approval.yaml not applied: it needs the secret ERP_TOKEN; set it "
+            "with `countersign secrets set NAME --tenant local`, then start again" in caplog.text
+        )
         engine = parts.engine
         run = await engine.start_run(parts.tenant, "quickstart", {}, "you@example.com")
         await engine.run_until_idle()
