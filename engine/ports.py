@@ -354,3 +354,4 @@ class TaskSla:
     times_out_at: datetime | None
     paused: bool
     open_question: str | None
+    summary: str = ""  # what the run is about (RunState.summary)
