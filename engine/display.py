@@ -73,7 +73,22 @@ def one_line(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def _value(field: FormField, value: Any) -> str:
+def input_rows(definition: WorkflowDefinition, inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of every input given, in the start form's order: what a page or an email
+    lists, with labels rather than ids and option labels rather than option values."""
+    fields = {f.id: f for f in definition.inputs}
+    rows: list[tuple[str, str]] = []
+    for key in [*fields, *(k for k in inputs if k not in fields)]:
+        if key not in inputs:
+            continue
+        field = fields.get(key) or FormField.model_construct(id=key)
+        value = inputs[key]
+        shown = "no" if value is False else _value(field, value, None)
+        rows.append((field.label or key, shown))
+    return rows
+
+
+def _value(field: FormField, value: Any, limit: int | None = VALUE_LENGTH) -> str:
     if value is None or value == "" or value == [] or value is False:
         return ""
     if value is True:
@@ -81,8 +96,10 @@ def _value(field: FormField, value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, list):
-        return one_line(", ".join(_option_label(field, v) for v in value), VALUE_LENGTH)
-    return one_line(_option_label(field, value), VALUE_LENGTH)
+        text = ", ".join(_option_label(field, v) for v in value)
+    else:
+        text = _option_label(field, value)
+    return text if limit is None else one_line(text, limit)
 
 
 def _option_label(field: FormField, value: Any) -> str:

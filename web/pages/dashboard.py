@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from engine.access import WebSession
+from engine.display import step_title
 from engine.errors import EngineError, InvalidInput, NotFound
 from engine.events import RunStatus
 from engine.state import RunState
@@ -140,6 +141,7 @@ async def run_page(
         my_tasks.append(
             {
                 "spec": spec,
+                "title": step_title(stored.definition, run, step_id),
                 "kind": run.steps[step_id].type,
                 "values": values if failed else {},
                 "errors": errors if failed else {},
