@@ -74,13 +74,13 @@ def one_line(text: str, limit: int) -> str:
 
 
 def input_rows(definition: WorkflowDefinition, inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(label, value) of every input given, in the start form's order: what a page or an email
-    lists, with labels rather than ids and option labels rather than option values."""
+    """(label, value) of every input given (not left empty), in the start form's order: what
+    a page or an email lists, with labels rather than ids and option labels for options."""
     fields = {f.id: f for f in definition.inputs}
     rows: list[tuple[str, str]] = []
     for key in [*fields, *(k for k in inputs if k not in fields)]:
-        if key not in inputs:
-            continue
+        if inputs.get(key) in (None, "", []):
+            continue  # not given
         field = fields.get(key) or FormField.model_construct(id=key)
         value = inputs[key]
         shown = "no" if value is False else _value(field, value, None)

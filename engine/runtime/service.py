@@ -402,6 +402,7 @@ class Engine(HumanTasks):
         status: str | None = None,
         workflow: str | None = None,
         requester: str | None = None,
+        participant: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
@@ -410,6 +411,7 @@ class Engine(HumanTasks):
             status=status,
             workflow=workflow,
             requester=requester,
+            participant=participant,
             limit=limit,
             cursor=cursor,
         )
