@@ -38,8 +38,8 @@ def run_summary(
 
 
 def key_inputs(definition: WorkflowDefinition, inputs: Mapping[str, Any]) -> str:
-    """ "Vendor: Globex Corp, Amount: 1200": the first few inputs that have a value, required
-    ones first, by their labels."""
+    """The first few inputs that have a value, required ones first, by their labels: e.g.
+    "Vendor: Globex Corp, Amount: 1200"."""
     ordered = [f for f in definition.inputs if f.required]
     ordered += [f for f in definition.inputs if not f.required]
     parts: list[str] = []
