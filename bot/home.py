@@ -188,13 +188,14 @@ class HomeTab:
             page = 0
             await self._openers.opened(tenant_id, user, page, now)
             tasks = await self._engine.pending_for(tenant_id, user, limit=TASKS_PER_PAGE + 1)
-        slas = {
-            (t.run_id, t.step_id): sla_line(t, now)
+        details = {
+            (t.run_id, t.step_id): t
             # Both lists run oldest first, so the page's tasks are among the first ones.
             for t in await self._engine.sla(
                 tenant_id, principal=user, limit=(page + 1) * TASKS_PER_PAGE + 1
             )
         }
+        slas = {key: sla_line(t, now) for key, t in details.items()}
         runs = (await self._engine.list_runs(tenant_id, requester=user, limit=RUNS_SHOWN)).runs
         recent: list[RecordedEvent] = []
         for run in runs[:TIMELINES]:
@@ -207,6 +208,7 @@ class HomeTab:
             runs=runs,
             recent=recent[:EVENTS_SHOWN],
             slas=slas,
+            details=details,
         )
         client = await self._clients.for_tenant(tenant_id)
         await client.views_publish(user_id=user, view=view)

@@ -9,6 +9,7 @@ from typing import Any
 from cli.output import emit, table, when
 from cli.settings import Settings
 from cli.wiring import open_engine
+from engine.display import one_line
 from engine.errors import InvalidInput
 from engine.state import RunState
 from engine.timeline import describe
@@ -64,6 +65,7 @@ def summary(run: RunState) -> dict[str, Any]:
         "run_id": run.run_id,
         "workflow": run.workflow,
         "version": run.version,
+        "summary": run.summary,
         "status": run.status,
         "current_step": run.current_step,
         "requester": run.requester,
@@ -103,10 +105,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                     r.current_step or "-",
                     r.requester,
                     when(r.started_at),
+                    one_line(r.summary, 60),
                 ]
                 for r in page.runs
             ]
-            headers = ["RUN", "WORKFLOW", "STATUS", "STEP", "REQUESTER", "STARTED"]
+            headers = ["RUN", "WORKFLOW", "STATUS", "STEP", "REQUESTER", "STARTED", "SUMMARY"]
             emit([summary(r) for r in page.runs], table(rows, headers), as_json=args.json)
         elif cmd == "show":
             state = await engine.get_run(tenant, args.run_id)

@@ -10,6 +10,7 @@ from typing import Any
 from cli.output import emit, table, when
 from cli.settings import Settings
 from cli.wiring import open_engine
+from engine.display import one_line
 from engine.durations import Duration
 from engine.errors import InvalidInput
 
@@ -45,6 +46,7 @@ def row_data(t: Any, now: datetime) -> dict[str, Any]:
         "version": t.version,
         "step_id": t.step_id,
         "step_title": t.step_title,
+        "summary": t.summary,
         "kind": t.kind,
         "approvers": list(t.approvers),
         "requester": t.requester,
@@ -85,10 +87,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             ", ".join(t.approvers),
             "paused" if t.paused else upcoming(t.next_reminder_at, now),
             next_deadline(t, now),
+            one_line(t.summary, 60),
         ]
         for t in found
     ]
     headers = ["WAITED", "RUN", "STEP", "WAITING ON", "NEXT REMINDER", "ESCALATION/TIMEOUT"]
+    headers.append("SUMMARY")
     text = table(rows, headers) if rows else "nothing is waiting on anyone"
     if rows:
         text += f"\n({len(rows)} pending, as of {when(now)} UTC)"

@@ -58,6 +58,8 @@ class RunStarted(EventBase):
     callback_url: str | None = None
     # The version's step ids and types, in definition order, so replay needs no definition.
     steps: dict[str, str] = Field(default_factory=dict)
+    # The run's one-line summary (engine.display.run_summary), rendered once at the start.
+    summary: str = ""
 
 
 class StepSkipped(EventBase):

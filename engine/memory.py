@@ -448,6 +448,7 @@ class MemoryRunStore:
         status: str | None = None,
         workflow: str | None = None,
         requester: str | None = None,
+        participant: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
@@ -460,6 +461,7 @@ class MemoryRunStore:
                 and (status is None or s.status == status)
                 and (workflow is None or s.workflow == workflow)
                 and (requester is None or s.requester == requester)
+                and (participant is None or participant in s.participants())
                 and (after is None or (s.started_at, s.run_id) < after)
             ),
             key=lambda s: (s.started_at, s.run_id),

@@ -168,10 +168,12 @@ class RunStore(Protocol):
         status: str | None = None,
         workflow: str | None = None,
         requester: str | None = None,
+        participant: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        """Runs newest first, filtered; `cursor` continues a previous page."""
+        """Runs newest first, filtered; `cursor` continues a previous page. `participant`: only
+        the runs that person takes part in (`RunState.participants`)."""
         ...
 
     async def pending_tasks(
@@ -421,3 +423,4 @@ class TaskSla:
     times_out_at: datetime | None
     paused: bool
     open_question: str | None
+    summary: str = ""  # what the run is about (RunState.summary)

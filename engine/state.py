@@ -121,6 +121,7 @@ class RunState(BaseModel):
     version: int
     requester: str
     inputs: dict[str, Any]
+    summary: str = ""  # what the run is about, for lists (from run_started)
     callback_url: str | None = None
     status: RunStatus = "running"
     reason: str = ""
@@ -135,6 +136,16 @@ class RunState(BaseModel):
     cancelled_by: str | None = None
     cancel_reason: str = ""
     seq: int = 0  # number of events folded in
+
+    def participants(self) -> set[str]:
+        """Everyone who takes part in the run: the requester, everyone asked to approve or fill
+        in a step (now or before an escalation moved it on), and everyone who decided."""
+        found = {self.requester}
+        for step in self.steps.values():
+            found.update(step.approvers)
+            found.update(v.actor for v in step.votes)
+            found.update(d.from_ for d in step.delegations)
+        return found
 
     def waiting_on(self) -> list[tuple[str, str]]:
         """(step_id, principal) pairs of people who still have to act on this run."""

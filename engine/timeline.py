@@ -9,8 +9,9 @@ def describe(event: ev.Event) -> str:
     """One sentence saying what happened, without the time (callers format that)."""
     match event:
         case ev.RunStarted():
+            given = _inputs(event.inputs)
             return f"{event.requester} started {event.workflow} v{event.version}" + (
-                f" with {_inputs(event.inputs)}" if event.inputs else ""
+                f" with {given}" if given else ""
             )
         case ev.StepSkipped():
             return f"step {event.step_id} skipped: {event.reason}"
@@ -34,7 +35,8 @@ def describe(event: ev.Event) -> str:
         case ev.DecisionRecorded():
             verb = "approved" if event.decision == "approve" else "rejected"
             note = " (operator override)" if event.override else ""
-            extra = f": {_inputs(event.fields)}" if event.fields else ""
+            given = _inputs(event.fields)
+            extra = f": {given}" if given else ""
             return f"{event.actor} {verb} step {event.step_id} via {event.channel}{note}{extra}"
         case ev.InputSubmitted():
             return f"{event.actor} filled in step {event.step_id} via {event.channel}"
@@ -97,4 +99,5 @@ def describe(event: ev.Event) -> str:
 
 
 def _inputs(values: dict[str, object]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in values.items())
+    """`amount=120, note='x'`, leaving out what was not given (an optional field left empty)."""
+    return ", ".join(f"{k}={v!r}" for k, v in values.items() if v not in (None, "", []))

@@ -35,8 +35,13 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# The setting (cli/settings.py) an operator changes to let a refused destination through.
+SETTING = "OUTBOUND_ALLOWED_HOSTS"
+
+
 class RefusedDestination(Exception):
-    """The URL's host or one of its addresses is not allowed."""
+    """The URL's host or one of its addresses is not allowed; the message says which setting
+    would allow it."""
 
 
 def _as_ip(text: str) -> IpAddress | None:
@@ -88,13 +93,15 @@ class HostPolicy:
             if self._listed_address(ip):
                 return
             if not _is_public(ip):
-                raise RefusedDestination(f"{host} is {_kind(ip)} address")
+                raise RefusedDestination(
+                    f"{host} is {_kind(ip)} address, called only when listed in {SETTING}"
+                )
             if self._open:
                 return
-            raise RefusedDestination(f"{host} is not on the outbound allowlist")
+            raise RefusedDestination(_unlisted(host))
         if self._open or name in self._names or any(name.endswith(s) for s in self._suffixes):
             return
-        raise RefusedDestination(f"{host} is not on the outbound allowlist")
+        raise RefusedDestination(_unlisted(host))
 
     def check_address(self, host: str, address: str) -> None:
         """Refuse a resolved address that is not public, unless listed."""
@@ -105,7 +112,14 @@ class HostPolicy:
             return
         if host.lower().rstrip(".") in self._names:
             return
-        raise RefusedDestination(f"{host} resolves to {address}, {_kind(ip)} address")
+        raise RefusedDestination(
+            f"{host} resolves to {address}, {_kind(ip)} address, called only when {host} (or "
+            f"the address) is listed in {SETTING}"
+        )
+
+
+def _unlisted(host: str) -> str:
+    return f"{host} is not on the outbound allowlist ({SETTING}); add it there to allow it"
 
 
 def _kind(ip: IpAddress) -> str:

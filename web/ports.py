@@ -97,6 +97,7 @@ class EngineFacade(Protocol):
         status: str | None = None,
         workflow: str | None = None,
         requester: str | None = None,
+        participant: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage: ...

@@ -14,7 +14,7 @@ from slack_sdk.models.views import View
 from bot.blocks import ids
 from bot.blocks.limits import VIEW_BLOCKS, context, escape, fit, section, when
 from bot.blocks.run_status import run_line, task_blocks
-from engine.ports import PendingTask, RecordedEvent
+from engine.ports import PendingTask, RecordedEvent, TaskSla
 from engine.state import RunState
 from engine.timeline import describe
 
@@ -31,14 +31,16 @@ def home_view(
     runs: Sequence[RunState],
     recent: Sequence[RecordedEvent],
     slas: Mapping[tuple[str, str], str] | None = None,
+    details: Mapping[tuple[str, str], TaskSla] | None = None,
 ) -> View:
     """`tasks` is the page to show (oldest first); `page` numbers it from 0. `slas` gives the
-    deadlines line of a task by (run id, step id)."""
+    deadlines line of a task by (run id, step id), `details` its title and summary."""
     blocks: list[Block] = [HeaderBlock(text="Waiting on you")]
     if not tasks:
         blocks.append(section("Nothing waits on you. :tada:"))
     for task in tasks[:TASKS_PER_PAGE]:
-        blocks.extend(task_blocks(task, (slas or {}).get((task.run_id, task.step_id))))
+        key = (task.run_id, task.step_id)
+        blocks.extend(task_blocks(task, (slas or {}).get(key), (details or {}).get(key)))
     nav = []
     if page > 0:
         nav.append(

@@ -26,6 +26,7 @@ from bot.blocks.limits import (
     when,
 )
 from engine.definitions.models import ApprovalStep, FormField, WorkflowDefinition
+from engine.display import step_title
 from engine.state import RunState, StepState
 
 OUTCOME = {
@@ -60,8 +61,7 @@ def inputs_summary(run: RunState, definition: WorkflowDefinition) -> list[Block]
 
 
 def _titles(run: RunState, definition: WorkflowDefinition, step_id: str) -> tuple[str, str]:
-    step = definition.step(step_id)
-    return escape(definition.title or run.workflow), escape(step.title or step_id)
+    return escape(definition.title or run.workflow), escape(step_title(definition, run, step_id))
 
 
 def _outcome(step: StepState) -> str | None:

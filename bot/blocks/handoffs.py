@@ -14,6 +14,7 @@ from bot.blocks import ids
 from bot.blocks.limits import MESSAGE_BLOCKS, context, escape, fit, mention, section, truncate, when
 from engine import principal
 from engine.definitions.models import WorkflowDefinition
+from engine.display import step_title
 from engine.ports import TaskSla
 from engine.state import Delegation, RunState, StepState
 
@@ -142,7 +143,7 @@ def question_message(
     step = run.steps[step_id]
     q = next(q for q in step.questions if q.id == question_id)
     workflow = escape(definition.title or run.workflow)
-    title = escape(definition.step(step_id).title or step_id)
+    title = escape(step_title(definition, run, step_id))
     blocks: list[Block] = [
         section(
             f":question: {mention(q.by)} has a question about your *{workflow}* request "

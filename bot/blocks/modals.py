@@ -50,18 +50,27 @@ def start_modal(definition: WorkflowDefinition, version: int) -> View:
     )
 
 
-def input_modal(step: InputStep, run_id: str, message: str | None) -> View:
-    """The form of an input step, for its assignee. `message` is the step's rendered message."""
+def input_modal(
+    step: InputStep, run_id: str, message: str | None, title: str | None = None
+) -> View:
+    """The form of an input step, for its assignee. `message` and `title` are the step's,
+    rendered (engine.display.step_title)."""
     blocks: list[Block] = []
     if message:
         blocks.append(section(escape(message)))
     blocks.extend(input_block(f) for f in step.fields)
     return _modal(
-        ids.INPUT_VIEW, step.title or step.id, "Submit", blocks, {"r": run_id, "s": step.id}
+        ids.INPUT_VIEW,
+        title or step.title or step.id,
+        "Submit",
+        blocks,
+        {"r": run_id, "s": step.id},
     )
 
 
-def decision_modal(step: ApprovalStep, run_id: str, decision: str) -> View:
+def decision_modal(
+    step: ApprovalStep, run_id: str, decision: str, title: str | None = None
+) -> View:
     """The approver's form for a step with `fields`; a field with `required_on` is required only
     for that decision (e.g. a reason to reject)."""
     blocks: list[Block] = [
@@ -70,7 +79,7 @@ def decision_modal(step: ApprovalStep, run_id: str, decision: str) -> View:
     verb = "Approve" if decision == "approve" else "Reject"
     return _modal(
         ids.DECIDE_VIEW,
-        f"{verb}: {step.title or step.id}",
+        f"{verb}: {title or step.title or step.id}",
         verb,
         blocks,
         {"r": run_id, "s": step.id, "d": decision},

@@ -22,7 +22,8 @@ from bot.blocks.limits import (
     when,
 )
 from engine.definitions.models import WorkflowDefinition
-from engine.ports import PendingTask, RecordedEvent, StoredDefinition
+from engine.display import step_title
+from engine.ports import PendingTask, RecordedEvent, StoredDefinition, TaskSla
 from engine.schedules import ScheduleInfo
 from engine.state import RunState
 from engine.timeline import describe
@@ -53,14 +54,15 @@ STEP_ICON = {
 
 
 def run_line(run: RunState) -> str:
-    """One line: status, workflow, run id, current step, age."""
+    """One line: status, workflow, what the run is about, run id, current step, age."""
     step = (
         f" · at *{escape(run.current_step)}*"
         if run.current_step and run.status == "running"
         else ""
     )
+    about = f" · {escape(run.summary)}" if run.summary else ""
     return (
-        f"{RUN_ICON.get(run.status, '')} *{escape(run.workflow)}* `{escape(run.run_id)}` "
+        f"{RUN_ICON.get(run.status, '')} *{escape(run.workflow)}*{about} `{escape(run.run_id)}` "
         f"{escape(run.status)}{step} · started {when(run.started_at)}"
     )
 
@@ -73,7 +75,7 @@ def run_message(run: RunState, definition: WorkflowDefinition) -> tuple[str, lis
         state = run.steps.get(step_def.id)
         status = state.status if state else "pending"
         steps.append(
-            f"{STEP_ICON.get(status, '')} {escape(step_def.title or step_def.id)}"
+            f"{STEP_ICON.get(status, '')} {escape(step_title(definition, run, step_def.id))}"
             f" — {escape(status)}"
         )
     blocks: list[Block] = [
@@ -139,15 +141,20 @@ def _with_button(text: str, button: ButtonElement) -> Block:
     return block
 
 
-def task_blocks(task: PendingTask, sla: str | None = None) -> list[Block]:
-    """One waiting task with its buttons (inbox and App Home); `sla` is its deadlines line.
+def task_blocks(
+    task: PendingTask, sla: str | None = None, detail: TaskSla | None = None
+) -> list[Block]:
+    """One waiting task with its buttons (inbox and App Home); `sla` is its deadlines line,
+    `detail` (from `Engine.sla`) gives the step's rendered title and what the run is about.
 
     The buttons are the card's (same action ids, the step in the value), so a click here is
     handled exactly like one on the card: Approve / Reject / Ask for info / Delegate for an
     approval, Open form / Delegate for an input."""
     ref = ids.StepRef(task.run_id, task.step_id).value()
+    title = detail.step_title if detail is not None else task.step_id
+    summary = f" · {escape(detail.summary)}" if detail is not None and detail.summary else ""
     text = (
-        f"*{escape(task.workflow)}* · step *{escape(task.step_id)}* · asked by "
+        f"*{escape(task.workflow)}*{summary} · step *{escape(title)}* · asked by "
         f"{mention(task.requester)} {when(task.since)}"
     )
     if task.kind == "approval":
@@ -170,13 +177,16 @@ def inbox_blocks(
     tasks: Sequence[PendingTask],
     more: bool,
     slas: Mapping[tuple[str, str], str] | None = None,
+    details: Mapping[tuple[str, str], TaskSla] | None = None,
 ) -> list[Block]:
-    """`/workflow inbox`; `slas` gives each task's deadlines line by (run id, step id)."""
+    """`/workflow inbox`; `slas` gives each task's deadlines line and `details` its title and
+    summary, by (run id, step id)."""
     if not tasks:
         return [section("Nothing waits on you. :tada:")]
     blocks: list[Block] = []
     for task in tasks:
-        blocks.extend(task_blocks(task, (slas or {}).get((task.run_id, task.step_id))))
+        key = (task.run_id, task.step_id)
+        blocks.extend(task_blocks(task, (slas or {}).get(key), (details or {}).get(key)))
     if more:
         blocks.append(context("More in the app's Home tab."))
     return fit(blocks, MESSAGE_BLOCKS)

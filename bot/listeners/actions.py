@@ -32,6 +32,7 @@ from bot.blocks.modals import (
 from bot.channel import SlackChannel
 from bot.deps import Deps, sentence, tell, tenant_of
 from engine.definitions.models import ApprovalStep, InputStep
+from engine.display import step_title
 from engine.errors import EngineError, NotAllowed, RunFinished, StepNotPending
 from engine.events import Decision
 from engine.state import RunState
@@ -100,7 +101,8 @@ async def _decide(c: Click, decision: Decision) -> None:
     stored = await engine.get_definition(c.tenant, run.workflow, run.version)
     step_def = stored.definition.step(ref.step_id)
     if isinstance(step_def, ApprovalStep) and step_def.fields:
-        await c.open(decision_modal(step_def, run.run_id, decision))
+        title = step_title(stored.definition, run, ref.step_id)
+        await c.open(decision_modal(step_def, run.run_id, decision, title))
         return
     try:
         await engine.decide(
@@ -132,7 +134,8 @@ async def _open_input(c: Click) -> None:
     if not isinstance(step_def, InputStep):
         raise EngineError(f"step {ref.step_id} is not an input step")
     message = SlackChannel.message(run, stored.definition, ref.step_id)
-    await c.open(input_modal(step_def, run.run_id, message))
+    title = step_title(stored.definition, run, ref.step_id)
+    await c.open(input_modal(step_def, run.run_id, message, title))
 
 
 async def _waiting_on_clicker(c: Click, ref: ids.StepRef) -> tuple[RunState, str] | None:
@@ -154,7 +157,7 @@ async def _waiting_on_clicker(c: Click, ref: ids.StepRef) -> tuple[RunState, str
         await c.tell("You already decided this; nothing to hand on.")
         return None
     stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
-    return run, stored.definition.step(ref.step_id).title or ref.step_id
+    return run, step_title(stored.definition, run, ref.step_id)
 
 
 async def _open_delegate(c: Click) -> None:
@@ -202,7 +205,7 @@ async def _open_reassign(c: Click) -> None:
         await c.tell("This step no longer waits on anyone; nothing to reassign.")
         return
     stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
-    title = stored.definition.step(ref.step_id).title or ref.step_id
+    title = step_title(stored.definition, run, ref.step_id)
     voted = {v.actor for v in step.votes}
     waiting_on = [p for p in step.approvers if p not in voted]
     await c.open(reassign_modal(ref.run_id, ref.step_id, title, waiting_on))

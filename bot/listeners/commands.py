@@ -119,11 +119,12 @@ async def _cancel(r: Request) -> None:
 async def _inbox(r: Request) -> None:
     tasks = await r.engine.pending_for(r.tenant, r.user, limit=INBOX_SHOWN + 1)
     now = r.engine.clock.now()
-    slas = {
-        (t.run_id, t.step_id): sla_line(t, now)
+    details = {
+        (t.run_id, t.step_id): t
         for t in await r.engine.sla(r.tenant, principal=r.user, limit=INBOX_SHOWN * 5)
     }
-    blocks = inbox_blocks(tasks[:INBOX_SHOWN], len(tasks) > INBOX_SHOWN, slas)
+    slas = {key: sla_line(t, now) for key, t in details.items()}
+    blocks = inbox_blocks(tasks[:INBOX_SHOWN], len(tasks) > INBOX_SHOWN, slas, details)
     await r.say("Waiting on you", blocks)
 
 

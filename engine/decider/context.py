@@ -27,16 +27,22 @@ def template_context(state: RunState) -> dict[str, Any]:
             outputs[step.id] = step.output
         elif step.status == "skipped":
             outputs[step.id] = {}
+    context = start_context(
+        state.run_id, state.workflow, state.version, state.requester, state.inputs
+    )
+    context["steps"] = outputs
+    return context
+
+
+def start_context(
+    run_id: str, workflow: str, version: int, requester: str, inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """What `{{ }}` sees when the run starts, before any step has an output."""
     return {
-        "inputs": state.inputs,
-        "steps": outputs,
-        "run": {
-            "id": state.run_id,
-            "workflow": state.workflow,
-            "version": state.version,
-            "requester": state.requester,
-        },
-        "requester": state.requester,
+        "inputs": inputs,
+        "steps": {},
+        "run": {"id": run_id, "workflow": workflow, "version": version, "requester": requester},
+        "requester": requester,
     }
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+# As a module: engine.display reads the decider's template context, so it is imported later.
+from engine import display, forms
 from engine import events as ev
-from engine import forms
 from engine import triggers as tr
 from engine.decider import (
     approval,
@@ -20,7 +21,7 @@ from engine.decider import (
     schedule,
     steps,
 )
-from engine.decider.context import Builder
+from engine.decider.context import Builder, start_context
 from engine.decider.env import DEFAULT_ENV, DecideEnv
 from engine.decision import Decision
 from engine.definitions.models import ApprovalStep, InputStep, SignalStep, WorkflowDefinition
@@ -44,6 +45,9 @@ def decide(
         if state is not None:
             return Decision()  # the run exists: starting it again changes nothing
         b = Builder(definition, None, now, env)
+        context = start_context(
+            trigger.run_id, definition.name, trigger.version, trigger.requester, trigger.inputs
+        )
         b.emit(
             ev.RunStarted(
                 at=now,
@@ -55,6 +59,7 @@ def decide(
                 inputs=trigger.inputs,
                 callback_url=trigger.callback_url,
                 steps={s.id: s.type for s in definition.steps},
+                summary=display.run_summary(definition, trigger.inputs, context),
             )
         )
         steps.advance(b, None)

@@ -62,6 +62,7 @@ def apply(state: RunState | None, event: ev.Event) -> RunState:
             version=event.version,
             requester=event.requester,
             inputs=event.inputs,
+            summary=event.summary,
             callback_url=event.callback_url,
             started_at=event.at,
             updated_at=event.at,

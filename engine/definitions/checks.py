@@ -59,7 +59,24 @@ def check_definition(
     for index, step in enumerate(defn.steps):
         issues += _step(defn, index, step, secret_names)
     issues += _schedule(defn)
+    issues += _summary(defn)
     return issues
+
+
+def _summary(defn: WorkflowDefinition) -> list[DefinitionIssue]:
+    """The summary is rendered when a run starts: it may read inputs, run and requester."""
+    if defn.summary is None:
+        return []
+    if any(root == "steps" for root, _ in _safe_references(defn.summary)):
+        return [_at("summary", "the summary is rendered when the run starts, before any step")]
+    return _template(defn, "summary", 0, "summary", defn.summary, False, False, None)
+
+
+def _safe_references(text: str) -> set[tuple[str, str | None]]:
+    try:
+        return templates.references(text)
+    except TemplateError:
+        return set()  # _template reports the syntax error
 
 
 def _schedule(defn: WorkflowDefinition) -> list[DefinitionIssue]:
@@ -260,7 +277,7 @@ def _templated(step: Step, where: str) -> Iterator[tuple[str, str, bool, bool]]:
     """(field, text, is_expression, may_read_secrets) for every template in the step."""
     if step.when is not None:
         yield f"{where}.when", step.when, True, False
-    for key in ("message", "until", "assignee", "channel"):
+    for key in ("title", "message", "until", "assignee", "channel"):
         value = getattr(step, key, None)
         if isinstance(value, str):
             yield f"{where}.{key}", value, False, False

@@ -119,7 +119,7 @@ def level_specs(level: list[Approver] | Approver | EscalationLevel) -> list[str]
 
 class StepBase(Model):
     id: Name
-    title: str | None = None
+    title: Template | None = None  # may read what the step's `message` reads
     when: Expression | None = None
 
 
@@ -234,6 +234,9 @@ class WorkflowDefinition(Model):
     name: Name
     title: str | None = None
     description: str | None = None
+    # One line that tells this workflow's runs apart in lists (e.g. "{{ inputs.vendor }}"),
+    # rendered once when a run starts; without it the first required inputs are shown.
+    summary: Template | None = Field(default=None, max_length=500)
     inputs: list[FormField] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
     schedule: Schedule | None = None

@@ -7,6 +7,7 @@ import asyncio
 from datetime import datetime
 from typing import cast, get_args
 
+from engine import display
 from engine import principal as principals
 from engine.away import Away
 from engine.errors import InvalidInput, NotAllowed
@@ -225,7 +226,6 @@ class HumanTasks:
             if step.status != "waiting":
                 continue
             definition = await self._applier.definition(tenant_id, state.workflow, state.version)
-            spec = definition.step(step_id)
             voted = {v.actor for v in step.votes}
             question = step.open_question()
             out.append(
@@ -235,7 +235,7 @@ class HumanTasks:
                     workflow=state.workflow,
                     version=state.version,
                     step_id=step_id,
-                    step_title=spec.title or step_id,
+                    step_title=display.step_title(definition, state, step_id),
                     kind=step.type,
                     approvers=[p for p in step.approvers if p not in voted],
                     requester=state.requester,
@@ -246,6 +246,7 @@ class HumanTasks:
                     times_out_at=None if step.paused else step.times_out_at,
                     paused=step.paused,
                     open_question=question.text if question is not None else None,
+                    summary=state.summary,
                 )
             )
         return out

@@ -431,6 +431,7 @@ class Engine(HumanTasks):
         status: str | None = None,
         workflow: str | None = None,
         requester: str | None = None,
+        participant: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
@@ -439,6 +440,7 @@ class Engine(HumanTasks):
             status=status,
             workflow=workflow,
             requester=principals.canonical(requester) if requester is not None else None,
+            participant=principals.canonical(participant) if participant is not None else None,
             limit=limit,
             cursor=cursor,
         )

@@ -50,6 +50,7 @@ def test_tasks_list_shows_waited_next_reminder_and_timeout(
         "NEXT",
         "REMINDER",
         "ESCALATION/TIMEOUT",
+        "SUMMARY",
     ]
     assert row.split()[:2] == ["<1m", run_id]
     assert "timed/manager" in row and "U0BOB" in row

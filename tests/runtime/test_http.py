@@ -198,6 +198,7 @@ async def test_non_public_addresses_are_refused(url: str, why: str) -> None:
     await handler.close()
     assert isinstance(outcome, Failed) and outcome.reason == "permanent"
     assert outcome.error.startswith("refused POST ") and why in outcome.error
+    assert outcome.error.endswith("called only when listed in OUTBOUND_ALLOWED_HOSTS")
 
 
 async def test_names_resolving_to_private_addresses_are_refused_at_connect_time() -> None:
@@ -219,12 +220,14 @@ async def test_names_resolving_to_private_addresses_are_refused_at_connect_time(
         await handler.close()
     assert intranet == Failed(
         "refused POST http://intranet.example.com/x: "
-        "intranet.example.com resolves to 10.1.2.3, a private address"
+        "intranet.example.com resolves to 10.1.2.3, a private address, called only when "
+        "intranet.example.com (or the address) is listed in OUTBOUND_ALLOWED_HOSTS"
     )
     assert isinstance(metadata, Failed) and "link-local (cloud metadata)" in metadata.error
     assert isinstance(mixed, Failed) and "resolves to 127.0.0.1, a loopback" in mixed.error
     assert other == Failed(
-        "refused POST http://api.example.org/x: api.example.org is not on the outbound allowlist"
+        "refused POST http://api.example.org/x: api.example.org is not on the outbound "
+        "allowlist (OUTBOUND_ALLOWED_HOSTS); add it there to allow it"
     )
 
 

@@ -156,7 +156,8 @@ async def test_app_py_refreshes_an_opened_home_after_a_restart(
         await users.submit("UADA", view, {"item": "Monitor", "amount": "250"})
         await users.card("UBOB")
         # Bob did not open his Home again, yet the new request waits on him there.
-        await fake.wait_until(lambda: any("*purchase* · step *managers*" in h for h in bob_homes()))
+        line = "*purchase* · Item: Monitor, amount: 250 · step *Managers approve*"
+        await fake.wait_until(lambda: any(line in h for h in bob_homes()))
     finally:
         if app.returncode is None:
             app.kill()

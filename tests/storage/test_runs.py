@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -243,3 +244,29 @@ async def test_concurrent_batches_over_the_same_runs_conflict_cleanly(store_back
     for i in range(4):
         votes = (await store_backend.runs.load("T1", f"r{i}")).steps["manager"].votes
         assert [v.actor for v in votes] == [winner]
+
+
+async def test_list_runs_of_a_participant_pages_through_the_runs_they_take_part_in(
+    store_backend: Any,
+) -> None:
+    runs = store_backend.runs
+    bob = "email:bob_b@example.com"  # "_" must not match any character in the database
+    changes = [
+        new_run("r0", at=T0, approvers=(bob, "U_A")),
+        new_run("r1", at=T0 + timedelta(minutes=1)),
+        new_run("r2", at=T0 + timedelta(minutes=2), approvers=("email:bobXb@example.com",)),
+        new_run("r3", at=T0 + timedelta(minutes=3), requester=bob),
+        new_run("r4", at=T0 + timedelta(minutes=4)),
+    ]
+    # r1 only mentions Bob in an input: the name in its JSON is not enough.
+    changes[1] = replace(
+        changes[1], state=changes[1].state.model_copy(update={"inputs": {"cc": bob}})
+    )
+    await runs.commit(changes)
+    await runs.commit([approve(await runs.load("T1", "r0"), bob)])  # decided, still takes part
+    assert [r.run_id for r in (await runs.list_runs("T1", participant=bob)).runs] == ["r3", "r0"]
+    first = await runs.list_runs("T1", participant=bob, limit=1)
+    assert [r.run_id for r in first.runs] == ["r3"] and first.next_cursor
+    rest = await runs.list_runs("T1", participant=bob, limit=1, cursor=first.next_cursor)
+    assert [r.run_id for r in rest.runs] == ["r0"] and rest.next_cursor is None
+    assert (await runs.list_runs("T1", participant="email:nobody@example.com")).runs == []

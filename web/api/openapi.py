@@ -23,6 +23,10 @@ signals, and manage workflow definitions.
 Create one with `countersign apikeys create --tenant T --name NAME` (shown once). Ids of another
 tenant's runs and workflows answer 404.
 
+**Runs.** Every call that answers with a run returns the same run object (`RunView`), with
+`summary` saying what the run is about; `GET /runs/{run_id}` adds its `timeline`. Its `run`
+member (the run again, as it was returned before) is deprecated.
+
 **Errors.** Every 4xx has the body `{"error": {"code", "message", "details"}}`.
 
 **Completion webhooks.** A run started with `callback_url` gets a POST when it finishes (see

@@ -27,7 +27,6 @@ from web.api.schemas import (
     RunQuery,
     RunView,
     StartRunRequest,
-    TimelineEntry,
     WorkflowDetail,
     WorkflowList,
     WorkflowQuery,
@@ -236,7 +235,8 @@ async def list_runs(deps: ApiDeps, call: Call) -> Result:
 @api.op(
     "GET",
     "/runs/{run_id}",
-    summary="Get a run: its state and its timeline (every event, who, when, through which door)",
+    summary="Get a run (as every call returns it) with its timeline (every event, who, when, "
+    "through which door)",
     tag="runs",
     responses={200: RunDetail},
     errors=(401, 404),
@@ -245,7 +245,7 @@ async def get_run(deps: ApiDeps, call: Call) -> Result:
     run_id = call.path("run_id")
     state = await deps.engine.get_run(call.tenant_id, run_id)
     events = await deps.engine.timeline(call.tenant_id, run_id)
-    return 200, RunDetail(run=RunView.of(state), timeline=[TimelineEntry.of(e) for e in events])
+    return 200, RunDetail.with_timeline(state, events)
 
 
 @run_action(

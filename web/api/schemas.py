@@ -215,6 +215,10 @@ class RunView(Schema):
     run_id: str
     workflow: str
     version: int
+    summary: str = Field(
+        description="What the run is about: the workflow's `summary:` rendered when the run "
+        "started, or its first required inputs by their labels."
+    )
     requester: str
     status: RunStatus
     reason: str
@@ -233,6 +237,7 @@ class RunView(Schema):
             run_id=s.run_id,
             workflow=s.workflow,
             version=s.version,
+            summary=s.summary,
             requester=s.requester,
             status=s.status,
             reason=s.reason,
@@ -297,9 +302,24 @@ class TimelineEntry(Schema):
         return cls(seq=r.seq, data=data, **common)
 
 
-class RunDetail(Schema):
-    run: RunView
+class RunDetail(RunView):
+    """A run as every other call returns it, with its timeline."""
+
     timeline: list[TimelineEntry]
+    run: RunView = Field(
+        deprecated=True,
+        description="Deprecated: the same run, as this call returned it before the run's "
+        "fields came at the top level (as from every other call). Read those instead.",
+    )
+
+    @classmethod
+    def with_timeline(cls, s: RunState, events: list[RecordedEvent]) -> RunDetail:
+        view = RunView.of(s)
+        return cls(
+            **dict(view),
+            timeline=[TimelineEntry.of(e) for e in events],
+            run=view,
+        )
 
 
 class RunList(Schema):

@@ -25,7 +25,11 @@ class TaskView(Schema):
     workflow: str
     version: int
     step_id: str
-    step_title: str
+    step_title: str = Field(description="The step's `title`, rendered like its message.")
+    summary: str = Field(
+        description="What the run is about: the workflow's `summary:` rendered when the run "
+        "started, or its first required inputs by their labels."
+    )
     kind: str = Field(description="`approval` or `input`.")
     approvers: list[str] = Field(description="Who can still act on it.")
     requester: str
@@ -46,6 +50,7 @@ class TaskView(Schema):
             version=t.version,
             step_id=t.step_id,
             step_title=t.step_title,
+            summary=t.summary,
             kind=t.kind,
             approvers=list(t.approvers),
             requester=t.requester,

@@ -25,6 +25,7 @@ from engine.commands import (
     SendNotification,
     UpdateApproval,
 )
+from engine.display import input_rows, one_line, step_title
 from engine.errors import NotFound
 from engine.ports import Clock, Outcome, RecordedEvent, StoredDefinition, Succeeded, Unavailable
 from engine.state import RunState
@@ -37,6 +38,7 @@ from web.messages import step_message
 from web.sla import delegation_note, span, waiting_since
 from web.webhooks import WebhookSender
 
+SUBJECT_SUMMARY = 80  # characters of the run's summary an email subject carries
 log = logging.getLogger("countersign.mail")
 
 RETRY_AFTER = 30.0
@@ -199,8 +201,9 @@ class EmailChannel:
         return {
             "run": run,
             "title": definition.title or definition.name,
-            "step_title": spec.title or spec.id,
+            "step_title": step_title(definition, run, step_id),
             "message": step_message(spec, run),
+            "inputs": input_rows(definition, run.inputs),
             "link_kind": kind,
             "kind": "request",
             "note": "",
@@ -261,11 +264,10 @@ class EmailChannel:
         principal = str(getattr(command, "to", f"email:{to}"))
         stored = await self._load_definition(run.tenant_id, run.workflow, run.version)
         title = stored.definition.title or stored.definition.name
-        spec = stored.definition.step(step_id)
         context: dict[str, Any] = {
             "run": run,
             "title": title,
-            "step_title": spec.title or spec.id,
+            "step_title": step_title(stored.definition, run, step_id),
             "question": found,
         }
         if _kind(command) == "ask_question":
@@ -329,19 +331,20 @@ class EmailChannel:
         if not moved:
             return
         stored = await self._load_definition(run.tenant_id, run.workflow, run.version)
-        spec = stored.definition.step(step_id)
+        shown = step_title(stored.definition, run, step_id)
         title = stored.definition.title or stored.definition.name
         for principal, why, key in moved:
             to = email_address(principal)
             if to:
-                context = {"run": run, "title": title, "step_title": spec.title or spec.id}
+                context = {"run": run, "title": title, "step_title": shown}
                 context["why"] = why
-                subject = f"{title}: {spec.title or spec.id} no longer waits for you"
+                subject = f"{title}: {shown} no longer waits for you"
                 await self._send("moved", to, subject, key, context)
 
     async def _send_outcome(
         self, key: str, run: RunState, to: str, headline: str, votes: Any = ()
     ) -> None:
+        stored = await self._load_definition(run.tenant_id, run.workflow, run.version)
         await self._send(
             "outcome",
             to,
@@ -351,6 +354,7 @@ class EmailChannel:
                 "run": run,
                 "title": run.workflow,
                 "message": "",
+                "inputs": input_rows(stored.definition, run.inputs),
                 "headline": headline,
                 "votes": list(votes),
                 "run_url": f"{self._config.base_url}/runs/{run.run_id}",
@@ -362,6 +366,9 @@ class EmailChannel:
     ) -> None:
         if not await self._guard.claim(key, to):
             return
+        run = context.get("run")
+        if isinstance(run, RunState) and run.summary:  # which of a workflow's runs it is about
+            subject = f"{subject} · {one_line(run.summary, SUBJECT_SUMMARY)}"
         try:
             message = render_mail(
                 template,

@@ -10,6 +10,8 @@ from typing import Any
 
 import jinja2
 
+from web import mrkdwn
+
 _TEMPLATES = Path(__file__).parent / "templates"
 
 _html = jinja2.Environment(
@@ -23,6 +25,8 @@ _text = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
+_html.filters["mrkdwn"] = mrkdwn.to_html
+_text.filters["mrkdwn"] = mrkdwn.to_text
 
 
 def render_mail(

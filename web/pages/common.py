@@ -17,8 +17,10 @@ from multidict import MultiDictProxy
 
 from engine.access import AccessStores, WebSession
 from engine.definitions.models import FormField
+from engine.display import input_rows
 from engine.ports import Clock
 from engine.timeline import describe
+from web import mrkdwn
 from web.config import WebConfig
 from web.links import LinkSigner
 from web.ports import EngineFacade
@@ -36,6 +38,8 @@ _env = jinja2.Environment(
 )
 _env.filters["describe"] = describe
 _env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else ""
+_env.filters["mrkdwn"] = mrkdwn.to_html
+_env.globals["input_rows"] = input_rows
 
 
 @dataclass(frozen=True)

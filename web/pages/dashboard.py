@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from engine.access import WebSession
+from engine.display import step_title
 from engine.errors import EngineError, InvalidInput, NotFound
 from engine.events import RunStatus
 from engine.state import RunState
@@ -40,8 +41,7 @@ STATUSES: tuple[RunStatus, ...] = (
 def can_view(session: WebSession, run: RunState) -> bool:
     if not session.principal.startswith("email:"):
         return True  # a workspace member sees the workspace's runs
-    involved = {run.requester, *(p for s in run.steps.values() for p in s.approvers)}
-    return session.principal in involved
+    return session.principal in run.participants()
 
 
 async def load_visible_run(request: web.Request, session: WebSession) -> RunState:
@@ -81,14 +81,20 @@ async def runs_list(request: web.Request) -> web.Response:
         "workflow": (q.get("workflow") or "").strip()[:63] or None,
         "requester": (q.get("requester") or "").strip()[:320] or None,
     }
-    if session.principal.startswith("email:"):
-        filters["requester"] = session.principal
+    # Someone outside the Slack workspace sees the runs they take part in (can_view).
+    only = session.principal if session.principal.startswith("email:") else None
     try:
         page = await deps(request).engine.list_runs(
-            session.tenant_id, limit=50, cursor=q.get("cursor") or None, **filters
+            session.tenant_id,
+            limit=50,
+            cursor=q.get("cursor") or None,
+            participant=only,
+            **filters,
         )
     except EngineError:  # a damaged cursor: start from the newest
-        page = await deps(request).engine.list_runs(session.tenant_id, limit=50, **filters)
+        page = await deps(request).engine.list_runs(
+            session.tenant_id, limit=50, participant=only, **filters
+        )
     next_url = "/runs?" + urlencode(
         {**{k: v for k, v in filters.items() if v}, "cursor": page.next_cursor or ""}
     )
@@ -140,6 +146,7 @@ async def run_page(
         my_tasks.append(
             {
                 "spec": spec,
+                "title": step_title(stored.definition, run, step_id),
                 "kind": run.steps[step_id].type,
                 "values": values if failed else {},
                 "errors": errors if failed else {},

@@ -83,7 +83,7 @@ async def delegate_from_link(request: web.Request) -> web.Response:
     return render(
         request,
         "link_done.html",
-        headline=f"You handed “{link.spec.title or link.spec.id}” to {to}",
+        headline=f"You handed “{link.title}” to {to}",
         explanation="They are asked in your place; this link no longer works.",
     )
 

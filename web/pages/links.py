@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from aiohttp import web
 
 from engine.definitions.models import WorkflowDefinition
+from engine.display import step_title
 from engine.errors import (
     EngineError,
     InvalidInput,
@@ -22,6 +23,7 @@ from engine.errors import (
     RunFinished,
     StepNotPending,
 )
+from engine.events import FINAL_STATUSES
 from engine.ports import StoredDefinition
 from engine.state import RunState, StepState
 from web.links import ApprovalClaims, LinkRefused
@@ -96,6 +98,7 @@ class Checked:
         self.run = run
         self.definition = definition
         self.spec: Any = definition.step(claims.step_id)
+        self.title = step_title(definition, run, claims.step_id)
 
 
 class LinkClaims(Protocol):
@@ -179,7 +182,7 @@ def form_page(
         run=link.run,
         definition=link.definition,
         spec=link.spec,
-        step_title=link.spec.title or link.spec.id,
+        step_title=link.title,
         message=step_message(link.spec, link.run),
         kind=link.claims.kind,
         choice=choice,
@@ -240,11 +243,11 @@ async def use_link(request: web.Request) -> web.Response:
         return problem_page(request, "used")
     try:
         if claims.kind == "input":
-            await d.engine.submit_input(
+            after = await d.engine.submit_input(
                 claims.tenant_id, claims.run_id, claims.step_id, claims.principal, values, "email"
             )
         else:
-            await d.engine.decide(
+            after = await d.engine.decide(
                 claims.tenant_id,
                 claims.run_id,
                 claims.step_id,
@@ -278,13 +281,30 @@ async def use_link(request: web.Request) -> web.Response:
         headline = "Thank you, your answers were recorded"
     else:
         verb = "approved" if decision == "approve" else "rejected"
-        headline = f"You {verb} “{checked.spec.title or checked.spec.id}”"
+        headline = f"You {verb} “{checked.title}”"
     return render(
         request,
         "link_done.html",
         headline=headline,
-        explanation="The run continues on its own; you can close this page.",
+        explanation=f"{what_next(after, claims.step_id)} You can close this page.",
     )
+
+
+def what_next(run: RunState, step_id: str) -> str:
+    """What became of the run after a person's decision or input, in one sentence."""
+    step = run.steps[step_id]
+    if run.status == "compensating":
+        return "This ended the run: its completed steps are being undone."
+    if run.status in FINAL_STATUSES:
+        why = f": {run.reason}" if run.reason else ""
+        return f"The run has ended ({run.status.replace('_', ' ')}{why})."
+    if step.status == "waiting":
+        left = step.required - sum(v.decision == "approve" for v in step.votes)
+        if step.type == "approval" and left > 0:
+            more = "approval" if left == 1 else "approvals"
+            return f"The step still needs {left} more {more}."
+        return "The step still waits for others."
+    return "The run continues on its own."
 
 
 def add_link_routes(app: web.Application) -> None:
