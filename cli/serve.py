@@ -8,6 +8,7 @@ import logging
 import signal
 from pathlib import Path
 
+from cli.problems import OperatorError
 from cli.settings import Settings
 from cli.wiring import Components, build, shutdown
 from engine.errors import DefinitionError
@@ -45,7 +46,20 @@ async def apply_bundled(parts: Components, tenant: str, folder: Path) -> None:
         log.info("workflow %s (%s): %s", applied.name, path.name, state)
 
 
+def check_workflows_dir(settings: Settings) -> None:
+    """A WORKFLOWS_DIR that was set must exist (a typo would otherwise start with no workflows);
+    the default folder may be missing (the warning in `apply_bundled` says so)."""
+    folder = settings.workflows_dir
+    if "workflows_dir" in settings.model_fields_set and not folder.is_dir():
+        state = "is not a folder" if folder.exists() else "does not exist"
+        raise OperatorError(
+            f"WORKFLOWS_DIR {folder} {state}; point it at the folder of workflow files "
+            "(or unset it for manifests/workflows)"
+        )
+
+
 async def serve(settings: Settings) -> int:
+    check_workflows_dir(settings)
     setup_logging(settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

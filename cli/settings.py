@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.working_time import WorkingHours
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./countersign.db"
+# A list setting: JSON (`["a", "b"]`) or comma-separated (`a,b`), decoded by `_split`.
+Names = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -41,11 +45,12 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = None
     slack_command: str = "/workflow"
     # Slack user ids allowed to define workflows and cancel anyone's run.
-    admins: list[str] = Field(default_factory=list)
+    admins: Names = Field(default_factory=list)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    public_url: str = "http://localhost:8080"
+    # Where browsers and mail readers reach us; unset: follows HTTP_HOST and HTTP_PORT.
+    public_url: str = ""
     # Signs email links and web sessions; generated into .countersign.key when unset.
     secret_key: SecretStr | None = None
     webhook_secret: SecretStr | None = None  # signs completion webhooks; default: SECRET_KEY
@@ -57,11 +62,30 @@ class Settings(BaseSettings):
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     # Hosts http steps may call ("api.example.com", "*.example.com", "10.0.0.0/8"). Empty: any
     # public host; private, loopback and link-local addresses only when listed here.
-    outbound_allowed_hosts: list[str] = Field(default_factory=list)
+    outbound_allowed_hosts: Names = Field(default_factory=list)
+
+    @field_validator("admins", "outbound_allowed_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"not a JSON list ({exc}); or give the values comma-separated"
+                ) from None
+        return [part.strip() for part in text.split(",") if part.strip()]
 
     @model_validator(mode="after")
-    def _check_working_hours(self) -> Settings:
+    def _check(self) -> Settings:
         self.working_time()  # a clear error at start-up rather than at the first reminder
+        if not self.public_url:
+            self.public_url = default_public_url(self.http_host, self.http_port)
+        elif not self.public_url.startswith(("http://", "https://")):
+            raise ValueError(f"PUBLIC_URL {self.public_url!r} must start with http:// or https://")
         return self
 
     def working_time(self) -> WorkingHours:
@@ -77,3 +101,13 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> dict[str, str]:
         return {k: v.get_secret_value() for k, v in self.secrets.items()}
+
+
+def default_public_url(host: str, port: int) -> str:
+    """The URL links point to when PUBLIC_URL is unset: the address the server listens on
+    (localhost for the loopback and wildcard addresses, which browsers cannot open as such)."""
+    if host in ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost"):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port}"
