@@ -146,6 +146,11 @@ def signin(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
 def test_signin_role_follows_admins(
     local: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # A link only works with the key the server signs with: a key made just now is pointed out.
+    assert main(["signin"]) == 0
+    assert "generated a new secret key" in capsys.readouterr().err
+    assert main(["signin"]) == 0
+    assert "secret key" not in capsys.readouterr().err
     # No ADMINS on the local workspace: whoever the operator signs in administers it.
     assert signin(capsys, "--as", "U0BOB")["admin"] is True
     assert signin(capsys, "--as", "bob@example.com")["principal"] == "email:bob@example.com"
