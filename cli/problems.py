@@ -27,6 +27,21 @@ class OperatorError(Exception):
 
 # ---------------------------------------------------------------- settings
 
+# Settings whose value is never echoed in an error: they are or may contain secrets.
+MAY_HOLD_PASSWORDS = frozenset(
+    {
+        "database_url",
+        "redis_url",
+        "smtp_url",
+        "secret_key",
+        "webhook_secret",
+        "secrets",
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_client_secret",
+    }
+)
+
 
 def settings_problem(exc: ValidationError | SettingsError) -> OperatorError:
     """The first setting that does not parse, named as its environment variable."""
@@ -42,9 +57,11 @@ def settings_problem(exc: ValidationError | SettingsError) -> OperatorError:
     message = str(error["msg"]).removeprefix("Value error, ")
     if not error["loc"]:  # a check of several settings, which names them itself
         return OperatorError(f"{message}; fix it in the environment or .env")
-    name = str(error["loc"][0]).upper()
+    field = str(error["loc"][0])
+    name = field.upper()
     given = error.get("input")
-    shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+    plain = isinstance(given, str | int | float) and field not in MAY_HOLD_PASSWORDS
+    shown = f" (got {given!r})" if plain else ""
     return OperatorError(f"{name}: {message}{shown}; fix it in the environment or .env")
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.working_time import WorkingHours
@@ -14,6 +14,8 @@ from engine.working_time import WorkingHours
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./countersign.db"
 # A list setting: JSON (`["a", "b"]`) or comma-separated (`a,b`), decoded by `_split`.
 Names = Annotated[list[str], NoDecode]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+URL_SCHEMES = {"smtp_url": ("smtp", "smtps"), "redis_url": ("redis", "rediss", "unix")}
 
 
 class Settings(BaseSettings):
@@ -24,7 +26,7 @@ class Settings(BaseSettings):
     # Slack de-duplication between them (redis://host:6379/0). Unset: each process on its own.
     redis_url: str | None = None
     # The workspace used when Slack is not connected (CLI, web, API of a single install).
-    tenant: str = "local"
+    tenant: str = Field(default="local", min_length=1)
     workflows_dir: Path = Path("manifests/workflows")
     log_level: str = "INFO"
     # How long a claimed command or timer stays with its claimer: after a crash, the work comes
@@ -48,7 +50,7 @@ class Settings(BaseSettings):
     admins: Names = Field(default_factory=list)
 
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
     # Where browsers and mail readers reach us; unset: follows HTTP_HOST and HTTP_PORT.
     public_url: str = ""
     # Signs email links and web sessions; generated into .countersign.key when unset.
@@ -78,6 +80,33 @@ class Settings(BaseSettings):
                     f"not a JSON list ({exc}); or give the values comma-separated"
                 ) from None
         return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return value
+
+    @field_validator("smtp_url", "redis_url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        schemes = URL_SCHEMES[info.field_name or ""]
+        if value and not value.startswith(tuple(f"{s}://" for s in schemes)):
+            example = (
+                "smtp://user:password@host:587" if "smtp" in schemes else "redis://host:6379/0"
+            )
+            raise ValueError(
+                f"must start with {' or '.join(f'{s}://' for s in schemes)}, e.g. {example}"
+            )
+        return value or None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. from `openssl rand -hex 32`)")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -42,6 +42,11 @@ def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         ("SECRETS", "{oops", "SECRETS is not valid JSON"),
         ("PUBLIC_URL", "example.com", "PUBLIC_URL 'example.com' must start with http://"),
         ("WORKING_HOURS", "9 to 5", "WORKING_HOURS/WORKING_DAYS/DEFAULT_TIME_ZONE:"),
+        ("HTTP_PORT", "70000", "HTTP_PORT: Input should be less than or equal to 65535"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL: not a log level; use one of DEBUG, INFO"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL: must start with redis:// or rediss://"),
+        ("SMTP_URL", "mail:hunter2@x", "SMTP_URL: must start with smtp:// or smtps://"),
+        ("SECRET_KEY", "hunter2", "SECRET_KEY: must be at least 16 characters"),
     ],
 )
 def test_a_setting_that_does_not_parse_is_named(
@@ -52,7 +57,9 @@ def test_a_setting_that_does_not_parse_is_named(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(name, value)
-    assert said in refused(capsys, "runs", "list")
+    line = refused(capsys, "runs", "list")
+    assert said in line
+    assert "hunter2" not in line  # settings that may hold passwords are not echoed
 
 
 def test_list_settings_take_json_or_comma_separated_values(
