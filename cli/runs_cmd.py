@@ -58,13 +58,18 @@ def add_parsers(sub: Any) -> None:
     d.add_argument("step")
     d.add_argument("decision", choices=["approve", "reject"])
     d.add_argument(
-        "--as", dest="actor", help="the approver voting (with --override: who overrides)"
+        "--as",
+        dest="actor",
+        metavar="PERSON",
+        help="the approver voting (with --override: who overrides; default: you)",
     )
     d.add_argument("--field", "-f", action="append", default=[], metavar="KEY=VALUE")
     d.add_argument(
         "--override", action="store_true", help="close the step with this decision (audited)"
     )
-    d.add_argument("--reason", default="", help="why the override (required with --override)")
+    d.add_argument(
+        "--reason", default="", metavar="TEXT", help="why the override (required with it)"
+    )
 
     f = cmds.add_parser(
         "submit",
@@ -75,7 +80,9 @@ def add_parsers(sub: Any) -> None:
     )
     f.add_argument("run_id")
     f.add_argument("step")
-    f.add_argument("--as", dest="actor", required=True, help="the assignee filling it in")
+    f.add_argument(
+        "--as", dest="actor", metavar="PERSON", required=True, help="the assignee filling it in"
+    )
     f.add_argument("--field", "-f", action="append", default=[], metavar="KEY=VALUE")
     for p in cmds.choices.values():
         p.add_argument("--tenant", help="the workspace (default: the TENANT setting)")

@@ -22,6 +22,8 @@ def add_parsers(sub: Any) -> None:
         "--tenant", help="the workspace (default: the TENANT setting; with Slack, its T… id)"
     )
     p.add_argument("--as", dest="person", help="who signs in (user id or email:addr; default: you)")
+    # Also accepted after the command; the top-level --json keeps working when this is absent.
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
