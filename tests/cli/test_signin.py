@@ -101,8 +101,16 @@ async def test_first_start_prints_a_link_once_and_signin_prints_more(tmp_path: P
                 *("-i", "amount=12", "-i", "description=Taxi", "-i", "manager=U0BOB"),
             )
             run_id = json.loads(started)["run_id"]
-            async with browser.get(f"http://localhost:{port}/runs/{run_id}") as r:
-                assert "Reassign step manager" in await r.text()
+            run_page = f"http://localhost:{port}/runs/{run_id}"
+            async with browser.get(run_page) as r:
+                page = await r.text()
+            assert "Reassign step manager" in page
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert csrf is not None
+            form = {"csrf": csrf.group(1), "from": "U0BOB", "to": "U0CAT", "reason": "on leave"}
+            async with browser.post(f"{run_page}/steps/manager/reassign", data=form) as r:
+                assert r.status == 200
+                assert "reassigned step manager from U0BOB to U0CAT" in await r.text()
             # The link worked once.
             async with browser.get(link.group(1)) as r:
                 assert r.status == 409 and "already used" in await r.text()
@@ -115,8 +123,8 @@ async def test_first_start_prints_a_link_once_and_signin_prints_more(tmp_path: P
         browser, home = await open_link(other.group(1))
         async with browser:
             assert "carol@example.com" in home
-            async with browser.get(f"http://localhost:{port}/runs/{run_id}") as r:
-                assert "Reassign step" not in await r.text()
+            async with browser.get(run_page) as r:
+                assert r.status == 404  # an email approver sees only runs they take part in
     finally:
         await stop(server)
 
