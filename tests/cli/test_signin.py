@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
@@ -16,6 +17,8 @@ import aiohttp
 import pytest
 
 from cli.main import main
+from cli.settings import Settings
+from cli.wiring import build, shutdown
 from tests.slack.test_app_process import free_port, until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,3 +172,32 @@ def test_signin_role_follows_admins(
     monkeypatch.setenv("HTTP_PORT", "8090")
     url = str(signin(capsys, "--tenant", "T0OTHER")["url"])
     assert url.startswith("http://localhost:8090/signin/")
+
+
+async def test_the_first_start_link_is_logged_once_per_database(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        secret_key="k" * 32,
+        outbox_mail_dir=tmp_path / "mail",
+        http_port=0,
+        admins=[],
+        slack_bot_token=None,
+        slack_app_token=None,
+    )
+    logged: list[list[str]] = []
+    running = []
+    for restart in (False, False, True):  # a first start, a second replica beside it, a restart
+        if restart:
+            for parts in running:
+                await shutdown(parts)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="countersign"):
+            running.append(await build(settings))
+        logged.append([r.getMessage() for r in caplog.records])
+    await shutdown(running[-1])
+    links = [[m for m in messages if LINK.search(m)] for messages in logged]
+    assert len(links[0]) == 1 and "sign in to the dashboard as cli:" in links[0][0]
+    assert links[1] == [] and links[2] == []
+    assert any("`countersign signin` prints a one-time link" in m for m in logged[2])
