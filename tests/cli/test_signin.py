@@ -82,6 +82,7 @@ async def open_link(url: str) -> tuple[aiohttp.ClientSession, str]:
 async def test_first_start_prints_a_link_once_and_signin_prints_more(tmp_path: Path) -> None:
     env = app_env(tmp_path)
     port = env["HTTP_PORT"]
+    base = f"http://localhost:{port}"
     server = await app(env, tmp_path)
     try:
         log = await until_ready(server)
@@ -92,6 +93,10 @@ async def test_first_start_prints_a_link_once_and_signin_prints_more(tmp_path: P
         assert link is not None
         # PUBLIC_URL is unset: links follow HTTP_PORT, so they reach this server.
         assert link.group(1).startswith(f"http://localhost:{port}/signin/")
+
+        # The page a signed-out browser lands on names the command.
+        async with aiohttp.ClientSession() as anonymous, anonymous.get(f"{base}/signin") as r:
+            assert "<code>countersign signin</code>" in await r.text()
 
         browser, home = await open_link(link.group(1))
         async with browser:
