@@ -8,8 +8,8 @@ from typing import Any
 
 from cli.output import emit, table, when
 from cli.settings import Settings
+from cli.wiring import open_database
 from engine.access import ApiKey
-from storage import open_storage
 from storage.access import SqlApiKeyStore
 
 
@@ -38,7 +38,7 @@ def _row(key: ApiKey) -> dict[str, Any]:
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     tenant = args.tenant or settings.tenant
     now = datetime.now(UTC)
-    storage = await open_storage(settings.database_url, create=True)
+    storage = await open_database(settings)
     try:
         store = SqlApiKeyStore(storage.engine)
         if args.keys_cmd == "create":

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.output import emit, fail, table, when
+from cli.problems import unreadable
 from cli.settings import Settings
 from cli.wiring import open_engine
 from engine.definitions import load_definition
@@ -53,16 +54,22 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     tenant = args.tenant or settings.tenant
     if args.wf_cmd == "validate":
         return _validate(args.files, as_json=args.json)
+    if args.wf_cmd == "apply":
+        sources = {}
+        for path in args.files:  # all readable before any is applied
+            try:
+                sources[path] = path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise unreadable(path, exc) from None
     async with open_engine(settings) as engine:
         if args.wf_cmd == "apply":
             results = []
             for path in args.files:
-                text = path.read_text()
-                applied = await engine.apply_definition(tenant, text, str(path))
+                applied = await engine.apply_definition(tenant, sources[path], str(path))
                 results.append({"file": str(path), **vars(applied)})
                 state = f"created version {applied.version}" if applied.created else "unchanged"
                 if not args.json:
-                    print(f"{path}: {applied.name} {state}{needs_note(text)}")
+                    print(f"{path}: {applied.name} {state}{needs_note(sources[path])}")
             if args.json:
                 emit(results, "", as_json=True)
             return 0

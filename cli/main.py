@@ -7,6 +7,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from cli import (
     apikeys_cmd,
     definitions_cmd,
@@ -14,9 +17,11 @@ from cli import (
     runs_cmd,
     schedules_cmd,
     secrets_cmd,
+    signin_cmd,
     tasks_cmd,
 )
 from cli.output import fail
+from cli.problems import OperatorError, settings_problem
 from cli.settings import Settings
 from engine.errors import EngineError
 
@@ -42,43 +47,53 @@ def build_parser() -> argparse.ArgumentParser:
     apikeys_cmd.add_parsers(sub)
     secrets_cmd.add_parsers(sub)
     outbox_cmd.add_parsers(sub)
+    signin_cmd.add_parsers(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    command = args.command or "serve"
     try:
-        if command == "serve":
-            from cli.serve import serve
-
-            return asyncio.run(serve(settings))
-        if command == "schema":
-            return definitions_cmd.print_schema()
-        if command == "db":
-            from cli.wiring import upgrade_database
-
-            asyncio.run(upgrade_database(settings))
-            print("database is at the current schema")
-            return 0
-        if command == "workflows":
-            return asyncio.run(definitions_cmd.run(args, settings))
-        if command == "runs":
-            return asyncio.run(runs_cmd.run(args, settings))
-        if command == "tasks":
-            return asyncio.run(tasks_cmd.run(args, settings))
-        if command == "schedules":
-            return asyncio.run(schedules_cmd.run(args, settings))
-        if command == "apikeys":
-            return asyncio.run(apikeys_cmd.run(args, settings))
-        if command == "secrets":
-            return asyncio.run(secrets_cmd.run(args, settings))
-        if command == "outbox":
-            return asyncio.run(outbox_cmd.run(args, settings))
-    except EngineError as exc:
+        return _run(args)
+    except (OperatorError, EngineError) as exc:
         return fail(exc.message, as_json=args.json)
     except KeyboardInterrupt:
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "schema":
+        return definitions_cmd.print_schema()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        raise settings_problem(exc) from None
+    command = args.command or "serve"
+    if command == "serve":
+        from cli.serve import serve
+
+        return asyncio.run(serve(settings))
+    if command == "signin":
+        return signin_cmd.run(args, settings)
+    if command == "db":
+        from cli.wiring import upgrade_database
+
+        asyncio.run(upgrade_database(settings))
+        print("database is at the current schema")
+        return 0
+    if command == "workflows":
+        return asyncio.run(definitions_cmd.run(args, settings))
+    if command == "runs":
+        return asyncio.run(runs_cmd.run(args, settings))
+    if command == "tasks":
+        return asyncio.run(tasks_cmd.run(args, settings))
+    if command == "schedules":
+        return asyncio.run(schedules_cmd.run(args, settings))
+    if command == "apikeys":
+        return asyncio.run(apikeys_cmd.run(args, settings))
+    if command == "secrets":
+        return asyncio.run(secrets_cmd.run(args, settings))
+    if command == "outbox":
+        return asyncio.run(outbox_cmd.run(args, settings))
     build_parser().print_help(sys.stderr)
     return 2

@@ -1,18 +1,25 @@
-"""`countersign runs ...`: start, list, inspect, cancel and decide runs without Slack."""
+"""`countersign runs ...`: start, list, inspect, cancel, decide and fill in runs without Slack.
+
+Who may decide or fill in a step is the engine's call; these commands parse, call and word its
+answer (a refusal is one line naming the person, and a non-zero exit)."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, get_args
 
 from cli.output import emit, table, when
+from cli.problems import OperatorError
 from cli.settings import Settings
-from cli.wiring import open_engine
+from cli.wiring import local_operator, open_engine
 from engine.display import one_line
-from engine.errors import InvalidInput
+from engine.errors import EngineError, InvalidInput, NotAllowed
+from engine.events import RunStatus
 from engine.state import RunState
 from engine.timeline import describe
+
+STATUSES = get_args(RunStatus)
 
 
 def add_parsers(sub: Any) -> None:
@@ -28,9 +35,9 @@ def add_parsers(sub: Any) -> None:
     )
 
     ls = cmds.add_parser("list", help="recent runs, newest first")
-    ls.add_argument("--status", help="running, completed, rejected, failed, cancelled...")
+    ls.add_argument("--status", choices=STATUSES, metavar="STATUS", help=", ".join(STATUSES))
     ls.add_argument("--workflow")
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--limit", type=positive, default=50)
 
     sh = cmds.add_parser("show", help="a run's state and timeline")
     sh.add_argument("run_id")
@@ -40,14 +47,56 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--reason", default="")
     c.add_argument("--as", dest="actor", help="who cancels (default: your login name)")
 
-    d = cmds.add_parser("decide", help="decide a pending step on someone's behalf (audited)")
+    d = cmds.add_parser(
+        "decide",
+        help="record one approver's vote on a waiting approval step (--override: close it)",
+        description="Record the vote of the approver named with --as, as if they decided in "
+        "Slack or by email: refused when they are not an approver of the step, already voted "
+        "or the step is not waiting. --override --reason TEXT closes the step with this "
+        "decision whoever approves, recorded as an operator override.",
+    )
     d.add_argument("run_id")
     d.add_argument("step")
     d.add_argument("decision", choices=["approve", "reject"])
-    d.add_argument("--as", dest="actor", required=True, help="the person decided for")
+    d.add_argument(
+        "--as",
+        dest="actor",
+        metavar="PERSON",
+        help="the approver voting (with --override: who overrides; default: you)",
+    )
     d.add_argument("--field", "-f", action="append", default=[], metavar="KEY=VALUE")
+    d.add_argument(
+        "--override", action="store_true", help="close the step with this decision (audited)"
+    )
+    d.add_argument(
+        "--reason", default="", metavar="TEXT", help="why the override (required with it)"
+    )
+
+    f = cmds.add_parser(
+        "submit",
+        help="fill in a waiting input step's form as its assignee",
+        description="Submit the form of an input step as the person named with --as (its "
+        "assignee), the same as in Slack, by email or on the web. Repeat -f for each field; "
+        "list fields take comma-separated values.",
+    )
+    f.add_argument("run_id")
+    f.add_argument("step")
+    f.add_argument(
+        "--as", dest="actor", metavar="PERSON", required=True, help="the assignee filling it in"
+    )
+    f.add_argument("--field", "-f", action="append", default=[], metavar="KEY=VALUE")
     for p in cmds.choices.values():
         p.add_argument("--tenant", help="the workspace (default: the TENANT setting)")
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
 
 
 def pairs(items: list[str], what: str) -> dict[str, str]:
@@ -77,7 +126,7 @@ def summary(run: RunState) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     tenant = args.tenant or settings.tenant
-    me = f"cli:{getpass.getuser()}"
+    me = local_operator()
     async with open_engine(settings) as engine:
         cmd = args.runs_cmd
         if cmd == "start":
@@ -139,20 +188,86 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             )
             emit(summary(state), f"{state.run_id}: {state.status}", as_json=args.json)
         elif cmd == "decide":
-            state = await engine.decide(
+            state = await _decide(engine, tenant, args, me)
+            emit(summary(state), _outcome(state, args.step), as_json=args.json)
+        elif cmd == "submit":
+            values = pairs(args.field, "field")
+            state = await _acted(
+                lambda: engine.submit_input(
+                    tenant, args.run_id, args.step, args.actor, values, channel="cli"
+                ),
+                engine,
                 tenant,
-                args.run_id,
-                args.step,
+                args,
                 args.actor,
-                args.decision,
-                pairs(args.field, "field"),
-                channel="cli",
-                override=True,
+                "filled in",
             )
-            step = state.steps[args.step]
-            emit(
-                summary(state),
-                f"{state.run_id}: step {args.step} {step.status}; run {state.status}",
-                as_json=args.json,
-            )
+            emit(summary(state), _outcome(state, args.step), as_json=args.json)
     return 0
+
+
+async def _decide(engine: Any, tenant: str, args: argparse.Namespace, me: str) -> RunState:
+    if args.override:
+        if not args.reason.strip():
+            raise OperatorError("--override needs --reason TEXT: the timeline records why")
+        actor = args.actor or me
+    elif not args.actor:
+        raise OperatorError(
+            "name the approver whose vote this is with --as PERSON "
+            "(or close the step with --override --reason TEXT)"
+        )
+    else:
+        actor = args.actor
+    fields = pairs(args.field, "field")
+    return await _acted(
+        lambda: engine.decide(
+            tenant,
+            args.run_id,
+            args.step,
+            actor,
+            args.decision,
+            fields,
+            channel="cli",
+            override=args.override,
+            reason=args.reason,
+        ),
+        engine,
+        tenant,
+        args,
+        actor,
+        "approved" if args.decision == "approve" else "rejected",
+    )
+
+
+async def _acted(
+    call: Callable[[], Awaitable[RunState]],
+    engine: Any,
+    tenant: str,
+    args: argparse.Namespace,
+    actor: str,
+    verb: str,
+) -> RunState:
+    """The engine's answer to one person's action on a step, worded for the operator: whose
+    action it refused, and that a repeat changed nothing (the engine accepts repeats quietly,
+    as redelivered clicks, but an operator typing it again wants to know)."""
+    before = await engine.get_run(tenant, args.run_id)
+    try:
+        state = await call()
+    except NotAllowed as refused:
+        raise OperatorError(f"as {actor}: {refused.message}") from None
+    except EngineError as refused:
+        raise OperatorError(f"{args.run_id}: {refused.message}") from None
+    if state.seq == before.seq:
+        raise OperatorError(
+            f"{actor} already {verb} step {args.step} of {args.run_id}; nothing changed"
+        )
+    return state
+
+
+def _outcome(state: RunState, step_id: str) -> str:
+    step = state.steps[step_id]
+    if step.status == "waiting":
+        where = f"still waiting ({len(step.votes)} vote(s) so far, {step.required} needed)"
+    else:
+        where = step.outcome or step.status
+    return f"{state.run_id}: step {step_id} {where}; run {state.status}"

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 from cli.definitions_cmd import needs_note
+from cli.problems import OperatorError
 from cli.settings import Settings
 from cli.wiring import Components, build, shutdown
 from engine.errors import DefinitionError
@@ -69,7 +70,20 @@ def _missing_secrets(exc: DefinitionError) -> list[str]:
     return sorted({m.group(1) for m in names if m})
 
 
+def check_workflows_dir(settings: Settings) -> None:
+    """A WORKFLOWS_DIR that was set must exist (a typo would otherwise start with no workflows);
+    the default folder may be missing (the warning in `apply_bundled` says so)."""
+    folder = settings.workflows_dir
+    if "workflows_dir" in settings.model_fields_set and not folder.is_dir():
+        state = "is not a folder" if folder.exists() else "does not exist"
+        raise OperatorError(
+            f"WORKFLOWS_DIR {folder} {state}; point it at the folder of workflow files "
+            "(or unset it for manifests/workflows)"
+        )
+
+
 async def serve(settings: Settings) -> int:
+    check_workflows_dir(settings)
     setup_logging(settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.working_time import WorkingHours
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./countersign.db"
+# A list setting: JSON (`["a", "b"]`) or comma-separated (`a,b`), decoded by `_split`.
+Names = Annotated[list[str], NoDecode]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+URL_SCHEMES = {"smtp_url": ("smtp", "smtps"), "redis_url": ("redis", "rediss", "unix")}
 
 
 class Settings(BaseSettings):
@@ -20,7 +26,7 @@ class Settings(BaseSettings):
     # Slack de-duplication between them (redis://host:6379/0). Unset: each process on its own.
     redis_url: str | None = None
     # The workspace used when Slack is not connected (CLI, web, API of a single install).
-    tenant: str = "local"
+    tenant: str = Field(default="local", min_length=1)
     workflows_dir: Path = Path("manifests/workflows")
     log_level: str = "INFO"
     # How long a claimed command or timer stays with its claimer: after a crash, the work comes
@@ -41,11 +47,12 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = None
     slack_command: str = "/workflow"
     # Slack user ids allowed to define workflows and cancel anyone's run.
-    admins: list[str] = Field(default_factory=list)
+    admins: Names = Field(default_factory=list)
 
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    public_url: str = "http://localhost:8080"
+    http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
+    # Where browsers and mail readers reach us; unset: follows HTTP_HOST and HTTP_PORT.
+    public_url: str = ""
     # Signs email links and web sessions; generated into .countersign.key when unset.
     secret_key: SecretStr | None = None
     webhook_secret: SecretStr | None = None  # signs completion webhooks; default: SECRET_KEY
@@ -61,11 +68,57 @@ class Settings(BaseSettings):
     tenant_secrets: dict[str, dict[str, SecretStr]] = Field(default_factory=dict)
     # Hosts http steps may call ("api.example.com", "*.example.com", "10.0.0.0/8"). Empty: any
     # public host; private, loopback and link-local addresses only when listed here.
-    outbound_allowed_hosts: list[str] = Field(default_factory=list)
+    outbound_allowed_hosts: Names = Field(default_factory=list)
+
+    @field_validator("admins", "outbound_allowed_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"not a JSON list ({exc}); or give the values comma-separated"
+                ) from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return value
+
+    @field_validator("smtp_url", "redis_url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        schemes = URL_SCHEMES[info.field_name or ""]
+        if value and not value.startswith(tuple(f"{s}://" for s in schemes)):
+            example = (
+                "smtp://user:password@host:587" if "smtp" in schemes else "redis://host:6379/0"
+            )
+            raise ValueError(
+                f"must start with {' or '.join(f'{s}://' for s in schemes)}, e.g. {example}"
+            )
+        return value or None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. from `openssl rand -hex 32`)")
+        return value
 
     @model_validator(mode="after")
-    def _check_working_hours(self) -> Settings:
+    def _check(self) -> Settings:
         self.working_time()  # a clear error at start-up rather than at the first reminder
+        if not self.public_url:
+            self.public_url = default_public_url(self.http_host, self.http_port)
+        elif not self.public_url.startswith(("http://", "https://")):
+            raise ValueError(f"PUBLIC_URL {self.public_url!r} must start with http:// or https://")
         return self
 
     def working_time(self) -> WorkingHours:
@@ -89,3 +142,13 @@ class Settings(BaseSettings):
             own = seeds.setdefault(self.tenant, {})
             own.update({k: v.get_secret_value() for k, v in self.secrets.items()})
         return seeds
+
+
+def default_public_url(host: str, port: int) -> str:
+    """The URL links point to when PUBLIC_URL is unset: the address the server listens on
+    (localhost for the loopback and wildcard addresses, which browsers cannot open as such)."""
+    if host in ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost"):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port}"

@@ -5,20 +5,23 @@ Nothing else reads the settings; each adapter gets its own small config object.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cli.problems import database_problem, listen_problem
 from cli.settings import DEFAULT_DATABASE_URL, Settings
 from engine import principal
 from engine.runtime.service import Engine, RuntimeSettings
 from outbound.http import HttpHandler
 from storage import Storage, open_storage
+from web.config import WebConfig
 
 log = logging.getLogger("countersign")
 KEY_FILE = Path(".countersign.key")
@@ -54,16 +57,36 @@ def secret_key(settings: Settings) -> str:
     return key
 
 
+def local_operator() -> str:
+    """Who runs the CLI (and the server) on this machine, as CLI commands record them."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (e.g. a container user without a passwd entry)
+        return "cli:operator"
+
+
+async def open_database(settings: Settings) -> Storage:
+    """The storage, migrated to the current schema; an unreachable, unusable or too new
+    database is an `OperatorError` that says which and what to check."""
+    try:
+        # The key is read (or generated) only when a secret is first encrypted or decrypted.
+        return await open_storage(
+            settings.database_url, create=True, secret_key=lambda: secret_key(settings)
+        )
+    except Exception as exc:
+        problem = database_problem(exc, settings.database_url)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
 async def upgrade_database(settings: Settings) -> None:
-    storage = await open_storage(settings.database_url, create=True)
+    storage = await open_database(settings)
     await storage.close()
 
 
 async def _core(settings: Settings) -> Components:
-    # The key is read (or generated) only when a secret is first encrypted or decrypted.
-    storage = await open_storage(
-        settings.database_url, create=True, secret_key=lambda: secret_key(settings)
-    )
+    storage = await open_database(settings)
     runtime = RuntimeSettings(
         command_lease=timedelta(seconds=settings.command_lease_seconds),
         timer_lease=timedelta(seconds=settings.timer_lease_seconds),
@@ -192,14 +215,9 @@ async def _start_slack(parts: Components) -> None:
         parts.engine.secrets.seed(slack.team_id, s.seeded_secrets().get(s.tenant, {}))
 
 
-async def _start_web(parts: Components) -> None:
-    from storage.access import SqlMetrics, sql_access_stores
-    from web.config import WebConfig
-    from web.demo import DEMO_PATHS
-    from web.service import start_web
-
-    s = parts.settings
-    config = WebConfig(
+def web_config(settings: Settings) -> WebConfig:
+    s = settings
+    return WebConfig(
         secret_key=secret_key(s),
         host=s.http_host,
         port=s.http_port,
@@ -210,23 +228,66 @@ async def _start_web(parts: Components) -> None:
         webhook_secret=s.webhook_secret.get_secret_value() if s.webhook_secret else "",
         webhook_allowed_hosts=tuple(s.outbound_allowed_hosts),
         admins=tuple(principal.canonical(a) for a in s.admins),  # an address as sessions name it
+        # Without Slack and ADMINS, whoever the operator signs in (`countersign signin`)
+        # administers the local workspace: there is nobody else to name as admin.
+        open_admin_tenant=None if s.admins or s.slack_enabled else s.tenant,
     )
-    parts.web = await start_web(
-        parts.engine,
-        parts.engine.router,
-        config,
-        sql_access_stores(parts.storage.engine),
-        readiness=parts.storage,
-        metrics_source=SqlMetrics(parts.storage.engine),
-        extra_routes=parts.slack.http_routes if parts.slack else (),
-        feed=parts.feed,
-        redis=parts.redis,
-    )
+
+
+async def _start_web(parts: Components) -> None:
+    from storage.access import SqlMetrics, sql_access_stores
+    from web.demo import DEMO_PATHS
+    from web.service import start_web
+
+    config = web_config(parts.settings)
+    access = sql_access_stores(parts.storage.engine)
+    try:
+        parts.web = await start_web(
+            parts.engine,
+            parts.engine.router,
+            config,
+            access,
+            readiness=parts.storage,
+            metrics_source=SqlMetrics(parts.storage.engine),
+            extra_routes=parts.slack.http_routes if parts.slack else (),
+            feed=parts.feed,
+            redis=parts.redis,
+        )
+    except OSError as exc:
+        raise listen_problem(exc, config.host, config.port) from None
     # The quickstart's http step calls the app's own demo endpoint, and only that opens.
     parts.http.serve_own(parts.web.own_url, DEMO_PATHS)
     if parts.slack is not None:  # the bot's `/workflow web` links and its email fallback
         parts.slack.hooks.sign_in_url = parts.web.sign_in_url
         parts.slack.hooks.email = parts.web.mail.deliver_to
+    else:
+        await _offer_sign_in(parts, access.nonces)
+
+
+# Marks, as a never-expiring used nonce, that this workspace's first start without Slack has
+# printed its sign-in link: shown once per database, whichever replica starts first.
+FIRST_SIGN_IN = "first-start-sign-in-link"
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+async def _offer_sign_in(parts: Components, nonces: Any) -> None:
+    """Without Slack there is no `/workflow web`: the first start prints a one-time sign-in
+    link for the local operator; later starts say how to get one."""
+    now = parts.engine.clock.now()
+    if not await nonces.use(parts.tenant, FIRST_SIGN_IN, NEVER, now):
+        log.info("dashboard sign-in: `countersign signin` prints a one-time link")
+        return
+    who = local_operator()
+    role = " (admin)" if parts.web.config.is_admin(parts.tenant, who) else ""
+    minutes = int(parts.web.config.sign_in_ttl.total_seconds() // 60)
+    log.info(
+        "sign in to the dashboard as %s%s: %s (works once, for %d minutes; "
+        "`countersign signin` prints a new one)",
+        who,
+        role,
+        parts.web.sign_in_url(parts.tenant, who),
+        minutes,
+    )
 
 
 async def shutdown(parts: Components) -> None:

@@ -123,7 +123,8 @@ class DecisionRecorded(EventBase):
     fields: dict[str, Any] = Field(default_factory=dict)
     channel: Channel
     override: bool = False  # an operator decided for someone else (CLI/API), audited as such
-    reason: str = ""  # why, for a decision the system made (e.g. on_timeout: reject)
+    # Why, for a decision the system made (e.g. on_timeout: reject) or an operator's override.
+    reason: str = ""
 
 
 class InputSubmitted(EventBase):

@@ -36,7 +36,7 @@ class Vote(BaseModel):
     channel: str
     at: datetime
     override: bool = False
-    reason: str = ""  # why the system decided (on_timeout), empty for people
+    reason: str = ""  # why the system decided (on_timeout) or an operator overrode; else empty
 
 
 class Delegation(BaseModel):

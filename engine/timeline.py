@@ -34,7 +34,8 @@ def describe(event: ev.Event) -> str:
             return f"the system {verb} step {event.step_id}: {event.reason}"
         case ev.DecisionRecorded():
             verb = "approved" if event.decision == "approve" else "rejected"
-            note = " (operator override)" if event.override else ""
+            why = f": {event.reason}" if event.reason else ""
+            note = f" (operator override{why})" if event.override else ""
             given = _inputs(event.fields)
             extra = f": {given}" if given else ""
             return f"{event.actor} {verb} step {event.step_id} via {event.channel}{note}{extra}"

@@ -33,8 +33,10 @@ class Decide(TriggerBase):
     decision: Decision
     fields: dict[str, Any] = Field(default_factory=dict)
     channel: Channel
-    # An operator override (CLI `runs decide --as`): skips the approver check, audited as such.
+    # An operator override (CLI `runs decide --override`): closes the step with this decision,
+    # whoever its approvers are; audited as such, with the operator's `reason`.
     override: bool = False
+    reason: str = ""
 
 
 class SubmitInput(TriggerBase):

@@ -27,12 +27,21 @@ class WebConfig:
     # People (Slack user ids or "email:addr") who may reassign any pending request from the
     # dashboard: the ADMINS setting.
     admins: tuple[str, ...] = ()
+    # A workspace without ADMINS and without Slack (the local one): there, everyone signed in
+    # other than email approvers ("email:" principals) was signed in by its operator
+    # (`countersign signin`), and administers it.
+    open_admin_tenant: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:
             raise ValueError("WebConfig.secret_key must be at least 16 characters")
         if not self.public_url.startswith(("http://", "https://")):
             raise ValueError("WebConfig.public_url must start with http:// or https://")
+
+    def is_admin(self, tenant_id: str, principal: str) -> bool:
+        if principal in self.admins:
+            return True
+        return tenant_id == self.open_admin_tenant and not principal.startswith("email:")
 
     @property
     def base_url(self) -> str:

@@ -196,6 +196,7 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
             fields=values,
             channel=trigger.channel,
             override=trigger.override,
+            reason=trigger.reason if trigger.override else "",
         )
     )
     outcome = _past(trigger.decision) if trigger.override else _policy_outcome(step, state)

@@ -356,10 +356,12 @@ class Engine(HumanTasks):
         fields: Mapping[str, Any] | None = None,
         channel: str = "api",
         override: bool = False,
+        reason: str = "",
     ) -> RunState:
-        """Record `actor`'s decision on an approval step. Only the step's approvers may decide
-        (unless `override`, an audited operator action); the same decision twice changes
-        nothing; a step no longer waiting raises `StepNotPending`."""
+        """Record `actor`'s decision on an approval step. Only the step's approvers may decide,
+        once each; the step closes when its policy is met. `override` (an operator action,
+        audited with its `reason`) closes the step with this decision whoever `actor` is. The
+        same decision twice changes nothing; a step no longer waiting raises `StepNotPending`."""
         if decision not in DECISIONS:
             raise InvalidInput({"decision": f"{decision!r} is not approve or reject"})
         trigger = Decide(
@@ -369,6 +371,7 @@ class Engine(HumanTasks):
             fields=dict(fields or {}),
             channel=_channel(channel),
             override=override,
+            reason=reason.strip()[:500] if override else "",
         )
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 

@@ -81,7 +81,7 @@ def test_runs_start_decide_show_and_cancel(capsys: pytest.CaptureFixture[str]):
     assert decided["current_step"] == "book"  # type: ignore[index]
     assert main(["runs", "show", run_id]) == 0
     timeline = capsys.readouterr().out
-    assert "U0MANAGER approved step manager via cli (operator override)" in timeline
+    assert "U0MANAGER approved step manager via cli\n" in timeline
     assert "step finance skipped" in timeline
 
     # Deciding a finished step says so.

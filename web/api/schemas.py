@@ -148,7 +148,9 @@ class VoteView(Schema):
     channel: str
     at: datetime
     override: bool
-    reason: str = Field(default="", description="Why, when the system decided (on timeout).")
+    reason: str = Field(
+        default="", description="Why, when the system decided (on timeout) or an operator overrode."
+    )
 
 
 class QuestionView(Schema):

@@ -156,7 +156,7 @@ async def run_page(
         )
     # An admin may reassign anyone's part of any waiting step: {step id: [who it waits on]}.
     reassignable: dict[str, list[str]] = {}
-    if session.principal in d.config.admins:
+    if d.config.is_admin(session.tenant_id, session.principal):
         for step_id, principal in run.waiting_on():
             reassignable.setdefault(step_id, []).append(principal)
     my_questions = open_question_for(run, session.principal)

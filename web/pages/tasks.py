@@ -80,7 +80,7 @@ async def _hand_over(request: web.Request, *, admin: bool) -> web.Response:
     what = "reassign" if admin else "delegate"
 
     async def action(session: WebSession, run_id: str, form: MultiDictProxy[Any]) -> None:
-        if admin and session.principal not in deps(request).config.admins:
+        if admin and not deps(request).config.is_admin(session.tenant_id, session.principal):
             raise web.HTTPForbidden(text="Only an admin can reassign a request.")
         to = principal_of(str(form.get("to", "")))
         if not to:
