@@ -36,6 +36,7 @@ def app_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
         "WORKFLOWS_DIR": str(ROOT / "manifests" / "workflows"),
         "HTTP_PORT": str(free_port()),
+        "SECRETS": '{"ERP_TOKEN": "t"}',  # so the bundled expense workflow applies
         **extra,
     }
 
