@@ -181,6 +181,7 @@ async def _start_slack(parts: Components) -> None:
 
 async def _start_web(parts: Components) -> None:
     from storage.access import SqlMetrics, sql_access_stores
+    from storage.database import is_unavailable
     from web.config import WebConfig
     from web.service import start_web
 
@@ -207,6 +208,7 @@ async def _start_web(parts: Components) -> None:
         extra_routes=parts.slack.http_routes if parts.slack else (),
         feed=parts.feed,
         redis=parts.redis,
+        outage=is_unavailable,
     )
     if parts.slack is not None:  # the bot's `/workflow web` links and its email fallback
         parts.slack.hooks.sign_in_url = parts.web.sign_in_url
