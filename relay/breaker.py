@@ -42,7 +42,6 @@ class RedisBreaker:
         self._clock = clock
         self._closed_at = 0.0  # monotonic time from which Redis may be asked again
         self._probing = False  # a call is trying Redis after a failure
-        self.failures = 0  # calls that failed or were skipped, since the start
 
     @property
     def open(self) -> bool:
@@ -54,14 +53,12 @@ class RedisBreaker:
         tried because Redis failed lately."""
         probe = self._closed_at > 0.0
         if self.open or (probe and self._probing):
-            self.failures += 1
             raise RedisSkipped("Redis failed lately; not asked until it has rested")
         self._probing = probe
         try:
             async with asyncio.timeout(self.timeout):
                 result = await make()
         except (RedisError, OSError, TimeoutError) as exc:
-            self.failures += 1
             self._closed_at = self._clock() + self.cooldown
             if isinstance(exc, RedisError):
                 raise
@@ -71,6 +68,7 @@ class RedisBreaker:
                 else str(exc)
             ) from exc
         finally:
-            self._probing = False
+            if probe:
+                self._probing = False
         self._closed_at = 0.0
         return result
