@@ -23,7 +23,7 @@ READY_TIMEOUT = 60.0  # seconds the child gets to say it serves
 
 WORKFLOW = """\
 name: fault-load
-title: Two calls, then a mail to the requester
+title: A call, a timer, a call, then a mail to the requester
 steps:
   - id: book
     type: http
@@ -32,6 +32,9 @@ steps:
     json: {{run: "{{{{ run.id }}}}"}}
     expect: [200]
     timeout: 10s
+  - id: pause
+    type: wait
+    duration: 1s
   - id: confirm
     type: http
     method: POST
