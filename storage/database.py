@@ -25,6 +25,13 @@ READONLY = {"countersign_readonly": True}
 # insufficient_resources such as too_many_connections (53), admin_shutdown and crash_shutdown
 # (a server stopping ends every session), cannot_connect_now (it is starting or stopping).
 UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+# SQLite's errors of the same kind ("no such table" and the like are bugs, not outages).
+SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database is busy",
+    "unable to open database file",
+    "disk I/O error",
+)
 
 
 def parse_url(url: str) -> tuple[URL, dict[str, Any]]:
@@ -97,28 +104,27 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def is_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the database cannot be reached right now (refused or cut connection,
     a server stopping or starting, no free connection, SQLite busy), rather than that a request
-    or the code is wrong: such a failure should be answered "try again later" (HTTP 503)."""
+    or the code is wrong: such a failure should be answered "try again later" (HTTP 503). Two
+    operations on one connection ("another operation is in progress") stay a bug."""
     for error in _chain(exc):
+        # SQLAlchemy saw the connection die (and renewed the pool). This is also what asyncpg's
+        # "cannot switch to state 15; another operation (2) is in progress" is: the first use
+        # of a pooled session the server ended, whose FATAL error asyncpg still consumes.
         if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
             return True
-        if isinstance(
-            error,
-            sa_exc.OperationalError
-            | sa_exc.InterfaceError
-            | sa_exc.DisconnectionError
-            | sa_exc.TimeoutError,  # no pooled connection came free in time
+        if isinstance(error, sa_exc.DisconnectionError | sa_exc.TimeoutError):
+            return True  # TimeoutError: no pooled connection came free in time
+        if isinstance(error, sa_exc.OperationalError) and any(
+            busy in str(error.orig) for busy in SQLITE_UNAVAILABLE
         ):
             return True
-        # "cannot switch to state 15; another operation (2) is in progress": the first use of a
-        # pooled session the server ended (asyncpg still consumes its FATAL error). SQLAlchemy
-        # drops the connection and renews the pool, but reports it as an InternalError.
-        if isinstance(error, asyncpg.InternalClientError | asyncpg.InterfaceError):
+        if isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error):
             return True
         state = getattr(error, "sqlstate", None)
         if isinstance(state, str) and state.startswith(UNAVAILABLE_SQLSTATES):
             return True
         if isinstance(error, ConnectionError | TimeoutError | socket.gaierror):
-            return True
+            return True  # refused, reset, timed out, or the host name does not resolve
     return False
 
 
