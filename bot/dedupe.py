@@ -6,6 +6,8 @@ trigger id of an interaction (unique per click or submission, new for a second c
 payload itself. With Redis the keys are shared by every replica (SET NX with an expiry), since
 Slack may retry on another connection; without it each process remembers a bounded number of
 keys. The engine's own idempotency (run sequence, idempotency keys) covers anything older.
+Redis gets a short time to answer, and is left alone for a few seconds after it failed
+(`relay.breaker`): a frozen Redis must not hold up the 3-second acknowledgement.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from slack_bolt.response import BoltResponse
+
+from relay.breaker import RedisBreaker, RedisSkipped
 
 log = logging.getLogger("countersign.slack")
 REDIS_PREFIX = "countersign:slack:seen:"
@@ -36,17 +40,28 @@ def delivery_key(body: dict[str, Any]) -> str:
 
 
 class Deduplicator:
-    def __init__(self, redis: Redis | None = None, *, remember: int = 10_000) -> None:
+    def __init__(
+        self,
+        redis: Redis | None = None,
+        *,
+        remember: int = 10_000,
+        breaker: RedisBreaker | None = None,
+    ) -> None:
         self._redis = redis
+        self._breaker = breaker or RedisBreaker()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
 
     async def first_time(self, key: str) -> bool:
-        if self._redis is not None:
+        if (redis := self._redis) is not None:
             try:
-                return bool(await self._redis.set(REDIS_PREFIX + key, 1, nx=True, ex=REDIS_TTL))
+                name = REDIS_PREFIX + key
+                return bool(
+                    await self._breaker.call(lambda: redis.set(name, 1, nx=True, ex=REDIS_TTL))
+                )
             except RedisError as e:  # a Redis outage must not stop Slack: fall back, loudly
-                log.warning("Slack: de-duplication falls back to this process (Redis: %s)", e)
+                if not isinstance(e, RedisSkipped):  # once per try, not per envelope
+                    log.warning("Slack: de-duplication falls back to this process (Redis: %s)", e)
         return self._first_time_here(key)
 
     def _first_time_here(self, key: str) -> bool:

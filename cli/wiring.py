@@ -236,6 +236,7 @@ def web_config(settings: Settings) -> WebConfig:
 
 async def _start_web(parts: Components) -> None:
     from storage.access import SqlMetrics, sql_access_stores
+    from storage.database import is_unavailable
     from web.demo import DEMO_PATHS
     from web.service import start_web
 
@@ -252,6 +253,7 @@ async def _start_web(parts: Components) -> None:
             extra_routes=parts.slack.http_routes if parts.slack else (),
             feed=parts.feed,
             redis=parts.redis,
+            outage=is_unavailable,
         )
     except OSError as exc:
         raise listen_problem(exc, config.host, config.port) from None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -18,6 +21,17 @@ SQLITE_PRAGMAS = (
 )
 # Execution option for read-only work on SQLite: a plain BEGIN, which does not take the write lock.
 READONLY = {"countersign_readonly": True}
+# SQLSTATEs (prefixes) of a database unavailable for now: connection_exception (class 08),
+# insufficient_resources such as too_many_connections (53), admin_shutdown and crash_shutdown
+# (a server stopping ends every session), cannot_connect_now (it is starting or stopping).
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+# SQLite's errors of the same kind ("no such table" and the like are bugs, not outages).
+SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database is busy",
+    "unable to open database file",
+    "disk I/O error",
+)
 
 
 def parse_url(url: str) -> tuple[URL, dict[str, Any]]:
@@ -76,6 +90,42 @@ def _sqlite_begin(conn: Connection) -> None:
     # that later wants to write fails with SQLITE_BUSY instead of waiting for busy_timeout.
     readonly = conn.get_execution_options().get("countersign_readonly", False)
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached right now (refused or cut connection,
+    a server stopping or starting, no free connection, SQLite busy), rather than that a request
+    or the code is wrong: such a failure should be answered "try again later" (HTTP 503). Two
+    operations on one connection ("another operation is in progress") stay a bug."""
+    for error in _chain(exc):
+        # SQLAlchemy saw the connection die (and renewed the pool). This is also what asyncpg's
+        # "cannot switch to state 15; another operation (2) is in progress" is: the first use
+        # of a pooled session the server ended, whose FATAL error asyncpg still consumes.
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, sa_exc.DisconnectionError | sa_exc.TimeoutError):
+            return True  # TimeoutError: no pooled connection came free in time
+        if isinstance(error, sa_exc.OperationalError) and any(
+            busy in str(error.orig) for busy in SQLITE_UNAVAILABLE
+        ):
+            return True
+        if isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error):
+            return True
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(UNAVAILABLE_SQLSTATES):
+            return True
+        if isinstance(error, ConnectionError | TimeoutError | socket.gaierror):
+            return True  # refused, reset, timed out, or the host name does not resolve
+    return False
 
 
 def one_statement(

@@ -1,6 +1,8 @@
 """Errors as the API shows them: `{"error": {"code", "message", "details"}}` for every 4xx and
 a bare `internal` error for a 5xx, never a stack trace. HTML pages get the same treatment in
-`web.pages.common`."""
+`web.pages.common`. A failure that means the database cannot be reached right now (told apart
+by the `OUTAGE` predicate the composition root gives the app) is a 503 `unavailable` with
+`Retry-After`, not a 500: the client should try again, and the process recovers by itself."""
 
 from __future__ import annotations
 
@@ -14,6 +16,24 @@ from pydantic import ValidationError
 from engine import errors as ee
 
 log = logging.getLogger("countersign.web")
+
+RETRY_AFTER = "5"  # seconds a client is asked to wait while the database is unreachable
+# Whether an exception means a backing service (the database) is unreachable for now.
+OUTAGE: web.AppKey[Callable[[BaseException], bool]] = web.AppKey("outage")
+
+
+def is_outage(request: web.Request, exc: BaseException) -> bool:
+    check = request.app.get(OUTAGE)
+    if check is None or not check(exc):
+        return False
+    log.warning(
+        "%s %s: the database is unreachable (%s: %s)",
+        request.method,
+        request.path,
+        type(exc).__name__,
+        exc,
+    )
+    return True
 
 
 class ApiError(Exception):
@@ -106,7 +126,11 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
             405: f"{request.method} is not allowed on {request.path}",
         }.get(exc.status, exc.reason)
         return error_response(ApiError(exc.status, code, message))
-    except Exception:
+    except Exception as exc:
+        if is_outage(request, exc):
+            message = "the database is unreachable right now; try again shortly"
+            body = {"error": {"code": "unavailable", "message": message, "details": None}}
+            return web.json_response(body, status=503, headers={"Retry-After": RETRY_AFTER})
         log.exception("internal error on %s %s", request.method, request.path)
         body = {"error": {"code": "internal", "message": "internal error", "details": None}}
         return web.json_response(body, status=500)

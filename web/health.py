@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from engine.ports import Clock
+from web.errors import RETRY_AFTER
 from web.metrics import Metrics
 from web.ports import Readiness
 
@@ -29,6 +30,7 @@ def add_health_routes(
             return web.json_response(
                 {"status": "unavailable", "database": f"not reachable: {type(exc).__name__}"},
                 status=503,
+                headers={"Retry-After": RETRY_AFTER},
             )
         if not current:
             return web.json_response(

@@ -20,7 +20,7 @@ from web.api.routes import ApiDeps
 from web.api.server import add_api
 from web.config import WebConfig
 from web.demo import add_demo_routes
-from web.errors import api_errors
+from web.errors import OUTAGE, api_errors
 from web.health import add_health_routes
 from web.links import LinkSigner
 from web.mail.channel import EmailChannel
@@ -133,6 +133,7 @@ async def start_web(
     extra_routes: Sequence[web.RouteDef] = (),
     feed: RunFeed | None = None,
     redis: Redis | None = None,
+    outage: Callable[[BaseException], bool] | None = None,
 ) -> WebService:
     """Start the web adapter on `config.host:port` and register the email channel on `router`.
 
@@ -140,7 +141,9 @@ async def start_web(
     (`storage.access.SqlMetrics`) gives /metrics its run and task counts; outbox and timer lag
     come from the engine's stores when it has them. With several replicas, `feed` brings the
     run changes other processes commit to the live run pages, and `redis` shares the mail
-    channel's record of sent mails (both optional: without them, each process on its own)."""
+    channel's record of sent mails (both optional: without them, each process on its own).
+    `outage` (`storage.database.is_unavailable`) tells which failures mean the database cannot
+    be reached now: the API and the pages answer those 503 with Retry-After."""
     clock = clock or getattr(engine, "clock", None) or SystemClock()
     signer = LinkSigner(config.secret_key, config.base_url)
     metrics = Metrics(
@@ -172,6 +175,8 @@ async def start_web(
     app = web.Application(middlewares=[api_errors, page_errors], client_max_size=2 * 1024 * 1024)
     app[DEPS] = PageDeps(engine, access, config, signer, clock)
     app[HUB] = hub
+    if outage is not None:
+        app[OUTAGE] = outage
     add_health_routes(app, readiness, metrics, clock)
     add_api(app, ApiDeps(engine, clock, webhooks.policy), access.api_keys, _version())
     add_link_routes(app)

@@ -7,7 +7,9 @@ and marked sent (kept `ttl`) after; a failed hand-over releases the claim, and a
 the two lets the lease run out, so a mail is never lost to the guard. Another process's live
 claim makes the command retry later (`MailUnavailable`) rather than guess. Without Redis, or
 while it does not answer (logged at most once a minute), each process remembers a bounded
-number of mails, as before.
+number of mails, as before. Mails are sent by the outbox dispatcher, which must not wait on
+Redis: each call is bounded, and after a failure Redis is left alone for a few seconds
+(`relay.breaker`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import timedelta
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from relay.breaker import RedisBreaker
 from web.mail.sender import MailUnavailable
 
 log = logging.getLogger("countersign.mail")
@@ -40,8 +43,10 @@ class SentGuard:
         ttl: timedelta = timedelta(days=4),
         lease: timedelta = timedelta(minutes=2),
         remember: int = MEMORY,
+        breaker: RedisBreaker | None = None,
     ) -> None:
         self._redis = redis
+        self._breaker = breaker or RedisBreaker()
         self._ttl = max(1, int(ttl.total_seconds()))
         self._lease = max(1, int(lease.total_seconds()))
         self._sent: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -55,13 +60,13 @@ class SentGuard:
             return False
         if self._redis is None:
             return True
-        name = redis_key(key, to)
+        name, redis, call = redis_key(key, to), self._redis, self._breaker.call
         try:
-            if await self._redis.set(name, SENDING, nx=True, ex=self._lease):
+            if await call(lambda: redis.set(name, SENDING, nx=True, ex=self._lease)):
                 return True
-            held = await self._redis.get(name)
+            held = await call(lambda: redis.get(name))
             if held is None:  # the other claim ended in between: try once more
-                return bool(await self._redis.set(name, SENDING, nx=True, ex=self._lease))
+                return bool(await call(lambda: redis.set(name, SENDING, nx=True, ex=self._lease)))
         except RedisError as exc:
             self._complain(exc)
             return True  # this process's memory said it was not sent
@@ -72,16 +77,16 @@ class SentGuard:
 
     async def sent(self, key: str, to: str) -> None:
         self._remember_sent(key, to)
-        if self._redis is not None:
+        if (redis := self._redis) is not None:
             try:
-                await self._redis.set(redis_key(key, to), SENT, ex=self._ttl)
+                await self._breaker.call(lambda: redis.set(redis_key(key, to), SENT, ex=self._ttl))
             except RedisError as exc:
                 self._complain(exc)
 
     async def release(self, key: str, to: str) -> None:
-        if self._redis is not None:
+        if (redis := self._redis) is not None:
             try:
-                await self._redis.delete(redis_key(key, to))
+                await self._breaker.call(lambda: redis.delete(redis_key(key, to)))
             except RedisError as exc:
                 self._complain(exc)  # the lease runs out by itself
 

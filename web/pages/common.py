@@ -22,6 +22,7 @@ from engine.ports import Clock
 from engine.timeline import describe
 from web import mrkdwn
 from web.config import WebConfig
+from web.errors import RETRY_AFTER, is_outage
 from web.links import LinkSigner
 from web.ports import EngineFacade
 
@@ -109,7 +110,17 @@ async def page_errors(
         return render(
             request, "error.html", status=exc.status, headline=headline, explanation=explanation
         )
-    except Exception:
+    except Exception as exc:
+        if is_outage(request, exc):
+            page = render(
+                request,
+                "error.html",
+                status=503,
+                headline="Unavailable for a moment",
+                explanation="The database cannot be reached right now. Try again shortly.",
+            )
+            page.headers["Retry-After"] = RETRY_AFTER
+            return page
         log.exception("internal error on %s %s", request.method, request.path)
         return render(
             request,
