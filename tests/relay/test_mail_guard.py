@@ -44,7 +44,7 @@ async def test_the_outcome_mail_goes_out_once_whichever_replica_retries(
         await a.engine.run_until_idle()
         await a.engine.decide(TENANT, run.run_id, "manager", ALICE, "approve")
         await a.engine.run_until_idle()  # A performs the final run_changed: the outcome mail
-        outcome = "purchase: your request is completed"
+        outcome = "purchase: your request is completed · item: lamp"  # the run summary follows
         assert mails_to(tmp_path / "a", REQUESTER).count(outcome) == 1
         # The same command again on B (as when its webhook failed and B took the retry).
         final = RunChanged(
