@@ -18,6 +18,7 @@ from engine.ports import Clock
 from engine.runtime.clock import SystemClock
 from web.api.routes import ApiDeps
 from web.api.server import add_api
+from web.boundary import request_values
 from web.config import WebConfig
 from web.errors import api_errors
 from web.health import add_health_routes
@@ -159,7 +160,9 @@ async def start_web(
     router.register("email", mail)
     hub = LiveHub()
 
-    app = web.Application(middlewares=[api_errors, page_errors], client_max_size=2 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[api_errors, page_errors, request_values], client_max_size=2 * 1024 * 1024
+    )
     app[DEPS] = PageDeps(engine, access, config, signer, clock)
     app[HUB] = hub
     add_health_routes(app, readiness, metrics, clock)

@@ -1,0 +1,146 @@
+"""Bad input at the web's door: each is a 4xx naming the field, never a 500, and nothing of it
+reaches the database (run on SQLite and PostgreSQL, where a NUL used to fail the query)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.web.support import SIGNAL_FLOW, TENANT, Stack, approval_flow
+
+NUL = "\x00"
+SURROGATE = "\\ud800"  # as JSON text: an unpaired surrogate once parsed
+
+
+async def send(
+    stack: Stack, method: str, path: str, data: str | None = None, **kw: Any
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+    async with (
+        stack.client(stack.api_key) as http,
+        http.request(method, "/api/v1" + path, data=data, headers=headers, **kw) as r,
+    ):
+        assert r.content_type == "application/json"
+        return r.status, await r.json()
+
+
+def fields(body: dict[str, Any]) -> list[str]:
+    return [d["field"] for d in body["error"]["details"]]
+
+
+async def no_runs(stack: Stack) -> None:
+    page = await stack.engine.list_runs(TENANT)
+    assert page.runs == []
+
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ("[" * 100_000, 400, "(request body)"),
+        ('{"workflow": "purchase", "inputs": {"item": ' + "[" * 100_000 + "}}", 400, None),
+        (
+            '{"workflow": "purchase", "inputs": {"item": "a", "amount": ' + "9" * 4000 + "}}",
+            422,
+            "inputs.amount",
+        ),
+        (
+            '{"workflow": "purchase", "inputs": {"item": "a", "amount": 1e999}}',
+            422,
+            "inputs.amount",
+        ),
+        ('{"workflow": "purchase", "inputs": {"item": "a", "amount": NaN}}', 400, None),
+        ('{"workflow": "purchase", "inputs": {"item": "a' + SURROGATE + '"}}', 422, "inputs.item"),
+        ('{"workflow": "purchase", "inputs": {"item": "a\\u0000b"}}', 422, "inputs.item"),
+        ('{"workflow": "purchase", "requester": "U0\\u0000"}', 422, "requester"),
+    ],
+    ids=[
+        "deep-body",
+        "deep-input",
+        "4000-digits",
+        "infinite",
+        "nan",
+        "surrogate",
+        "nul",
+        "nul-requester",
+    ],
+)
+async def test_a_start_with_a_value_no_input_may_hold_is_refused_naming_it(
+    stack: Stack, body: str, status: int, field: str | None
+) -> None:
+    await stack.apply(approval_flow("U0APPROVER"))
+    got, answer = await send(stack, "POST", "/runs", body)
+    assert got == status, answer
+    if field is not None:
+        assert field in fields(answer)
+        assert field in answer["error"]["message"] or field.startswith("(")
+    await no_runs(stack)
+
+
+async def test_a_signal_payload_with_a_nul_is_refused_naming_its_field(stack: Stack) -> None:
+    await stack.apply(SIGNAL_FLOW)
+    run = await stack.engine.start_run(TENANT, "deploy", {}, "U0BOB")
+    got, answer = await send(
+        stack,
+        "POST",
+        f"/runs/{run.run_id}/signals/ci-finished",
+        '{"result": {"log": ["ok", "bad\\u0000"]}}',
+    )
+    assert got == 422, answer
+    assert fields(answer) == ["result.log.1"]
+    assert "NUL" in answer["error"]["details"][0]["message"]
+    assert (await stack.engine.get_run(TENANT, run.run_id)).status == "running"
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        ("/runs/%00", "run_id"),
+        ("/runs/r%00/cancel", "run_id"),
+        ("/workflows/%00purchase", "name"),
+        ("/runs?workflow=%00", "workflow"),
+        ("/runs?requester=U0%00", "requester"),
+        ("/runs?%00=1", "\x00"),
+    ],
+)
+async def test_a_nul_in_a_path_segment_or_query_parameter_is_a_400_naming_it(
+    stack: Stack, path: str, field: str
+) -> None:
+    method = "POST" if path.endswith("/cancel") else "GET"
+    got, answer = await send(stack, method, path, "{}")
+    assert got == 400, answer
+    assert fields(answer) == [field]
+
+
+async def test_an_idempotency_key_that_is_not_utf8_is_refused(stack: Stack) -> None:
+    """Header bytes that are not UTF-8 reach the app as surrogates; no client library sends
+    them, so the request is written by hand."""
+    await stack.apply(approval_flow("U0APPROVER"))
+    host, port = urlsplit(stack.web.url).netloc.split(":")
+    body = b'{"workflow": "purchase", "inputs": {"item": "a"}}'
+    request = (
+        b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + f"Authorization: Bearer {stack.api_key}\r\n".encode()
+        + b"Idempotency-Key: k\xff\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    answer = await reader.read()
+    writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert fields(json.loads(payload)) == ["Idempotency-Key"]
+    await no_runs(stack)
+
+
+@pytest.mark.parametrize("path", ["/runs/%00", "/runs?status=%00", "/links/%00"])
+async def test_pages_answer_a_nul_in_the_url_with_a_400_page(stack: Stack, path: str) -> None:
+    async with stack.client() as http, http.get(path, allow_redirects=False) as r:
+        assert r.status == 400
+        assert r.content_type == "text/html"
+        assert "NUL" in await r.text()
