@@ -30,7 +30,7 @@ from web.mail.sender import MailSender, mail_sender
 from web.metrics import Metrics
 from web.pages.answers import add_answer_routes
 from web.pages.auth import add_auth_routes
-from web.pages.common import DEPS, PageDeps, page_errors
+from web.pages.common import DEPS, PageDeps, page_errors, security_headers
 from web.pages.dashboard import add_dashboard_routes
 from web.pages.link_actions import add_link_action_routes
 from web.pages.links import add_link_routes
@@ -163,6 +163,7 @@ async def start_web(
     app = web.Application(
         middlewares=[api_errors, page_errors, request_values], client_max_size=2 * 1024 * 1024
     )
+    app.on_response_prepare.append(security_headers)
     app[DEPS] = PageDeps(engine, access, config, signer, clock)
     app[HUB] = hub
     add_health_routes(app, readiness, metrics, clock)

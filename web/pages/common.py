@@ -74,15 +74,30 @@ def deps(request: web.Request) -> PageDeps:
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     context.setdefault("user", request.get(SESSION))
     html = _env.get_template(template).render(**context)
-    response = web.Response(text=html, status=status, content_type="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # links carry secrets in their path
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
+    return web.Response(text=html, status=status, content_type="text/html")
+
+
+# Every HTML answer, whichever handler made it (pages, fragments, error pages, install pages):
+# pages show run data and carry secrets in their links.
+HTML_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # links carry secrets in their path
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
-    )
-    return response
+    ),
+}
+
+
+async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare` hook, so no response escapes it (a middleware would miss those
+    raised as exceptions): the HTML headers on every HTML response, and no MIME sniffing of
+    anything."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.content_type == "text/html":
+        for name, value in HTML_HEADERS.items():
+            response.headers.setdefault(name, value)
 
 
 HEADLINES = {403: "Not allowed", 404: "Not found", 405: "Not allowed", 413: "Too large"}
