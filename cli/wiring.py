@@ -194,6 +194,7 @@ async def _start_web(parts: Components) -> None:
         mail_from=s.mail_from,
         outbox_mail_dir=str(s.outbox_mail_dir),
         webhook_secret=s.webhook_secret.get_secret_value() if s.webhook_secret else "",
+        metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else "",
         webhook_allowed_hosts=tuple(s.outbound_allowed_hosts),
         admins=tuple(s.admins),
     )

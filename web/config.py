@@ -27,6 +27,8 @@ class WebConfig:
     # People (Slack user ids or "email:addr") who may reassign any pending request from the
     # dashboard: the ADMINS setting.
     admins: tuple[str, ...] = ()
+    # What /metrics wants as `Authorization: Bearer <token>`; empty: /metrics is open.
+    metrics_token: str = ""
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

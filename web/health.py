@@ -1,7 +1,9 @@
-"""/healthz (the process answers), /readyz (the database answers and is migrated) and /metrics."""
+"""/healthz (the process answers), /readyz (the database answers and is migrated) and /metrics
+(aggregates over all tenants, never a tenant's id or name; behind `metrics_token` when set)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from aiohttp import web
@@ -13,8 +15,20 @@ from web.ports import Readiness
 log = logging.getLogger("countersign.web")
 
 
+def bearer_matches(request: web.Request, token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>` (compared in constant time)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogateescape"), token.encode()
+    )
+
+
 def add_health_routes(
-    app: web.Application, readiness: Readiness | None, metrics: Metrics, clock: Clock
+    app: web.Application,
+    readiness: Readiness | None,
+    metrics: Metrics,
+    clock: Clock,
+    metrics_token: str = "",
 ) -> None:
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -40,7 +54,13 @@ def add_health_routes(
             )
         return web.json_response({"status": "ok", "database": "current"})
 
-    async def metrics_text(_request: web.Request) -> web.Response:
+    async def metrics_text(request: web.Request) -> web.Response:
+        if metrics_token and not bearer_matches(request, metrics_token):
+            return web.Response(
+                status=401,
+                text="send the METRICS_TOKEN setting: Authorization: Bearer <token>\n",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         body = await metrics.render(clock.now())
         return web.Response(
             body=body.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}

@@ -166,7 +166,7 @@ async def start_web(
     app.on_response_prepare.append(security_headers)
     app[DEPS] = PageDeps(engine, access, config, signer, clock)
     app[HUB] = hub
-    add_health_routes(app, readiness, metrics, clock)
+    add_health_routes(app, readiness, metrics, clock, config.metrics_token)
     add_api(app, ApiDeps(engine, clock, webhooks.policy), access.api_keys, _version())
     add_link_routes(app)
     add_link_action_routes(app)
