@@ -41,7 +41,9 @@ api = Api()
 
 IDEMPOTENCY = Header(
     "Idempotency-Key",
-    "Makes the start safe to retry: a second start with the same key returns the same run.",
+    "Makes the start safe to retry: a second start with the same key and the same request "
+    "(workflow, inputs, requester, callback_url) returns the same run; the key sent with a "
+    "different request answers 409 `idempotency_conflict`.",
 )
 
 
