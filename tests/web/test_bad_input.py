@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.web.forms import csrf_of
 from tests.web.support import SIGNAL_FLOW, TENANT, Stack, approval_flow
+from tests.web.test_dashboard import INPUT_FLOW, sign_in
 
 NUL = "\x00"
 SURROGATE = "\\ud800"  # as JSON text: an unpaired surrogate once parsed
@@ -144,3 +146,23 @@ async def test_pages_answer_a_nul_in_the_url_with_a_400_page(stack: Stack, path:
         assert r.status == 400
         assert r.content_type == "text/html"
         assert "NUL" in await r.text()
+
+
+async def test_a_nul_typed_into_a_dashboard_form_is_refused_naming_the_field(
+    stack: Stack,
+) -> None:
+    await stack.apply(INPUT_FLOW)
+    run = await stack.engine.start_run(TENANT, "change", {}, "U0BOB")
+    await stack.engine.run_until_idle()
+    async with stack.client() as browser:
+        await sign_in(stack, browser)
+        async with browser.get(f"/runs/{run.run_id}") as r:
+            page = await r.text()
+        action = f"/runs/{run.run_id}/steps/ticket/input"
+        data = {"csrf": csrf_of(page), "number": "CHG\x001"}
+        async with browser.post(action, data=data, allow_redirects=False) as r:
+            assert r.status == 422
+            page = await r.text()
+    assert "NUL character" in page
+    state = await stack.engine.get_run(TENANT, run.run_id)
+    assert state.steps["ticket"].status == "waiting"
