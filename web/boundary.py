@@ -6,6 +6,7 @@ is a 4xx naming the field."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 from collections.abc import Iterator
@@ -85,6 +86,13 @@ def parse_json(raw: bytes) -> Any:
         fields = ", ".join(d["field"] for d in details)
         raise ApiError(422, "invalid_request", f"the request body is not valid: {fields}", details)
     return data
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of a token a request carries with the expected one; text that is
+    not ASCII (which `hmac.compare_digest` refuses on str) simply does not match."""
+    encoded = given.encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(encoded, expected.encode("utf-8", "surrogateescape"))
 
 
 def check_text(field: str, value: str) -> None:

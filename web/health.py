@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from aiohttp import web
 
 from engine.ports import Clock
+from web.boundary import same_secret
 from web.metrics import Metrics
 from web.ports import Readiness
 
@@ -16,11 +16,9 @@ log = logging.getLogger("countersign.web")
 
 
 def bearer_matches(request: web.Request, token: str) -> bool:
-    """Whether the request carries `Authorization: Bearer <token>` (compared in constant time)."""
+    """Whether the request carries `Authorization: Bearer <token>`."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode("utf-8", "surrogateescape"), token.encode()
-    )
+    return scheme.lower() == "bearer" and same_secret(given.strip(), token)
 
 
 def add_health_routes(

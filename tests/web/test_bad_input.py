@@ -166,3 +166,16 @@ async def test_a_nul_typed_into_a_dashboard_form_is_refused_naming_the_field(
     assert "NUL character" in page
     state = await stack.engine.get_run(TENANT, run.run_id)
     assert state.steps["ticket"].status == "waiting"
+
+
+async def test_a_form_token_that_is_not_ascii_is_refused_not_a_500(stack: Stack) -> None:
+    await stack.apply(INPUT_FLOW)
+    run = await stack.engine.start_run(TENANT, "change", {}, "U0BOB")
+    await stack.engine.run_until_idle()
+    async with stack.client() as browser:
+        await sign_in(stack, browser)
+        action = f"/runs/{run.run_id}/steps/ticket/input"
+        data = {"csrf": "jeton-périmé", "number": "CHG-1"}
+        async with browser.post(action, data=data, allow_redirects=False) as r:
+            assert r.status == 403
+            assert "expired" in await r.text()

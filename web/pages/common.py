@@ -3,7 +3,6 @@ reading a step's form out of a POST."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from engine.access import AccessStores, WebSession
 from engine.definitions.models import FormField
 from engine.ports import Clock
 from engine.timeline import describe
+from web.boundary import same_secret
 from web.config import WebConfig
 from web.links import LinkSigner
 from web.ports import EngineFacade
@@ -159,7 +159,7 @@ async def require_session(request: web.Request) -> WebSession:
 
 def check_session_csrf(session: WebSession, form: MultiDictProxy[Any]) -> None:
     given = str(form.get("csrf", ""))
-    if not hmac.compare_digest(given, session.csrf_token):
+    if not same_secret(given, session.csrf_token):
         raise web.HTTPForbidden(text="This form has expired; reload the page and try again.")
 
 
@@ -176,7 +176,7 @@ def keep_link_csrf(request: web.Request, response: web.StreamResponse, token: st
 def check_link_csrf(request: web.Request, form: MultiDictProxy[Any]) -> bool:
     cookie = request.cookies.get(LINK_CSRF_COOKIE, "")
     given = str(form.get("csrf", ""))
-    return bool(cookie) and hmac.compare_digest(cookie, given)
+    return bool(cookie) and same_secret(given, cookie)
 
 
 def set_cookie(
