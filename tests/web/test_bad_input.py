@@ -117,27 +117,50 @@ async def test_a_nul_in_a_path_segment_or_query_parameter_is_a_400_naming_it(
     assert fields(answer) == [field]
 
 
-async def test_an_idempotency_key_that_is_not_utf8_is_refused(stack: Stack) -> None:
-    """Header bytes that are not UTF-8 reach the app as surrogates; no client library sends
-    them, so the request is written by hand."""
-    await stack.apply(approval_flow("U0APPROVER"))
+async def raw_request(stack: Stack, head: bytes, body: bytes = b"") -> tuple[bytes, bytes]:
+    """Send a request written by hand (header bytes that are not UTF-8 reach the app as
+    surrogates; no client library sends them) and return its status line and body."""
     host, port = urlsplit(stack.web.url).netloc.split(":")
-    body = b'{"workflow": "purchase", "inputs": {"item": "a"}}'
-    request = (
-        b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-        + f"Authorization: Bearer {stack.api_key}\r\n".encode()
-        + b"Idempotency-Key: k\xff\r\nContent-Type: application/json\r\n"
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        head
+        + b"\r\nHost: x\r\nConnection: close\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
     )
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(request)
     answer = await reader.read()
     writer.close()
-    head, _, payload = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400 "), answer
-    assert fields(json.loads(payload)) == ["Idempotency-Key"]
+    status, _, rest = answer.partition(b"\r\n")
+    return status, rest.partition(b"\r\n\r\n")[2]
+
+
+async def test_an_idempotency_key_that_is_not_utf8_is_refused(stack: Stack) -> None:
+    await stack.apply(approval_flow("U0APPROVER"))
+    head = (
+        b"POST /api/v1/runs HTTP/1.1\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {stack.api_key}\r\n".encode()
+        + b"Idempotency-Key: k\xff"
+    )
+    body = b'{"workflow": "purchase", "inputs": {"item": "a"}}'
+    status, answer = await raw_request(stack, head, body)
+    assert status.startswith(b"HTTP/1.1 400 "), answer
+    assert fields(json.loads(answer)) == ["Idempotency-Key"]
     await no_runs(stack)
+
+
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (b"GET /api/v1/runs HTTP/1.1\r\nAuthorization: Bearer cs_key_\xff", b" 401 "),
+        (b"GET /runs HTTP/1.1\r\nCookie: cs_session=\xff\xfe", b" 303 "),
+    ],
+    ids=["api-key", "session-cookie"],
+)
+async def test_a_credential_that_is_not_utf8_is_unknown_not_a_500(
+    stack: Stack, head: bytes, expected: bytes
+) -> None:
+    status, answer = await raw_request(stack, head)
+    assert expected in status, answer
 
 
 @pytest.mark.parametrize("path", ["/runs/%00", "/runs?status=%00", "/links/%00"])
