@@ -104,10 +104,15 @@ def check_text(field: str, value: str) -> None:
         )
 
 
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 @web.middleware
 async def request_values(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a path segment or query parameter no input may hold (a `%00` would otherwise
-    reach the database), on the API as a JSON 400 naming it and on pages as an error page."""
+    reach the database), on the API as a JSON 400 naming it and on pages as an error page; and
+    a page's form that is not UTF-8 (read here once: aiohttp keeps it for the handler). What
+    is typed into a form is the engine's to check, so the page can show the error beside it."""
     params = [("path parameter", k, v) for k, v in request.match_info.items()]
     params += [("query parameter", k, f"{k}={v}") for k, v in request.query.items()]
     for kind, name, value in params:
@@ -117,4 +122,9 @@ async def request_values(request: web.Request, handler: Handler) -> web.StreamRe
         if request.path.startswith("/api/"):
             check_text(name, value)
         raise web.HTTPBadRequest(text=f"The {kind} {name!r} {problem}.")
+    if request.content_type in FORMS and not request.path.startswith("/api/"):
+        try:
+            await request.post()
+        except UnicodeDecodeError:
+            raise web.HTTPBadRequest(text="The form was not sent as UTF-8 text.") from None
     return await handler(request)

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from yarl import URL
 
 from tests.web.forms import csrf_of
 from tests.web.support import SIGNAL_FLOW, TENANT, Stack, approval_flow
@@ -202,3 +203,19 @@ async def test_a_form_token_that_is_not_ascii_is_refused_not_a_500(stack: Stack)
         async with browser.post(action, data=data, allow_redirects=False) as r:
             assert r.status == 403
             assert "expired" in await r.text()
+
+
+async def test_a_form_body_that_is_not_utf8_is_a_400_page(stack: Stack) -> None:
+    await stack.apply(INPUT_FLOW)
+    run = await stack.engine.start_run(TENANT, "change", {}, "U0BOB")
+    async with stack.client() as browser:
+        await sign_in(stack, browser)
+        cookie = browser.cookie_jar.filter_cookies(URL(stack.web.url))["cs_session"].value
+    head = (
+        f"POST /runs/{run.run_id}/steps/ticket/input HTTP/1.1\r\n"
+        f"Cookie: cs_session={cookie}\r\n"
+        "Content-Type: application/x-www-form-urlencoded"
+    ).encode()
+    status, page = await raw_request(stack, head, b"csrf=x&number=CHG\xff1")
+    assert b" 400 " in status, page
+    assert (await stack.engine.get_run(TENANT, run.run_id)).steps["ticket"].status == "waiting"
