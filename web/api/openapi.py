@@ -44,7 +44,8 @@ ERROR_TEXT = {
     401: "Missing, unknown or revoked API key.",
     403: "The named actor may not do this.",
     404: "No such object in this tenant.",
-    409: "The run or step is not in a state that allows this.",
+    409: "The run or step is not in a state that allows this, or the Idempotency-Key was used "
+    "for a different request (`idempotency_conflict`).",
     413: "The request body is larger than the server accepts (2 MiB).",
     422: "The request is well-formed but not valid; `details` lists the fields.",
 }
