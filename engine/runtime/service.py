@@ -298,7 +298,8 @@ class Engine(HumanTasks):
         idempotency_key: str | None = None,
     ) -> RunState:
         """Start a run on the latest version of `workflow`. With an `idempotency_key` already
-        used in this workspace, the run it started is returned instead of a new one."""
+        used in this workspace, the run it started is returned instead of a new one if this start
+        asks for the same (`engine.idempotency.start_hash`); else `IdempotencyConflict`."""
         request_hash = None
         if idempotency_key is not None:
             request_hash = start_hash(workflow, inputs, requester, callback_url)
