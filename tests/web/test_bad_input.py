@@ -219,3 +219,14 @@ async def test_a_form_body_that_is_not_utf8_is_a_400_page(stack: Stack) -> None:
     status, page = await raw_request(stack, head, b"csrf=x&number=CHG\xff1")
     assert b" 400 " in status, page
     assert (await stack.engine.get_run(TENANT, run.run_id)).steps["ticket"].status == "waiting"
+
+
+@pytest.mark.parametrize("source", ["name: x\nsteps: []\ntitle: 9", '{"name": "x", "title": 9'])
+async def test_a_definition_with_a_5000_digit_number_is_refused_not_a_500(
+    stack: Stack, source: str
+) -> None:
+    body = json.dumps({"source": source + "9" * 5000 + ("}" if source[0] == "{" else "")})
+    got, answer = await send(stack, "POST", "/workflows", body)
+    assert got == 422, answer
+    assert answer["error"]["code"] == "invalid_definition"
+    assert "4300 digits" in answer["error"]["message"]
