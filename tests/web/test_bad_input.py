@@ -15,7 +15,6 @@ from tests.web.forms import csrf_of
 from tests.web.support import SIGNAL_FLOW, TENANT, Stack, approval_flow
 from tests.web.test_dashboard import INPUT_FLOW, sign_in
 
-NUL = "\x00"
 SURROGATE = "\\ud800"  # as JSON text: an unpaired surrogate once parsed
 
 
@@ -44,7 +43,11 @@ async def no_runs(stack: Stack) -> None:
     "body, status, field",
     [
         ("[" * 100_000, 400, "(request body)"),
-        ('{"workflow": "purchase", "inputs": {"item": ' + "[" * 100_000 + "}}", 400, None),
+        (
+            '{"workflow": "purchase", "inputs": {"item": ' + "[" * 100_000 + "}}",
+            400,
+            "(request body)",
+        ),
         (
             '{"workflow": "purchase", "inputs": {"item": "a", "amount": ' + "9" * 4000 + "}}",
             422,
