@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     # Signs email links and web sessions; generated into .countersign.key when unset.
     secret_key: SecretStr | None = None
     webhook_secret: SecretStr | None = None  # signs completion webhooks; default: SECRET_KEY
+    metrics_token: SecretStr | None = None  # /metrics wants `Bearer <it>`; unset: open
     smtp_url: str | None = None
     mail_from: str = "Countersign <countersign@localhost>"
     outbox_mail_dir: Path = Path("outbox-mail")

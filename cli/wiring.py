@@ -226,6 +226,7 @@ def web_config(settings: Settings) -> WebConfig:
         mail_from=s.mail_from,
         outbox_mail_dir=str(s.outbox_mail_dir),
         webhook_secret=s.webhook_secret.get_secret_value() if s.webhook_secret else "",
+        metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else "",
         webhook_allowed_hosts=tuple(s.outbound_allowed_hosts),
         admins=tuple(principal.canonical(a) for a in s.admins),  # an address as sessions name it
         # Without Slack and ADMINS, whoever the operator signs in (`countersign signin`)

@@ -17,8 +17,9 @@ API_KEY_PREFIX = "cs_"
 
 
 def hash_secret(secret: str) -> str:
-    """The stored form of a bearer secret (API key or session token)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    """The stored form of a bearer secret (API key or session token). Header bytes that are not
+    UTF-8 arrive as surrogates: they hash too (to nothing stored) instead of raising."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def new_api_key_secret() -> tuple[str, str]:

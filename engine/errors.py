@@ -92,6 +92,19 @@ class OutboundRefused(EngineError):
     """The outbound request was refused by the host allowlist."""
 
 
+class IdempotencyConflict(EngineError):
+    """An Idempotency-Key already started a run for a different request."""
+
+    def __init__(self, key: str, run_id: str) -> None:
+        self.key = key
+        self.run_id = run_id
+        super().__init__(
+            f"the idempotency key {key!r} already started run {run_id} with a different "
+            "request; a retry must send the same workflow, inputs, requester and callback_url, "
+            "and a new request needs a new key"
+        )
+
+
 class DuplicateRun(EngineError):
     """A run was already started with this idempotency key."""
 

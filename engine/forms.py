@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +19,10 @@ from engine.errors import InvalidInput
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# Integers beyond 64 bits are no field's value and overflow float conversion on the way.
+MAX_INTEGER = 2**63 - 1
+# A lone UTF-16 surrogate cannot be encoded as UTF-8, so no store could keep it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
 
@@ -37,8 +41,14 @@ def validate_values(
         for key in values
         if key not in known
     }
+    for key, value in values.items():
+        problem = value_problem(value)
+        if problem is not None:
+            errors[key] = problem
     out: dict[str, Any] = {}
     for field in fields:
+        if field.id in errors:
+            continue
         raw = values.get(field.id)
         if _empty(raw):
             raw = field.default
@@ -58,6 +68,36 @@ def validate_values(
     if errors:
         raise InvalidInput(errors)
     return out
+
+
+def value_problem(value: Any) -> str | None:
+    """Why a submitted value (a scalar, or a list or object of them) can be nobody's input, or
+    None: text with a NUL character or an unpaired surrogate, an integer beyond 64 bits, a
+    number that is not finite. Every channel's values pass here (through `validate_values`);
+    the web checks whole request bodies with it too."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "contains a NUL character (\\u0000), which text cannot hold"
+        if _SURROGATE.search(value):
+            return "contains an unpaired UTF-16 surrogate, which is not text"
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        fits = -MAX_INTEGER <= value <= MAX_INTEGER
+        return None if fits else "is too large a number (beyond 64 bits)"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "expected a finite number"
+    items: Iterable[tuple[Any, Any]] = ()
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    for key, item in items:
+        problem = (value_problem(key) if isinstance(key, str) else None) or value_problem(item)
+        if problem is not None:
+            return problem
+    return None
 
 
 def _empty(value: Any) -> bool:

@@ -24,6 +24,7 @@ from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFo
 from engine.ports import (
     AppliedDefinition,
     DeadCommand,
+    KeyedRun,
     OutboxItem,
     PendingTask,
     RecordedEvent,
@@ -384,7 +385,7 @@ class MemoryRunStore:
         self._timers = timers
         self._states: dict[tuple[str, str], RunState] = {}
         self._events: dict[tuple[str, str], list[RecordedEvent]] = {}
-        self._keys: dict[tuple[str, str], str] = {}  # (tenant, idempotency key) -> run id
+        self._keys: dict[tuple[str, str], KeyedRun] = {}  # (tenant, idempotency key) -> run
 
     async def load(self, tenant_id: str, run_id: str) -> RunState:
         state = self._states.get((tenant_id, run_id))
@@ -405,7 +406,7 @@ class MemoryRunStore:
                 key = (run[0], change.idempotency_key)
                 existing = self._keys.get(key)
                 if existing is not None or key in keys:
-                    raise DuplicateRun(existing or run[1])
+                    raise DuplicateRun(existing.run_id if existing else run[1])
                 keys.add(key)
             if current != change.expected_seq:
                 raise ConcurrencyConflict()
@@ -421,7 +422,7 @@ class MemoryRunStore:
             recorded.append(RecordedEvent(run[0], run[1], change.expected_seq + offset, event))
         self._states[run] = state.model_copy(deep=True)
         if change.expected_seq == 0 and change.idempotency_key is not None:
-            self._keys[(run[0], change.idempotency_key)] = run[1]
+            self._keys[(run[0], change.idempotency_key)] = KeyedRun(run[1], change.request_hash)
         for command in change.decision.commands:
             self._outbox._add(
                 _copy_command(command), state.updated_at, change.commands_leased_until
@@ -488,6 +489,10 @@ class MemoryRunStore:
         return rows[offset : offset + limit]
 
     async def run_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
+        keyed = self._keys.get((tenant_id, key))
+        return None if keyed is None else keyed.run_id
+
+    async def keyed_run(self, tenant_id: str, key: str) -> KeyedRun | None:
         return self._keys.get((tenant_id, key))
 
 

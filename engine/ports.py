@@ -112,9 +112,19 @@ class RunChange:
     done_command: str | None = None  # outbox key whose outcome this change records
     fired_timer: str | None = None  # timer id this change consumes
     idempotency_key: str | None = None  # for a new run started with an Idempotency-Key
+    request_hash: str | None = None  # engine.idempotency.start_hash of that start
     # When set, the change's commands are queued already claimed until then by the process that
     # commits it, which performs them without a claim round trip (see the dispatcher).
     commands_leased_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class KeyedRun:
+    """The run an Idempotency-Key started, and the hash of the request that started it (None
+    for runs started before hashes were kept)."""
+
+    run_id: str
+    request_hash: str | None
 
 
 @dataclass(frozen=True)
@@ -184,6 +194,10 @@ class RunStore(Protocol):
 
     async def run_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
         """The run started with this Idempotency-Key, if any."""
+        ...
+
+    async def keyed_run(self, tenant_id: str, key: str) -> KeyedRun | None:
+        """The run started with this Idempotency-Key, if any, and the hash of that start."""
         ...
 
 

@@ -133,6 +133,7 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
                     "requester": state.requester,
                     "started_at": state.started_at,
                     "idempotency_key": change.idempotency_key,
+                    "request_hash": change.request_hash,
                     **_run_values(state),
                 }
             )

@@ -39,6 +39,7 @@ NEW_RUN_COLUMNS = (
     "requester",
     "started_at",
     "idempotency_key",
+    "request_hash",
     *RUN_FIELDS,
 )
 EVENT_COLUMNS = ("tenant_id", "run_id", "seq", "type", "data", "at")

@@ -20,7 +20,7 @@ from sqlalchemy.sql import ColumnElement
 from engine.errors import ConcurrencyConflict, DuplicateRun, NotFound
 from engine.events import EVENT_ADAPTER
 from engine.memory import check_change, decode_cursor, encode_cursor
-from engine.ports import PendingTask, RecordedEvent, RunChange, RunPage
+from engine.ports import KeyedRun, PendingTask, RecordedEvent, RunChange, RunPage
 from engine.recordable import unrecordable
 from engine.state import RunState
 from storage.commit import SequentialWriter, plan_commit
@@ -187,12 +187,16 @@ class SqlRunStore:
         ]
 
     async def run_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
-        query = select(runs.c.run_id).where(
+        keyed = await self.keyed_run(tenant_id, key)
+        return None if keyed is None else keyed.run_id
+
+    async def keyed_run(self, tenant_id: str, key: str) -> KeyedRun | None:
+        query = select(runs.c.run_id, runs.c.request_hash).where(
             runs.c.tenant_id == tenant_id, runs.c.idempotency_key == key
         )
         async with self._reader.connect() as conn:
-            found: str | None = (await conn.execute(query)).scalar_one_or_none()
-        return found
+            found = (await conn.execute(query)).one_or_none()
+        return None if found is None else KeyedRun(found.run_id, found.request_hash)
 
 
 def _first_line(error: object) -> str:

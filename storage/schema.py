@@ -99,6 +99,7 @@ runs = Table(
     Column("seq", Integer, nullable=False),
     Column("state", Text, nullable=False),  # the RunState as JSON
     Column("idempotency_key", String(255)),
+    Column("request_hash", String(64)),  # SHA-256 of the start that used the key (hex)
     PrimaryKeyConstraint("tenant_id", "run_id"),
     UniqueConstraint("tenant_id", "idempotency_key"),
     Index(None, "tenant_id", "started_at", "run_id"),

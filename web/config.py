@@ -31,6 +31,8 @@ class WebConfig:
     # other than email approvers ("email:" principals) was signed in by its operator
     # (`countersign signin`), and administers it.
     open_admin_tenant: str | None = None
+    # What /metrics wants as `Authorization: Bearer <token>`; empty: /metrics is open.
+    metrics_token: str = ""
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

@@ -52,6 +52,7 @@ _ENGINE_ERRORS: list[tuple[type[ee.EngineError], int, str]] = [
     (ee.RunFinished, 409, "run_finished"),
     (ee.WorkflowDisabled, 409, "workflow_disabled"),
     (ee.ConcurrencyConflict, 409, "conflict"),
+    (ee.IdempotencyConflict, 409, "idempotency_conflict"),
     (ee.InvalidInput, 422, "invalid_input"),
     (ee.DefinitionError, 422, "invalid_definition"),
     (ee.TemplateError, 422, "template_error"),

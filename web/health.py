@@ -1,4 +1,5 @@
-"""/healthz (the process answers), /readyz (the database answers and is migrated) and /metrics."""
+"""/healthz (the process answers), /readyz (the database answers and is migrated) and /metrics
+(aggregates over all tenants, never a tenant's id or name; behind `metrics_token` when set)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from aiohttp import web
 
 from engine.ports import Clock
+from web.boundary import same_secret
 from web.errors import RETRY_AFTER
 from web.metrics import Metrics
 from web.ports import Readiness
@@ -14,8 +16,18 @@ from web.ports import Readiness
 log = logging.getLogger("countersign.web")
 
 
+def bearer_matches(request: web.Request, token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>`."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and same_secret(given.strip(), token)
+
+
 def add_health_routes(
-    app: web.Application, readiness: Readiness | None, metrics: Metrics, clock: Clock
+    app: web.Application,
+    readiness: Readiness | None,
+    metrics: Metrics,
+    clock: Clock,
+    metrics_token: str = "",
 ) -> None:
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -42,7 +54,13 @@ def add_health_routes(
             )
         return web.json_response({"status": "ok", "database": "current"})
 
-    async def metrics_text(_request: web.Request) -> web.Response:
+    async def metrics_text(request: web.Request) -> web.Response:
+        if metrics_token and not bearer_matches(request, metrics_token):
+            return web.Response(
+                status=401,
+                text="send the METRICS_TOKEN setting: Authorization: Bearer <token>\n",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         body = await metrics.render(clock.now())
         return web.Response(
             body=body.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}

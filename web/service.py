@@ -18,6 +18,7 @@ from engine.ports import Clock
 from engine.runtime.clock import SystemClock
 from web.api.routes import ApiDeps
 from web.api.server import add_api
+from web.boundary import request_values
 from web.config import WebConfig
 from web.demo import add_demo_routes
 from web.errors import OUTAGE, api_errors
@@ -30,7 +31,7 @@ from web.mail.sender import MailSender, mail_sender
 from web.metrics import Metrics
 from web.pages.answers import add_answer_routes
 from web.pages.auth import add_auth_routes
-from web.pages.common import DEPS, PageDeps, page_errors
+from web.pages.common import DEPS, PageDeps, page_errors, security_headers
 from web.pages.dashboard import add_dashboard_routes
 from web.pages.link_actions import add_link_action_routes
 from web.pages.links import add_link_routes
@@ -172,12 +173,15 @@ async def start_web(
     router.register("email", mail)
     hub = LiveHub()
 
-    app = web.Application(middlewares=[api_errors, page_errors], client_max_size=2 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[api_errors, page_errors, request_values], client_max_size=2 * 1024 * 1024
+    )
+    app.on_response_prepare.append(security_headers)
     app[DEPS] = PageDeps(engine, access, config, signer, clock)
     app[HUB] = hub
     if outage is not None:
         app[OUTAGE] = outage
-    add_health_routes(app, readiness, metrics, clock)
+    add_health_routes(app, readiness, metrics, clock, config.metrics_token)
     add_api(app, ApiDeps(engine, clock, webhooks.policy), access.api_keys, _version())
     add_link_routes(app)
     add_link_action_routes(app)

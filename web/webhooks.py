@@ -28,6 +28,7 @@ from engine.ports import Clock, Failed, Outcome, Succeeded, Unavailable
 from engine.state import RunState
 from outbound.http import GuardedResolver, HostPolicy, RefusedDestination
 from web.api.schemas import WebhookPayload
+from web.boundary import same_secret
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def verify(secret: str, header: str, body: bytes, now: datetime, tolerance: floa
     if abs(now.timestamp() - timestamp) > tolerance:
         return False
     expected = sign(secret, timestamp, body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, given)
+    return same_secret(given, expected)
 
 
 class WebhookSender:

@@ -8,6 +8,7 @@ from engine.decider import schedule
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.errors import InvalidInput, NotAllowed, NotFound, StepNotPending
+from engine.forms import value_problem
 from engine.triggers import Answer, Ask, Comment
 
 MAX_TEXT = 3000
@@ -20,6 +21,9 @@ def _text(text: str, what: str) -> str:
         raise InvalidInput({"text": f"write the {what}"})
     if len(clean) > MAX_TEXT:
         raise InvalidInput({"text": f"the {what} is {len(clean)} characters; at most {MAX_TEXT}"})
+    problem = value_problem(clean)
+    if problem is not None:
+        raise InvalidInput({"text": f"the {what} {problem}"})
     return clean
 
 

@@ -52,6 +52,9 @@ def load_definition(
     except RecursionError:  # both parsers recurse per nesting level
         message = f"the definition nests too deeply (more than {MAX_DEPTH} levels)"
         raise DefinitionError(_located([_issue("", message)], {}, filename)) from None
+    except ValueError as exc:  # a number longer than Python converts (4300 digits)
+        message = f"a value cannot be read: {str(exc).split(';')[0]}"
+        raise DefinitionError(_located([_issue("", message)], {}, filename)) from None
     if not isinstance(data, dict):
         message = f"the top level must be a mapping (name:, steps:, ...), not {describe(data)}"
         raise DefinitionError(_located([_issue("", message, lines.get((), 1))], lines, filename))

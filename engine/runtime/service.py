@@ -22,6 +22,7 @@ from engine.decider import fold
 from engine.definitions import load_definition
 from engine.errors import (
     DuplicateRun,
+    IdempotencyConflict,
     InvalidInput,
     NotAllowed,
     NotFound,
@@ -30,6 +31,7 @@ from engine.errors import (
 )
 from engine.events import Channel, Decision
 from engine.forms import validate_values
+from engine.idempotency import start_hash
 from engine.ports import (
     AppliedDefinition,
     AwayStore,
@@ -38,6 +40,7 @@ from engine.ports import (
     DeadCommand,
     DefinitionStore,
     Directory,
+    KeyedRun,
     Outbox,
     PendingTask,
     RecordedEvent,
@@ -309,7 +312,8 @@ class Engine(HumanTasks):
         idempotency_key: str | None = None,
     ) -> RunState:
         """Start a run on the latest version of `workflow`. With an `idempotency_key` already
-        used in this workspace, the run it started is returned instead of a new one."""
+        used in this workspace, the run it started is returned instead of a new one if this start
+        asks for the same (`engine.idempotency.start_hash`); else `IdempotencyConflict`."""
         # Text no store can keep is refused here, alike on every backend, before any query.
         for name, value in (
             ("requester", requester),
@@ -319,10 +323,14 @@ class Engine(HumanTasks):
             found = recordable.find(value, name)
             if found is not None:
                 raise Unrecordable(dict([found]))
+        request_hash = None
         if idempotency_key is not None:
-            existing = await self.runs.run_for_idempotency_key(tenant_id, idempotency_key)
+            request_hash = start_hash(
+                workflow, inputs, principals.canonical(requester), callback_url
+            )
+            existing = await self.runs.keyed_run(tenant_id, idempotency_key)
             if existing is not None:
-                return await self.runs.load(tenant_id, existing)
+                return await self._retried(tenant_id, idempotency_key, request_hash, existing)
         stored = await self._applier.latest(tenant_id, workflow)
         if stored.disabled:
             raise WorkflowDisabled(f"workflow {workflow!r} is disabled; enable it to start runs")
@@ -340,11 +348,26 @@ class Engine(HumanTasks):
             expected_seq=0,
             decision=decision,
             idempotency_key=idempotency_key,
+            request_hash=request_hash,
         )
         try:
             return await self._applier.commit_new(change)
         except DuplicateRun as exc:  # a concurrent start with the same key won
-            return await self.runs.load(tenant_id, exc.run_id)
+            if idempotency_key is None or request_hash is None:
+                raise
+            won = await self.runs.keyed_run(tenant_id, idempotency_key)
+            return await self._retried(
+                tenant_id, idempotency_key, request_hash, won or KeyedRun(exc.run_id, None)
+            )
+
+    async def _retried(
+        self, tenant_id: str, key: str, request_hash: str, first: KeyedRun
+    ) -> RunState:
+        """What a start with an already used key gets: the run the key started when the start
+        asks for the same (a retry), `IdempotencyConflict` when it asks for something else."""
+        if first.request_hash is not None and first.request_hash != request_hash:
+            raise IdempotencyConflict(key, first.run_id)
+        return await self.runs.load(tenant_id, first.run_id)
 
     async def decide(
         self,

@@ -125,6 +125,28 @@ def test_invalid_input_message_names_each_field() -> None:
 
 
 @pytest.mark.parametrize(
+    ("spec", "raw", "phrase"),
+    [
+        (field("t"), "a\x00b", "NUL character"),
+        (field("t", "multiline"), "half \ud83d of an emoji", "unpaired UTF-16 surrogate"),
+        (field("u", "url"), "https://example.com/\x00", "NUL character"),
+        (field("m", "multiselect", options=["a", "b"]), ["a", "\udcff"], "surrogate"),
+        (field("n", "number"), 10**4000, "too large a number"),
+        (field("n", "number"), -(2**63), "too large a number"),
+    ],
+    ids=["nul", "surrogate", "nul-in-url", "surrogate-in-list", "4000-digits", "64-bits"],
+)
+def test_values_no_channel_may_submit_are_refused_by_field(
+    spec: FormField, raw: Any, phrase: str
+) -> None:
+    """Text a database cannot keep and numbers no field can hold, whichever channel sends them
+    (Slack, email, dashboard, API, CLI all validate here): an `InvalidInput` naming the field."""
+    problems = errors_of([spec], {spec.id: raw})
+    assert list(problems) == [spec.id]
+    assert phrase in problems[spec.id]
+
+
+@pytest.mark.parametrize(
     "module",
     [
         "engine.forms",

@@ -323,3 +323,17 @@ def test_comments_go_to_the_timeline_even_after_the_end() -> None:
     assert run.types() == ["comment_added"] and run.run.status == "completed"
     with pytest.raises(NotFound):
         run.do(tr.Comment(actor="U1", text="x", step_id="nope"))
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "half \ud83d"])
+def test_a_comment_question_or_answer_no_store_can_keep_is_refused(text: str) -> None:
+    run = Run(approval())
+    before = len(run.events)
+    for trigger in (
+        tr.Comment(actor="U3", text=text, step_id="ok"),
+        tr.Ask(step_id="ok", actor="U1", text=text),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            run.do(trigger)
+        assert list(refused.value.errors) == ["text"]
+    assert len(run.events) == before

@@ -7,7 +7,13 @@ import asyncio
 
 import pytest
 
-from engine.errors import DefinitionError, InvalidInput, NotFound, WorkflowDisabled
+from engine.errors import (
+    DefinitionError,
+    IdempotencyConflict,
+    InvalidInput,
+    NotFound,
+    WorkflowDisabled,
+)
 from engine.runtime.service import Engine
 from tests.runtime.conftest import TENANT, Target, setup
 
@@ -95,6 +101,25 @@ async def test_an_idempotency_key_starts_one_run_only(engine: Engine, target: Ta
     other = await engine.start_run(TENANT, "pinned", {"amount": 5}, "UREQ", idempotency_key="k2")
     assert other.run_id != first.run_id
     assert len((await engine.list_runs(TENANT)).runs) == 2
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_refused(
+    engine: Engine, target: Target
+) -> None:
+    await setup(engine, target, V1)
+    first = await engine.start_run(TENANT, "pinned", {"amount": 5}, "UREQ", idempotency_key="k")
+    for workflow, inputs, requester, callback in [
+        ("pinned", {"amount": 6}, "UREQ", None),
+        ("pinned", {"amount": 5}, "UOTHER", None),
+        ("pinned", {"amount": 5}, "UREQ", "https://example.com/done"),
+    ]:
+        with pytest.raises(IdempotencyConflict, match=f"already started run {first.run_id}"):
+            await engine.start_run(
+                TENANT, workflow, inputs, requester, callback_url=callback, idempotency_key="k"
+            )
+    again = await engine.start_run(TENANT, "pinned", {"amount": 5}, "UREQ", idempotency_key="k")
+    assert again.run_id == first.run_id
+    assert len((await engine.list_runs(TENANT)).runs) == 1
 
 
 async def test_concurrent_starts_with_one_key_agree(engine: Engine, target: Target) -> None:

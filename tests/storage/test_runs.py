@@ -13,7 +13,7 @@ from engine.commands import Timer
 from engine.decision import Decision
 from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
 from engine.events import RunStarted
-from engine.ports import RunChange
+from engine.ports import KeyedRun, RunChange
 from tests.storage.builders import T0, approve, new_run
 
 
@@ -89,16 +89,21 @@ async def test_starting_the_same_run_twice_is_a_conflict(store_backend: Any) -> 
 
 async def test_a_reused_idempotency_key_names_the_existing_run(store_backend: Any) -> None:
     runs = store_backend.runs
-    await runs.commit([new_run("r1", idempotency_key="req-42")])
+    first = new_run("r1", idempotency_key="req-42")
+    first.request_hash = "a" * 64
+    await runs.commit([first])
     with pytest.raises(DuplicateRun) as raised:
         await runs.commit([new_run("r2", idempotency_key="req-42")])
     assert raised.value.run_id == "r1"
     assert await runs.run_for_idempotency_key("T1", "req-42") == "r1"
+    # The key keeps the hash of the request that used it, for telling a retry from a reuse.
+    assert await runs.keyed_run("T1", "req-42") == KeyedRun("r1", "a" * 64)
     assert await runs.run_for_idempotency_key("T1", "other") is None
     # Keys belong to a tenant.
     assert await runs.run_for_idempotency_key("T2", "req-42") is None
     await runs.commit([new_run("r3", "T2", idempotency_key="req-42")])
     assert await runs.run_for_idempotency_key("T2", "req-42") == "r3"
+    assert await runs.keyed_run("T2", "req-42") == KeyedRun("r3", None)
 
 
 async def test_a_change_whose_state_does_not_count_its_events_is_a_bug(store_backend: Any) -> None:

@@ -172,6 +172,29 @@ async def test_idempotency_key_makes_a_retried_start_return_the_same_run(stack: 
     assert len(page["runs"]) == 2
 
 
+async def test_an_idempotency_key_sent_with_a_different_body_is_a_409(stack: Stack) -> None:
+    await stack.apply(approval_flow(APPROVER))
+    headers = {"Idempotency-Key": "order-43", "Content-Type": "application/json"}
+    async with stack.client(stack.api_key) as http:
+        first = await start(http, inputs={"item": "desk", "amount": 5}, headers=headers)
+        # The same request, keys in another order and spaced differently: a retry.
+        same = '{ "inputs": {"amount": 5, "item": "desk"},\n "workflow": "purchase" }'
+        status, again = await call(http, "POST", "/runs", data=same, headers=headers)
+        assert status == 201 and again["run_id"] == first["run_id"]
+        for changed in [
+            {"inputs": {"item": "desk", "amount": 6}},
+            {"inputs": {"item": "desk", "amount": 5}, "requester": "U0ALICE"},
+        ]:
+            status, body = await call(
+                http, "POST", "/runs", json={"workflow": "purchase", **changed}, headers=headers
+            )
+            assert status == 409, body
+            assert_error(body, "idempotency_conflict")
+            assert first["run_id"] in body["error"]["message"]
+        _, page = await call(http, "GET", "/runs")
+    assert [r["run_id"] for r in page["runs"]] == [first["run_id"]]
+
+
 async def test_list_filters_and_cursor(stack: Stack) -> None:
     await stack.apply(approval_flow(APPROVER))
     await stack.apply(SIGNAL_FLOW)

@@ -43,11 +43,13 @@ backoff (up to 5 minutes apart) until it succeeds, for up to three days.
 """
 
 ERROR_TEXT = {
-    400: "Malformed request (e.g. the body is not JSON).",
+    400: "Malformed request: the body is not JSON or nests too deep, or a path segment, query "
+    "parameter or header holds a NUL character.",
     401: "Missing, unknown or revoked API key.",
     403: "The named actor may not do this.",
     404: "No such object in this tenant.",
-    409: "The run or step is not in a state that allows this.",
+    409: "The run or step is not in a state that allows this, or the Idempotency-Key was used "
+    "for a different request (`idempotency_conflict`).",
     413: "The request body is larger than the server accepts (2 MiB).",
     422: "The request is well-formed but not valid; `details` lists the fields.",
 }
@@ -175,8 +177,10 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             }
             for target, params_map in op.links.items()
         }
-    too_large = {413} if op.body is not None or op.body_any else set()
-    for status in sorted({*op.errors, 401, *too_large}):
+    has_body = op.body is not None or op.body_any
+    body_errors = {400, 413, 422} if has_body else set()
+    malformed = {400} if params else set()  # a NUL in a path segment, query value or header
+    for status in sorted({*op.errors, 401, *body_errors, *malformed}):
         responses[str(status)] = {
             "description": ERROR_TEXT.get(status, "Error"),
             "content": {"application/json": {"schema": error_ref}},

@@ -3,7 +3,6 @@ the OpenAPI entry, so the document always says what the server does."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from engine.access import ApiKey
+from web.boundary import parse_json
 from web.errors import ApiError, from_validation
 
 MAX_BODY = 1_048_576 + 4096
@@ -109,10 +109,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw:
         return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_json", f"the request body is not valid JSON: {exc}") from exc
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "the request body must be a JSON object")
     return data

@@ -32,6 +32,7 @@ from web.api.schemas import (
     WorkflowQuery,
     WorkflowSummary,
 )
+from web.boundary import check_text
 from web.errors import ApiError, field_error
 from web.ports import EngineFacade
 
@@ -39,7 +40,9 @@ api = Api()
 
 IDEMPOTENCY = Header(
     "Idempotency-Key",
-    "Makes the start safe to retry: a second start with the same key returns the same run.",
+    "Makes the start safe to retry: a second start with the same key and the same request "
+    "(workflow, inputs, requester, callback_url) returns the same run; the key sent with a "
+    "different request answers 409 `idempotency_conflict`.",
 )
 
 
@@ -189,6 +192,8 @@ async def start_run(deps: ApiDeps, call: Call) -> Result:
     key = call.request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > IDEMPOTENCY.max_length:
         raise ApiError(422, "invalid_request", "Idempotency-Key must be 1 to 255 characters")
+    if key is not None:
+        check_text(IDEMPOTENCY.name, key)  # header bytes that are not UTF-8 arrive as surrogates
     callback = str(req.callback_url) if req.callback_url else None
     if req.callback_url is not None:
         try:

@@ -3,7 +3,6 @@ reading a step's form out of a POST."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from engine.display import input_rows
 from engine.ports import Clock
 from engine.timeline import describe
 from web import mrkdwn
+from web.boundary import same_secret
 from web.config import WebConfig
 from web.errors import RETRY_AFTER, is_outage
 from web.links import LinkSigner
@@ -79,15 +79,30 @@ def deps(request: web.Request) -> PageDeps:
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     context.setdefault("user", request.get(SESSION))
     html = _env.get_template(template).render(**context)
-    response = web.Response(text=html, status=status, content_type="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # links carry secrets in their path
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
+    return web.Response(text=html, status=status, content_type="text/html")
+
+
+# Every HTML answer, whichever handler made it (pages, fragments, error pages, install pages):
+# pages show run data and carry secrets in their links.
+HTML_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # links carry secrets in their path
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
-    )
-    return response
+    ),
+}
+
+
+async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare` hook, so no response escapes it (a middleware would miss those
+    raised as exceptions): the HTML headers on every HTML response, and no MIME sniffing of
+    anything."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.content_type == "text/html":
+        for name, value in HTML_HEADERS.items():
+            response.headers.setdefault(name, value)
 
 
 HEADLINES = {403: "Not allowed", 404: "Not found", 405: "Not allowed", 413: "Too large"}
@@ -159,7 +174,7 @@ async def require_session(request: web.Request) -> WebSession:
 
 def check_session_csrf(session: WebSession, form: MultiDictProxy[Any]) -> None:
     given = str(form.get("csrf", ""))
-    if not hmac.compare_digest(given, session.csrf_token):
+    if not same_secret(given, session.csrf_token):
         raise web.HTTPForbidden(text="This form has expired; reload the page and try again.")
 
 
@@ -176,7 +191,7 @@ def keep_link_csrf(request: web.Request, response: web.StreamResponse, token: st
 def check_link_csrf(request: web.Request, form: MultiDictProxy[Any]) -> bool:
     cookie = request.cookies.get(LINK_CSRF_COOKIE, "")
     given = str(form.get("csrf", ""))
-    return bool(cookie) and hmac.compare_digest(cookie, given)
+    return bool(cookie) and same_secret(given, cookie)
 
 
 def set_cookie(
