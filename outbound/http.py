@@ -23,7 +23,7 @@ from yarl import URL
 from engine.commands import CallHttp, Command
 from engine.errors import TemplateError
 from engine.ports import Failed, Outcome, Succeeded
-from engine.templates import render, render_value
+from engine.templates import render, render_url, render_value
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +151,10 @@ def _default_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
 
 
 class HttpHandler:
-    """The `CommandHandler` for `call_http`. Renders url, headers and json over the command's
-    context plus `secrets`, sends `Idempotency-Key: <command.key>`, and reports the outcome in
-    the terms of the step's retry policy ("timeout", "connection", "5xx", "429", a status)."""
+    """The `CommandHandler` for `call_http`. Renders url (inserted values percent-encoded),
+    headers and json over the command's context plus `secrets`, sends `Idempotency-Key:
+    <command.key>`, and reports the outcome in the terms of the step's retry policy ("timeout",
+    "connection", "5xx", "429", a status)."""
 
     def __init__(
         self,
@@ -191,7 +192,7 @@ class HttpHandler:
         action = command.action
         context = {**command.context, "secrets": self._secrets}
         try:
-            url = URL(render(action.url, context).strip())
+            url = URL(render_url(action.url, context).strip())
             headers = {k: render(v, context) for k, v in action.headers.items()}
             body = render_value(action.json_body, context)
         except TemplateError as exc:
