@@ -8,12 +8,16 @@ saved, rather than when a run reaches it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 # As a module: engine.forms imports the models of this package, so its names are read at call time.
 from engine import forms, schedules, templates
 from engine.definitions.models import (
+    MAX_TEMPLATE_EXPRESSIONS,
+    MAX_TEMPLATE_TEXT,
     ApprovalStep,
     EscalationLevel,
     FormField,
@@ -26,12 +30,54 @@ from engine.definitions.models import (
     WaitStep,
     WorkflowDefinition,
 )
-from engine.errors import DefinitionIssue, InvalidInput, TemplateError
+from engine.errors import DefinitionIssue, InvalidInput
 
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
 _RUN_KEYS = ("id", "workflow", "version", "requester")
 _ROOTS = ("inputs", "steps", "run", "requester")
+
+
+class _Templates:
+    """The templates of one definition, counted as they are checked: past the limits the rest
+    are not parsed, so a definition made to be slow to check is refused quickly."""
+
+    def __init__(self) -> None:
+        self.chars = self.expressions = 0
+        self.stopped_at: str | None = None
+
+    def admit(self, field: str, text: str) -> bool:
+        """Whether to parse this template: not once the totals have passed a limit."""
+        if self.stopped_at is None:
+            self.chars += len(text)
+            if self.chars > MAX_TEMPLATE_TEXT:
+                self.stopped_at = field
+        return self.stopped_at is None
+
+    def parsed(self, field: str, found: templates.Analysis) -> None:
+        self.expressions += found.expressions
+        if self.expressions > MAX_TEMPLATE_EXPRESSIONS:
+            self.stopped_at = field
+
+    def issues(self) -> list[DefinitionIssue]:
+        if self.stopped_at is None:
+            return []
+        where = "; the checks stopped here"
+        if self.chars > MAX_TEMPLATE_TEXT:
+            return [
+                _at(
+                    self.stopped_at,
+                    f"the templates of this workflow are over {MAX_TEMPLATE_TEXT:,} characters "
+                    f"in all{where}",
+                )
+            ]
+        return [
+            _at(
+                self.stopped_at,
+                f"the templates of this workflow have over {MAX_TEMPLATE_EXPRESSIONS:,} "
+                f"expressions ({{{{ }}}} and {{% %}}) in all{where}",
+            )
+        ]
 
 
 def check_definition(defn: WorkflowDefinition) -> list[DefinitionIssue]:
@@ -52,10 +98,47 @@ def check_definition(defn: WorkflowDefinition) -> list[DefinitionIssue]:
                 )
             )
         seen_signals.setdefault(name, step.id)
+    counted = _Templates()
     for index, step in enumerate(defn.steps):
-        issues += _step(defn, index, step)
+        issues += _step(defn, index, step, counted)
+    issues += counted.issues()
     issues += _schedule(defn)
     return issues
+
+
+_STEP: TypeAdapter[Step] = TypeAdapter(Step)
+
+
+def check_parts(data: Mapping[str, Any]) -> list[DefinitionIssue]:
+    """The checks of the steps that are sound by themselves, in a definition that is not sound
+    as a whole (its shape errors come from validation): references, templates, principals."""
+    raw_steps = data.get("steps")
+    raw_inputs = data.get("inputs")
+    steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
+    ids = [_raw_id(s, f"#{i}") for i, s in enumerate(steps)]
+    input_ids = [_raw_id(f, "") for f in (raw_inputs if isinstance(raw_inputs, list) else [])]
+    valid: list[tuple[int, Step]] = []
+    for index, raw in enumerate(steps):
+        try:
+            valid.append((index, _STEP.validate_python(raw)))
+        except ValidationError:
+            continue
+    # Stand-ins for what did not validate: only their ids are read, to resolve references.
+    known: list[Any] = [SignalStep.model_construct(id=i, type="signal") for i in ids]
+    for index, step in valid:
+        known[index] = step
+    fields = [FormField.model_construct(id=i) for i in input_ids if i]
+    defn = WorkflowDefinition.model_construct(name="", inputs=fields, steps=known)
+    issues = _unique([i for i in ids if not i.startswith("#")], "steps", "step id")
+    counted = _Templates()
+    for index, step in valid:
+        issues += _step(defn, index, step, counted)
+    return issues + counted.issues()
+
+
+def _raw_id(item: Any, default: str) -> str:
+    value = item.get("id") if isinstance(item, Mapping) else None
+    return value if isinstance(value, str) else default
 
 
 def _schedule(defn: WorkflowDefinition) -> list[DefinitionIssue]:
@@ -132,7 +215,9 @@ def _form_fields(
     return issues
 
 
-def _step(defn: WorkflowDefinition, index: int, step: Step) -> list[DefinitionIssue]:
+def _step(
+    defn: WorkflowDefinition, index: int, step: Step, counted: _Templates
+) -> list[DefinitionIssue]:
     where = f"steps.{index}"
     issues: list[DefinitionIssue] = []
     if isinstance(step, ApprovalStep):
@@ -154,7 +239,10 @@ def _step(defn: WorkflowDefinition, index: int, step: Step) -> list[DefinitionIs
     for field, text, expression, secrets in _templated(step, where):
         # A compensation runs after its step completed, so it may read the step's own output.
         readable = index + 1 if ".compensate." in field else index
-        issues += _template(defn, step.id, readable, field, text, expression, secrets)
+        if counted.admit(field, text):
+            found = templates.analyze(text, expression=expression)
+            counted.parsed(field, found)
+            issues += _template(defn, step.id, readable, field, found, expression, secrets)
     return issues
 
 
@@ -231,6 +319,16 @@ def _http(action: HttpAction, where: str) -> list[DefinitionIssue]:
     if not _is_template(action.url) and not action.url.startswith(("http://", "https://")):
         issues.append(
             _at(f"{where}.url", f"expected an http:// or https:// URL, got {action.url!r}")
+        )
+    first = action.url.lstrip().split("}}", 1)[0]
+    if first.startswith("{{") and "raw_url" not in first:
+        issues.append(
+            _at(
+                f"{where}.url",
+                "the url starts with a value, and values in a url are percent-encoded (so it "
+                "cannot supply the scheme and host); write {{ ... | raw_url }} to insert it as "
+                "written",
+            )
         )
     for i, status in enumerate(action.expect):
         if not 100 <= status <= 599:
@@ -314,22 +412,17 @@ def _template(
     step_id: str,
     readable: int,
     field: str,
-    text: str,
+    found: templates.Analysis,
     expression: bool,
     secrets: bool,
 ) -> list[DefinitionIssue]:
-    error = templates.check_syntax(text, expression=expression)
-    if error is not None:
+    if found.error is not None:
         kind = "condition" if expression else "template"
-        return [_at(field, f"{kind} syntax error: {error}")]
-    try:
-        refs = templates.references(text, expression=expression)
-    except TemplateError as exc:  # pragma: no cover - check_syntax already parsed it
-        return [_at(field, exc.message)]
+        return [_at(field, f"{kind} syntax error: {found.error}")]
     inputs = list(dict.fromkeys(f.id for f in defn.inputs))
     order = {s.id: i for i, s in enumerate(defn.steps)}
     issues = []
-    for root, attr in sorted(refs, key=lambda r: (r[0], r[1] or "")):
+    for root, attr in sorted(found.references, key=lambda r: (r[0], r[1] or "")):
         message = _reference(root, attr, step_id, readable, inputs, order, secrets)
         if message:
             issues.append(_at(field, message))

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.durations import Duration
 
+# A definition is checked, and its templates parsed, on the server's event loop: these bounds
+# keep the worst case to a small fraction of a second.
+MAX_STEPS = 100
+MAX_TEMPLATE_EXPRESSIONS = 500  # {{ }} and {% %} in all the templates of a definition
+MAX_TEMPLATE_TEXT = 32_000  # characters of all its templates together
+
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 CHANNEL = re.compile(r"^(#[\w.-]+|[CG][A-Z0-9]{2,})$")  # "#name" or a channel id
 Template = str  # a Jinja2 text template, rendered in the sandbox
@@ -236,7 +242,7 @@ class WorkflowDefinition(Model):
     title: str | None = None
     description: str | None = None
     inputs: list[FormField] = Field(default_factory=list)
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     schedule: Schedule | None = None
 
     def step(self, step_id: str) -> Step:
