@@ -12,7 +12,14 @@ import pytest
 
 from engine import templates
 from engine.errors import TemplateError
-from engine.template_sandbox import MAX_LOOP_ITERATIONS, MAX_OUTPUT, MAX_VALUE
+from engine.template_sandbox import (
+    MAX_LOOP_ITERATIONS,
+    MAX_OUTPUT,
+    MAX_VALUE,
+    ReadOnlyDict,
+    ReadOnlyList,
+    freeze,
+)
 
 CTX: dict[str, Any] = {
     "inputs": {"amount": 120, "tags": ["a", "b"], "note": "lunch"},
@@ -50,6 +57,27 @@ def test_every_kind_of_render_gets_read_only_data() -> None:
     with pytest.raises(TemplateError):
         templates.render_url("https://x/{{ inputs.tags.pop() }}", CTX)
     assert before == CTX
+
+
+def test_the_data_is_read_only_at_every_depth_and_every_way_it_is_reached() -> None:
+    data = freeze(CTX)
+    lines = data["steps"]["book"]["response"]["lines"]
+    reached = [
+        lines[0],
+        list(lines)[1],
+        lines[:1][0],
+        [v for _k, v in data["inputs"].items()][1],
+        dict(**data["steps"])["book"],
+        data["steps"].get("book"),
+        next(iter(data["steps"].values())),
+    ]
+    for value in reached:
+        assert isinstance(value, ReadOnlyDict | ReadOnlyList)
+        with pytest.raises(TypeError, match="read-only"):
+            value.clear()
+    # A list a template builds from read-only items keeps them read-only.
+    joined = templates.render("{{ (inputs.tags + ['c'])|join }}", CTX)
+    assert joined == "abc"
 
 
 def test_reading_still_works_as_before() -> None:
