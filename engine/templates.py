@@ -124,6 +124,24 @@ def _scan(text: str, expression: bool) -> int:
     return max(expressions, 1 if expression else 0)
 
 
+def _may_nest(text: str) -> bool:
+    """Whether the text could pass a nesting limit at all: counting the characters that open
+    a block, a bracket or a chain is an upper bound, and far cheaper than tokenizing."""
+    delimiters = text.count("{{") + text.count("{%")
+    brackets = text.count("(") + text.count("[") + text.count("{") - delimiters
+    chains = text.count("not") + text.count("-") + text.count("+")
+    return (
+        text.count("{%") > MAX_NESTING
+        or brackets > MAX_NESTING
+        or chains > MAX_OPERATOR_RUN
+        or text.count("if") > MAX_OPERATOR_RUN
+    )
+
+
+def _expressions(text: str, expression: bool) -> int:
+    return 1 if expression else text.count("{{") + text.count("{%")
+
+
 def _loop_count(node: nodes.Node) -> int | None:
     """How often a loop over `node` runs, when the text says: range() of constants, a literal."""
     if isinstance(node, nodes.List | nodes.Tuple):
@@ -142,12 +160,15 @@ def _loop_count(node: nodes.Node) -> int | None:
         return None
 
 
-def _check_tree(tree: nodes.Template) -> None:
+def _check_tree(tree: nodes.Template) -> list[nodes.Node]:
     """Refuse trees too deep to compile safely, and loops whose counts multiply past the limit
-    (walked with a stack: a deep tree must not be what makes this check recurse)."""
+    (walked with a stack: a deep tree must not be what makes this check recurse). Returns
+    every node, for the references."""
     stack: list[tuple[nodes.Node, int, int]] = [(tree, 1, 1)]
+    seen: list[nodes.Node] = []
     while stack:
         node, depth, runs = stack.pop()
+        seen.append(node)
         if depth > MAX_TREE_DEPTH:
             raise _too(
                 f"the template nests too deeply (over {MAX_TREE_DEPTH} levels of "
@@ -171,16 +192,19 @@ def _check_tree(tree: nodes.Template) -> None:
         for child in node.iter_child_nodes():
             at_iter = isinstance(node, nodes.For) and child is node.iter
             stack.append((child, depth + 1, runs if at_iter else inner))
+    return seen
 
 
-def _parse(env: jinja2.Environment, text: str, expression: bool) -> tuple[nodes.Template, int]:
-    """The checked tree of a template (or of a `when:` expression, as `result = ...`) and its
-    number of expressions; raises TemplateSyntaxError with a line."""
+def _parse(
+    env: jinja2.Environment, text: str, expression: bool
+) -> tuple[nodes.Template, int, list[nodes.Node]]:
+    """The checked tree of a template (or of a `when:` expression, as `result = ...`), its
+    number of expressions and all its nodes; raises TemplateSyntaxError with a line."""
     if len(text) > MAX_TEMPLATE_CHARS:
         raise _too(
             f"the template is {len(text):,} characters long (at most {MAX_TEMPLATE_CHARS:,})", 1
         )
-    count = _scan(text, expression)
+    count = _scan(text, expression) if _may_nest(text) else _expressions(text, expression)
     try:
         if expression:
             parser = Parser(env, text, state="variable")
@@ -194,20 +218,21 @@ def _parse(env: jinja2.Environment, text: str, expression: bool) -> tuple[nodes.
             tree = env.parse(text)
     except RecursionError:
         raise _too("the template nests too deeply", 1) from None
-    _check_tree(tree)
-    tree.set_environment(env)
-    return tree, count
+    return tree, count, _check_tree(tree)
 
 
 @lru_cache(maxsize=1024)
 def _template(text: str, url: bool = False) -> jinja2.Template:
     env = _url_env if url else _env
-    return env.from_string(_parse(env, text, expression=False)[0])
+    tree = _parse(env, text, expression=False)[0]
+    tree.set_environment(env)
+    return env.from_string(tree)
 
 
 @lru_cache(maxsize=1024)
 def _expression(text: str) -> TemplateExpression:
-    tree, _ = _parse(_env, text, expression=True)
+    tree = _parse(_env, text, expression=True)[0]
+    tree.set_environment(_env)
     return TemplateExpression(_env.from_string(tree), undefined_to_none=False)
 
 
@@ -295,8 +320,8 @@ class Analysis:
 def analyze(text: str, *, expression: bool = False) -> Analysis:
     """Parse once: the syntax error (or limit passed), expression count and references."""
     try:
-        tree, count = _parse(_env, text, expression)
-        return Analysis(expressions=count, references=frozenset(_references(tree)))
+        _tree, count, every = _parse(_env, text, expression)
+        return Analysis(expressions=count, references=frozenset(_references(every)))
     except jinja2.TemplateSyntaxError as exc:
         return Analysis(error=_where(exc))
     except RecursionError:
@@ -325,18 +350,19 @@ def references(text: str, *, expression: bool = False) -> set[tuple[str, str | N
 _IMPLICIT = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
 
 
-def _references(tree: nodes.Template) -> set[tuple[str, str | None]]:
+def _references(every: list[nodes.Node]) -> set[tuple[str, str | None]]:
     # Names assigned anywhere in the template ({% set %}, loop targets, macro names and
     # arguments) are its own; Jinja2's meta.find_undeclared_variables would compile the whole
     # template to say so, which costs more than everything else a check does.
-    names = list(tree.find_all(nodes.Name))
+    names = [n for n in every if isinstance(n, nodes.Name)]
     own = {n.name for n in names if n.ctx in ("store", "param")}
-    own |= {m.name for m in tree.find_all(nodes.Macro)}
+    own |= {m.name for m in every if isinstance(m, nodes.Macro)}
     free = {n.name for n in names if n.ctx == "load"} - own - _IMPLICIT - BUILTIN_NAMES
     found: set[tuple[str, str | None]] = set()
     attributed: set[int] = set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        assert isinstance(node, nodes.Getattr | nodes.Getitem)
+    for node in every:
+        if not isinstance(node, nodes.Getattr | nodes.Getitem):
+            continue
         inner = node.node
         if not isinstance(inner, nodes.Name) or inner.name not in free:
             continue
