@@ -24,9 +24,10 @@ from jinja2 import nodes
 from jinja2.environment import TemplateExpression
 from jinja2.parser import Parser
 
-from engine import template_sandbox as sandbox
 from engine.errors import TemplateError
-from engine.template_sandbox import MAX_LOOP_ITERATIONS, MAX_OUTPUT
+from engine.template_budget import MAX_LOOP_ITERATIONS, MAX_OUTPUT, LimitExceeded, budget, printed
+from engine.template_data import freeze
+from engine.template_sandbox import Sandbox
 
 MAX_TEMPLATE_CHARS = 8_000  # of one template (a message, a URL, one string of a JSON body)
 MAX_NESTING = 10  # blocks ({% if %}, {% for %}) inside each other; brackets inside each other
@@ -38,7 +39,7 @@ _BLOCK_TAGS = frozenset({"if", "for", "macro", "call", "filter", "with", "autoes
 
 
 def _finalize(value: Any) -> Any:
-    sandbox.printed(value)
+    printed(value)
     # An optional form field left empty is None; it should read as nothing, not as "None".
     return "" if value is None else value
 
@@ -54,7 +55,7 @@ def _raw_url(value: Any) -> RawUrl:
 def _url_finalize(value: Any) -> str:
     """Values inserted into a URL are percent-encoded as one path segment (or query value), so
     an input like `../admin?x=` cannot change the path or add parameters."""
-    sandbox.printed(value)
+    printed(value)
     if isinstance(value, RawUrl):
         return str(value)
     text = "" if value is None else str(value)
@@ -63,8 +64,8 @@ def _url_finalize(value: Any) -> str:
     return quote(text, safe="")
 
 
-_env = sandbox.Sandbox(_finalize)
-_url_env = sandbox.Sandbox(_url_finalize)
+_env = Sandbox(_finalize)
+_url_env = Sandbox(_url_finalize)
 for _e in (_env, _url_env):
     _e.filters["raw_url"] = _raw_url
 
@@ -257,15 +258,13 @@ _FAILURES = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, Looku
 
 def _render(template: str, context: Mapping[str, Any], url: bool) -> str:
     try:
-        with sandbox.budget():
+        with budget():
             out: list[str] = []
             size = 0
-            for chunk in _template(template, url).generate(sandbox.freeze(context)):
+            for chunk in _template(template, url).generate(freeze(context)):
                 size += len(chunk)
                 if size > MAX_OUTPUT:
-                    raise sandbox.LimitExceeded(
-                        f"the output is over {MAX_OUTPUT:,} characters long"
-                    )
+                    raise LimitExceeded(f"the output is over {MAX_OUTPUT:,} characters long")
                 out.append(chunk)
             return "".join(out)
     except (*_FAILURES, RecursionError) as exc:
@@ -286,7 +285,7 @@ def render_url(template: str, context: Mapping[str, Any]) -> str:
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     """Render every string inside dicts and lists (JSON bodies, headers); keep other values."""
-    return _render_value(value, sandbox.freeze(context))
+    return _render_value(value, freeze(context))
 
 
 def _render_value(value: Any, context: Mapping[str, Any]) -> Any:
@@ -302,8 +301,8 @@ def _render_value(value: Any, context: Mapping[str, Any]) -> Any:
 def evaluate(expression: str, context: Mapping[str, Any]) -> bool:
     """Evaluate a `when:` expression to a bool; raises TemplateError on any failure."""
     try:
-        with sandbox.budget():
-            return bool(_expression(expression)(**sandbox.freeze(context)))
+        with budget():
+            return bool(_expression(expression)(**freeze(context)))
     except (*_FAILURES, RecursionError) as exc:
         raise _failure("condition", expression, exc) from None
 

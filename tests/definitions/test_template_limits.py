@@ -12,14 +12,8 @@ import pytest
 
 from engine import templates
 from engine.errors import TemplateError
-from engine.template_sandbox import (
-    MAX_LOOP_ITERATIONS,
-    MAX_OUTPUT,
-    MAX_VALUE,
-    ReadOnlyDict,
-    ReadOnlyList,
-    freeze,
-)
+from engine.template_budget import MAX_LOOP_ITERATIONS, MAX_OUTPUT, MAX_VALUE
+from engine.template_data import ReadOnlyDict, ReadOnlyList, freeze
 
 CTX: dict[str, Any] = {
     "inputs": {"amount": 120, "tags": ["a", "b"], "note": "lunch"},
