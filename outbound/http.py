@@ -201,7 +201,13 @@ class HttpHandler:
             return Failed(f"the URL is not valid: {exc}")
         if url.scheme not in ("http", "https") or not url.host:
             plain = url.with_user(None) if url.host else url
-            return Failed(f"{str(plain)[:100]!r} is not an http(s) URL")
+            hint = ""
+            if action.url.lstrip().startswith("{{"):
+                hint = (
+                    " (values in a url are percent-encoded: write {{ ... | raw_url }} for a "
+                    "value that supplies the scheme and host)"
+                )
+            return Failed(f"{str(plain)[:100]!r} is not an http(s) URL{hint}")
         # Messages name the URL without credentials, query or fragment (they may hold secrets).
         shown = str(url.with_user(None).with_query(None).with_fragment(None))
         where = f"{action.method} {shown}"

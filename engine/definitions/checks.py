@@ -320,16 +320,6 @@ def _http(action: HttpAction, where: str) -> list[DefinitionIssue]:
         issues.append(
             _at(f"{where}.url", f"expected an http:// or https:// URL, got {action.url!r}")
         )
-    first = action.url.lstrip().split("}}", 1)[0]
-    if first.startswith("{{") and "raw_url" not in first:
-        issues.append(
-            _at(
-                f"{where}.url",
-                "the url starts with a value, and values in a url are percent-encoded (so it "
-                "cannot supply the scheme and host); write {{ ... | raw_url }} to insert it as "
-                "written",
-            )
-        )
     for i, status in enumerate(action.expect):
         if not 100 <= status <= 599:
             issues.append(_at(f"{where}.expect.{i}", f"{status} is not an HTTP status (100-599)"))

@@ -109,10 +109,3 @@ def test_shape_errors_and_unknown_references_are_reported_together() -> None:
     assert "unknown input 'amout'" in messages and "unknown step 'zz'" in messages
     assert "template syntax error" in messages and "'nobody' is not" in messages
     assert "duplicate step id 'b'" in messages
-
-
-def test_a_url_that_starts_with_a_value_must_say_raw_url() -> None:
-    step = "  - {id: a, type: http, url: '{{ inputs.amount }}/x'}\n"
-    [(field, _line, message)] = refused(HEAD + step)
-    assert field == "steps.0.url" and "raw_url" in message
-    load_definition(HEAD + "  - {id: a, type: http, url: '{{ inputs.amount | raw_url }}/x'}\n")

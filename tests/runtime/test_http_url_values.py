@@ -75,6 +75,14 @@ async def test_raw_url_lets_the_author_insert_a_base_url(
     assert isinstance(outcome, Succeeded) and raw_target.seen == ["/x/a%2Fb"]
 
 
+async def test_a_base_url_from_a_value_needs_raw_url_and_the_failure_says_so(
+    http: HttpHandler, raw_target: RawTarget
+) -> None:
+    outcome = await http.perform(call("{{ inputs.base }}/x", base=raw_target.url))
+    assert isinstance(outcome, Failed) and "| raw_url" in outcome.error
+    assert raw_target.seen == []
+
+
 async def test_a_dot_segment_fails_the_request_without_sending_it(
     http: HttpHandler, raw_target: RawTarget
 ) -> None:
