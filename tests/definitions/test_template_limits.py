@@ -232,6 +232,12 @@ def test_raw_url_inserts_a_value_as_written() -> None:
     assert templates.render("{{ inputs.id | raw_url }}", ctx) == "a/b"
 
 
+def test_a_url_value_the_server_supplies_as_raw_url_is_inserted_as_written() -> None:
+    ctx = {**CTX, "app": {"url": templates.RawUrl("http://127.0.0.1:8080")}}
+    url = templates.render_url("{{ app.url }}/demo/{{ inputs.amount }}", ctx)
+    assert url == "http://127.0.0.1:8080/demo/120"
+
+
 @pytest.mark.parametrize("value", [".", ".."])
 def test_a_dot_segment_value_is_refused_in_a_url(value: str) -> None:
     ctx = {**CTX, "inputs": {"id": value}}
