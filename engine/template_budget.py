@@ -19,14 +19,13 @@ from typing import Any, NoReturn
 
 import jinja2
 
-from engine.template_data import ReadOnlyDict, ReadOnlyList
-
 MAX_LOOP_ITERATIONS = 10_000  # loop iterations in one render, all loops together
 MAX_WORK = 1_000_000  # budget units in one render; a unit is about 0.1 µs of work
 # What things cost in units: running one node of the template (in a loop or macro body), a call
-# through the sandbox, a macro call (Jinja2 builds a frame for it), a filter or test. Reading or
-# building data costs one unit per character or item on top.
-NODE_UNITS, CALL_UNITS, MACRO_UNITS, FILTER_UNITS = 20, 50, 400, 20
+# through the sandbox, a macro call (Jinja2 builds a frame for it), a filter or test, one step of
+# walking nested data to weigh it. Reading or building data costs one unit per character or
+# item on top.
+NODE_UNITS, CALL_UNITS, MACRO_UNITS, FILTER_UNITS, WALK_UNITS = 20, 50, 400, 20, 5
 MAX_VALUE = 200_000  # characters (or items) of a value a template may build or print
 MAX_OUTPUT = 200_000  # characters a render may return
 MAX_INT_BITS = 4_096  # bits of an integer a template may compute
@@ -49,6 +48,9 @@ class Budget:
         self.work = 0
         self.iterations = 0
         self.depth = 0
+        # Weights already measured in this render, by id (the value is kept so the id stays
+        # its own): printing the same data again must not walk it again.
+        self.weights: dict[int, tuple[Any, int]] = {}
 
     def charge(self, units: int) -> None:
         self.work += units
@@ -95,18 +97,21 @@ def size(value: Any) -> int:
 def weight(value: Any) -> int:
     """Characters and items in a value, nested ones too, counted up to just past MAX_VALUE:
     what printing it (str, JSON, join) costs. A list can hold one big string many times over.
-    Read-only data cannot change, so its weight is kept."""
+    Walking the value is charged to the budget (it is Python work, item by item)."""
     if isinstance(value, str):
         return len(value) + 1
     if not isinstance(value, Mapping | list | tuple | set | frozenset):
         return 1
-    known = getattr(value, "_weight", None)
+    spent = spend()
+    known = spent.weights.get(id(value))
     if known is not None:
-        return int(known)
-    total, stack = 0, [value]
+        return known[1]
+    total = walked = 0
+    stack = [value]
     while stack and total <= MAX_VALUE:
         item = stack.pop()
         total += 1
+        walked += 1
         if isinstance(item, str):
             total += len(item)
         elif isinstance(item, Mapping):
@@ -116,13 +121,10 @@ def weight(value: Any) -> int:
             stack.extend(x for x in (*item.keys(), *values) if not _scalar(x))
         elif isinstance(item, list | tuple | set | frozenset):
             total += len(item)
-            stack.extend(
-                x
-                for x in (list.__iter__(item) if isinstance(item, list) else item)
-                if not _scalar(x)
-            )
-    if isinstance(value, ReadOnlyDict | ReadOnlyList):
-        value._weight = total
+            items = list.__iter__(item) if isinstance(item, list) else item
+            stack.extend(x for x in items if not _scalar(x))
+    spent.charge(WALK_UNITS * walked)
+    spent.weights[id(value)] = (value, total)
     return total
 
 

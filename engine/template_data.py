@@ -16,8 +16,7 @@ class ReadOnlyDict(dict[Any, Any]):
     until read, and are read as read-only copies in turn. So a render costs what it reads, not
     the size of the run's data. str() and JSON look like a dict's."""
 
-    __slots__ = ("_weight",)
-    _weight: int
+    __slots__ = ()
     __setitem__ = __delitem__ = __ior__ = _read_only
     clear = pop = popitem = setdefault = update = _read_only
 
@@ -48,8 +47,7 @@ class ReadOnlyDict(dict[Any, Any]):
 class ReadOnlyList(list[Any]):
     """A read-only copy of a list, made one level at a time like ReadOnlyDict."""
 
-    __slots__ = ("_weight",)
-    _weight: int
+    __slots__ = ()
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
     append = extend = insert = pop = remove = reverse = sort = clear = _read_only
 
