@@ -45,7 +45,8 @@ def _finalize(value: Any) -> Any:
 
 
 class RawUrl(str):
-    """A value the author chose to insert into a URL as written (`| raw_url`)."""
+    """A value inserted into a URL as written: made by `| raw_url`, where the author opts out of
+    encoding, or by the server for a base URL it supplies itself."""
 
 
 def _raw_url(value: Any) -> RawUrl:
