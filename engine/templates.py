@@ -308,6 +308,11 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> bool:
         raise _failure("condition", expression, exc) from None
 
 
+def is_template(text: str) -> bool:
+    """Whether Jinja2 would read anything but plain text in `text`."""
+    return "{{" in text or "{%" in text or "{#" in text
+
+
 @dataclass(frozen=True)
 class Analysis:
     """What a definition check needs to know of one template."""

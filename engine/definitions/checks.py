@@ -239,6 +239,8 @@ def _step(
     for field, text, expression, secrets in _templated(step, where):
         # A compensation runs after its step completed, so it may read the step's own output.
         readable = index + 1 if ".compensate." in field else index
+        if not expression and not templates.is_template(text):
+            continue  # plain text: nothing to parse or resolve
         if counted.admit(field, text):
             found = templates.analyze(text, expression=expression)
             counted.parsed(field, found)

@@ -39,7 +39,7 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver(
     _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-MAX_NODES = 20_000
+MAX_NODES = 10_000  # values in a file: composing and constructing them is Python work
 MAX_DEPTH = 64
 MAX_CHARS = 200_000  # of a workflow file
 

@@ -18,7 +18,7 @@ from engine.durations import Duration
 # keep the worst case to a small fraction of a second.
 MAX_STEPS = 100
 MAX_TEMPLATE_EXPRESSIONS = 500  # {{ }} and {% %} in all the templates of a definition
-MAX_TEMPLATE_TEXT = 32_000  # characters of all its templates together
+MAX_TEMPLATE_TEXT = 32_000  # characters of all its templates together (plain text aside)
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 CHANNEL = re.compile(r"^(#[\w.-]+|[CG][A-Z0-9]{2,})$")  # "#name" or a channel id
