@@ -31,7 +31,7 @@ from engine.template_sandbox import Sandbox
 
 MAX_TEMPLATE_CHARS = 8_000  # of one template (a message, a URL, one string of a JSON body)
 MAX_NESTING = 10  # blocks ({% if %}, {% for %}) inside each other; brackets inside each other
-MAX_TREE_DEPTH = 60  # of the parsed template: long operator chains (a + b + c ...) count too
+MAX_TREE_DEPTH = 100  # of the parsed template: long operator chains (a + b + c ...) count too
 MAX_OPERATOR_RUN = 20  # `not not not ...`, `- - - ...`; inline ifs in one expression
 
 # Tags that open a block closed by `end<tag>` (`set` only in its block form).
