@@ -24,7 +24,7 @@ from engine.commands import CallHttp, Command
 from engine.errors import SecretUnreadable, TemplateError
 from engine.ports import Failed, Outcome, Succeeded
 from engine.secrets import Redactor, action_texts, read_only, referenced
-from engine.templates import render, render_value
+from engine.templates import RawUrl, render, render_url, render_value
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +172,12 @@ def _default_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
 
 
 class HttpHandler:
-    """The `CommandHandler` for `call_http`. Renders url, headers and json over the command's
-    context plus `secrets` (a read-only mapping of the command's tenant's secrets, only those its
-    templates name), sends `Idempotency-Key: <command.key>`, and reports the outcome in the terms
-    of the step's retry policy ("timeout", "connection", "5xx", "429", a status), with every
-    secret value it used replaced by `[secret NAME]` (a server may echo what it was sent)."""
+    """The `CommandHandler` for `call_http`. Renders url (inserted values percent-encoded),
+    headers and json over the command's context plus `secrets` (a read-only mapping of the
+    command's tenant's secrets, only those its templates name), sends `Idempotency-Key:
+    <command.key>`, and reports the outcome in the terms of the step's retry policy ("timeout",
+    "connection", "5xx", "429", a status), with every secret value it used replaced by
+    `[secret NAME]` (a server may echo what it was sent)."""
 
     def __init__(
         self,
@@ -204,7 +205,7 @@ class HttpHandler:
         base = URL(base_url.rstrip("/"))
         if base.host is None or _as_ip(base.host) is None:
             raise ValueError(f"{base_url!r} must name the app by its address")
-        self._app = {"url": str(base)}
+        self._app = {"url": RawUrl(str(base))}  # inserted as written, not percent-encoded
         self._own = {(base.scheme, base.host, base.port, path) for path in paths}
 
     def _is_own(self, url: URL) -> bool:
@@ -262,7 +263,7 @@ class HttpHandler:
         if self._app:
             context["app"] = self._app
         try:
-            url = URL(render(action.url, context).strip())
+            url = URL(render_url(action.url, context).strip())
             headers = {k: render(v, context) for k, v in action.headers.items()}
             body = render_value(action.json_body, context)
         except TemplateError as exc:
@@ -271,7 +272,13 @@ class HttpHandler:
             return Failed(f"the URL is not valid: {exc}")
         if url.scheme not in ("http", "https") or not url.host:
             plain = url.with_user(None) if url.host else url
-            return Failed(f"{str(plain)[:100]!r} is not an http(s) URL")
+            hint = ""
+            if action.url.lstrip().startswith("{{"):
+                hint = (
+                    " (values in a url are percent-encoded: write {{ ... | raw_url }} for a "
+                    "value that supplies the scheme and host)"
+                )
+            return Failed(f"{str(plain)[:100]!r} is not an http(s) URL{hint}")
         # Messages name the URL without credentials, query or fragment (they may hold secrets).
         shown = str(url.with_user(None).with_query(None).with_fragment(None))
         where = f"{action.method} {shown}"

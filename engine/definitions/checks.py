@@ -7,12 +7,16 @@ saved, rather than when a run reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 # As a module: engine.forms imports the models of this package, so its names are read at call time.
 from engine import forms, principal, schedules, templates
 from engine.definitions.models import (
+    MAX_TEMPLATE_EXPRESSIONS,
+    MAX_TEMPLATE_TEXT,
     ApprovalStep,
     EscalationLevel,
     FormField,
@@ -25,13 +29,55 @@ from engine.definitions.models import (
     WaitStep,
     WorkflowDefinition,
 )
-from engine.errors import DefinitionIssue, InvalidInput, TemplateError
+from engine.errors import DefinitionIssue, InvalidInput
 
 _APPROVERS: tuple[principal.Kind, ...] = ("user", "email", "group")
 _LEVEL: tuple[principal.Kind, ...] = (*_APPROVERS, "channel")  # a lone escalation level
 _NOTIFIED: tuple[principal.Kind, ...] = ("user", "email", "channel")
 _RUN_KEYS = ("id", "workflow", "version", "requester")
 _ROOTS = ("inputs", "steps", "run", "requester")
+
+
+class _Templates:
+    """The templates of one definition, counted as they are checked: past the limits the rest
+    are not parsed, so a definition made to be slow to check is refused quickly."""
+
+    def __init__(self) -> None:
+        self.chars = self.expressions = 0
+        self.stopped_at: str | None = None
+
+    def admit(self, field: str, text: str) -> bool:
+        """Whether to parse this template: not once the totals have passed a limit."""
+        if self.stopped_at is None:
+            self.chars += len(text)
+            if self.chars > MAX_TEMPLATE_TEXT:
+                self.stopped_at = field
+        return self.stopped_at is None
+
+    def parsed(self, field: str, found: templates.Analysis) -> None:
+        self.expressions += found.expressions
+        if self.expressions > MAX_TEMPLATE_EXPRESSIONS:
+            self.stopped_at = field
+
+    def issues(self) -> list[DefinitionIssue]:
+        if self.stopped_at is None:
+            return []
+        where = "; the checks stopped here"
+        if self.chars > MAX_TEMPLATE_TEXT:
+            return [
+                _at(
+                    self.stopped_at,
+                    f"the templates of this workflow are over {MAX_TEMPLATE_TEXT:,} characters "
+                    f"in all{where}",
+                )
+            ]
+        return [
+            _at(
+                self.stopped_at,
+                f"the templates of this workflow have over {MAX_TEMPLATE_EXPRESSIONS:,} "
+                f"expressions ({{{{ }}}} and {{% %}}) in all{where}",
+            )
+        ]
 
 
 def check_definition(
@@ -56,8 +102,10 @@ def check_definition(
                 )
             )
         seen_signals.setdefault(name, step.id)
+    counted = _Templates()
     for index, step in enumerate(defn.steps):
-        issues += _step(defn, index, step, secret_names)
+        issues += _step(defn, index, step, secret_names, counted)
+    issues += counted.issues()
     issues += _schedule(defn)
     issues += _summary(defn)
     return issues
@@ -67,16 +115,45 @@ def _summary(defn: WorkflowDefinition) -> list[DefinitionIssue]:
     """The summary is rendered when a run starts: it may read inputs, run and requester."""
     if defn.summary is None:
         return []
-    if any(root == "steps" for root, _ in _safe_references(defn.summary)):
+    found = templates.analyze(defn.summary, expression=False)
+    if any(root == "steps" for root, _ in found.references):
         return [_at("summary", "the summary is rendered when the run starts, before any step")]
-    return _template(defn, "summary", 0, "summary", defn.summary, False, False, None)
+    return _template(defn, "summary", 0, "summary", found, False, False, None)
 
 
-def _safe_references(text: str) -> set[tuple[str, str | None]]:
-    try:
-        return templates.references(text)
-    except TemplateError:
-        return set()  # _template reports the syntax error
+_STEP: TypeAdapter[Step] = TypeAdapter(Step)
+
+
+def check_parts(data: Mapping[str, Any]) -> list[DefinitionIssue]:
+    """The checks of the steps that are sound by themselves, in a definition that is not sound
+    as a whole (its shape errors come from validation): references, templates, principals."""
+    raw_steps = data.get("steps")
+    raw_inputs = data.get("inputs")
+    steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
+    ids = [_raw_id(s, f"#{i}") for i, s in enumerate(steps)]
+    input_ids = [_raw_id(f, "") for f in (raw_inputs if isinstance(raw_inputs, list) else [])]
+    valid: list[tuple[int, Step]] = []
+    for index, raw in enumerate(steps):
+        try:
+            valid.append((index, _STEP.validate_python(raw)))
+        except ValidationError:
+            continue
+    # Stand-ins for what did not validate: only their ids are read, to resolve references.
+    known: list[Any] = [SignalStep.model_construct(id=i, type="signal") for i in ids]
+    for index, step in valid:
+        known[index] = step
+    fields = [FormField.model_construct(id=i) for i in input_ids if i]
+    defn = WorkflowDefinition.model_construct(name="", inputs=fields, steps=known)
+    issues = _unique([i for i in ids if not i.startswith("#")], "steps", "step id")
+    counted = _Templates()
+    for index, step in valid:
+        issues += _step(defn, index, step, None, counted)
+    return issues + counted.issues()
+
+
+def _raw_id(item: Any, default: str) -> str:
+    value = item.get("id") if isinstance(item, Mapping) else None
+    return value if isinstance(value, str) else default
 
 
 def _schedule(defn: WorkflowDefinition) -> list[DefinitionIssue]:
@@ -146,7 +223,11 @@ def _form_fields(
 
 
 def _step(
-    defn: WorkflowDefinition, index: int, step: Step, secret_names: Collection[str] | None
+    defn: WorkflowDefinition,
+    index: int,
+    step: Step,
+    secret_names: Collection[str] | None,
+    counted: _Templates,
 ) -> list[DefinitionIssue]:
     where = f"steps.{index}"
     issues: list[DefinitionIssue] = []
@@ -170,7 +251,14 @@ def _step(
     for field, text, expression, secrets in _templated(step, where):
         # A compensation runs after its step completed, so it may read the step's own output.
         readable = index + 1 if ".compensate." in field else index
-        issues += _template(defn, step.id, readable, field, text, expression, secrets, secret_names)
+        if not expression and not templates.is_template(text):
+            continue  # plain text: nothing to parse or resolve
+        if counted.admit(field, text):
+            found = templates.analyze(text, expression=expression)
+            counted.parsed(field, found)
+            issues += _template(
+                defn, step.id, readable, field, found, expression, secrets, secret_names
+            )
     return issues
 
 
@@ -317,23 +405,18 @@ def _template(
     step_id: str,
     readable: int,
     field: str,
-    text: str,
+    found: templates.Analysis,
     expression: bool,
     secrets: bool,
     secret_names: Collection[str] | None,
 ) -> list[DefinitionIssue]:
-    error = templates.check_syntax(text, expression=expression)
-    if error is not None:
+    if found.error is not None:
         kind = "condition" if expression else "template"
-        return [_at(field, f"{kind} syntax error: {error}")]
-    try:
-        refs = templates.references(text, expression=expression)
-    except TemplateError as exc:  # pragma: no cover - check_syntax already parsed it
-        return [_at(field, exc.message)]
+        return [_at(field, f"{kind} syntax error: {found.error}")]
     inputs = list(dict.fromkeys(f.id for f in defn.inputs))
     order = {s.id: i for i, s in enumerate(defn.steps)}
     issues = []
-    for root, attr in sorted(refs, key=lambda r: (r[0], r[1] or "")):
+    for root, attr in sorted(found.references, key=lambda r: (r[0], r[1] or "")):
         if root == "secrets" and secrets:
             message = _secret(attr, secret_names)
         else:

@@ -15,16 +15,20 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from engine.definitions.checks import check_definition
+from engine.definitions.checks import check_definition, check_parts
 from engine.definitions.messages import Path, describe, issues_from_validation
-from engine.definitions.models import WorkflowDefinition
+from engine.definitions.models import MAX_STEPS, WorkflowDefinition
 from engine.errors import DefinitionError, DefinitionIssue
 
 LineMap = dict[Path, int]
 _BOOL, _TIMESTAMP = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it: composing a large file in pure Python takes seconds.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[valid-type,misc]
     """SafeLoader with YAML 1.2 scalars: only true/false are booleans (`no`, `on` stay text) and
     dates stay text, so what loads is exactly what JSON could say."""
 
@@ -36,8 +40,9 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver(
     _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-MAX_NODES = 20_000
+MAX_NODES = 10_000  # values in a file: composing and constructing them is Python work
 MAX_DEPTH = 64
+MAX_CHARS = 200_000  # of a workflow file
 
 
 def load_definition(
@@ -45,6 +50,9 @@ def load_definition(
 ) -> WorkflowDefinition:
     """Parse and validate a workflow; raises DefinitionError listing every issue found.
     `secret_names`: the secrets of the workspace it is applied to (see `check_definition`)."""
+    if len(text) > MAX_CHARS:
+        message = f"the file is {len(text):,} characters long (at most {MAX_CHARS:,})"
+        raise DefinitionError(_located([_issue("", message, 1)], {}, filename))
     try:
         data, lines, issues = _parse(text, filename)
     except DefinitionError as exc:
@@ -58,10 +66,17 @@ def load_definition(
     if not isinstance(data, dict):
         message = f"the top level must be a mapping (name:, steps:, ...), not {describe(data)}"
         raise DefinitionError(_located([_issue("", message, lines.get((), 1))], lines, filename))
+    steps = data.get("steps")
+    if isinstance(steps, list) and len(steps) > MAX_STEPS:  # before validating them all
+        message = f"a workflow has at most {MAX_STEPS} steps, this one has {len(steps):,}"
+        raise DefinitionError(_located([_issue("steps", message)], lines, filename))
     try:
         definition = WorkflowDefinition.model_validate(data)
     except ValidationError as exc:
         issues += issues_from_validation(exc, data)
+        # The steps that are sound by themselves are still checked, so unknown references
+        # show up together with the shape errors rather than after they are fixed.
+        issues += check_parts(data)
         raise DefinitionError(_located(issues, lines, filename)) from None
     issues += check_definition(definition, secret_names)
     if issues:
@@ -93,7 +108,10 @@ def _parse(text: str, filename: str | None) -> tuple[Any, LineMap, list[Definiti
         else:
             # Raw tabs can only be whitespace in valid JSON; YAML refuses them as indentation.
             node = _compose_or_none(text.replace("\t", " "))
-            return (data, *_lines(node)) if node is not None else (data, {}, [])
+            if node is not None:
+                return (data, *_lines(node))
+            _bounded(data)
+            return data, {}, []
     node = _compose(text)
     lines, duplicates = _lines(node)
     loader = _Loader("")
@@ -121,6 +139,24 @@ def _compose_or_none(text: str) -> yaml.Node | None:
         return yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
         return None
+
+
+def _bounded(data: Any) -> None:
+    """Refuse data nested or sized past the limits `_lines` applies to YAML."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES or depth > MAX_DEPTH:
+            message = (
+                f"the definition is too large: more than {MAX_NODES} values or {MAX_DEPTH} levels"
+            )
+            raise DefinitionError([_issue("", message)])
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def _yaml_issue(exc: yaml.YAMLError) -> DefinitionIssue:

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine import principal
 from engine.durations import Duration
 
+# A definition is checked, and its templates parsed, on the server's event loop: these bounds
+# keep the worst case to a small fraction of a second.
+MAX_STEPS = 100
+MAX_TEMPLATE_EXPRESSIONS = 500  # {{ }} and {% %} in all the templates of a definition
+MAX_TEMPLATE_TEXT = 32_000  # characters of all its templates together (plain text aside)
+
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 Template = str  # a Jinja2 text template, rendered in the sandbox
 Expression = str  # a Jinja2 expression (`when:`), compiled in the sandbox
@@ -238,7 +244,7 @@ class WorkflowDefinition(Model):
     # rendered once when a run starts; without it the first required inputs are shown.
     summary: Template | None = Field(default=None, max_length=500)
     inputs: list[FormField] = Field(default_factory=list)
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     schedule: Schedule | None = None
 
     def step(self, step_id: str) -> Step:
