@@ -27,6 +27,9 @@ class WebConfig:
     # People (Slack user ids or "email:addr") who may reassign any pending request from the
     # dashboard: the ADMINS setting.
     admins: tuple[str, ...] = ()
+    # The longest an approval long-poll (`?wait=`) or event stream stays open; clients then
+    # ask again (event streams reconnect by themselves).
+    approval_wait_max: float = 60.0
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

@@ -163,7 +163,12 @@ async def start_web(
     app[DEPS] = PageDeps(engine, access, config, signer, clock)
     app[HUB] = hub
     add_health_routes(app, readiness, metrics, clock)
-    add_api(app, ApiDeps(engine, clock, webhooks.policy), access.api_keys, _version())
+    add_api(
+        app,
+        ApiDeps(engine, clock, webhooks.policy, config.approval_wait_max),
+        access.api_keys,
+        _version(),
+    )
     add_link_routes(app)
     add_link_action_routes(app)
     add_answer_routes(app)
