@@ -100,6 +100,7 @@ class ApprovalClient:
         policy: Policy = "any",
         timeout: Timeout = None,  # noqa: ASYNC109  (the request's own timeout, on the server)
         default_decision: Literal["approve", "reject"] = "reject",
+        remind_every: Timeout = None,
         fields: Sequence[dict[str, Any]] = (),
         editable: Sequence[str] = (),
         callback_url: str | None = None,
@@ -107,7 +108,14 @@ class ApprovalClient:
     ) -> Approval:
         """Ask for approval and return at once (status `pending`, or the earlier answer when the
         idempotency key was used before with the same details). Raises `ConflictError` when the
-        key was used for other details."""
+        key was used for other details, `ApprovalError` (with `details` naming the fields) for
+        a request the server refuses.
+
+        `approvers`: Slack user ids, user groups, channels or email addresses; `policy`: any,
+        all, majority or a number of approvals; `timeout` (e.g. "30m", seconds or a timedelta)
+        with `default_decision` applied when it passes (the request then reports `expired`);
+        `fields`: the approver's decision form (workflow form fields); `editable`: argument
+        names an approver may change (recorded); `callback_url`: gets a signed webhook."""
         body: dict[str, Any] = {
             "title": title,
             "summary": summary,
@@ -121,6 +129,8 @@ class ApprovalClient:
         }
         if timeout is not None:
             body["timeout"] = _duration(timeout)
+        if remind_every is not None:
+            body["remind_every"] = _duration(remind_every)
         if callback_url is not None:
             body["callback_url"] = callback_url
         data = await self._call("POST", "/api/v1/approvals", json=body)

@@ -52,6 +52,7 @@ def approval_definition(
     timeout: Duration | None,
     default_decision: Literal["approve", "reject"],
     fields: list[dict[str, Any]],
+    remind_every: Duration | None = None,
 ) -> str:
     """The built-in workflow's source (JSON) for one request shape. A `comment` field is always
     on the decision form (unless `fields` brings its own)."""
@@ -70,6 +71,8 @@ def approval_definition(
     if timeout is not None:
         step["timeout"] = str(timeout)
         step["on_timeout"] = default_decision
+    if remind_every is not None:
+        step["remind_every"] = str(remind_every)
     definition = {
         "name": APPROVAL_WORKFLOW,
         "title": "Approval request",

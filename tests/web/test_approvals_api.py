@@ -161,6 +161,9 @@ async def test_bad_requests_name_the_field(stack: Stack, agent: ApprovalClient) 
     assert bad.value.status == 422 and bad.value.details[0]["field"] == "timeout"
     assert "unknown unit 'dayz'" in bad.value.details[0]["message"]
     with pytest.raises(ApprovalError) as bad:
+        await agent.request_approval("R", approvers=[APPROVER], timeout="1h", remind_every="2h")
+    assert bad.value.status == 422 and "remind_every" in bad.value.details[0]["message"]
+    with pytest.raises(ApprovalError) as bad:
         await agent.request_approval("Big", details={"n": 2**60}, approvers=[APPROVER])
     assert bad.value.status == 422 and bad.value.details[0]["field"] == "details"
 
@@ -251,3 +254,29 @@ async def test_a_decided_request_posts_a_signed_webhook(
     decided = Approval.from_json(payload["approval"])
     assert decided.id == request.id and decided.status == "approved"
     assert decided.digest == digest(DETAILS) and decided.decided_by == [APPROVER]
+
+
+async def test_an_email_approver_gets_the_request_and_its_decision_form(
+    stack: Stack, agent: ApprovalClient, operator_key: str
+) -> None:
+    ana = "email:ana@example.com"
+    request = await agent.request_approval(
+        "Grant prod access",
+        details={"tool": "grant", "arguments": {"user": "bob"}},
+        approvers=[ana],
+        fields=[{"id": "ticket", "type": "text", "required_on": "approve"}],
+    )
+    await stack.engine.run_until_idle()
+    (mail,) = stack.outbox_dir.glob("*.eml")
+    assert "Grant prod access" in mail.read_text()
+
+    body = {"step_id": "approval", "actor": ana, "decision": "approve"}
+    async with stack.client(operator_key) as http:
+        async with http.post(f"/api/v1/runs/{request.id}/decisions", json=body) as r:
+            assert r.status == 422  # the form asks for a ticket on approve
+        body["fields"] = {"ticket": "SEC-42", "comment": "for a week"}
+        async with http.post(f"/api/v1/runs/{request.id}/decisions", json=body) as r:
+            assert r.status == 200
+    result = await agent.get(request.id)
+    assert result.status == "approved" and result.decided_by == [ana]
+    assert result.fields == {"ticket": "SEC-42"} and result.comment == "for a week"

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, ConfigDict, Field
+from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
 from engine.approvals import (
     APPROVAL_STEP,
@@ -64,8 +64,15 @@ class CreateApproval(Schema):
         default="reject",
         description="Applied when the timeout passes; the request then reports `expired`.",
     )
+    remind_every: Duration | None = Field(
+        default=None,
+        description="Remind approvers who have not decided this often (in their working "
+        "hours; at most 3 times), e.g. `4h`. Must be shorter than `timeout`.",
+    )
     fields: list[FormField] = Field(
-        default_factory=list, max_length=20, description="The approver's decision form."
+        default_factory=list,
+        max_length=20,
+        description="The approver's decision form (a `comment` field is always there).",
     )
     editable: list[ArgName] = Field(
         default_factory=list,
@@ -83,6 +90,13 @@ class CreateApproval(Schema):
         "the same key with other details is refused (409). The `Idempotency-Key` header "
         "does the same.",
     )
+
+    @model_validator(mode="after")
+    def _reminders_before_timeout(self) -> CreateApproval:
+        every, timeout = self.remind_every, self.timeout
+        if every is not None and timeout is not None and every.seconds >= timeout.seconds:
+            raise ValueError("remind_every must be shorter than timeout")
+        return self
 
 
 class ApprovalView(Schema):

@@ -112,6 +112,7 @@ async def create_approval(deps: ApiDeps, call: Call) -> Result:
         policy=req.policy if isinstance(req.policy, str) else {"n": req.policy.n},
         timeout=req.timeout,
         default_decision=req.default_decision,
+        remind_every=req.remind_every,
         fields=[f.model_dump(mode="json", exclude_none=True) for f in req.fields],
     )
     version = await _definition_version(deps, call.tenant_id, source)
@@ -145,7 +146,8 @@ async def create_approval(deps: ApiDeps, call: Call) -> Result:
 @api.op(
     "GET",
     "/approvals",
-    summary="List approval requests, newest first (filter by status, e.g. `pending`)",
+    summary="List approval requests, newest first, filtered by status (e.g. `pending`); a "
+    "filtered page may hold fewer than `limit`: follow `next_cursor` until it is null",
     tag="approvals",
     query=ApprovalListQuery,
     responses={200: ApprovalList},
