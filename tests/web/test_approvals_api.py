@@ -107,7 +107,7 @@ async def test_a_timeout_applies_the_default_and_reports_expired(
 
 
 async def test_the_same_key_returns_the_same_request_and_other_details_conflict(
-    stack: Stack, agent: ApprovalClient
+    stack: Stack, agent: ApprovalClient, operator_key: str
 ) -> None:
     first = await agent.request_approval(
         "Refund", details=DETAILS, approvers=[APPROVER], idempotency_key="call_7"
@@ -132,7 +132,13 @@ async def test_the_same_key_returns_the_same_request_and_other_details_conflict(
         "Refund", details={"tool": "refund"}, approvers=[APPROVER], idempotency_key="call_8"
     )
     assert other.id != first.id and other.digest == digest({"tool": "refund"})
-    assert len((await agent.list("pending"))[0]) == 2
+    # Another API key's tool-call ids are its own.
+    async with ApprovalClient(stack.web.url, operator_key) as second_agent:
+        theirs = await second_agent.request_approval(
+            "Other", details={"x": 1}, approvers=[APPROVER], idempotency_key="call_7"
+        )
+    assert theirs.id not in (first.id, other.id)
+    assert len((await agent.list("pending"))[0]) == 3
 
 
 async def test_the_requesting_key_cannot_decide_and_can_cancel(
@@ -163,6 +169,14 @@ async def test_bad_requests_name_the_field(stack: Stack, agent: ApprovalClient) 
     with pytest.raises(ApprovalError) as bad:
         await agent.request_approval("R", approvers=[APPROVER], timeout="1h", remind_every="2h")
     assert bad.value.status == 422 and "remind_every" in bad.value.details[0]["message"]
+    with pytest.raises(ApprovalError) as bad:
+        await agent.request_approval(
+            "Form", approvers=[APPROVER], fields=[{"id": "region", "type": "select"}]
+        )
+    assert bad.value.status == 422
+    assert bad.value.details == [
+        {"field": "fields.0.options", "message": "a select field needs options"}
+    ]
     with pytest.raises(ApprovalError) as bad:
         await agent.request_approval("Big", details={"n": 2**60}, approvers=[APPROVER])
     assert bad.value.status == 422 and bad.value.details[0]["field"] == "details"

@@ -21,12 +21,13 @@ from aiohttp import web
 from countersign_client.digest import canonical_json
 from engine.approvals import (
     APPROVAL_WORKFLOW,
+    COMMENT_FIELD,
     approval_definition,
     outcome_of,
 )
 from engine.decider.approval import render_specs
 from engine.definitions.models import NOf
-from engine.errors import NotFound, TemplateError
+from engine.errors import DefinitionError, NotFound, TemplateError
 from engine.state import RunState
 from outbound.http import RefusedDestination
 from web.api.approval_schemas import (
@@ -53,13 +54,32 @@ KEY_HEADER = Header(
 _versions: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], int]] = weakref.WeakKeyDictionary()
 
 
-async def _definition_version(deps: ApiDeps, tenant_id: str, source: str) -> int:
+async def _definition_version(deps: ApiDeps, tenant_id: str, source: str, form: int) -> int:
+    """The version of the built-in workflow for this request shape, applied if need be. A bad
+    decision form is reported on the request's `fields` (the first `form` fields of the
+    workflow's are the request's own, shifted by the added comment field)."""
     cache = _versions.setdefault(deps.engine, {})
     key = (tenant_id, hashlib.sha256(source.encode()).hexdigest())
     if key not in cache:
-        applied = await deps.engine.apply_definition(tenant_id, source, "countersign-approval")
+        try:
+            applied = await deps.engine.apply_definition(tenant_id, source, APPROVAL_WORKFLOW)
+        except DefinitionError as exc:
+            details = [
+                {"field": _request_field(i.field, form), "message": i.message} for i in exc.issues
+            ]
+            fields = ", ".join(sorted({d["field"] for d in details}))
+            message = f"the request body is not valid: {fields}"
+            raise ApiError(422, "invalid_request", message, details) from exc
         cache[key] = applied.version
     return cache[key]
+
+
+def _request_field(field: str, shift: int) -> str:
+    """`steps.0.fields.3.min` of the built-in workflow as the request's `fields.2.min`."""
+    parts = field.split(".")
+    if parts[:3] == ["steps", "0", "fields"] and len(parts) > 3 and parts[3].isdigit():
+        return ".".join(["fields", str(int(parts[3]) - shift), *parts[4:]])
+    return field
 
 
 async def load_approval(deps: ApiDeps, tenant_id: str, approval_id: str) -> RunState:
@@ -115,7 +135,8 @@ async def create_approval(deps: ApiDeps, call: Call) -> Result:
         remind_every=req.remind_every,
         fields=[f.model_dump(mode="json", exclude_none=True) for f in req.fields],
     )
-    version = await _definition_version(deps, call.tenant_id, source)
+    own_comment = any(f.id == COMMENT_FIELD for f in req.fields)
+    version = await _definition_version(deps, call.tenant_id, source, 0 if own_comment else 1)
     inputs = {
         "title": req.title,
         "summary": req.summary,
@@ -130,7 +151,8 @@ async def create_approval(deps: ApiDeps, call: Call) -> Result:
         inputs,
         api_actor(call),
         callback_url=str(req.callback_url) if req.callback_url else None,
-        idempotency_key=f"approval:{key}" if key else None,
+        # Scoped to the API key: two agents' tool-call ids never meet.
+        idempotency_key=f"approval:{call.key.id}:{key}" if key else None,
         version=version,
     )
     if run.workflow != APPROVAL_WORKFLOW or run.inputs.get("digest") != digest:
