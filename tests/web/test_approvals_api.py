@@ -1,6 +1,6 @@
-"""The approvals API through the Python client, against the real web app and engine on SQLite:
-requests, decisions by a listed approver, timeouts, idempotency, long-poll, server-sent events,
-signed webhooks."""
+"""The approvals API through the Python client, against the real web app and engine (SQLite
+and PostgreSQL): requests, decisions by a listed approver, timeouts, idempotency, long-poll,
+server-sent events, signed webhooks."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from countersign_client import Approval, ApprovalClient, ApprovalError, Conflict
 from tests.web.support import TENANT, Stack, approval_flow
 from web.pages.live import HUB
 from web.webhooks import SIGNATURE_HEADER, verify
-
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 APPROVER = "U0APPROVER"
 DETAILS = {"tool": "refund", "arguments": {"order": 1234, "amount": 80.5, "note": "café"}}
