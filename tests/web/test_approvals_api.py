@@ -292,3 +292,22 @@ async def test_an_email_approver_gets_the_request_and_its_decision_form(
     result = await agent.get(request.id)
     assert result.status == "approved" and result.decided_by == [ana]
     assert result.fields == {"ticket": "SEC-42"} and result.comment == "for a week"
+
+
+async def test_each_request_keeps_its_own_timeout_whatever_was_asked_since(
+    stack: Stack, agent: ApprovalClient
+) -> None:
+    def ask(title: str, **shape: Any) -> Any:
+        return agent.request_approval(title, details={"t": title}, approvers=[APPROVER], **shape)
+
+    first = await ask("one", timeout="1h", default_decision="reject")
+    untimed = await ask("two")  # another shape: the built-in workflow's latest version now
+    third = await ask("three", timeout="1h", default_decision="reject")
+    stack.clock.advance(timedelta(hours=2))
+    await stack.engine.run_until_idle()
+    assert (await agent.get(first.id)).status == "expired"
+    assert (await agent.get(untimed.id)).status == "pending"
+    again = await agent.get(third.id)
+    assert again.status == "expired" and again.decision == "reject"
+    runs = {r.run_id: r.version for r in (await stack.engine.list_runs(TENANT)).runs}
+    assert runs[first.id] == runs[third.id] != runs[untimed.id]
