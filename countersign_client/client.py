@@ -222,7 +222,11 @@ class ApprovalClient:
             ) as resp:
                 if resp.status in RETRY_STATUSES:
                     raise _Retry(f"{method} {path} answered {resp.status}")
-                data = await resp.json(content_type=None)
+                try:
+                    data = await resp.json(content_type=None)
+                except ValueError as exc:  # e.g. a proxy's HTML error page
+                    message = f"{method} {path} answered {resp.status} without JSON"
+                    raise ApprovalError(message, status=resp.status) from exc
                 if resp.status >= 400:
                     error = (data or {}).get("error") or {}
                     kind = ConflictError if resp.status == 409 else ApprovalError

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from countersign_client import ApprovalClient, SyncApprovalClient
+from countersign_client import ApprovalClient, ApprovalError, SyncApprovalClient
 from tests.web.support import TENANT, Stack
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -91,3 +91,10 @@ async def test_the_blocking_client_asks_and_waits(stack: Stack) -> None:
         async with http.post(f"/api/v1/runs/{pending.run_id}/decisions", json=body) as r:
             assert r.status == 200
     assert await agent == ("pending", "rejected", APPROVER)
+
+
+async def test_a_wrong_base_url_is_a_clear_error(stack: Stack) -> None:
+    async with ApprovalClient(stack.web.url + "/wrong", stack.api_key) as agent:
+        with pytest.raises(ApprovalError) as failed:
+            await agent.get("r0NOTHING")
+    assert failed.value.status == 404 and "without JSON" in str(failed.value)
