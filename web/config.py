@@ -33,6 +33,9 @@ class WebConfig:
     open_admin_tenant: str | None = None
     # What /metrics wants as `Authorization: Bearer <token>`; empty: /metrics is open.
     metrics_token: str = ""
+    # The longest an approval long-poll (`?wait=`) or event stream stays open; clients then
+    # ask again (event streams reconnect by themselves).
+    approval_wait_max: float = 60.0
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

@@ -48,6 +48,7 @@ class EngineFacade(Protocol):
         *,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
+        version: int | None = None,
     ) -> RunState: ...
 
     async def decide(

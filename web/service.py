@@ -182,7 +182,12 @@ async def start_web(
     if outage is not None:
         app[OUTAGE] = outage
     add_health_routes(app, readiness, metrics, clock, config.metrics_token)
-    add_api(app, ApiDeps(engine, clock, webhooks.policy), access.api_keys, _version())
+    add_api(
+        app,
+        ApiDeps(engine, clock, webhooks.policy, config.approval_wait_max),
+        access.api_keys,
+        _version(),
+    )
     add_link_routes(app)
     add_link_action_routes(app)
     add_answer_routes(app)

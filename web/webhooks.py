@@ -22,11 +22,13 @@ from datetime import datetime, timedelta
 import aiohttp
 from yarl import URL
 
+from engine.approvals import APPROVAL_WORKFLOW
 from engine.commands import Command
 from engine.errors import NotFound
 from engine.ports import Clock, Failed, Outcome, Succeeded, Unavailable
 from engine.state import RunState
 from outbound.http import GuardedResolver, HostPolicy, RefusedDestination
+from web.api.approval_schemas import ApprovalView, ApprovalWebhook
 from web.api.schemas import WebhookPayload
 from web.boundary import same_secret
 
@@ -55,6 +57,14 @@ def verify(secret: str, header: str, body: bytes, now: datetime, tolerance: floa
         return False
     expected = sign(secret, timestamp, body).split("v1=", 1)[1]
     return same_secret(given, expected)
+
+
+def _payload(run: RunState) -> tuple[str, bytes]:
+    """The event name and body for a finished run: an approval request reports as one."""
+    if run.workflow == APPROVAL_WORKFLOW:
+        approval = ApprovalWebhook(tenant_id=run.tenant_id, approval=ApprovalView.of(run))
+        return approval.event, approval.model_dump_json().encode()
+    return "run.finished", WebhookPayload.of(run).model_dump_json().encode()
 
 
 class WebhookSender:
@@ -98,12 +108,12 @@ class WebhookSender:
             return Succeeded({"webhook": "run gone"})
         if not run.callback_url:
             return Succeeded()
-        body = WebhookPayload.of(run).model_dump_json().encode()
+        event, body = _payload(run)
         timestamp = int(self._clock.now().timestamp())
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
-            EVENT_HEADER: "run.finished",
+            EVENT_HEADER: event,
             "Idempotency-Key": command.key,
             "User-Agent": "Countersign-Webhook/1",
         }

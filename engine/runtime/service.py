@@ -310,10 +310,12 @@ class Engine(HumanTasks):
         *,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
+        version: int | None = None,
     ) -> RunState:
-        """Start a run on the latest version of `workflow`. With an `idempotency_key` already
-        used in this workspace, the run it started is returned instead of a new one if this start
-        asks for the same (`engine.idempotency.start_hash`); else `IdempotencyConflict`."""
+        """Start a run on the latest version of `workflow` (or on `version`, e.g. the one just
+        applied, which a concurrent apply cannot move). With an `idempotency_key` already used in
+        this workspace, the run it started is returned instead of a new one if this start asks
+        for the same (`engine.idempotency.start_hash`); else `IdempotencyConflict`."""
         # Text no store can keep is refused here, alike on every backend, before any query.
         for name, value in (
             ("requester", requester),
@@ -334,6 +336,8 @@ class Engine(HumanTasks):
         stored = await self._applier.latest(tenant_id, workflow)
         if stored.disabled:
             raise WorkflowDisabled(f"workflow {workflow!r} is disabled; enable it to start runs")
+        if version is not None and version != stored.version:
+            stored = await self.definitions.get(tenant_id, workflow, version)
         trigger = StartRun(
             run_id=self._new_run_id(),
             tenant_id=tenant_id,

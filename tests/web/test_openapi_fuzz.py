@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.web.support import SIGNAL_FLOW, TENANT, Stack, approval_flow
+import pytest
+
+from engine.memory import ManualClock
+from storage import Storage
+from tests.web.support import SIGNAL_FLOW, TENANT, Stack, approval_flow, web_stack
 
 CHECKS = ",".join(
     [
@@ -17,6 +22,13 @@ CHECKS = ",".join(
         "response_schema_conformance",
     ]
 )
+
+
+@pytest.fixture
+async def stack(storage: Storage, clock: ManualClock, tmp_path: Path) -> AsyncIterator[Stack]:
+    # Approval long-polls and event streams end well within the fuzzer's request timeout.
+    async with web_stack(storage, clock, tmp_path, approval_wait_max=1.0) as s:
+        yield s
 
 
 # On SQLite and PostgreSQL (the `stack` default): PostgreSQL refuses NUL characters that SQLite

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from web.api.approval_schemas import ApprovalWebhook
 from web.api.registry import Api, Operation
 from web.api.schemas import ErrorResponse, WebhookPayload
 
@@ -35,7 +36,7 @@ member (the run again, as it was returned before) is deprecated.
 - `Countersign-Signature: t=<unix seconds>,v1=<hex>` where `<hex>` is
   HMAC-SHA256(webhook secret, `"<t>." + raw body`). Recompute it over the raw body, compare in
   constant time, and refuse a `t` more than 5 minutes away from your clock.
-- `Countersign-Event: run.finished`
+- `Countersign-Event: run.finished` (or `approval.decided`, see `webhooks.approvalDecided`)
 - `Idempotency-Key`: the same for every retry of one delivery.
 
 Any 2xx acknowledges. Anything else (or no answer within 10 s) is retried with exponential
@@ -70,6 +71,7 @@ def build_openapi(api: Api, version: str) -> dict[str, Any]:
     models: set[tuple[type[BaseModel], JsonSchemaMode]] = {
         (ErrorResponse, "serialization"),
         (WebhookPayload, "serialization"),
+        (ApprovalWebhook, "serialization"),
     }
     for op in api.operations:
         if op.body is not None:
@@ -105,30 +107,54 @@ def build_openapi(api: Api, version: str) -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": paths,
         "webhooks": {
-            "runFinished": {
-                "post": {
-                    "summary": "A run with a callback_url finished",
-                    "parameters": [
-                        {
-                            "name": "Countersign-Signature",
-                            "in": "header",
-                            "required": True,
-                            "schema": {"type": "string"},
-                            "description": "t=<unix seconds>,v1=<hex HMAC-SHA256>",
-                        }
-                    ],
-                    "requestBody": {
-                        "content": {
-                            "application/json": {"schema": refs[(WebhookPayload, "serialization")]}
-                        }
-                    },
-                    "responses": {"200": {"description": "Any 2xx acknowledges"}},
-                }
-            }
+            "runFinished": _webhook(
+                "A run with a callback_url finished", refs[(WebhookPayload, "serialization")]
+            ),
+            "approvalDecided": _webhook(
+                "An approval request with a callback_url was decided, expired or cancelled",
+                refs[(ApprovalWebhook, "serialization")],
+            ),
         },
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _webhook(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A signed webhook: `Countersign-Signature` over the raw body (see the description)."""
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [
+                {
+                    "name": "Countersign-Signature",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "t=<unix seconds>,v1=<hex HMAC-SHA256>",
+                }
+            ],
+            "requestBody": {"content": {"application/json": {"schema": schema}}},
+            "responses": {"200": {"description": "Any 2xx acknowledges"}},
+        }
+    }
+
+
+def _event_schema(data: dict[str, Any]) -> dict[str, Any]:
+    """One server-sent event (OpenAPI before 3.2 has `schema` describe each event)."""
+    return {
+        "type": "object",
+        "properties": {
+            "event": {"type": "string"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+            "id": {"type": "string"},
+            "retry": {"type": "integer"},
         },
     }
 
@@ -159,13 +185,20 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
                 "schema": {"type": "string", "minLength": 1, "maxLength": header.max_length},
             }
         )
+    media = op.stream or "application/json"
     responses: dict[str, Any] = {
         str(status): {
             "description": "OK" if status < 300 else str(status),
-            "content": {"application/json": {"schema": refs[(model, "serialization")]}},
+            "content": {media: {"schema": refs[(model, "serialization")]}},
         }
         for status, model in op.responses.items()
     }
+    if op.stream is not None:  # each event's data is the response model, as JSON text
+        for status, model in op.responses.items():
+            responses[str(status)] = {
+                "description": f"A stream of server-sent events whose data are {model.__name__}",
+                "content": {media: {"schema": _event_schema(refs[(model, "serialization")])}},
+            }
     if op.links:
         ok = str(min(op.responses))
         responses[ok]["links"] = {

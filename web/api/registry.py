@@ -35,7 +35,8 @@ class Call:
 
 
 Result = tuple[int, BaseModel]
-HandlerFn = Callable[[Any, Call], Awaitable[Result]]
+# A streaming operation (`stream`) answers with the response it wrote itself.
+HandlerFn = Callable[[Any, Call], Awaitable[Result | web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Operation:
     errors: tuple[int, ...] = (400, 401, 404, 422)
     # OpenAPI links from the success response: {operation id: {parameter: response field}}
     links: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The media type of a streamed 200 (e.g. text/event-stream); its events carry `responses`.
+    stream: str | None = None
 
 
 class Api:
@@ -81,6 +84,7 @@ class Api:
         headers: list[Header] | None = None,
         errors: tuple[int, ...] = (400, 401, 404, 422),
         links: dict[str, dict[str, str]] | None = None,
+        stream: str | None = None,
     ) -> Callable[[HandlerFn], HandlerFn]:
         def register(fn: HandlerFn) -> HandlerFn:
             self.operations.append(
@@ -98,6 +102,7 @@ class Api:
                     headers=headers or [],
                     errors=errors,
                     links=links or {},
+                    stream=stream,
                 )
             )
             return fn

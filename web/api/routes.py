@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from engine.approvals import asked_by
 from engine.errors import DuplicateRun
 from engine.ports import Clock
 from engine.state import RunState
@@ -51,6 +52,7 @@ class ApiDeps:
     engine: EngineFacade
     clock: Clock
     callback_policy: HostPolicy  # where callback URLs may point
+    wait_max: float = 60.0  # seconds an approval long-poll or event stream stays open
 
 
 # What an action on a run or step can answer: bad JSON, no key, the actor may not, another
@@ -277,6 +279,10 @@ async def cancel_run(deps: ApiDeps, call: Call) -> RunState:
 )
 async def decide(deps: ApiDeps, call: Call) -> RunState:
     req: DecisionRequest = call.body
+    if asked_by(await deps.engine.get_run(call.tenant_id, call.path("run_id")), api_actor(call)):
+        raise ApiError(
+            403, "not_allowed", "the API key that asked for an approval cannot decide it"
+        )
     return await deps.engine.decide(
         call.tenant_id,
         call.path("run_id"),

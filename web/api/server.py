@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.access import ApiKey, ApiKeyStore
-from web.api import task_routes  # noqa: F401  (declares the task operations on `api`)
+from web.api import approvals, task_routes  # noqa: F401  (declare their operations on `api`)
 from web.api.openapi import PREFIX, build_openapi
 from web.api.registry import Call, Operation, json_result, parse_body, parse_query
 from web.api.routes import ApiDeps, api
@@ -36,7 +36,10 @@ def _endpoint(
         key = await authenticate(request, keys, deps)
         query = parse_query(op, request)
         body = await parse_body(op, request)
-        status, model = await op.handler(deps, Call(request, key, body, query))
+        result = await op.handler(deps, Call(request, key, body, query))
+        if isinstance(result, web.StreamResponse):
+            return result
+        status, model = result
         return json_result(status, model)
 
     handle.__name__ = op.operation_id

@@ -54,6 +54,10 @@ class LiveHub:
         self._queues[key].add(queue)
         return queue
 
+    def watchers(self, key: Key) -> int:
+        """How many streams and waits follow this run now."""
+        return len(self._queues.get(key, ()))
+
     def close(self, key: Key, queue: asyncio.Queue[int | None]) -> None:
         queues = self._queues.get(key)
         if queues is not None:
