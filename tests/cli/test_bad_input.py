@@ -15,6 +15,7 @@ EXPENSE = Path(__file__).resolve().parents[2] / "manifests" / "workflows" / "exp
 @pytest.fixture(autouse=True)
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("SECRETS", '{"ERP_TOKEN": "t"}')  # the bundled expense workflow names it
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -79,7 +79,7 @@ async def test_http_steps_reach_the_demo_endpoint_and_nothing_else_of_the_app(
 name: probe
 inputs: [{id: path, type: text, required: true}]
 steps:
-  - {id: call, type: http, method: POST, url: "{{ app.url }}{{ inputs.path }}", json: {}}
+  - {id: call, type: http, method: POST, url: "{{ app.url }}{{ inputs.path | raw_url }}", json: {}}
 """
     await stack.apply(flow)
     outcomes = {}
