@@ -113,8 +113,8 @@ class SlackDirectory:
     async def resolve(self, tenant_id: str, specs: list[str]) -> list[str]:
         out: list[str] = []
         for raw in specs:
-            found = principal.parse(raw, ("user", "email", "group", "channel"), "approver")
-            if found.kind == "user":
+            found = principal.parse(raw, principal.APPROVER_KINDS, "approver")
+            if found.kind in ("user", "operator"):
                 out.append(found.id)
             elif found.kind == "group":
                 client = await self._clients.for_tenant(tenant_id)

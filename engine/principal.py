@@ -11,6 +11,11 @@ principals through `parse`/`find`, so one person has one name everywhere: an ema
 | `S0123ABCD`                        | group   | as written               |
 | `C0123ABCD`, `G0123ABCD`, `#name`  | channel | as written (`#name` lower case) |
 | `system`, `system:schedule`        | system  | as written               |
+| `cli:root`                         | operator| as written               |
+
+An operator is whoever runs this installation's CLI or signs in with `countersign signin`
+(`cli:<login>`): a person who is reached on the dashboard and the CLI only, so a workflow run
+without Slack or mail (the quickstart) can ask its own operator.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from typing import Literal, get_args
 
 from engine.errors import EngineError
 
-Kind = Literal["user", "email", "group", "channel", "system"]
+Kind = Literal["user", "email", "group", "channel", "system", "operator"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 PEOPLE: tuple[Kind, ...] = ("user", "email")
+# Whom an approval step may name once its templates are rendered (an operator too: see above).
+APPROVER_KINDS: tuple[Kind, ...] = ("user", "email", "group", "channel", "operator")
 EMAIL_PREFIX = "email:"
 
 _ID = "[A-Z0-9]+"  # Slack ids: one letter for the kind, then upper-case letters and digits
@@ -36,6 +43,7 @@ _CHANNEL = re.compile(f"[CG]{_ID}|#[^\\W_][\\w.-]{{0,79}}")
 _NOT = r"\s@:,;<>\[\]\"'"
 _EMAIL = re.compile(f"[^{_NOT}]+@[^{_NOT}/]+\\.[^{_NOT}/]+")
 _SYSTEM = re.compile(r"system(?::[\w.-]+)?")
+_OPERATOR = re.compile(r"cli:[\w.-]+")
 # A user id inside free text (e.g. "no decision within 2h from U0AB, U0CD").
 _USER_IN_TEXT = re.compile(r"\b[UW][A-Z0-9]{2,}\b")
 
@@ -45,6 +53,7 @@ FORMS: dict[Kind, str] = {
     "group": "a Slack user group (S…)",
     "channel": "a channel (#name or C…)",
     "system": "system:NAME",
+    "operator": "an operator (cli:NAME)",
 }
 
 
@@ -105,6 +114,8 @@ def find(text: str) -> Principal | None:
         return Principal("channel", value.lower() if value.startswith("#") else value)
     if _SYSTEM.fullmatch(value):
         return Principal("system", value)
+    if _OPERATOR.fullmatch(value):
+        return Principal("operator", value)
     return None
 
 

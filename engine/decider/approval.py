@@ -35,7 +35,7 @@ def render_specs(specs: list[str], context: dict[str, Any]) -> list[str]:
             raise ValueError(f"approver {spec!r} rendered to nothing")
         for token in tokens:
             found = principal.find(token)
-            if found is None or found.kind == "system":
+            if found is None or found.kind not in principal.APPROVER_KINDS:
                 expected = principal.expected(("user", "email", "group", "channel"))
                 raise ValueError(f"approver {token!r} (from {spec!r}) is not {expected}")
             if found.id not in out:

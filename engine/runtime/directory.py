@@ -19,7 +19,7 @@ class BuiltinDirectory:
     async def resolve(self, tenant_id: str, specs: list[str]) -> list[str]:
         out: list[str] = []
         for raw in specs:
-            found = principal.parse(raw, ("user", "email", "group", "channel"), "approver")
+            found = principal.parse(raw, principal.APPROVER_KINDS, "approver")
             if found.kind == "group":
                 raise EngineError(f"user group {found} needs Slack to be connected")
             if found.kind == "channel":

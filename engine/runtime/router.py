@@ -39,7 +39,8 @@ ROUTED_COMMANDS = (
 def channel_for(to: str) -> str | None:
     """ "slack", "email", or None when the principal names neither."""
     found = principal.find(to)
-    if found is None or found.kind in ("group", "system"):
+    # An operator (cli:NAME) is reached on the dashboard and the CLI only: the log channel notes it.
+    if found is None or found.kind in ("group", "system", "operator"):
         return None
     return "email" if found.kind == "email" else "slack"
 

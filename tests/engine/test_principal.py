@@ -30,6 +30,7 @@ from engine.runtime.router import channel_for
         ("#Sec-Oncall", "channel", "#sec-oncall"),
         ("system", "system", "system"),
         ("system:schedule", "system", "system:schedule"),
+        ("cli:root", "operator", "cli:root"),
     ],
 )
 def test_every_form_has_one_kind_and_one_stored_name(written: str, kind: str, stored: str) -> None:
@@ -79,7 +80,7 @@ def test_the_router_and_the_parser_agree() -> None:
         "email",
         "email",
     ]
-    assert [channel_for(p) for p in ("S0A1", "system:schedule", "D0A1", "bob")] == [None] * 4
+    assert [channel_for(p) for p in ("S0A1", "system:schedule", "cli:root", "D0A1", "bob")] == [None] * 5
 
 
 def test_a_user_field_takes_a_slack_id_or_an_email_address() -> None:
