@@ -27,6 +27,7 @@ from web.api.approval_schemas import (
     ApprovalListQuery,
     ApprovalQuery,
     ApprovalView,
+    CancelApproval,
     CreateApproval,
 )
 from web.api.routes import ApiDeps
@@ -87,6 +88,10 @@ def build_server(
         timeout: Annotated[str | None, Field(description="E.g. `30m`.")] = None,  # noqa: ASYNC109 (the request's field)
         default_decision: Literal["approve", "reject"] = "reject",
         remind_every: str | None = None,
+        fields: Annotated[
+            list[dict[str, Any]] | None,
+            Field(description="The approver's decision form, as in workflow files."),
+        ] = None,
         idempotency_key: Annotated[
             str | None,
             Field(description="E.g. your tool-call id: the same key returns the same request."),
@@ -105,6 +110,7 @@ def build_server(
             "timeout": timeout,
             "default_decision": default_decision,
             "remind_every": remind_every,
+            "fields": fields or [],
             "idempotency_key": idempotency_key,
         }
         req = _parse(CreateApproval, body, "arguments")
@@ -137,11 +143,12 @@ def build_server(
         async with _as_tool_error():
             return await actions.list_approvals(deps, caller(ctx).tenant_id, query)
 
-    @server.tool(annotations=ToolAnnotations(destructiveHint=True, idempotentHint=True))
+    @server.tool(annotations=ToolAnnotations(destructiveHint=True))
     async def cancel_approval(ctx: Context, approval_id: str, reason: str = "") -> ApprovalView:
         """Withdraw a pending approval request (its cards say so); answers it `cancelled`."""
+        req = _parse(CancelApproval, {"reason": reason}, "arguments")
         async with _as_tool_error():
-            run = await actions.cancel_approval(deps, caller(ctx), approval_id, reason[:2000])
+            run = await actions.cancel_approval(deps, caller(ctx), approval_id, req.reason)
             return ApprovalView.of(run)
 
     return server

@@ -96,7 +96,7 @@ async def test_list_and_cancel(stack: Stack) -> None:
         pending = await call(agent, "list_approvals")
         assert [a["id"] for a in pending["approvals"]] == [second["id"], first["id"]]
         cancelled = await call(agent, "cancel_approval", approval_id=first["id"], reason="no")
-        assert cancelled["status"] == "cancelled"
+        assert cancelled["status"] == "cancelled" and cancelled["reason"].endswith(": no")
         pending = await call(agent, "list_approvals", status="pending")
         assert [a["id"] for a in pending["approvals"]] == [second["id"]]
         again = await agent.call_tool("cancel_approval", {"approval_id": first["id"]})
@@ -108,8 +108,15 @@ async def test_bad_arguments_are_tool_errors_that_name_the_field(stack: Stack) -
         bad = await agent.call_tool(
             "request_approval", {"title": "x", "approvers": [APPROVER], "timeout": "soon"}
         )
+        form = await agent.call_tool(
+            "request_approval",
+            {"title": "x", "approvers": [APPROVER], "fields": [{"id": "n", "type": "nope"}]},
+        )
         missing = await agent.call_tool("get_approval", {"approval_id": "r0NOTHING"})
+        pending = await call(agent, "list_approvals")
     assert bad.is_error and "timeout" in bad.content[0].text  # type: ignore[union-attr]
+    assert form.is_error and "fields.0.type" in form.content[0].text  # type: ignore[union-attr]
+    assert pending["approvals"] == []  # nothing was asked
     assert missing.is_error and "r0NOTHING" in missing.content[0].text  # type: ignore[union-attr]
 
 
