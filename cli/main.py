@@ -13,6 +13,7 @@ from pydantic_settings import SettingsError
 from cli import (
     apikeys_cmd,
     definitions_cmd,
+    mcp_cmd,
     outbox_cmd,
     runs_cmd,
     schedules_cmd,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     secrets_cmd.add_parsers(sub)
     outbox_cmd.add_parsers(sub)
     signin_cmd.add_parsers(sub)
+    mcp_cmd.add_parsers(sub)
     return p
 
 
@@ -93,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(apikeys_cmd.run(args, settings))
     if command == "secrets":
         return asyncio.run(secrets_cmd.run(args, settings))
+    if command == "mcp":
+        return asyncio.run(mcp_cmd.run(args, settings))
     if command == "outbox":
         return asyncio.run(outbox_cmd.run(args, settings))
     build_parser().print_help(sys.stderr)

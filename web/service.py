@@ -28,6 +28,7 @@ from web.mail.channel import EmailChannel
 from web.mail.guard import SentGuard
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, mail_sender
+from web.mcp_http import add_mcp
 from web.metrics import Metrics
 from web.pages.answers import add_answer_routes
 from web.pages.auth import add_auth_routes
@@ -182,12 +183,9 @@ async def start_web(
     if outage is not None:
         app[OUTAGE] = outage
     add_health_routes(app, readiness, metrics, clock, config.metrics_token)
-    add_api(
-        app,
-        ApiDeps(engine, clock, webhooks.policy, config.approval_wait_max),
-        access.api_keys,
-        _version(),
-    )
+    api_deps = ApiDeps(engine, clock, webhooks.policy, config.approval_wait_max)
+    add_api(app, api_deps, access.api_keys, _version())
+    add_mcp(app, api_deps, access.api_keys)  # the approvals API as MCP tools, same keys
     add_link_routes(app)
     add_link_action_routes(app)
     add_answer_routes(app)
