@@ -80,7 +80,9 @@ def test_the_router_and_the_parser_agree() -> None:
         "email",
         "email",
     ]
-    assert [channel_for(p) for p in ("S0A1", "system:schedule", "cli:root", "D0A1", "bob")] == [None] * 5
+    assert [channel_for(p) for p in ("S0A1", "system:schedule", "cli:root", "D0A1", "bob")] == [
+        None
+    ] * 5
 
 
 def test_a_user_field_takes_a_slack_id_or_an_email_address() -> None:
