@@ -351,12 +351,9 @@ class SlackChannel:
         return Succeeded({"channel": str(posted["channel"]), "ts": str(posted["ts"])})
 
     async def _run_changed(self, command: RunChanged) -> Outcome:
+        # Cards are not redrawn here: every step that closes, whatever closed it (a decision,
+        # a form, a timeout, a cancel), comes with its own update_approval.
         tenant_id, run_id = command.tenant_id, command.run_id
-        if command.final:  # close the cards of steps the end interrupted (cancel, failure)
-            run, _ = await self._load(tenant_id, run_id)
-            for step in run.steps.values():
-                if step.type in ("approval", "input"):
-                    await self.refresh_cards(tenant_id, run_id, step.id)
         # Coalesced per run: concurrent changes neither post the message twice nor let an
         # older state overwrite a newer one.
         await self._coalescer.run(

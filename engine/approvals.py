@@ -112,12 +112,8 @@ def outcome_of(run: RunState) -> ApprovalOutcome:
     if step.outcome not in ("approved", "rejected"):
         return ApprovalOutcome("pending", None, [], None, None, {}, "")
     decision: Literal["approve", "reject"] = "approve" if step.outcome == "approved" else "reject"
-    counted = [
-        v
-        for v in step.votes
-        if v.decision == decision and (v.override or v.actor in step.approvers)
-    ]
-    expired = any(v.actor == "system" and v.reason for v in counted)
+    counted = [v for v in step.votes if v.decision == decision and v.counts(step.approvers)]
+    expired = any(v.by_system for v in counted)
     fields: dict[str, Any] = dict(step.output.get("fields") or {})
     comment = fields.pop(COMMENT_FIELD, None)
     status: ApprovalStatus = (

@@ -56,7 +56,9 @@ class RequestApproval(CommandBase):
 
 
 class UpdateApproval(CommandBase):
-    """A step's state changed (a decision, an outcome): refresh every approver's view of it."""
+    """An approval or input step changed (a vote, a hand-off, its closing by any channel):
+    refresh every view of it (Slack cards, email, the App Home). The name is historical; stored
+    commands keep the type "update_approval"."""
 
     type: Literal["update_approval"] = "update_approval"
     step_id: str

@@ -35,8 +35,18 @@ class Vote(BaseModel):
     fields: dict[str, Any] = Field(default_factory=dict)
     channel: str
     at: datetime
-    override: bool = False
+    override: bool = False  # an operator closed the step for someone else
     reason: str = ""  # why the system decided (on_timeout) or an operator overrode; else empty
+
+    @property
+    def by_system(self) -> bool:
+        """The system's decision (a declared default on timeout), not a person's."""
+        return self.actor == "system" and self.channel == "system"
+
+    def counts(self, approvers: list[str]) -> bool:
+        """The vote counts towards the outcome: one of the current `approvers`', an operator's
+        override or the system's decision."""
+        return self.override or self.by_system or self.actor in approvers
 
 
 class Delegation(BaseModel):

@@ -78,7 +78,11 @@ def _votes(step: StepState) -> str:
     lines = []
     for vote in step.votes:
         verb = "approved" if vote.decision == "approve" else "rejected"
-        note = " (operator)" if vote.override else ""
+        why = f": {escape(vote.reason)}" if vote.reason else ""
+        if vote.by_system:  # a default decision on timeout, with its reason
+            lines.append(f"The system {verb} {when(vote.at)}{why}")
+            continue
+        note = f" (operator override{why})" if vote.override else ""
         extra = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vote.fields.items() if v)
         lines.append(
             f"{mention(vote.actor)} {verb}{note} {when(vote.at)}" + (f": {extra}" if extra else "")

@@ -19,7 +19,6 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import ids
-from bot.blocks.approval_card import approval_card
 from bot.blocks.modals import (
     answer_modal,
     ask_modal,
@@ -62,18 +61,6 @@ class Click:
         await self.client.views_open(trigger_id=self.body["trigger_id"], view=view)
 
 
-async def _redraw(c: Click, run: RunState, step_id: str) -> None:
-    """Show the card the click came from as the step is now (buttons gone if it closed)."""
-    container = c.body.get("container") or {}
-    if container.get("type") != "message" or run.steps[step_id].type != "approval":
-        return
-    stored = await c.deps.engine.get_definition(run.tenant_id, run.workflow, run.version)
-    text, blocks = approval_card(run, stored.definition, step_id, c.user)
-    await c.client.chat_update(
-        channel=container["channel_id"], ts=container["message_ts"], text=text, blocks=blocks
-    )
-
-
 async def _decide(c: Click, decision: Decision) -> None:
     ref = ids.StepRef.parse(c.value)
     engine = c.deps.engine
@@ -88,7 +75,8 @@ async def _decide(c: Click, decision: Decision) -> None:
     if step.status != "waiting":
         closed = step.outcome or step.status
         await c.tell(f"This request is closed ({closed}); your click changed nothing.")
-        await _redraw(c, run, ref.step_id)
+        # The stale card is redrawn by the one path that draws every card of the step.
+        await c.deps.channel.refresh_cards(c.tenant, run.run_id, ref.step_id)
         return
     if c.user not in step.approvers:
         await c.tell(
@@ -117,6 +105,7 @@ async def _decide(c: Click, decision: Decision) -> None:
         await c.tell(f"{sentence(e.message)} Nothing changed.")
     except (StepNotPending, RunFinished) as e:
         await c.tell(f"{sentence(e.message)} Your click changed nothing.")
+        await c.deps.channel.refresh_cards(c.tenant, run.run_id, ref.step_id)
 
 
 async def _open_input(c: Click) -> None:

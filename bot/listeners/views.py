@@ -58,14 +58,14 @@ def _notice(title: str, text: str) -> View:
 
 async def _answer(
     ack: AsyncAck, view: dict[str, Any], work: Callable[[], Awaitable[View | None]]
-) -> bool:
+) -> None:
     """Do the submission's work, then ack: plainly (the modal closes), with the view `work`
-    returns, or with the engine's complaint on the fields. True when the work was done."""
+    returns, or with the engine's complaint on the fields."""
     try:
         shown = await work()
     except EngineError as e:
         await _reject(ack, view, e)
-        return False
+        return
     except Exception:
         failed = "Countersign could not do this; the error is in its log."
         await ack(response_action="update", view=_notice("Something went wrong", failed))
@@ -74,7 +74,6 @@ async def _answer(
         await ack()
     else:
         await ack(response_action="update", view=shown)
-    return True
 
 
 def _issues(error: DefinitionError) -> str:
@@ -126,19 +125,16 @@ class Submission:
 Work = Callable[[Submission], Awaitable[View | None]]
 
 
-def _on_submit(
-    app: AsyncApp, callback_id: str, then: Callable[[Submission], None] | None = None
-) -> Callable[[Work], Work]:
+def _on_submit(app: AsyncApp, callback_id: str) -> Callable[[Work], Work]:
     """Register `work` for the submissions of the modal `callback_id`: it runs before the ack
-    (see `_answer`); `then` runs once it succeeded."""
+    (see `_answer`)."""
 
     def register(work: Work) -> Work:
         async def handler(
             ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
         ) -> None:
             submission = Submission(tenant_of(context), body["user"]["id"], view)
-            if await _answer(ack, view, lambda: work(submission)) and then is not None:
-                then(submission)
+            await _answer(ack, view, lambda: work(submission))
 
         handler.__name__ = handler.__qualname__ = work.__name__  # as Bolt's logs name it
         app.view(callback_id)(handler)
@@ -219,12 +215,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
             s.tenant, run.run_id, step.id, s.user, s.meta["d"], fields, channel="slack"
         )
 
-    def close_input_card(s: Submission) -> None:
-        deps.background.spawn(
-            deps.channel.refresh_cards(s.tenant, s.meta["r"], s.meta["s"]), "close the input card"
-        )
-
-    @_on_submit(app, ids.INPUT_VIEW, then=close_input_card)
+    # The card closes like it does for a form filled in anywhere: the engine's update of the
+    # step redraws it.
+    @_on_submit(app, ids.INPUT_VIEW)
     async def submit(s: Submission) -> None:
         run, step = await step_of(s, InputStep, "an input")
         values = read(step.fields, s.values())

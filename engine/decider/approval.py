@@ -210,12 +210,8 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
 
 def _counted(state: StepState) -> list[tuple[str, str, dict[str, Any]]]:
     """(actor, decision, fields) of the votes that count at the current level: the current
-    approvers' and overrides."""
-    return [
-        (v.actor, v.decision, v.fields)
-        for v in state.votes
-        if v.override or v.actor in state.approvers
-    ]
+    approvers', overrides and the system's."""
+    return [(v.actor, v.decision, v.fields) for v in state.votes if v.counts(state.approvers)]
 
 
 def _policy_outcome(step: ApprovalStep, state: StepState) -> Outcome | None:
@@ -264,7 +260,6 @@ def timed_out(b: Builder, step: ApprovalStep) -> None:
                 actor="system",
                 decision=action,
                 channel="system",
-                override=True,
                 reason=after,
             )
         )

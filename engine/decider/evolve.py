@@ -184,7 +184,9 @@ def _apply_step_event(state: RunState, step: StepState, event: ev.Event) -> None
                     fields=event.fields,
                     channel=event.channel,
                     at=event.at,
-                    override=event.override,
+                    # Runs recorded before system decisions were told apart marked them as
+                    # overrides: they read as the system's either way.
+                    override=event.override and not _by_system(event),
                     reason=event.reason,
                 )
             )
@@ -293,3 +295,7 @@ def _without(step: StepState, who: str) -> ev.Deadlines:
     return ev.Deadlines(
         reminders_due=due, times_out_at=step.times_out_at, escalates_at=step.escalates_at
     )
+
+
+def _by_system(event: ev.DecisionRecorded) -> bool:
+    return event.actor == "system" and event.channel == "system"

@@ -18,6 +18,11 @@ from engine.definitions.models import (
     WaitStep,
 )
 from engine.errors import TemplateError
+from engine.state import StepState
+
+# Steps people are asked on: whichever channel closes one, every card, email page and App Home
+# that shows it is refreshed through the one command `Builder.update_approval` emits.
+SHOWN = ("approval", "input")
 
 
 def advance(b: Builder, after: str | None) -> None:
@@ -67,7 +72,7 @@ def complete(
     step = b.step(step_id)
     b.disarm_step(step)
     b.emit(ev.StepCompleted(at=b.now, step_id=step_id, outcome=outcome, output=output))
-    if step.type == "approval":
+    if step.type in SHOWN:
         b.update_approval(step_id)
     if b.state.cancel_requested:
         compensation.begin(b, "cancelled")
@@ -80,7 +85,7 @@ def complete(
 def fail(b: Builder, step_id: str, error: str) -> None:
     """The step failed for good: undo what the run did, then end it failed."""
     step = b.step(step_id)
-    asked = step.type == "approval" and bool(step.approvers)
+    asked = _asked(step)
     b.disarm_step(step)
     b.emit(ev.StepFailed(at=b.now, step_id=step_id, error=error))
     if asked:
@@ -97,10 +102,15 @@ def cancel(b: Builder, actor: str, reason: str, channel: ev.Channel) -> None:
         b.disarm_step(step)
     b.emit(ev.CancelRequested(at=b.now, actor=actor, reason=reason, channel=channel))
     for step in waiting:
-        if step.type == "approval" and step.approvers:
+        if _asked(step):
             b.update_approval(step.id)
     if run.status == "compensating":
         return  # already undoing the run; the cancel is recorded
     if any(s.status == "running" for s in run.steps.values()):
         return  # the outcome of the in-flight attempt continues the cancel
     compensation.begin(b, "cancelled")
+
+
+def _asked(step: StepState) -> bool:
+    """Someone was sent the step's card (an approval still looking up its approvers was not)."""
+    return step.type in SHOWN and bool(step.approvers)

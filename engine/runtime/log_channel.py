@@ -34,7 +34,7 @@ def describe(command: Command) -> str:
     if isinstance(command, SendNotification):
         return f"notification to {command.to} ({run}, step {command.step_id!r}): {command.text}"
     if isinstance(command, UpdateApproval):
-        return f"approval step {command.step_id!r} of {run} changed"
+        return f"step {command.step_id!r} of {run} changed"
     if isinstance(command, RunChanged):
         return f"{run} is {command.status}" + (" (finished)" if command.final else "")
     return f"{command.type} for {run}"

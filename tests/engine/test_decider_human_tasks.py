@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from engine import commands as cmd
+from engine import events as ev
 from engine import triggers as tr
 from engine.away import Away
 from engine.decider.env import DecideEnv, MissingTimeZones
+from engine.decider.evolve import replay
 from engine.errors import InvalidInput, NotAllowed, NotFound, StepNotPending
 from engine.timeline import describe
 from engine.working_time import WorkingHours
@@ -116,12 +118,26 @@ def test_working_hours_timeout_rejects_as_the_system_with_the_reason() -> None:
     run.fire(timer)
     assert run.types()[:3] == ["step_timed_out", "decision_recorded", "step_completed"]
     [vote] = run.run.steps["ok"].votes
-    assert (vote.actor, vote.channel, vote.override) == ("system", "system", True)
+    # The system's decision, not an operator's override.
+    assert (vote.actor, vote.channel, vote.by_system, vote.override) == (
+        "system",
+        "system",
+        True,
+        False,
+    )
     assert vote.reason == "no decision within 16 working hours"
     assert run.run.steps["ok"].output["decided_by"] == ["system"]
     assert run.run.status == "rejected"
     lines = [describe(e) for e in run.events]
     assert "the system rejected step ok: no decision within 16 working hours" in lines
+    # A run recorded when the system's decisions were marked as overrides replays the same.
+    old = [
+        e.model_copy(update={"override": True}) if isinstance(e, ev.DecisionRecorded) else e
+        for e in run.events
+    ]
+    [replayed] = replay(old).steps["ok"].votes
+    assert (replayed.by_system, replayed.override) == (True, False)
+    assert replayed.reason == "no decision within 16 working hours"
 
 
 def test_two_level_escalation_chain_ending_in_a_channel() -> None:

@@ -148,6 +148,8 @@ def test_input_step_asks_the_assignee_and_keeps_the_values() -> None:
         run.do(submit.model_copy(update={"actor": "U9", "values": {"n": 9}}))
     assert set(bad.value.errors) == {"ref", "n"}
     run.do(submit.model_copy(update={"actor": "U9"}))
+    # Whichever channel took the form, every card of the step is told it closed.
+    assert [c.step_id for c in run.commands(cmd.UpdateApproval)] == ["ticket"]
     assert run.run.steps["ticket"].output == {
         "values": {"ref": "X", "n": None},
         "submitted_by": "U9",
@@ -166,6 +168,7 @@ def test_an_operator_can_fill_in_an_input_for_the_assignee() -> None:
     )
     assert run.events[-3].override  # type: ignore[union-attr]
     assert run.run.status == "completed"
+    assert [c.step_id for c in run.commands(cmd.UpdateApproval)] == ["ticket"]
 
 
 def test_input_without_answer_times_out_and_reminds_meanwhile() -> None:
@@ -177,6 +180,7 @@ def test_input_without_answer_times_out_and_reminds_meanwhile() -> None:
     assert run.last.timers == []  # max_reminders reached
     run.fire(timeout)
     assert run.run.steps["ticket"].error == "no input within 4h"
+    assert [c.step_id for c in run.commands(cmd.UpdateApproval)] == ["ticket"]  # card closes
     assert run.run.status == "failed"
 
 

@@ -262,3 +262,23 @@ async def test_slack_fallback_emails_a_slack_approver_who_then_decides_as_themse
     state = await stack.engine.get_run(TENANT, run.run_id)
     [vote] = state.steps["manager"].votes
     assert (vote.actor, vote.channel) == ("U0CAROL", "email")
+
+
+async def test_a_default_decision_on_timeout_is_mailed_as_the_systems_with_why(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    stack = mail_stack
+    flow = approval_flow(APPROVER).replace(
+        "    fields:\n", "    timeout: 1h\n    on_timeout: reject\n    fields:\n", 1
+    )
+    await stack.apply(flow)
+    run = await stack.engine.start_run(TENANT, "purchase", {"item": "desk", "amount": 9}, "U0REQ")
+    await stack.engine.run_until_idle()
+    stack.clock.advance(timedelta(hours=1, seconds=1))
+    await stack.engine.run_until_idle()
+    assert (await stack.engine.get_run(TENANT, run.run_id)).status == "rejected"
+    outcome = next(m for m in smtp.inbox.to(BOB) if "was rejected" in m["Subject"])
+    for kind in ("plain", "html"):
+        part = outcome.get_body(preferencelist=(kind,))
+        assert part is not None
+        assert "the system rejected: no decision within 1h" in part.get_content()
