@@ -169,7 +169,9 @@ class Driver:
             # Only comments: the timeline stays open for notes after the end.
             assert all(isinstance(e, ev.CommentAdded) for e in decision.events), "run changed"
         for event in decision.events:
-            if isinstance(event, ev.DecisionRecorded) and not event.override:
+            # Only an approver votes, except an override and the system's default on timeout.
+            system = isinstance(event, ev.DecisionRecorded) and event.channel == "system"
+            if isinstance(event, ev.DecisionRecorded) and not event.override and not system:
                 assert before is not None
                 assert event.actor in before.steps[event.step_id].approvers
         assert (before.model_dump() if before is not None else None) == snapshot, "state changed"
