@@ -393,6 +393,13 @@ class MemoryRunStore:
             raise NotFound(f"no run {run_id!r} in this workspace")
         return state.model_copy(deep=True)
 
+    async def get_many(self, tenant_id: str, run_ids: Sequence[str]) -> dict[str, RunState]:
+        return {
+            run_id: state.model_copy(deep=True)
+            for run_id in dict.fromkeys(run_ids)
+            if (state := self._states.get((tenant_id, run_id))) is not None
+        }
+
     async def commit(self, changes: Sequence[RunChange]) -> None:
         # Check everything first, so a refused batch writes nothing.
         seqs: dict[tuple[str, str], int] = {}

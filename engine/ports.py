@@ -153,6 +153,11 @@ class RunStore(Protocol):
         tenant's run."""
         ...
 
+    async def get_many(self, tenant_id: str, run_ids: Sequence[str]) -> dict[str, RunState]:
+        """The current state of each of these runs that exists in the tenant, by run id, in one
+        read (unknown ids, and other tenants' runs, are left out rather than raising)."""
+        ...
+
     async def commit(self, changes: Sequence[RunChange]) -> None:
         """Write the changes atomically: append each change's events with seq expected_seq+1...,
         update the run's projection (state, steps, pending tasks), insert the commands into the

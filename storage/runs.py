@@ -29,6 +29,8 @@ from storage.database import READONLY, one_statement
 from storage.dialect import is_bad_value, is_lost_race, is_unique_violation
 from storage.schema import events, pending_tasks, runs
 
+IN_CHUNK = 500  # run ids per IN (...) list: well under either driver's parameter limit
+
 # Prebuilt: loading a run is on the path of every decision.
 _LOAD = select(runs.c.state).where(
     runs.c.tenant_id == bindparam("tenant"), runs.c.run_id == bindparam("run")
@@ -62,6 +64,19 @@ class SqlRunStore:
         if data is None:
             raise NotFound(f"no run {run_id!r} in this workspace")
         return RunState.model_validate_json(data)
+
+    async def get_many(self, tenant_id: str, run_ids: Sequence[str]) -> dict[str, RunState]:
+        wanted = list(dict.fromkeys(run_ids))
+        found: dict[str, RunState] = {}
+        async with self._reader.connect() as conn:
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
+                query = select(runs.c.run_id, runs.c.state).where(
+                    runs.c.tenant_id == tenant_id, runs.c.run_id.in_(chunk)
+                )
+                for row in (await conn.execute(query)).all():
+                    found[row.run_id] = RunState.model_validate_json(row.state)
+        return found
 
     async def commit(self, changes: Sequence[RunChange]) -> None:
         """See `RunStore.commit`. Each existing run's row is updated only where its seq is still

@@ -103,6 +103,11 @@ runs = Table(
     PrimaryKeyConstraint("tenant_id", "run_id"),
     UniqueConstraint("tenant_id", "idempotency_key"),
     Index(None, "tenant_id", "started_at", "run_id"),
+    # One per list filter, in the list's newest-first order, so a filtered page (and the next
+    # one, from its cursor) reads only the rows it shows (migration 0010).
+    Index(None, "tenant_id", "status", "started_at", "run_id"),
+    Index(None, "tenant_id", "requester", "started_at", "run_id"),
+    Index(None, "tenant_id", "workflow", "started_at", "run_id"),
 )
 
 events = Table(
@@ -144,7 +149,10 @@ pending_tasks = Table(
     Column("requester", String(320), nullable=False),
     Column("since", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "run_id", "step_id", "principal"),
-    Index(None, "tenant_id", "principal", "since"),
+    # A person's tasks and the tenant's, each in the list's full order (oldest first), so a
+    # page is read from the index without sorting (migration 0010).
+    Index(None, "tenant_id", "principal", "since", "run_id", "step_id"),
+    Index(None, "tenant_id", "since", "run_id", "step_id", "principal"),
 )
 
 outbox = Table(

@@ -3,7 +3,6 @@ questions to the requester, comments, and the SLA view of what waits on whom."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import cast, get_args
 
@@ -19,7 +18,6 @@ from engine.state import RunState
 from engine.triggers import Answer, Ask, Comment, Delegate
 
 CHANNELS = get_args(Channel)
-SLA_LOADS = 8  # runs loaded at once for the SLA view
 
 
 def principal(value: str, field: str) -> str:
@@ -206,17 +204,9 @@ class HumanTasks:
         who = principals.canonical(principal) if principal is not None else None
         rows = await self.runs.pending_tasks(tenant_id, who, limit=max(limit, 1) * 4)
         order = list(dict.fromkeys((r.run_id, r.step_id) for r in rows))
-        slots = asyncio.Semaphore(SLA_LOADS)
-
-        async def load(run_id: str) -> RunState | None:
-            async with slots:
-                try:
-                    return await self.runs.load(tenant_id, run_id)
-                except Exception:  # finished or gone since the listing: leave it out
-                    return None
-
-        run_ids = list(dict.fromkeys(run_id for run_id, _ in order))
-        states = dict(zip(run_ids, await asyncio.gather(*(load(r) for r in run_ids)), strict=True))
+        # One read for every run on the page (runs finished or gone since the listing are
+        # simply not found and left out), instead of one load per run.
+        states = await self.runs.get_many(tenant_id, [run_id for run_id, _ in order])
         out: list[TaskSla] = []
         for run_id, step_id in order:
             state = states.get(run_id)

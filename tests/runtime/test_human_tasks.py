@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from engine.commands import AnswerDelivered, AskQuestion, Command, RequestApproval
 from engine.decider import replay
@@ -265,3 +266,22 @@ async def test_question_pauses_and_answer_resumes_with_comments_in_the_timeline(
     assert "UREQ answered on step ok: Marketing" in lines
     assert "ULA commented on step ok via slack: Fine by me" in lines
     assert lines[-1] == "UREQ commented via web: Cancelled: wrong quarter"
+
+
+async def test_the_sla_view_reads_all_its_runs_in_one_query(storage: Storage) -> None:
+    engine = Engine.from_storage(storage, clock=ManualClock(FRIDAY))
+    await engine.apply_definition(TENANT, FLOW)
+    started = [await engine.start_run(TENANT, "spend", {}, "UREQ") for _ in range(30)]
+    await engine.sla(TENANT)  # definitions cached, as in a running server
+    sent: list[str] = []
+
+    def keep(conn: object, cursor: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    event.listen(storage.engine.sync_engine, "before_cursor_execute", keep)
+    try:
+        found = await engine.sla(TENANT, limit=100)
+    finally:
+        event.remove(storage.engine.sync_engine, "before_cursor_execute", keep)
+    assert sorted(t.run_id for t in found) == sorted(r.run_id for r in started)
+    assert len([s for s in sent if "FROM runs" in s]) == 1  # not one load per run

@@ -275,3 +275,15 @@ async def test_list_runs_of_a_participant_pages_through_the_runs_they_take_part_
     rest = await runs.list_runs("T1", participant=bob, limit=1, cursor=first.next_cursor)
     assert [r.run_id for r in rest.runs] == ["r0"] and rest.next_cursor is None
     assert (await runs.list_runs("T1", participant="email:nobody@example.com")).runs == []
+
+
+async def test_get_many_reads_the_runs_of_one_tenant_in_one_call(store_backend: Any) -> None:
+    runs = store_backend.runs
+    ids = [f"r{i:04d}" for i in range(1_100)]  # more than one IN (...) chunk
+    await runs.commit([new_run(i, at=T0 + timedelta(seconds=n)) for n, i in enumerate(ids)])
+    await runs.commit([new_run("theirs", tenant_id="T2")])
+    asked = [*reversed(ids), ids[0], "missing", "theirs"]
+    found = await runs.get_many("T1", asked)
+    assert set(found) == set(ids)  # unknown ids and another tenant's run are left out
+    assert found["r0007"] == await runs.load("T1", "r0007")
+    assert await runs.get_many("T1", []) == {}
