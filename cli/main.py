@@ -12,6 +12,7 @@ from pydantic_settings import SettingsError
 
 from cli import (
     apikeys_cmd,
+    audit_cmd,
     definitions_cmd,
     outbox_cmd,
     runs_cmd,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     secrets_cmd.add_parsers(sub)
     outbox_cmd.add_parsers(sub)
     signin_cmd.add_parsers(sub)
+    audit_cmd.add_parsers(sub)
     return p
 
 
@@ -64,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "schema":
         return definitions_cmd.print_schema()
+    if args.command == "audit" and args.audit_cmd == "verify":
+        return audit_cmd.verify(args)  # offline: no settings, no database
     try:
         settings = Settings()
     except (ValidationError, SettingsError) as exc:
@@ -93,6 +97,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(apikeys_cmd.run(args, settings))
     if command == "secrets":
         return asyncio.run(secrets_cmd.run(args, settings))
+    if command == "audit":
+        return asyncio.run(audit_cmd.run(args, settings))
     if command == "outbox":
         return asyncio.run(outbox_cmd.run(args, settings))
     build_parser().print_help(sys.stderr)

@@ -1,0 +1,191 @@
+"""`countersign audit ...`: the tamper-evident event log. Checkpoints sign every run head of a
+workspace; `export` writes a self-contained bundle that `verify` checks with no database and no
+settings; `check` verifies the live database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cli.output import fail
+from engine.audit.bundle import FORMAT, BadBundle, BundleReport, load_bundle, verify_bundle
+from engine.audit.checkpoint import Checkpoint, make_checkpoint, parse_public_key, public_key_text
+
+
+def add_parsers(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="tamper-evident event log: checkpoints, export, verify")
+    cmds = audit.add_subparsers(dest="audit_cmd", required=True, metavar="ACTION")
+    cmds.add_parser("public-key", help="print the public key auditors verify bundles with")
+    cp = cmds.add_parser("checkpoint", help="sign a checkpoint over every run head now")
+    ck = cmds.add_parser("check", help="verify the live database; names each broken run and seq")
+    ex = cmds.add_parser("export", help="write a self-contained bundle for offline verification")
+    scope = ex.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--run", action="append", help="a run to export (repeatable)")
+    scope.add_argument("--since", type=_when, help="runs started from this date (ISO 8601)")
+    ex.add_argument("--until", type=_when, help="runs started before this date (default: now)")
+    ex.add_argument("-o", "--output", required=True, type=Path, help="the bundle file to write")
+    for p in (cp, ck, ex):
+        p.add_argument("--tenant", help="the workspace (default: the TENANT setting)")
+    v = cmds.add_parser("verify", help="check a bundle offline (no database, no settings)")
+    v.add_argument("file", type=Path)
+    v.add_argument("--public-key", help="the key to trust (default: the one in the bundle)")
+
+
+def _when(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Needs nothing but the file (and optionally a key): runs before settings are read."""
+    try:
+        data = load_bundle(args.file.read_bytes())
+        key = parse_public_key(args.public_key) if args.public_key else None
+    except OSError as exc:
+        return fail(f"cannot read {args.file}: {exc.strerror}", as_json=args.json)
+    except (BadBundle, ValueError) as exc:
+        return fail(f"{args.file}: {exc}", as_json=args.json)
+    report = verify_bundle(data, key)
+    _print(report, args.json)
+    return 0 if report.ok else 1
+
+
+def _print(report: BundleReport, as_json: bool) -> None:
+    if as_json:
+        out = {
+            "ok": report.ok,
+            "problems": report.problems,
+            "runs": [
+                {
+                    "run": r.run_id,
+                    "ok": r.ok,
+                    "chain": r.chain,
+                    "checkpoint": r.checkpoint,
+                    "decisions": r.decisions,
+                    "notes": r.notes,
+                }
+                for r in report.runs
+            ],
+        }
+        print(json.dumps(out, indent=2))
+        return
+    for problem in report.problems:
+        print(f"BROKEN  {problem}")
+    for r in report.runs:
+        print(f"{'ok     ' if r.ok else 'BROKEN '} run {r.run_id}")
+        print(f"    chain intact: {'yes' if not r.chain else 'NO'}")
+        for p in r.chain:
+            print(f"      {p}")
+        signed = "yes" if not report.problems and report.checkpoints else "NO"
+        agrees = "yes" if not r.checkpoint else "NO"
+        print(f"    checkpoint signature valid: {signed}; heads agree: {agrees}")
+        for p in r.checkpoint:
+            print(f"      {p}")
+        print(
+            "    decisions by listed approvers, not the requester, before the next step: "
+            f"{'yes' if not r.decisions else 'NO'}"
+        )
+        for p in r.decisions:
+            print(f"      {p}")
+        for note in r.notes:
+            print(f"    note: {note}")
+    runs = len(report.runs)
+    verdict = "verified" if report.ok else "FAILED"
+    print(f"{verdict}: {runs} run(s), {report.checkpoints} checkpoint(s)")
+
+
+async def build_bundle(
+    storage: Any,
+    tenant: str,
+    public_key: str,
+    run_ids: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """The bundle for `tenant`: the runs in scope (all when no scope is given)."""
+    audit = storage.audit
+    heads = await audit.run_heads(tenant, run_ids, since, until)
+    chains = await audit.chains(tenant, [h.run_id for h in heads])
+    scope: dict[str, Any]
+    if run_ids is not None:
+        scope = {"runs": sorted(run_ids)}
+    elif since is not None:
+        scope = {"since": since.isoformat(), "until": (until or datetime.now(UTC)).isoformat()}
+    else:
+        scope = {"since": datetime.min.replace(tzinfo=UTC).isoformat()}
+        scope["until"] = datetime.max.replace(tzinfo=UTC).isoformat()
+    used = {(h.workflow, h.version) for h in heads}
+    return {
+        "format": FORMAT,
+        "tenant": tenant,
+        "exported_at": datetime.now(UTC).isoformat(),
+        "scope": scope,
+        "public_key": public_key,
+        "runs": [
+            {
+                "run_id": h.run_id,
+                "started_at": h.started_at.isoformat(),
+                "chained_by_migration_up_to": h.backfilled,
+                "events": [
+                    {"seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "event": e.event}
+                    for e in chains[h.run_id]
+                ],
+                "head": {"seq": h.seq, "hash": h.head_hash},
+            }
+            for h in heads
+        ],
+        "definitions": [
+            d for d in await audit.definition_versions(tenant) if (d["name"], d["version"]) in used
+        ],
+        "checkpoints": [c.to_json() for c in await audit.checkpoints(tenant)],
+    }
+
+
+async def checkpoint_now(storage: Any, key: Any, tenant: str) -> Checkpoint:
+    checkpoint = make_checkpoint(key, tenant, datetime.now(UTC), await storage.audit.leaves(tenant))
+    await storage.audit.save_checkpoint(checkpoint)
+    return checkpoint
+
+
+async def run(args: argparse.Namespace, settings: Any) -> int:
+    from cli.wiring import audit_key, open_database
+
+    if args.audit_cmd == "public-key":
+        print(public_key_text(audit_key().public_key()))
+        return 0
+    tenant = args.tenant or settings.tenant
+    key = audit_key()
+    storage = await open_database(settings)
+    try:
+        if args.audit_cmd == "checkpoint":
+            cp = await checkpoint_now(storage, key, tenant)
+            print(f"checkpoint of {tenant} at {cp.at.isoformat()}: {len(cp.leaves)} leaves")
+            return 0
+        public = public_key_text(key.public_key())
+        if args.audit_cmd == "check":
+            bundle = await build_bundle(storage, tenant, public)
+            report = verify_bundle(bundle)
+            _print(report, args.json)
+            return 0 if report.ok else 1
+        if args.until is not None and args.since is None:
+            return fail("--until needs --since", as_json=args.json)
+        bundle = await build_bundle(storage, tenant, public, args.run, args.since, args.until)
+        if args.run:
+            unknown = sorted(set(args.run) - {r["run_id"] for r in bundle["runs"]})
+            if unknown:
+                return fail(f"no run {', '.join(unknown)} in {tenant}", as_json=args.json)
+        try:
+            args.output.write_text(json.dumps(bundle, indent=1, ensure_ascii=False))
+        except OSError as exc:
+            return fail(f"cannot write {args.output}: {exc.strerror}", as_json=args.json)
+        print(f"wrote {len(bundle['runs'])} run(s) to {args.output}", file=sys.stderr)
+        return 0
+    finally:
+        await storage.close()

@@ -1,0 +1,86 @@
+"""Signed checkpoints: a tenant's Merkle root over all run heads at a moment, signed with
+Ed25519. The signature covers the canonical JSON of {tenant, at, root, runs}."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from engine.audit.chain import canonical
+from engine.audit.merkle import Leaf, merkle_root, sort_leaves
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    tenant_id: str
+    at: datetime
+    leaves: tuple[Leaf, ...]  # sorted, see engine.audit.merkle
+    root: str
+    signature: str  # base64 Ed25519 over `signed_bytes`
+
+    def signed_bytes(self) -> bytes:
+        return signed_bytes(self.tenant_id, self.at, self.root, len(self.leaves))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant_id,
+            "at": self.at.isoformat(),
+            "root": self.root,
+            "leaves": [list(leaf) for leaf in self.leaves],
+            "signature": self.signature,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        leaves = tuple(tuple(leaf) for leaf in data["leaves"])
+        return cls(
+            str(data["tenant"]),
+            datetime.fromisoformat(data["at"]),
+            leaves,
+            str(data["root"]),
+            str(data["signature"]),
+        )
+
+
+def signed_bytes(tenant_id: str, at: datetime, root: str, runs: int) -> bytes:
+    return canonical({"tenant": tenant_id, "at": at.isoformat(), "root": root, "runs": runs})
+
+
+def make_checkpoint(
+    key: Ed25519PrivateKey, tenant_id: str, at: datetime, leaves: list[Leaf]
+) -> Checkpoint:
+    ordered = sort_leaves(leaves)
+    root = merkle_root(ordered)
+    signature = key.sign(signed_bytes(tenant_id, at, root, len(ordered)))
+    return Checkpoint(tenant_id, at, ordered, root, base64.b64encode(signature).decode())
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "ed25519:" + base64.b64encode(raw).decode()
+
+
+def parse_public_key(text: str) -> Ed25519PublicKey:
+    """A key as `public_key_text` prints it. Raises ValueError when it is not one."""
+    body = text.strip().removeprefix("ed25519:")
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(body, validate=True))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not an Ed25519 public key ({exc})") from None
+
+
+def checkpoint_problems(checkpoint: Checkpoint, key: Ed25519PublicKey) -> list[str]:
+    problems = []
+    if merkle_root(checkpoint.leaves) != checkpoint.root:
+        problems.append("its run heads do not give its Merkle root")
+    try:
+        key.verify(base64.b64decode(checkpoint.signature), checkpoint.signed_bytes())
+    except (InvalidSignature, ValueError):
+        problems.append("its signature is not valid for this public key")
+    return problems
