@@ -5,15 +5,28 @@ settings; `check` verifies the live database."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cli.output import fail
-from engine.audit.bundle import FORMAT, BadBundle, BundleReport, load_bundle, verify_bundle
+from engine.audit.bundle import (
+    FORMAT,
+    BadBundle,
+    BundleReport,
+    load_bundle,
+    sign_bundle,
+    verify_bundle,
+)
 from engine.audit.checkpoint import Checkpoint, make_checkpoint, parse_public_key, public_key_text
+from engine.audit.merkle import merkle_root
+
+log = logging.getLogger("countersign")
 
 
 def add_parsers(sub: Any) -> None:
@@ -104,12 +117,12 @@ def _print(report: BundleReport, as_json: bool) -> None:
 async def build_bundle(
     storage: Any,
     tenant: str,
-    public_key: str,
+    key: Any,
     run_ids: list[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> dict[str, Any]:
-    """The bundle for `tenant`: the runs in scope (all when no scope is given)."""
+    """The bundle for `tenant`, signed with `key`: the runs in scope (all when none is given)."""
     audit = storage.audit
     heads = await audit.run_heads(tenant, run_ids, since, until)
     chains = await audit.chains(tenant, [h.run_id for h in heads])
@@ -122,12 +135,12 @@ async def build_bundle(
         scope = {"since": datetime.min.replace(tzinfo=UTC).isoformat()}
         scope["until"] = datetime.max.replace(tzinfo=UTC).isoformat()
     used = {(h.workflow, h.version) for h in heads}
-    return {
+    bundle = {
         "format": FORMAT,
         "tenant": tenant,
         "exported_at": datetime.now(UTC).isoformat(),
         "scope": scope,
-        "public_key": public_key,
+        "public_key": public_key_text(key.public_key()),
         "runs": [
             {
                 "run_id": h.run_id,
@@ -146,12 +159,36 @@ async def build_bundle(
         ],
         "checkpoints": [c.to_json() for c in await audit.checkpoints(tenant)],
     }
+    return sign_bundle(bundle, key)
 
 
 async def checkpoint_now(storage: Any, key: Any, tenant: str) -> Checkpoint:
     checkpoint = make_checkpoint(key, tenant, datetime.now(UTC), await storage.audit.leaves(tenant))
     await storage.audit.save_checkpoint(checkpoint)
     return checkpoint
+
+
+async def checkpoint_changed(storage: Any, key: Any) -> list[Checkpoint]:
+    """A checkpoint of each workspace whose heads moved since its last one."""
+    made = []
+    for tenant in await storage.audit.tenants():
+        leaves = await storage.audit.leaves(tenant)
+        if merkle_root(leaves) != await storage.audit.latest_root(tenant):
+            checkpoint = make_checkpoint(key, tenant, datetime.now(UTC), leaves)
+            await storage.audit.save_checkpoint(checkpoint)
+            made.append(checkpoint)
+    return made
+
+
+async def checkpoint_periodically(storage: Any, key: Callable[[], Any], minutes: float) -> None:
+    """The serving process's checkpointer: runs until cancelled; a failure is logged and the
+    next round tries again. The key is read (or made) only when first needed."""
+    while True:
+        await asyncio.sleep(minutes * 60)
+        try:
+            await checkpoint_changed(storage, key())
+        except Exception:
+            log.exception("audit checkpoint failed; trying again in %s minutes", minutes)
 
 
 async def run(args: argparse.Namespace, settings: Any) -> int:
@@ -168,21 +205,22 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
             cp = await checkpoint_now(storage, key, tenant)
             print(f"checkpoint of {tenant} at {cp.at.isoformat()}: {len(cp.leaves)} leaves")
             return 0
-        public = public_key_text(key.public_key())
         if args.audit_cmd == "check":
-            bundle = await build_bundle(storage, tenant, public)
+            bundle = await build_bundle(storage, tenant, key)
             report = verify_bundle(bundle)
             _print(report, args.json)
             return 0 if report.ok else 1
         if args.until is not None and args.since is None:
             return fail("--until needs --since", as_json=args.json)
-        bundle = await build_bundle(storage, tenant, public, args.run, args.since, args.until)
+        bundle = await build_bundle(storage, tenant, key, args.run, args.since, args.until)
         if args.run:
             unknown = sorted(set(args.run) - {r["run_id"] for r in bundle["runs"]})
             if unknown:
                 return fail(f"no run {', '.join(unknown)} in {tenant}", as_json=args.json)
         try:
-            args.output.write_text(json.dumps(bundle, indent=1, ensure_ascii=False))
+            # Compact: no byte of the file is insignificant, so any change shows.
+            text = json.dumps(bundle, separators=(",", ":"), ensure_ascii=False)
+            args.output.write_text(text, encoding="utf-8")
         except OSError as exc:
             return fail(f"cannot write {args.output}: {exc.strerror}", as_json=args.json)
         print(f"wrote {len(bundle['runs'])} run(s) to {args.output}", file=sys.stderr)

@@ -5,6 +5,8 @@ Nothing else reads the settings; each adapter gets its own small config object.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import getpass
 import logging
 import secrets
@@ -175,10 +177,25 @@ async def build(settings: Settings) -> Components:
             log.info("Redis: off (one process; set REDIS_URL to run several replicas)")
         await _start_slack(parts)
         await _start_web(parts)
+        _start_checkpointer(parts)
     except BaseException:
         await shutdown(parts)
         raise
     return parts
+
+
+def _start_checkpointer(parts: Components) -> None:
+    from cli.audit_cmd import checkpoint_periodically
+
+    minutes = parts.settings.audit_checkpoint_minutes
+    task = asyncio.create_task(checkpoint_periodically(parts.storage, audit_key, minutes))
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    parts.closers.insert(0, stop)
 
 
 def _log_database(settings: Settings) -> None:

@@ -134,6 +134,16 @@ class SqlAuditStore:
             for r in rows
         ]
 
+    async def latest_root(self, tenant_id: str) -> str | None:
+        query = (
+            select(checkpoints.c.root)
+            .where(checkpoints.c.tenant_id == tenant_id)
+            .order_by(checkpoints.c.at.desc(), checkpoints.c.id.desc())
+            .limit(1)
+        )
+        async with self._reader.connect() as conn:
+            return (await conn.execute(query)).scalar_one_or_none()
+
     async def tenants(self) -> list[str]:
         async with self._reader.connect() as conn:
             rows = await conn.execute(select(runs.c.tenant_id).distinct())

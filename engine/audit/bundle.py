@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from engine.audit.chain import ChainedEvent, chain_problems
-from engine.audit.checkpoint import Checkpoint, checkpoint_problems, parse_public_key
+from engine.audit.chain import ChainedEvent, canonical, chain_problems
+from engine.audit.checkpoint import (
+    Checkpoint,
+    checkpoint_problems,
+    parse_public_key,
+    signature_valid,
+)
 
 FORMAT = "countersign-audit-bundle/1"
 STARTS = {"step_started", "approval_requested", "input_requested", "wait_started", "signal_awaited"}
@@ -61,6 +66,13 @@ def load_bundle(text: str | bytes) -> dict[str, Any]:
     return data
 
 
+def sign_bundle(data: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """`data` with a signature over all of it: the scope, the export time and the run heads
+    are vouched for as much as the checkpoints (every byte of the bundle is)."""
+    body = {k: v for k, v in data.items() if k != "signature"}
+    return body | {"signature": key.sign(canonical(body)).hex()}
+
+
 def verify_bundle(data: dict[str, Any], public_key: Ed25519PublicKey | None = None) -> BundleReport:
     report = BundleReport()
     try:
@@ -74,6 +86,9 @@ def _verify(data: dict[str, Any], key: Ed25519PublicKey | None, report: BundleRe
     tenant = data["tenant"]
     if key is None:
         key = parse_public_key(data["public_key"])
+    body = {k: v for k, v in data.items() if k != "signature"}
+    if not signature_valid(key, data.get("signature"), canonical(body)):
+        report.problems.append("the bundle's own signature is not valid: it was changed")
     defs: dict[tuple[str, int], dict[str, Any]] = {}
     for d in data["definitions"]:
         defs[(d["name"], int(d["version"]))] = d

@@ -3,7 +3,7 @@ Ed25519. The signature covers the canonical JSON of {tenant, at, root, runs}."""
 
 from __future__ import annotations
 
-import base64
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ class Checkpoint:
     at: datetime
     leaves: tuple[Leaf, ...]  # sorted, see engine.audit.merkle
     root: str
-    signature: str  # base64 Ed25519 over `signed_bytes`
+    signature: str  # Ed25519 over `signed_bytes`, lowercase hex (one spelling per signature)
 
     def signed_bytes(self) -> bytes:
         return signed_bytes(self.tenant_id, self.at, self.root, len(self.leaves))
@@ -58,29 +58,41 @@ def make_checkpoint(
     ordered = sort_leaves(leaves)
     root = merkle_root(ordered)
     signature = key.sign(signed_bytes(tenant_id, at, root, len(ordered)))
-    return Checkpoint(tenant_id, at, ordered, root, base64.b64encode(signature).decode())
+    return Checkpoint(tenant_id, at, ordered, root, signature.hex())
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
 
 
 def public_key_text(key: Ed25519PublicKey) -> str:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "ed25519:" + base64.b64encode(raw).decode()
+    return "ed25519:" + raw.hex()
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
-    """A key as `public_key_text` prints it. Raises ValueError when it is not one."""
-    body = text.strip().removeprefix("ed25519:")
+    """A key as `public_key_text` prints it ("ed25519:" and 64 lowercase hex digits). Raises
+    ValueError when it is not one. (Hex, not base64: each key has exactly one spelling.)"""
+    body = text.strip()
+    if not body.startswith("ed25519:") or not _HEX64.fullmatch(body[8:]):
+        raise ValueError("not an Ed25519 public key: expected ed25519: and 64 hex digits")
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(body[8:]))
+
+
+def signature_valid(key: Ed25519PublicKey, signature: object, message: bytes) -> bool:
+    if not isinstance(signature, str) or not _HEX128.fullmatch(signature):
+        return False
     try:
-        return Ed25519PublicKey.from_public_bytes(base64.b64decode(body, validate=True))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not an Ed25519 public key ({exc})") from None
+        key.verify(bytes.fromhex(signature), message)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def checkpoint_problems(checkpoint: Checkpoint, key: Ed25519PublicKey) -> list[str]:
     problems = []
     if merkle_root(checkpoint.leaves) != checkpoint.root:
         problems.append("its run heads do not give its Merkle root")
-    try:
-        key.verify(base64.b64decode(checkpoint.signature), checkpoint.signed_bytes())
-    except (InvalidSignature, ValueError):
+    if not signature_valid(key, checkpoint.signature, checkpoint.signed_bytes()):
         problems.append("its signature is not valid for this public key")
     return problems

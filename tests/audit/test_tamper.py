@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from cli.main import main
+from engine.audit.checkpoint import public_key_text
 from storage import open_storage
 
 FLOW = """\
@@ -120,7 +122,7 @@ def test_an_untouched_database_and_its_bundle_verify_clean(
 def test_a_bundle_checked_against_another_key_fails(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    other = "ed25519:" + "A" * 43 + "="
+    other = public_key_text(Ed25519PrivateKey.generate().public_key())
     code, out = verify(world["dir"] / "before.json", "--public-key", other)
     assert code == 1
     assert "signature is not valid for this public key" in out
@@ -234,3 +236,18 @@ def test_verify_refuses_what_is_not_a_bundle(tmp_path: Path) -> None:
     code, out = verify(path)
     assert code == 1
     assert out.startswith(f"error: {path}: not JSON")
+
+
+async def test_the_server_checkpoints_only_workspaces_that_changed(
+    storage: Any, tmp_path: Path
+) -> None:
+    from cli.audit_cmd import checkpoint_changed
+    from tests.storage.builders import new_run
+
+    key = Ed25519PrivateKey.generate()
+    await storage.runs.commit([new_run("r1", "T1"), new_run("r2", "T2")])
+    assert sorted(c.tenant_id for c in await checkpoint_changed(storage, key)) == ["T1", "T2"]
+    assert await checkpoint_changed(storage, key) == []
+    await storage.runs.commit([new_run("r3", "T2")])
+    made = await checkpoint_changed(storage, key)
+    assert [(c.tenant_id, len(c.leaves)) for c in made] == [("T2", 2)]
