@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.output import fail
+from cli.problems import OperatorError
 from engine.audit.bundle import (
     FORMAT,
     BadBundle,
@@ -23,7 +24,13 @@ from engine.audit.bundle import (
     sign_bundle,
     verify_bundle,
 )
-from engine.audit.checkpoint import Checkpoint, make_checkpoint, parse_public_key, public_key_text
+from engine.audit.checkpoint import (
+    Checkpoint,
+    departures,
+    make_checkpoint,
+    parse_public_key,
+    public_key_text,
+)
 from engine.audit.merkle import merkle_root
 
 log = logging.getLogger("countersign")
@@ -162,9 +169,34 @@ async def build_bundle(
     return sign_bundle(bundle, key)
 
 
-async def checkpoint_now(storage: Any, key: Any, tenant: str) -> Checkpoint:
-    checkpoint = make_checkpoint(key, tenant, datetime.now(UTC), await storage.audit.leaves(tenant))
-    await storage.audit.save_checkpoint(checkpoint)
+class Tampered(OperatorError):
+    """The stored heads break with the last signed checkpoint: signing would hide it."""
+
+
+async def checkpoint_now(
+    storage: Any, key: Any, tenant: str, *, only_changed: bool = False
+) -> Checkpoint | None:
+    """Sign the tenant's current heads, unless they break with its last checkpoint (then
+    `Tampered`, naming what), or `only_changed` and nothing moved since (then None)."""
+    audit = storage.audit
+    leaves = await audit.leaves(tenant)
+    previous = await audit.latest_checkpoint(tenant)
+    if previous is not None:
+        if only_changed and merkle_root(leaves) == previous.root:
+            return None
+        now = {leaf[1]: leaf[3] for leaf in leaves if leaf[0] == "run"}
+        grown = [
+            (leaf[1], leaf[3])
+            for leaf in previous.leaves
+            if leaf[0] == "run" and now.get(leaf[1], 0) > leaf[3]
+        ]
+        broken = departures(previous, leaves, await audit.hashes_at(tenant, grown))
+        if broken:
+            raise Tampered(
+                f"not signing a checkpoint of {tenant}: since the last one, " + "; ".join(broken)
+            )
+    checkpoint = make_checkpoint(key, tenant, datetime.now(UTC), leaves)
+    await audit.save_checkpoint(checkpoint)
     return checkpoint
 
 
@@ -172,10 +204,12 @@ async def checkpoint_changed(storage: Any, key: Any) -> list[Checkpoint]:
     """A checkpoint of each workspace whose heads moved since its last one."""
     made = []
     for tenant in await storage.audit.tenants():
-        leaves = await storage.audit.leaves(tenant)
-        if merkle_root(leaves) != await storage.audit.latest_root(tenant):
-            checkpoint = make_checkpoint(key, tenant, datetime.now(UTC), leaves)
-            await storage.audit.save_checkpoint(checkpoint)
+        try:
+            checkpoint = await checkpoint_now(storage, key, tenant, only_changed=True)
+        except Tampered as exc:
+            log.error("audit: %s (see `countersign audit check`)", exc.message)
+            continue
+        if checkpoint is not None:
             made.append(checkpoint)
     return made
 
@@ -203,6 +237,8 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
     try:
         if args.audit_cmd == "checkpoint":
             cp = await checkpoint_now(storage, key, tenant)
+            if cp is None:  # only with only_changed
+                return 0
             print(f"checkpoint of {tenant} at {cp.at.isoformat()}: {len(cp.leaves)} leaves")
             return 0
         if args.audit_cmd == "check":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.audit.chain import ChainedEvent
@@ -103,6 +103,20 @@ class SqlAuditStore:
         )
         return out
 
+    async def hashes_at(self, tenant_id: str, at: list[tuple[str, int]]) -> dict[Any, str]:
+        """The hash stored for each (run_id, seq) of `at` (missing ones left out)."""
+        if not at:
+            return {}
+        query = select(events.c.run_id, events.c.seq, events.c.hash).where(
+            events.c.tenant_id == tenant_id, tuple_(events.c.run_id, events.c.seq).in_(at)
+        )
+        async with self._reader.connect() as conn:
+            return {(r.run_id, r.seq): r.hash for r in await conn.execute(query)}
+
+    async def latest_checkpoint(self, tenant_id: str) -> Checkpoint | None:
+        found = await self.checkpoints(tenant_id, latest=True)
+        return found[0] if found else None
+
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
@@ -115,12 +129,12 @@ class SqlAuditStore:
                 )
             )
 
-    async def checkpoints(self, tenant_id: str) -> list[Checkpoint]:
-        query = (
-            select(checkpoints)
-            .where(checkpoints.c.tenant_id == tenant_id)
-            .order_by(checkpoints.c.at, checkpoints.c.id)
-        )
+    async def checkpoints(self, tenant_id: str, latest: bool = False) -> list[Checkpoint]:
+        query = select(checkpoints).where(checkpoints.c.tenant_id == tenant_id)
+        if latest:
+            query = query.order_by(checkpoints.c.at.desc(), checkpoints.c.id.desc()).limit(1)
+        else:
+            query = query.order_by(checkpoints.c.at, checkpoints.c.id)
         async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
@@ -133,16 +147,6 @@ class SqlAuditStore:
             )
             for r in rows
         ]
-
-    async def latest_root(self, tenant_id: str) -> str | None:
-        query = (
-            select(checkpoints.c.root)
-            .where(checkpoints.c.tenant_id == tenant_id)
-            .order_by(checkpoints.c.at.desc(), checkpoints.c.id.desc())
-            .limit(1)
-        )
-        async with self._reader.connect() as conn:
-            return (await conn.execute(query)).scalar_one_or_none()
 
     async def tenants(self) -> list[str]:
         async with self._reader.connect() as conn:

@@ -96,3 +96,28 @@ def checkpoint_problems(checkpoint: Checkpoint, key: Ed25519PublicKey) -> list[s
     if not signature_valid(key, checkpoint.signature, checkpoint.signed_bytes()):
         problems.append("its signature is not valid for this public key")
     return problems
+
+
+def departures(
+    previous: Checkpoint, current: list[Leaf], hashes_at: dict[tuple[str, int], str]
+) -> list[str]:
+    """How the current heads break with `previous`: a run gone, shortened or rewritten up to the
+    head it had, a definition version gone or changed. `hashes_at` gives the hash now stored at
+    (run, seq) for the runs that grew since. A checkpoint is never signed over such a state."""
+    now_runs = {leaf[1]: leaf for leaf in current if leaf[0] == "run"}
+    now_defs = {(leaf[1], leaf[2]): leaf[3] for leaf in current if leaf[0] == "definition"}
+    out = []
+    for leaf in previous.leaves:
+        if leaf[0] == "definition":
+            if now_defs.get((leaf[1], leaf[2])) != leaf[3]:
+                out.append(f"definition {leaf[1]} v{leaf[2]} changed or gone")
+            continue
+        _, run_id, _, seq, head = leaf
+        now = now_runs.get(run_id)
+        if now is None:
+            out.append(f"run {run_id} gone")
+        elif now[3] < seq:
+            out.append(f"run {run_id} ends at seq {now[3]}, was checkpointed at seq {seq}")
+        elif (now[4] if now[3] == seq else hashes_at.get((run_id, seq))) != head:
+            out.append(f"run {run_id} seq {seq} differs from its checkpointed head")
+    return out

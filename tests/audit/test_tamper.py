@@ -208,6 +208,21 @@ def test_each_tampering_is_detected_by_check_and_by_verify(
     assert expected in out
 
 
+@pytest.mark.parametrize(
+    "case", ["newest event deleted", "whole run deleted", "definition body changed"]
+)
+def test_no_checkpoint_is_signed_over_a_removal(
+    case: str, world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Else the next periodic checkpoint would vouch for the shortened history."""
+    CASES[case][0](world["url"], world["runs"][0])
+    code, _, err = cli(capsys, "audit", "checkpoint")
+    assert code == 1
+    assert err.startswith("error: not signing a checkpoint of local: since the last one, ")
+    code, out, _ = cli(capsys, "--json", "audit", "check")
+    assert json.loads(out)["ok"] is False
+
+
 def test_a_bundle_edited_after_export_fails_verification(world: dict[str, Any]) -> None:
     path = world["dir"] / "before.json"
     bundle = json.loads(path.read_text())
