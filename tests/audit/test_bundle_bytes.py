@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ KEY = Ed25519PrivateKey.generate()
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _bundle() -> bytes:
+def _bundle(**decision: Any) -> bytes:
     canonical = json.dumps(
         {"name": "access", "steps": [{"id": "owners", "type": "approval"}, {"id": "next"}]},
         sort_keys=True,
@@ -55,12 +56,15 @@ def _bundle() -> bytes:
             "channel": "slack",
         },
     ]
+    if decision.pop("late", False):  # the step after it started before the decision
+        events.insert(2, {"type": "step_started", "at": stamp, "step_id": "next", "attempt": 1})
+    events[-1] |= decision
     prev, rows = GENESIS, []
     for seq, event in enumerate(events, start=1):
         h = event_hash("T", "r1", seq, prev, event)
         rows.append({"seq": seq, "prev_hash": prev, "hash": h, "event": event})
         prev = h
-    leaves = [("run", "r1", stamp, 3, prev), ("definition", "access", 1, digest)]
+    leaves = [("run", "r1", stamp, len(events), prev), ("definition", "access", 1, digest)]
     checkpoint = make_checkpoint(KEY, "T", AT, leaves)
     bundle = {
         "format": FORMAT,
@@ -74,7 +78,7 @@ def _bundle() -> bytes:
                 "started_at": stamp,
                 "chained_by_migration_up_to": None,
                 "events": rows,
-                "head": {"seq": 3, "hash": prev},
+                "head": {"seq": len(events), "hash": prev},
             }
         ],
         "definitions": [{"name": "access", "version": 1, "hash": digest, "canonical": canonical}],
@@ -106,3 +110,18 @@ def test_any_single_byte_change_fails(data: st.DataObject) -> None:
     byte = data.draw(st.integers(0, 255).filter(lambda b: b != BUNDLE[index]))
     changed = BUNDLE[:index] + bytes([byte]) + BUNDLE[index + 1 :]
     assert not _passes(changed)
+
+
+@pytest.mark.parametrize(
+    ("decision", "problem"),
+    [
+        ({"actor": "U0EVE"}, "decision on owners by U0EVE: not a listed approver"),
+        ({"actor": "U0REQ"}, "decision on owners by U0REQ: the requester"),
+        ({"late": True}, "decision on owners by U0ANN: made after next had started"),
+    ],
+)
+def test_each_decision_is_checked(decision: dict[str, Any], problem: str) -> None:
+    """Signed bundles (as a server with this key could export) whose decisions break a rule."""
+    report = verify_bundle(load_bundle(_bundle(**decision)))
+    assert not report.ok
+    assert any(p.startswith(problem) for p in report.runs[0].decisions), report.runs[0]
