@@ -164,6 +164,9 @@ def _verify_run(
                 out.checkpoint.append(
                     f"seq {seq}: differs from the head checkpointed at {cp.at.isoformat()}"
                 )
+    backfilled = run.get("chained_by_migration_up_to")
+    if backfilled:
+        out.notes.append(f"seq 1-{backfilled} chained by the audit migration, not when written")
     if not any(leaf[0] == "run" and leaf[1] == run_id for cp in checkpoints for leaf in cp.leaves):
         out.notes.append("not in any checkpoint yet (newer than the last one)")
     out.decisions = _decision_problems([e["event"] for e in run["events"]], defs)

@@ -48,6 +48,7 @@ async def test_events_stored_before_the_chain_are_chained_by_the_migration(
     key = Ed25519PrivateKey.generate()
     report = verify_bundle(await build_bundle(fresh, "T1", key))
     assert [(r.run_id, r.chain) for r in report.runs] == [("r1", []), ("r2", [])]
+    assert report.runs[0].notes[0] == "seq 1-2 chained by the audit migration, not when written"
     async with storage.engine.connect() as conn:
         seqs = (await conn.execute(select(events.c.seq).where(events.c.run_id == "r1"))).all()
     assert len(seqs) == 4
