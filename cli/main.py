@@ -12,6 +12,7 @@ from pydantic_settings import SettingsError
 
 from cli import (
     apikeys_cmd,
+    audit_cmd,
     definitions_cmd,
     mcp_cmd,
     outbox_cmd,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox_cmd.add_parsers(sub)
     signin_cmd.add_parsers(sub)
     mcp_cmd.add_parsers(sub)
+    audit_cmd.add_parsers(sub)
     return p
 
 
@@ -66,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "schema":
         return definitions_cmd.print_schema()
+    if args.command == "audit" and args.audit_cmd == "verify":
+        return audit_cmd.verify(args)  # offline: no settings, no database
     try:
         settings = Settings()
     except (ValidationError, SettingsError) as exc:
@@ -97,6 +101,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(secrets_cmd.run(args, settings))
     if command == "mcp":
         return asyncio.run(mcp_cmd.run(args, settings))
+    if command == "audit":
+        return asyncio.run(audit_cmd.run(args, settings))
     if command == "outbox":
         return asyncio.run(outbox_cmd.run(args, settings))
     build_parser().print_help(sys.stderr)

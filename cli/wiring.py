@@ -5,6 +5,8 @@ Nothing else reads the settings; each adapter gets its own small config object.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import getpass
 import logging
 import secrets
@@ -15,7 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cli.problems import database_problem, listen_problem
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cli.problems import OperatorError, database_problem, listen_problem
 from cli.settings import DEFAULT_DATABASE_URL, Settings
 from engine import principal
 from engine.runtime.service import Engine, RuntimeSettings
@@ -25,6 +30,7 @@ from web.config import WebConfig
 
 log = logging.getLogger("countersign")
 KEY_FILE = Path(".countersign.key")
+AUDIT_KEY_FILE = Path(".countersign-audit.key")
 
 
 @dataclass
@@ -54,6 +60,26 @@ def secret_key(settings: Settings) -> str:
     KEY_FILE.write_text(key + "\n")
     KEY_FILE.chmod(0o600)
     log.info("generated a secret key into %s (set SECRET_KEY in production)", KEY_FILE)
+    return key
+
+
+def audit_key() -> Ed25519PrivateKey:
+    """The Ed25519 key that signs audit checkpoints, generated once into .countersign-audit.key
+    (beside .countersign.key). Its public half is what auditors verify bundles with."""
+    if AUDIT_KEY_FILE.exists():
+        key = serialization.load_pem_private_key(AUDIT_KEY_FILE.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise OperatorError(f"{AUDIT_KEY_FILE} does not hold an Ed25519 private key")
+        return key
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    AUDIT_KEY_FILE.touch(0o600)
+    AUDIT_KEY_FILE.write_bytes(pem)
+    log.info("generated the audit signing key into %s", AUDIT_KEY_FILE)
     return key
 
 
@@ -151,10 +177,25 @@ async def build(settings: Settings) -> Components:
             log.info("Redis: off (one process; set REDIS_URL to run several replicas)")
         await _start_slack(parts)
         await _start_web(parts)
+        _start_checkpointer(parts)
     except BaseException:
         await shutdown(parts)
         raise
     return parts
+
+
+def _start_checkpointer(parts: Components) -> None:
+    from cli.audit_cmd import checkpoint_periodically
+
+    minutes = parts.settings.audit_checkpoint_minutes
+    task = asyncio.create_task(checkpoint_periodically(parts.storage, audit_key, minutes))
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    parts.closers.insert(0, stop)
 
 
 def _log_database(settings: Settings) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import migrate
+from storage.audit import SqlAuditStore
 from storage.aways import SqlAwayStore
 from storage.database import create_engine
 from storage.definitions import SqlDefinitionStore
@@ -31,6 +32,7 @@ class Storage:
         self.timers = SqlTimerStore(engine)
         self.aways = SqlAwayStore(engine)
         self.secrets = SqlSecretStore(engine, secret_key)
+        self.audit = SqlAuditStore(engine)
 
     async def upgrade(self) -> None:
         """Apply every pending migration (creates the schema in an empty database)."""

@@ -7,13 +7,14 @@ has no DML in CTEs, so `SequentialWriter` runs one statement (executemany) per e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, delete, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.audit.chain import GENESIS, event_hash
 from engine.commands import Timer
 from engine.errors import ConcurrencyConflict
 from engine.memory import pending_rows
@@ -23,7 +24,15 @@ from storage.dialect import insert_for
 from storage.schema import events, outbox, pending_tasks, runs, steps, timers
 
 HUMAN_STEPS = frozenset({"approval", "input"})
-RUN_FIELDS = ("status", "current_step", "updated_at", "finished_at", "seq", "state")
+RUN_FIELDS = (
+    "status",
+    "current_step",
+    "updated_at",
+    "finished_at",
+    "seq",
+    "state",
+    "head_hash",
+)
 STEP_FIELDS = ("type", "status", "attempt", "outcome", "started_at", "finished_at")
 TIMER_FIELDS = ("tenant_id", "run_id", "due_at", "kind", "step_id", "attempt", "locked_until")
 PENDING_FIELDS = ("kind", "workflow", "requester", "since")
@@ -43,6 +52,19 @@ class CommitPlan:
     done: list[dict[str, Any]] = field(default_factory=list)  # b_key, done_at
     dropped_timers: list[tuple[str, str]] = field(default_factory=list)  # (tenant, id)
     armed_timers: list[dict[str, Any]] = field(default_factory=list)
+    heads: dict[Run, tuple[int, str]] = field(default_factory=dict)  # (seq, hash) reached
+
+
+def heads_needed(changes: Sequence[RunChange]) -> dict[Run, int]:
+    """The runs whose head hash the plan needs (existing runs), with the seq it must be at."""
+    out: dict[Run, int] = {}
+    for change in changes:
+        run = (change.state.tenant_id, change.state.run_id)
+        if change.expected_seq != 0:
+            out.setdefault(run, change.expected_seq)
+        else:
+            out.setdefault(run, 0)
+    return {run: seq for run, seq in out.items() if seq != 0}
 
 
 def _run_values(state: RunState) -> dict[str, Any]:
@@ -70,11 +92,14 @@ def _touched_steps(change: RunChange) -> set[str] | None:
     return touched
 
 
-def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
+def plan_commit(changes: Sequence[RunChange], heads: Mapping[Run, str] | None = None) -> CommitPlan:
     """The rows to write. Several changes of one run collapse into one run row write (they must
     chain: each expects the seq the previous one reached), touched steps accumulate, and timers
-    get their net effect in order (consumed, cancelled, then armed)."""
+    get their net effect in order (consumed, cancelled, then armed). `heads` gives each existing
+    run's head hash at the seq its first change expects (see `heads_needed`): every event's hash
+    chains to it."""
     plan = CommitPlan()
+    known = dict(heads or {})
     first: dict[Run, RunChange] = {}
     final: dict[Run, RunState] = {}
     touched: dict[Run, set[str] | None] = {}
@@ -88,17 +113,25 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
         final[run] = state
         step_ids, before = _touched_steps(change), touched.get(run, set())
         touched[run] = None if step_ids is None or before is None else before | step_ids
-        plan.events.extend(
-            {
-                "tenant_id": run[0],
-                "run_id": run[1],
-                "seq": change.expected_seq + offset,
-                "type": event.type,
-                "data": event.model_dump_json(),
-                "at": event.at,
-            }
-            for offset, event in enumerate(change.decision.events, start=1)
-        )
+        prev = GENESIS if change.expected_seq == 0 else known[run]
+        for offset, event in enumerate(change.decision.events, start=1):
+            seq, data = change.expected_seq + offset, event.model_dump_json()
+            digest = event_hash(run[0], run[1], seq, prev, data)
+            plan.events.append(
+                {
+                    "tenant_id": run[0],
+                    "run_id": run[1],
+                    "seq": seq,
+                    "type": event.type,
+                    "data": data,
+                    "at": event.at,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        known[run] = prev
+        plan.heads[run] = (state.seq, prev)
         plan.outbox.extend(
             {
                 "key": command.key,
@@ -135,12 +168,14 @@ def plan_commit(changes: Sequence[RunChange]) -> CommitPlan:
                     "idempotency_key": change.idempotency_key,
                     "request_hash": change.request_hash,
                     **_run_values(state),
+                    "head_hash": known[run],
                 }
             )
         else:
             plan.updates.append(
                 {"b_tenant": run[0], "b_run": run[1], "b_expected": change.expected_seq}
                 | _run_values(state)
+                | {"head_hash": known[run]}
             )
         ids = touched[run]
         chosen = state.steps.values() if ids is None else [state.steps[i] for i in ids]

@@ -42,7 +42,7 @@ NEW_RUN_COLUMNS = (
     "request_hash",
     *RUN_FIELDS,
 )
-EVENT_COLUMNS = ("tenant_id", "run_id", "seq", "type", "data", "at")
+EVENT_COLUMNS = ("tenant_id", "run_id", "seq", "type", "data", "at", "prev_hash", "hash")
 STEP_COLUMNS = ("tenant_id", "run_id", "step_id", *STEP_FIELDS)
 PENDING_KEY = ("tenant_id", "run_id", "step_id", "principal")
 PENDING_COLUMNS = (*PENDING_KEY, *PENDING_FIELDS)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
@@ -23,7 +23,7 @@ from engine.memory import check_change, decode_cursor, encode_cursor
 from engine.ports import KeyedRun, PendingTask, RecordedEvent, RunChange, RunPage
 from engine.recordable import unrecordable
 from engine.state import RunState
-from storage.commit import SequentialWriter, plan_commit
+from storage.commit import Run, SequentialWriter, heads_needed, plan_commit
 from storage.commit_pg import CombinedWriter
 from storage.database import READONLY, one_statement
 from storage.dialect import is_bad_value, is_lost_race, is_unique_violation
@@ -32,7 +32,7 @@ from storage.schema import events, pending_tasks, runs
 IN_CHUNK = 500  # run ids per IN (...) list: well under either driver's parameter limit
 
 # Prebuilt: loading a run is on the path of every decision.
-_LOAD = select(runs.c.state).where(
+_LOAD = select(runs.c.state, runs.c.head_hash).where(
     runs.c.tenant_id == bindparam("tenant"), runs.c.run_id == bindparam("run")
 )
 
@@ -56,14 +56,50 @@ class SqlRunStore:
             if engine.dialect.name == "postgresql"
             else SequentialWriter(engine.dialect.name)
         )
+        # Each run's (seq, head hash) as last loaded or committed here: the next commit chains
+        # its events to it without reading it back (a stale entry is read again, see _heads).
+        self._known: dict[Run, tuple[int, str]] = {}
+
+    async def _heads(self, changes: Sequence[RunChange]) -> dict[Run, str]:
+        needed = heads_needed(changes)
+        out: dict[Run, str] = {}
+        missing: list[Run] = []
+        for run, seq in needed.items():
+            cached = self._known.get(run)
+            if cached is not None and cached[0] == seq:
+                out[run] = cached[1]
+            else:
+                missing.append(run)
+        if missing:
+            query = select(runs.c.tenant_id, runs.c.run_id, runs.c.seq, runs.c.head_hash).where(
+                tuple_(runs.c.tenant_id, runs.c.run_id).in_(missing)
+            )
+            async with self._reader.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            for row in rows:
+                run = (row.tenant_id, row.run_id)
+                if row.seq != needed[run] or row.head_hash is None:
+                    raise ConcurrencyConflict()  # moved on since the state was read
+                out[run] = row.head_hash
+            if len(out) != len(needed):
+                raise ConcurrencyConflict()
+        return out
+
+    def _remember(self, heads: dict[Run, tuple[int, str]]) -> None:
+        if len(self._known) > 100_000:  # a bound, not a cache policy: recent runs come back
+            self._known.clear()
+        self._known.update(heads)
 
     async def load(self, tenant_id: str, run_id: str) -> RunState:
         async with self._reader.connect() as conn:
             params = {"tenant": tenant_id, "run": run_id}
-            data = (await conn.execute(_LOAD, params)).scalar_one_or_none()
-        if data is None:
+            row = (await conn.execute(_LOAD, params)).one_or_none()
+        if row is None:
             raise NotFound(f"no run {run_id!r} in this workspace")
-        return RunState.model_validate_json(data)
+        state = RunState.model_validate_json(row.state)
+        if row.head_hash is not None:
+            self._remember({(tenant_id, run_id): (state.seq, row.head_hash)})
+        return state
 
     async def get_many(self, tenant_id: str, run_ids: Sequence[str]) -> dict[str, RunState]:
         wanted = list(dict.fromkeys(run_ids))
@@ -86,9 +122,10 @@ class SqlRunStore:
         for change in changes:
             check_change(change)
         try:
-            plan = plan_commit(changes)
+            plan = plan_commit(changes, await self._heads(changes))
             async with self._begin() as conn:
                 await self._writer.write(conn, plan)
+            self._remember(plan.heads)
         except DBAPIError as exc:
             if is_lost_race(exc):
                 raise ConcurrencyConflict() from None

@@ -100,6 +100,9 @@ runs = Table(
     Column("state", Text, nullable=False),  # the RunState as JSON
     Column("idempotency_key", String(255)),
     Column("request_hash", String(64)),  # SHA-256 of the start that used the key (hex)
+    Column("head_hash", String(64)),  # the hash of the run's newest event (engine.audit.chain)
+    # Events up to this seq were chained when the audit migration ran, not as they were written.
+    Column("chained_from_backfill", Integer),
     PrimaryKeyConstraint("tenant_id", "run_id"),
     UniqueConstraint("tenant_id", "idempotency_key"),
     Index(None, "tenant_id", "started_at", "run_id"),
@@ -119,7 +122,22 @@ events = Table(
     Column("type", String(64), nullable=False),
     Column("data", Text, nullable=False),  # the event as JSON
     Column("at", UTCDateTime, nullable=False),
+    Column("prev_hash", String(64)),  # the hash of the run's previous event (tamper evidence)
+    Column("hash", String(64)),  # SHA-256 over the event's canonical form and prev_hash
     PrimaryKeyConstraint("tenant_id", "run_id", "seq"),
+)
+
+# Signed checkpoints: a tenant's Merkle root over all run heads (engine.audit.checkpoint).
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", Tenant, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("leaves", Text, nullable=False),  # JSON [[run_id, seq, head], ...], sorted
+    Column("signature", Text, nullable=False),
+    Index(None, "tenant_id", "at"),
 )
 
 steps = Table(

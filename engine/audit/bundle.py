@@ -1,0 +1,213 @@
+"""Offline verification of an exported audit bundle (see `cli/audit_cmd.py` for its making).
+
+A bundle is JSON: {format, tenant, scope, public_key, runs: [{run_id, started_at, events:
+[{seq, prev_hash, hash, event}]}], definitions: [{name, version, hash, canonical}],
+checkpoints: [...]}. Checked here with nothing but the bundle and a public key: each run's
+chain, each checkpoint's signature and that its heads agree with the runs (a run deleted, or
+its newest events, shows there), the definition versions, and each decision's approver."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from engine.audit.chain import ChainedEvent, canonical, chain_problems
+from engine.audit.checkpoint import (
+    Checkpoint,
+    checkpoint_problems,
+    parse_public_key,
+    signature_valid,
+)
+
+FORMAT = "countersign-audit-bundle/1"
+STARTS = {"step_started", "approval_requested", "input_requested", "wait_started", "signal_awaited"}
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    chain: list[str] = field(default_factory=list)  # problems; [] = intact
+    checkpoint: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.chain or self.checkpoint or self.decisions)
+
+
+@dataclass
+class BundleReport:
+    problems: list[str] = field(default_factory=list)  # about the bundle as a whole
+    runs: list[RunReport] = field(default_factory=list)
+    checkpoints: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(r.ok for r in self.runs)
+
+
+class BadBundle(ValueError):
+    """The file is not a bundle at all (not JSON, wrong format, missing fields)."""
+
+
+def load_bundle(text: str | bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadBundle(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise BadBundle(f"not an audit bundle (expected format {FORMAT!r})")
+    return data
+
+
+def sign_bundle(data: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """`data` with a signature over all of it: the scope, the export time and the run heads
+    are vouched for as much as the checkpoints (every byte of the bundle is)."""
+    body = {k: v for k, v in data.items() if k != "signature"}
+    return body | {"signature": key.sign(canonical(body)).hex()}
+
+
+def verify_bundle(data: dict[str, Any], public_key: Ed25519PublicKey | None = None) -> BundleReport:
+    report = BundleReport()
+    try:
+        _verify(data, public_key, report)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        report.problems.append(f"malformed bundle: {type(exc).__name__}: {exc}")
+    return report
+
+
+def _verify(data: dict[str, Any], key: Ed25519PublicKey | None, report: BundleReport) -> None:
+    tenant = data["tenant"]
+    if key is None:
+        key = parse_public_key(data["public_key"])
+    body = {k: v for k, v in data.items() if k != "signature"}
+    if not signature_valid(key, data.get("signature"), canonical(body)):
+        report.problems.append("the bundle's own signature is not valid: it was changed")
+    defs: dict[tuple[str, int], dict[str, Any]] = {}
+    for d in data["definitions"]:
+        defs[(d["name"], int(d["version"]))] = d
+        if hashlib.sha256(d["canonical"].encode()).hexdigest() != d["hash"]:
+            report.problems.append(
+                f"definition {d['name']} v{d['version']}: its body does not match its hash"
+            )
+    checkpoints = [Checkpoint.from_json(c) for c in data["checkpoints"]]
+    report.checkpoints = len(checkpoints)
+    if not checkpoints:
+        report.problems.append("no signed checkpoint: nothing vouches for the runs' heads")
+    for cp in checkpoints:
+        if cp.tenant_id != tenant:
+            report.problems.append(f"checkpoint of {cp.at.isoformat()} is for another tenant")
+        for problem in checkpoint_problems(cp, key):
+            report.problems.append(f"checkpoint of {cp.at.isoformat()}: {problem}")
+        for leaf in cp.leaves:
+            if leaf[0] != "definition":
+                continue
+            _, name, version, digest = leaf
+            d = defs.get((name, version))
+            if d is not None and d["hash"] != digest:
+                report.problems.append(
+                    f"definition {name} v{version}: differs from the one checkpointed at "
+                    f"{cp.at.isoformat()}"
+                )
+    runs = {r["run_id"]: r for r in data["runs"]}
+    for missing in sorted(_expected_runs(data["scope"], checkpoints) - runs.keys()):
+        report.problems.append(f"run {missing}: in a signed checkpoint but not in the bundle")
+    for _, run in sorted(runs.items()):
+        report.runs.append(_verify_run(tenant, run, checkpoints, defs))
+
+
+def _expected_runs(scope: dict[str, Any], checkpoints: list[Checkpoint]) -> set[str]:
+    """The runs the scope covers that some checkpoint vouches for."""
+    if "runs" in scope:
+        wanted = set(scope["runs"])
+        return {leaf[1] for cp in checkpoints for leaf in cp.leaves if leaf[0] == "run"} & wanted
+    since, until = datetime.fromisoformat(scope["since"]), datetime.fromisoformat(scope["until"])
+    return {
+        leaf[1]
+        for cp in checkpoints
+        for leaf in cp.leaves
+        if leaf[0] == "run" and since <= datetime.fromisoformat(leaf[2]) < until
+    }
+
+
+def _verify_run(
+    tenant: str,
+    run: dict[str, Any],
+    checkpoints: list[Checkpoint],
+    defs: dict[tuple[str, int], dict[str, Any]],
+) -> RunReport:
+    run_id = run["run_id"]
+    out = RunReport(run_id)
+    rows = [ChainedEvent(e["seq"], e["event"], e["prev_hash"], e["hash"]) for e in run["events"]]
+    out.chain = chain_problems(tenant, run_id, rows)
+    by_seq = {e["seq"]: e["hash"] for e in run["events"]}
+    last = max(by_seq, default=0)
+    head = run.get("head") or {}
+    if head.get("hash") is not None and (head["seq"] != last or by_seq[last] != head["hash"]):
+        out.chain.append(f"seq {head['seq']}: the run's head, but its events end at seq {last}")
+    for cp in checkpoints:
+        for leaf in cp.leaves:
+            if leaf[0] != "run" or leaf[1] != run_id:
+                continue
+            _, _, _, seq, head = leaf
+            if seq > last:
+                out.checkpoint.append(
+                    f"checkpoint of {cp.at.isoformat()} saw seq {seq}, the run now ends at {last}"
+                )
+            elif by_seq.get(seq) != head:
+                out.checkpoint.append(
+                    f"seq {seq}: differs from the head checkpointed at {cp.at.isoformat()}"
+                )
+    backfilled = run.get("chained_by_migration_up_to")
+    if backfilled:
+        out.notes.append(f"seq 1-{backfilled} chained by the audit migration, not when written")
+    if not any(leaf[0] == "run" and leaf[1] == run_id for cp in checkpoints for leaf in cp.leaves):
+        out.notes.append("not in any checkpoint yet (newer than the last one)")
+    out.decisions = _decision_problems([e["event"] for e in run["events"]], defs)
+    return out
+
+
+def _decision_problems(
+    events: list[dict[str, Any]], defs: dict[tuple[str, int], dict[str, Any]]
+) -> list[str]:
+    """Each decision by a listed approver, not the requester unless the step allows it, and
+    made before the step after it started."""
+    if not events or events[0].get("type") != "run_started":
+        return ["the run does not begin with run_started"]
+    started = events[0]
+    d = defs.get((started["workflow"], started["version"]))
+    if d is None:
+        return [f"definition {started['workflow']} v{started['version']} is not in the bundle"]
+    steps = json.loads(d["canonical"])["steps"]
+    order = {s["id"]: i for i, s in enumerate(steps)}
+    self_ok = {s["id"] for s in steps if s.get("allow_self_approval")}
+    listed: dict[str, set[str]] = {}
+    problems: list[str] = []
+    for position, e in enumerate(events):
+        kind, step = e.get("type"), str(e.get("step_id"))
+        if kind in ("approval_requested", "step_escalated"):
+            listed.setdefault(step, set()).update(e["approvers"])
+        elif kind == "step_delegated":
+            listed.setdefault(step, set()).add(e["to"])
+        elif kind == "decision_recorded":
+            actor, where = e["actor"], f"decision on {step} by {e['actor']}"
+            if e.get("override"):
+                pass  # an operator's decision for someone else: audited as such, not an approver
+            elif actor not in listed.get(step, set()):
+                problems.append(f"{where}: not a listed approver")
+            if actor == started["requester"] and step not in self_ok:
+                problems.append(f"{where}: the requester, and the step does not allow it")
+            later = [
+                f
+                for f in events[:position]
+                if f.get("type") in STARTS and order.get(f.get("step_id"), -1) > order.get(step, -1)
+            ]
+            if later:
+                problems.append(f"{where}: made after {later[0]['step_id']} had started")
+    return problems

@@ -1,0 +1,123 @@
+"""Signed checkpoints: a tenant's Merkle root over all run heads at a moment, signed with
+Ed25519. The signature covers the canonical JSON of {tenant, at, root, runs}."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from engine.audit.chain import canonical
+from engine.audit.merkle import Leaf, merkle_root, sort_leaves
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    tenant_id: str
+    at: datetime
+    leaves: tuple[Leaf, ...]  # sorted, see engine.audit.merkle
+    root: str
+    signature: str  # Ed25519 over `signed_bytes`, lowercase hex (one spelling per signature)
+
+    def signed_bytes(self) -> bytes:
+        return signed_bytes(self.tenant_id, self.at, self.root, len(self.leaves))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant_id,
+            "at": self.at.isoformat(),
+            "root": self.root,
+            "leaves": [list(leaf) for leaf in self.leaves],
+            "signature": self.signature,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        leaves = tuple(tuple(leaf) for leaf in data["leaves"])
+        return cls(
+            str(data["tenant"]),
+            datetime.fromisoformat(data["at"]),
+            leaves,
+            str(data["root"]),
+            str(data["signature"]),
+        )
+
+
+def signed_bytes(tenant_id: str, at: datetime, root: str, runs: int) -> bytes:
+    return canonical({"tenant": tenant_id, "at": at.isoformat(), "root": root, "runs": runs})
+
+
+def make_checkpoint(
+    key: Ed25519PrivateKey, tenant_id: str, at: datetime, leaves: list[Leaf]
+) -> Checkpoint:
+    ordered = sort_leaves(leaves)
+    root = merkle_root(ordered)
+    signature = key.sign(signed_bytes(tenant_id, at, root, len(ordered)))
+    return Checkpoint(tenant_id, at, ordered, root, signature.hex())
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "ed25519:" + raw.hex()
+
+
+def parse_public_key(text: str) -> Ed25519PublicKey:
+    """A key as `public_key_text` prints it ("ed25519:" and 64 lowercase hex digits). Raises
+    ValueError when it is not one. (Hex, not base64: each key has exactly one spelling.)"""
+    body = text.strip()
+    if not body.startswith("ed25519:") or not _HEX64.fullmatch(body[8:]):
+        raise ValueError("not an Ed25519 public key: expected ed25519: and 64 hex digits")
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(body[8:]))
+
+
+def signature_valid(key: Ed25519PublicKey, signature: object, message: bytes) -> bool:
+    if not isinstance(signature, str) or not _HEX128.fullmatch(signature):
+        return False
+    try:
+        key.verify(bytes.fromhex(signature), message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def checkpoint_problems(checkpoint: Checkpoint, key: Ed25519PublicKey) -> list[str]:
+    problems = []
+    if merkle_root(checkpoint.leaves) != checkpoint.root:
+        problems.append("its run heads do not give its Merkle root")
+    if not signature_valid(key, checkpoint.signature, checkpoint.signed_bytes()):
+        problems.append("its signature is not valid for this public key")
+    return problems
+
+
+def departures(
+    previous: Checkpoint, current: list[Leaf], hashes_at: dict[tuple[str, int], str]
+) -> list[str]:
+    """How the current heads break with `previous`: a run gone, shortened or rewritten up to the
+    head it had, a definition version gone or changed. `hashes_at` gives the hash now stored at
+    (run, seq) for the runs that grew since. A checkpoint is never signed over such a state."""
+    now_runs = {leaf[1]: leaf for leaf in current if leaf[0] == "run"}
+    now_defs = {(leaf[1], leaf[2]): leaf[3] for leaf in current if leaf[0] == "definition"}
+    out = []
+    for leaf in previous.leaves:
+        if leaf[0] == "definition":
+            if now_defs.get((leaf[1], leaf[2])) != leaf[3]:
+                out.append(f"definition {leaf[1]} v{leaf[2]} changed or gone")
+            continue
+        _, run_id, _, seq, head = leaf
+        now = now_runs.get(run_id)
+        if now is None:
+            out.append(f"run {run_id} gone")
+        elif now[3] < seq:
+            out.append(f"run {run_id} ends at seq {now[3]}, was checkpointed at seq {seq}")
+        elif (now[4] if now[3] == seq else hashes_at.get((run_id, seq))) != head:
+            out.append(f"run {run_id} seq {seq} differs from its checkpointed head")
+    return out
