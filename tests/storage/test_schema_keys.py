@@ -15,6 +15,8 @@ EXCEPTIONS = {
     ("outbox", ("id",)): "one queue claimed in order across tenants by the dispatchers",
     ("outbox", ("key",)): "command keys embed the run id; the queue is shared by all tenants",
     ("timers", ("id",)): "one queue of due timers across tenants; ids embed the run id",
+    # SQLite autoincrements only a lone integer key; checkpoints are read by (tenant_id, at).
+    ("checkpoints", ("id",)): "an autoincrement id, read through the (tenant_id, at) index",
     # Tables of slack_sdk's installation and OAuth-state stores: its schema, keyed by its own
     # ids (installations are per Slack team, found from each request's team id).
     ("slack_bots", ("id",)): "slack_sdk's installation store schema",
