@@ -132,7 +132,7 @@ async def test_an_operator_override_decides_for_an_approver(engine: Engine, targ
     run = await engine.start_run(TENANT, "vote", {}, "UREQ")
     await engine.run_until_idle()
     state = await engine.decide(
-        TENANT, run.run_id, "vote", "UOPS", "approve", channel="cli", override=True
+        TENANT, run.run_id, "vote", "UOPS", "approve", channel="cli", override=True, admin=True
     )
     vote = state.steps["vote"].votes[0]
     assert (vote.actor, vote.override, vote.channel) == ("UOPS", True, "cli")
