@@ -269,7 +269,7 @@ def _refusal(refused: EngineError, args: argparse.Namespace, actor: str) -> str:
         verb = "approved" if refused.facts.get("decision") == "approve" else "rejected"
         if refused.facts.get("decision") == getattr(args, "decision", None):
             return f"{actor} already {verb} step {args.step} of {args.run_id}; nothing changed"
-        return f"as {actor}: you already {verb} this step"
+        return f"as {actor}: you already {verb} this step ({args.step}); nothing changed"
     if isinstance(refused, NotAllowed):
         return f"as {actor}: {refused.message}"
     return f"{args.run_id}: {refused.message}"
