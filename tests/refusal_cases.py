@@ -52,14 +52,22 @@ steps:
 """
 
 
-async def prepare(engine: Engine, tenant: str, people: People, case: Case) -> tuple[str, str]:
-    """(run id, principal who acts) for `case`: its run started, the earlier votes cast."""
+async def prepare(
+    engine: Engine, tenant: str, people: People, case: Case, *, running: bool = False
+) -> tuple[str, str]:
+    """(run id, principal who acts) for `case`: its run started, the earlier votes cast
+    (`running`: the engine's loops run, so they send the requests and the votes wait)."""
     await engine.apply_definition(tenant, gate_flow(case.policy, people))
     run = await engine.start_run(tenant, f"gate-{case.policy}", {}, people.requester)
-    await engine.run_until_idle()
-    for who in case.before:
-        await engine.decide(tenant, run.run_id, "review", getattr(people, who), "approve")
+    if not running:
+        await engine.run_until_idle()
+        await vote_before(engine, tenant, run.run_id, people, case)
     return run.run_id, getattr(people, case.actor)
+
+
+async def vote_before(engine: Engine, tenant: str, run_id: str, people: People, case: Case) -> None:
+    for who in case.before:
+        await engine.decide(tenant, run_id, "review", getattr(people, who), "approve")
 
 
 async def unchanged(engine: Engine, tenant: str, run_id: str, case: Case) -> Any:
