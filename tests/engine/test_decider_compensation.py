@@ -9,7 +9,7 @@ import pytest
 
 from engine import commands as cmd
 from engine import triggers as tr
-from engine.errors import RunFinished
+from engine.errors import NotAllowed, RunFinished
 from tests.engine.harness import Run
 
 
@@ -149,6 +149,9 @@ def test_cancel_while_waiting_for_a_person() -> None:
     step = {**APPROVAL, "timeout": "1d", "remind_every": "1h"}
     run = Run(booking("a"), step)
     run_through(run, "a")
+    with pytest.raises(NotAllowed) as refused:  # only the requester or an admin
+        run.do(tr.Cancel(actor="Uops", channel="cli"))
+    assert refused.value.code == "not_admin" and refused.value.facts["requester"] == "UREQ"
     run.do(tr.Cancel(actor="Uops", channel="cli", admin=True))
     assert run.status("ok") == "cancelled"
     assert set(run.last.cancel_timers) == {"r1:ok:timeout:0", "r1:ok:reminder:0.1"}
