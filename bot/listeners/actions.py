@@ -78,12 +78,11 @@ async def _decide(c: Click, decision: Decision) -> None:
     ref = ids.StepRef.parse(c.value)
     engine = c.deps.engine
     try:
-        run = await engine.may_decide(
-            c.tenant, ref.run_id, ref.step_id, c.user, decision, channel="slack"
-        )
+        run = await engine.get_run(c.tenant, ref.run_id)
         stored = await engine.get_definition(c.tenant, run.workflow, run.version)
         step_def = stored.definition.step(ref.step_id)
         if isinstance(step_def, ApprovalStep) and step_def.fields:
+            await engine.may_decide(c.tenant, run.run_id, ref.step_id, c.user, decision, "slack")
             title = step_title(stored.definition, run, ref.step_id)
             await c.open(decision_modal(step_def, run.run_id, decision, title))
             return
