@@ -230,6 +230,7 @@ async def _decide(engine: Any, tenant: str, args: argparse.Namespace, me: str) -
             channel="cli",
             override=args.override,
             reason=args.reason,
+            admin=True,  # the CLI is the operator's: it may override
         ),
         engine,
         tenant,
@@ -247,21 +248,31 @@ async def _acted(
     actor: str,
     verb: str,
 ) -> RunState:
-    """The engine's answer to one person's action on a step, worded for the operator: whose
-    action it refused, and that a repeat changed nothing (the engine accepts repeats quietly,
-    as redelivered clicks, but an operator typing it again wants to know)."""
+    """The engine's answer to one person's action on a step, worded for the operator by its
+    refusal code: whose action it refused, and that a repeat changed nothing (a repeated input
+    is accepted quietly by the engine, as a redelivery, but an operator wants to know)."""
     before = await engine.get_run(tenant, args.run_id)
     try:
         state = await call()
-    except NotAllowed as refused:
-        raise OperatorError(f"as {actor}: {refused.message}") from None
     except EngineError as refused:
-        raise OperatorError(f"{args.run_id}: {refused.message}") from None
+        raise OperatorError(_refusal(refused, args, actor)) from None
     if state.seq == before.seq:
         raise OperatorError(
             f"{actor} already {verb} step {args.step} of {args.run_id}; nothing changed"
         )
     return state
+
+
+def _refusal(refused: EngineError, args: argparse.Namespace, actor: str) -> str:
+    """One line for a refusal: a repeat names the earlier decision; a missing right, whose."""
+    if refused.code == "already_voted":
+        verb = "approved" if refused.facts.get("decision") == "approve" else "rejected"
+        if refused.facts.get("decision") == getattr(args, "decision", None):
+            return f"{actor} already {verb} step {args.step} of {args.run_id}; nothing changed"
+        return f"as {actor}: you already {verb} this step ({args.step}); nothing changed"
+    if isinstance(refused, NotAllowed):
+        return f"as {actor}: {refused.message}"
+    return f"{args.run_id}: {refused.message}"
 
 
 def _outcome(state: RunState, step_id: str) -> str:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 class EngineError(Exception):
-    """Countersign could not do what was asked."""
+    """Countersign could not do what was asked.
 
-    def __init__(self, message: str | None = None) -> None:
+    `code` is stable (channels choose their wording and the API its status by it) and `facts`
+    holds what a channel needs to word it (e.g. the step, who decided and when); `message` is
+    the engine's own sentence, for channels that show it as is."""
+
+    default_code: ClassVar[str] = "refused"
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, **facts: Any
+    ) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
+        self.code = code or self.default_code
+        self.facts: dict[str, Any] = facts
 
     @property
     def message(self) -> str:
@@ -35,6 +46,8 @@ class DefinitionIssue:
 class DefinitionError(EngineError):
     """The workflow definition is not valid."""
 
+    default_code = "invalid_definition"
+
     def __init__(self, issues: list[DefinitionIssue]) -> None:
         self.issues = list(issues)
         super().__init__("\n".join(str(i) for i in self.issues) or None)
@@ -43,13 +56,19 @@ class DefinitionError(EngineError):
 class NotFound(EngineError):
     """No such object in this workspace."""
 
+    default_code = "not_found"
+
 
 class WorkflowDisabled(EngineError):
     """This workflow is disabled."""
 
+    default_code = "workflow_disabled"
+
 
 class InvalidInput(EngineError):
     """The values given do not fit the form."""
+
+    default_code = "invalid_input"
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
@@ -58,6 +77,8 @@ class InvalidInput(EngineError):
 
 class Unrecordable(InvalidInput):
     """This cannot be stored."""
+
+    default_code = "invalid_input"
 
     def __init__(
         self, errors: dict[str, str], suspects: frozenset[tuple[str, str]] = frozenset()
@@ -71,29 +92,43 @@ class Unrecordable(InvalidInput):
 class NotAllowed(EngineError):
     """You are not allowed to do this."""
 
+    default_code = "not_allowed"
+
 
 class StepNotPending(EngineError):
     """This step is not waiting for a decision any more."""
+
+    default_code = "not_waiting"
 
 
 class RunFinished(EngineError):
     """This run has already finished."""
 
+    default_code = "closed"
+
 
 class ConcurrencyConflict(EngineError):
     """Someone else changed this run at the same time; try again."""
+
+    default_code = "conflict"
 
 
 class TemplateError(EngineError):
     """A template could not be rendered."""
 
+    default_code = "template_error"
+
 
 class OutboundRefused(EngineError):
     """The outbound request was refused by the host allowlist."""
 
+    default_code = "outbound_refused"
+
 
 class IdempotencyConflict(EngineError):
     """An Idempotency-Key already started a run for a different request."""
+
+    default_code = "idempotency_conflict"
 
     def __init__(self, key: str, run_id: str) -> None:
         self.key = key
@@ -107,6 +142,8 @@ class IdempotencyConflict(EngineError):
 
 class DuplicateRun(EngineError):
     """A run was already started with this idempotency key."""
+
+    default_code = "duplicate_run"
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id

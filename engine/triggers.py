@@ -37,6 +37,7 @@ class Decide(TriggerBase):
     # whoever its approvers are; audited as such, with the operator's `reason`.
     override: bool = False
     reason: str = ""
+    admin: bool = False  # the actor is an admin (an override needs one)
 
 
 class SubmitInput(TriggerBase):
@@ -47,6 +48,7 @@ class SubmitInput(TriggerBase):
     channel: Channel
     # An operator override: fills in the form for the assignee, audited as such.
     override: bool = False
+    admin: bool = False
 
 
 class Signal(TriggerBase):
@@ -60,6 +62,7 @@ class Cancel(TriggerBase):
     actor: str
     reason: str = ""
     channel: Channel = "system"
+    admin: bool = False  # an admin may cancel any run; others only their own
 
 
 class Delegate(TriggerBase):

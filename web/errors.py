@@ -45,23 +45,35 @@ class ApiError(Exception):
         self.details = details
 
 
-_ENGINE_ERRORS: list[tuple[type[ee.EngineError], int, str]] = [
-    (ee.NotFound, 404, "not_found"),
-    (ee.NotAllowed, 403, "not_allowed"),
-    (ee.StepNotPending, 409, "step_not_pending"),
-    (ee.RunFinished, 409, "run_finished"),
-    (ee.WorkflowDisabled, 409, "workflow_disabled"),
-    (ee.ConcurrencyConflict, 409, "conflict"),
-    (ee.IdempotencyConflict, 409, "idempotency_conflict"),
-    (ee.InvalidInput, 422, "invalid_input"),
-    (ee.DefinitionError, 422, "invalid_definition"),
-    (ee.TemplateError, 422, "template_error"),
-    (ee.OutboundRefused, 422, "outbound_refused"),
+# The HTTP status of each class of engine refusal; the API's error code is the refusal's own
+# stable `code` (not_approver, already_voted, closed, not_waiting, own_request, not_admin...).
+_ENGINE_STATUS: list[tuple[type[ee.EngineError], int]] = [
+    (ee.NotFound, 404),
+    (ee.NotAllowed, 403),
+    (ee.StepNotPending, 409),
+    (ee.RunFinished, 409),
+    (ee.WorkflowDisabled, 409),
+    (ee.ConcurrencyConflict, 409),
+    (ee.IdempotencyConflict, 409),
+    (ee.InvalidInput, 422),
+    (ee.DefinitionError, 422),
+    (ee.TemplateError, 422),
+    (ee.OutboundRefused, 422),
 ]
+# A repeat is a conflict with what is recorded, not a missing right.
+_STATUS_BY_CODE = {"already_voted": 409}
+
+
+def refusal_status(exc: ee.EngineError) -> int:
+    """The HTTP status of an engine refusal (4xx), for the API and the HTML pages alike."""
+    if exc.code in _STATUS_BY_CODE:
+        return _STATUS_BY_CODE[exc.code]
+    return next((status for cls, status in _ENGINE_STATUS if isinstance(exc, cls)), 400)
 
 
 def from_engine(exc: ee.EngineError) -> ApiError:
-    """The API error for an engine refusal: a status, a stable code, the engine's message."""
+    """The API error for an engine refusal: a status, the refusal's stable code, the engine's
+    message; `details` holds the fields at fault or, for a refusal, its facts."""
     details: Any = None
     if isinstance(exc, ee.InvalidInput):
         details = exc.errors
@@ -70,10 +82,9 @@ def from_engine(exc: ee.EngineError) -> ApiError:
             {"field": i.field, "message": i.message, "line": i.line, "file": i.file}
             for i in exc.issues
         ]
-    for cls, status, code in _ENGINE_ERRORS:
-        if isinstance(exc, cls):
-            return ApiError(status, code, exc.message, details)
-    return ApiError(400, "refused", exc.message)
+    elif exc.facts:
+        details = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in exc.facts.items()}
+    return ApiError(refusal_status(exc), exc.code, exc.message, details)
 
 
 def field_error(field: str, problem: str, message: str | None = None) -> ApiError:

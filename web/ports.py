@@ -73,6 +73,20 @@ class EngineFacade(Protocol):
         channel: Channel = "api",
     ) -> RunState: ...
 
+    async def may_decide(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        decision: str = "approve",
+        channel: str = "api",
+    ) -> RunState: ...
+
+    async def may_submit(
+        self, tenant_id: str, run_id: str, step_id: str, actor: str, channel: str = "api"
+    ) -> RunState: ...
+
     async def signal(
         self, tenant_id: str, run_id: str, name: str, payload: dict[str, Any]
     ) -> RunState: ...

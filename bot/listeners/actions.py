@@ -29,14 +29,13 @@ from bot.blocks.modals import (
     start_modal,
 )
 from bot.channel import SlackChannel
-from bot.deps import Deps, sentence, tell, tenant_of
+from bot.deps import Deps, tell, tenant_of
+from bot.refusals import refusal_text
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.display import step_title
-from engine.errors import EngineError, NotAllowed, RunFinished, StepNotPending
+from engine.errors import EngineError
 from engine.events import Decision
 from engine.state import RunState
-
-VERB = {"approve": "approved", "reject": "rejected"}
 
 
 @dataclass
@@ -62,61 +61,35 @@ class Click:
 
 
 async def _decide(c: Click, decision: Decision) -> None:
+    """The engine judges the click; a step with fields asks it first, then opens the form."""
     ref = ids.StepRef.parse(c.value)
     engine = c.deps.engine
-    run = await engine.get_run(c.tenant, ref.run_id)
-    step = run.steps.get(ref.step_id)
-    if step is None:
-        raise EngineError(f"run {ref.run_id} has no step {ref.step_id}")
-    mine = next((v for v in step.votes if v.actor == c.user), None)
-    if mine is not None:
-        await c.tell(f"You already {VERB[mine.decision]} this; nothing changed.")
-        return
-    if step.status != "waiting":
-        closed = step.outcome or step.status
-        await c.tell(f"This request is closed ({closed}); your click changed nothing.")
-        # The stale card is redrawn by the one path that draws every card of the step.
-        await c.deps.channel.refresh_cards(c.tenant, run.run_id, ref.step_id)
-        return
-    if c.user not in step.approvers:
-        await c.tell(
-            "You cannot decide on your own request. Nothing changed."
-            if c.user == run.requester
-            else "You are not one of the approvers of this step, so you cannot decide it. "
-            "Nothing changed."
-        )
-        return
-    stored = await engine.get_definition(c.tenant, run.workflow, run.version)
-    step_def = stored.definition.step(ref.step_id)
-    if isinstance(step_def, ApprovalStep) and step_def.fields:
-        title = step_title(stored.definition, run, ref.step_id)
-        await c.open(decision_modal(step_def, run.run_id, decision, title))
-        return
     try:
-        await engine.decide(
-            c.tenant,
-            run.run_id,
-            ref.step_id,
-            c.user,
-            decision,
-            channel="slack",
-        )
-    except NotAllowed as e:
-        await c.tell(f"{sentence(e.message)} Nothing changed.")
-    except (StepNotPending, RunFinished) as e:
-        await c.tell(f"{sentence(e.message)} Your click changed nothing.")
-        await c.deps.channel.refresh_cards(c.tenant, run.run_id, ref.step_id)
+        run = await engine.get_run(c.tenant, ref.run_id)
+        stored = await engine.get_definition(c.tenant, run.workflow, run.version)
+        step_def = stored.definition.step(ref.step_id)
+        if isinstance(step_def, ApprovalStep) and step_def.fields:
+            await engine.may_decide(c.tenant, run.run_id, ref.step_id, c.user, decision, "slack")
+            title = step_title(stored.definition, run, ref.step_id)
+            await c.open(decision_modal(step_def, run.run_id, decision, title))
+            return
+        await engine.decide(c.tenant, run.run_id, ref.step_id, c.user, decision, channel="slack")
+    except EngineError as refused:
+        await c.tell(refusal_text(refused))
+        if refused.code in ("closed", "not_waiting"):
+            # The stale card is redrawn by the one path that draws every card of the step.
+            await c.deps.channel.refresh_cards(c.tenant, ref.run_id, ref.step_id)
 
 
 async def _open_input(c: Click) -> None:
     ref = ids.StepRef.parse(c.value)
-    run = await c.deps.engine.get_run(c.tenant, ref.run_id)
-    step = run.steps[ref.step_id]
-    if step.status != "waiting":
-        await c.tell("This form was already submitted or closed; nothing to do.")
-        return
-    if c.user not in step.approvers:
-        await c.tell("This form is assigned to someone else.")
+    try:
+        run = await c.deps.engine.may_submit(c.tenant, ref.run_id, ref.step_id, c.user, "slack")
+    except EngineError as refused:
+        if refused.code in ("closed", "not_waiting"):
+            await c.tell("This form was already submitted or closed; nothing to do.")
+        else:
+            await c.tell(refusal_text(refused))
         return
     stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
     step_def = stored.definition.step(ref.step_id)
@@ -245,5 +218,5 @@ async def _guarded(c: Click, work: Work) -> None:
     """Engine refusals are told to the clicker; anything else propagates to the log."""
     try:
         await work(c)
-    except EngineError as e:
-        await c.tell(sentence(e.message))
+    except EngineError as refused:
+        await c.tell(refusal_text(refused))

@@ -173,18 +173,43 @@ def _past(decision: str) -> Outcome:
     return "approved" if decision == "approve" else "rejected"
 
 
-def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
-    """A vote (checked by the caller to be on a waiting step and not a repeat)."""
+def check_vote(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
+    """Refuse a vote its actor may not cast (the step is checked to be waiting by the caller).
+    An override needs an admin and is cast whoever the actor is."""
     state = b.step(step.id)
-    if not trigger.override:
-        self_approval = trigger.actor == b.state.requester and trigger.decision == "approve"
-        if self_approval and not step.allow_self_approval:
-            raise NotAllowed("you cannot approve your own request")
-        if trigger.actor not in state.approvers:
-            raise NotAllowed("you are not an approver of this step")
-        earlier = [v for v in state.votes if v.actor == trigger.actor]
-        if earlier:
-            raise NotAllowed(f"you already {_past(earlier[-1].decision)} this step")
+    if trigger.override:
+        if not trigger.admin:
+            raise NotAllowed("only an admin can override a decision", code="not_admin")
+        return
+    earlier = [v for v in state.votes if v.actor == trigger.actor]
+    if earlier:
+        vote = earlier[-1]
+        raise NotAllowed(
+            f"you already {_past(vote.decision)} this step",
+            code="already_voted",
+            step=step.id,
+            decision=vote.decision,
+            at=vote.at,
+        )
+    own = trigger.actor == b.state.requester
+    if own and (
+        trigger.actor not in state.approvers
+        or (trigger.decision == "approve" and not step.allow_self_approval)
+    ):
+        raise NotAllowed("you cannot approve your own request", code="own_request", step=step.id)
+    if trigger.actor not in state.approvers:
+        raise NotAllowed(
+            "you are not an approver of this step",
+            code="not_approver",
+            step=step.id,
+            approvers=list(state.approvers),
+        )
+
+
+def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
+    """A vote (checked by the caller to be on a waiting step)."""
+    state = b.step(step.id)
+    check_vote(b, step, trigger)
     values = forms.validate_values(step.fields, trigger.fields, decision=trigger.decision)
     reminder_before = state.next_reminder_at
     b.emit(

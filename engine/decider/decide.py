@@ -1,5 +1,6 @@
-"""decide: what a trigger causes for a run. The only place that refuses a person's request
-(with a message for them); outcomes and timers that no longer match the run are ignored, so
+"""decide: what a trigger causes for a run. The only place that refuses a person's request: an
+`EngineError` with a stable code and the facts to word it (`refusal` asks without deciding, for a
+channel about to show a form). Outcomes and timers that no longer match the run are ignored, so
 duplicate deliveries are harmless."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from engine.decider.context import Builder, start_context
 from engine.decider.env import DEFAULT_ENV, DecideEnv
 from engine.decision import Decision
 from engine.definitions.models import ApprovalStep, InputStep, SignalStep, WorkflowDefinition
-from engine.errors import InvalidInput, NotFound, RunFinished, StepNotPending
+from engine.errors import InvalidInput, NotAllowed, NotFound, RunFinished, StepNotPending
 from engine.state import RunState, StepState
 
 
@@ -96,6 +97,24 @@ def decide(
     return b.finish()
 
 
+def refusal(
+    definition: WorkflowDefinition,
+    state: RunState | None,
+    trigger: tr.Decide | tr.SubmitInput,
+    now: datetime,
+    env: DecideEnv = DEFAULT_ENV,
+) -> None:
+    """Raise the refusal a person's decision or input would meet, without deciding it (its
+    fields are not checked: a channel asks this before it shows the form)."""
+    if state is None:
+        raise NotFound("no such run")
+    b = Builder(definition, state, now, env)
+    if isinstance(trigger, tr.Decide):
+        _decide(b, trigger, record=False)
+    else:
+        _submit(b, trigger, record=False)
+
+
 def _describe(step: StepState) -> str:
     if step.status == "completed" and step.outcome != "done":
         return str(step.outcome)
@@ -113,8 +132,18 @@ def _check_waiting(b: Builder, step: StepState, what: str) -> None:
     if step.status == "waiting":
         return
     if b.state.status in ev.FINAL_STATUSES and step.status == "pending":
-        raise RunFinished(f"this run has already finished ({b.state.status})")
-    raise StepNotPending(f"step {step.id} is not waiting for {what} (it is {_describe(step)})")
+        raise RunFinished(
+            f"this run has already finished ({b.state.status})", status=b.state.status
+        )
+    last = step.votes[-1] if step.votes else None
+    raise StepNotPending(
+        f"step {step.id} is not waiting for {what} (it is {_describe(step)})",
+        code="closed" if step.status == "completed" else "not_waiting",
+        step=step.id,
+        status=_describe(step),
+        decided_by=last.actor if last else step.output.get("submitted_by"),
+        at=step.finished_at,
+    )
 
 
 def _human(
@@ -132,35 +161,39 @@ def _human(
     return step
 
 
-def _decide(b: Builder, trigger: tr.Decide) -> None:
+def _decide(b: Builder, trigger: tr.Decide, *, record: bool = True) -> None:
     state = _step(b, trigger.step_id)
     step = b.definition.step(trigger.step_id)
     if not isinstance(step, ApprovalStep):
-        raise StepNotPending(f"step {step.id} is not an approval step")
-    earlier = [v for v in state.votes if v.actor == trigger.actor]
-    if earlier and earlier[-1].decision == trigger.decision:
-        return  # the same decision delivered again
+        raise StepNotPending(f"step {step.id} is not an approval step", step=step.id)
+    if not trigger.override and any(v.actor == trigger.actor for v in state.votes):
+        approval.check_vote(b, step, trigger)  # a second vote, on a closed step too
     _check_waiting(b, state, "a decision")
     if state.resolving_level is not None and not state.approvers and not trigger.override:
         raise StepNotPending(
-            f"step {step.id} is not waiting for a decision yet: its approvers are being looked up"
+            f"step {step.id} is not waiting for a decision yet: its approvers are being looked up",
+            step=step.id,
         )
-    approval.decide(b, step, trigger)
+    approval.check_vote(b, step, trigger)
+    if record:
+        approval.decide(b, step, trigger)
 
 
-def _submit(b: Builder, trigger: tr.SubmitInput) -> None:
+def _submit(b: Builder, trigger: tr.SubmitInput, *, record: bool = True) -> None:
     state = _step(b, trigger.step_id)
     step = b.definition.step(trigger.step_id)
     if not isinstance(step, InputStep):
-        raise StepNotPending(f"step {step.id} is not an input step")
-    if state.outcome == "done" and state.output.get("submitted_by") == trigger.actor:
+        raise StepNotPending(f"step {step.id} is not an input step", step=step.id)
+    if record and state.outcome == "done" and state.output.get("submitted_by") == trigger.actor:
         try:
             if forms.validate_values(step.fields, trigger.values) == state.output.get("values"):
                 return  # the same values submitted again
         except InvalidInput:
             pass
     _check_waiting(b, state, "input")
-    human.submit(b, step, trigger)
+    human.check_submit(b, step, trigger)
+    if record:
+        human.submit(b, step, trigger)
 
 
 def _signal(b: Builder, trigger: tr.Signal) -> None:
@@ -179,6 +212,12 @@ def _signal(b: Builder, trigger: tr.Signal) -> None:
 
 def _cancel(b: Builder, trigger: tr.Cancel) -> None:
     run = b.state
+    if not trigger.admin and trigger.actor != run.requester:
+        raise NotAllowed(
+            f"only the requester ({run.requester}) or an admin can cancel this run",
+            code="not_admin",
+            requester=run.requester,
+        )
     if run.status in ev.FINAL_STATUSES:
         raise RunFinished(f"this run has already finished ({run.status})")
     if not run.cancel_requested:

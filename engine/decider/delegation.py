@@ -111,22 +111,23 @@ def delegate(b: Builder, step: HumanStep, trigger: Delegate) -> None:
                 )
             from_ = pending[0]
         if from_ not in state.approvers:
-            raise NotAllowed(f"{from_} is not asked on step {step.id}")
+            raise NotAllowed(f"{from_} is not asked on step {step.id}", code="not_approver")
     else:
         kind, from_ = "delegate", trigger.actor
         if trigger.from_ not in (None, trigger.actor):
-            raise NotAllowed("only an admin can hand on someone else's part")
+            raise NotAllowed("only an admin can hand on someone else's part", code="not_admin")
         if from_ not in state.approvers:
             role = "an approver" if isinstance(step, ApprovalStep) else "the assignee"
-            raise NotAllowed(f"you are not {role} of this step")
+            code = "not_approver" if isinstance(step, ApprovalStep) else "not_assignee"
+            raise NotAllowed(f"you are not {role} of this step", code=code)
     if from_ in voted:
-        raise NotAllowed(f"{from_} has already decided on this step")
+        raise NotAllowed(f"{from_} has already decided on this step", code="already_voted")
     if to == from_:
         raise InvalidInput({"to": "choose someone else than the person it is with now"})
     if to in state.approvers:
         raise NotAllowed(f"{to} is already asked on this step")
     if not _may_act(b, step, to):
-        raise NotAllowed("the requester cannot approve their own request")
+        raise NotAllowed("the requester cannot approve their own request", code="own_request")
     move(
         b,
         step,

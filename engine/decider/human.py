@@ -51,11 +51,22 @@ def start_input(b: Builder, step: InputStep) -> None:
     schedule.arm(b, step.id)
 
 
-def submit(b: Builder, step: InputStep, trigger: SubmitInput) -> None:
-    """Values from the assignee (checked by the caller to be on a waiting step)."""
+def check_submit(b: Builder, step: InputStep, trigger: SubmitInput) -> None:
+    """Refuse input from anyone but the assignee (an override needs an admin)."""
     assignee = b.step(step.id).approvers[0]
+    if trigger.override and not trigger.admin:
+        raise NotAllowed("only an admin can fill in a form for someone else", code="not_admin")
     if trigger.actor != assignee and not trigger.override:
-        raise NotAllowed("you are not the assignee of this step")
+        raise NotAllowed(
+            "you are not the assignee of this step",
+            code="not_assignee",
+            step=step.id,
+            assignee=assignee,
+        )
+
+
+def submit(b: Builder, step: InputStep, trigger: SubmitInput) -> None:
+    """Values from the assignee (checked by the caller: `check_submit`, on a waiting step)."""
     values = forms.validate_values(step.fields, trigger.values)
     b.emit(
         ev.InputSubmitted(

@@ -32,12 +32,13 @@ def ask(b: Builder, step: HumanStep, trigger: Ask) -> None:
     state = b.step(step.id)
     if trigger.actor not in state.approvers:
         role = "an approver" if isinstance(step, ApprovalStep) else "the assignee"
-        raise NotAllowed(f"you are not {role} of this step")
+        code = "not_approver" if isinstance(step, ApprovalStep) else "not_assignee"
+        raise NotAllowed(f"you are not {role} of this step", code=code)
     if any(v.actor == trigger.actor for v in state.votes):
-        raise NotAllowed("you have already decided on this step")
+        raise NotAllowed("you have already decided on this step", code="already_voted")
     to = b.state.requester
     if to == trigger.actor:
-        raise NotAllowed("you started this run: there is nobody to ask")
+        raise NotAllowed("you started this run: there is nobody to ask", code="own_request")
     text = _text(trigger.text, "question")
     question_id = f"q{len(state.questions) + 1}"
     pauses = step.pause_on_question

@@ -18,13 +18,14 @@ from typing import Any, Protocol, cast, get_args
 
 from engine import principal as principals
 from engine import recordable
+from engine.actor import Actor
 from engine.decider import fold
+from engine.decider.decide import refusal
 from engine.definitions import load_definition
 from engine.errors import (
     DuplicateRun,
     IdempotencyConflict,
     InvalidInput,
-    NotAllowed,
     NotFound,
     Unrecordable,
     WorkflowDisabled,
@@ -71,6 +72,13 @@ log = logging.getLogger(__name__)
 
 DECISIONS = get_args(Decision)
 CHANNELS = get_args(Channel)
+
+
+def _who(actor: str | Actor, channel: str, admin: bool) -> tuple[str, Channel, bool]:
+    """(principal, channel, admin) of an `Actor`, or of a bare principal with the arguments."""
+    if isinstance(actor, Actor):
+        return principals.canonical(actor.who), _channel(actor.channel), actor.admin
+    return principals.canonical(actor), _channel(channel), admin
 
 
 def _channel(channel: str) -> Channel:
@@ -378,47 +386,99 @@ class Engine(HumanTasks):
         tenant_id: str,
         run_id: str,
         step_id: str,
-        actor: str,
+        actor: str | Actor,
         decision: str,
         fields: Mapping[str, Any] | None = None,
         channel: str = "api",
         override: bool = False,
         reason: str = "",
+        admin: bool = False,
     ) -> RunState:
         """Record `actor`'s decision on an approval step. Only the step's approvers may decide,
-        once each; the step closes when its policy is met. `override` (an operator action,
-        audited with its `reason`) closes the step with this decision whoever `actor` is. The
-        same decision twice changes nothing; a step no longer waiting raises `StepNotPending`."""
-        if decision not in DECISIONS:
-            raise InvalidInput({"decision": f"{decision!r} is not approve or reject"})
-        trigger = Decide(
-            step_id=step_id,
-            actor=principals.canonical(actor),
-            decision=cast(Decision, decision),
-            fields=dict(fields or {}),
-            channel=_channel(channel),
-            override=override,
-            reason=reason.strip()[:500] if override else "",
+        once each; the step closes when its policy is met. `override` (an admin's action,
+        audited with its `reason`) closes the step with this decision whoever `actor` is.
+        Refusals are the decider's `EngineError`s, each with a stable `code`."""
+        trigger = self._decide_trigger(
+            step_id, actor, decision, fields, channel, override, reason, admin
         )
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    def _decide_trigger(
+        self,
+        step_id: str,
+        actor: str | Actor,
+        decision: str,
+        fields: Mapping[str, Any] | None,
+        channel: str,
+        override: bool,
+        reason: str,
+        admin: bool,
+    ) -> Decide:
+        if decision not in DECISIONS:
+            raise InvalidInput({"decision": f"{decision!r} is not approve or reject"})
+        who, via, admin = _who(actor, channel, admin)
+        return Decide(
+            step_id=step_id,
+            actor=who,
+            decision=cast(Decision, decision),
+            fields=dict(fields or {}),
+            channel=via,
+            override=override,
+            reason=reason.strip()[:500] if override else "",
+            admin=admin,
+        )
+
+    async def may_decide(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        decision: str = "approve",
+        channel: str = "api",
+    ) -> RunState:
+        """The run, if `actor` may decide on the step now; else the refusal `decide` would
+        raise. Nothing is recorded: a channel asks before it shows a decision form."""
+        trigger = self._decide_trigger(step_id, actor, decision, None, channel, False, "", False)
+        return await self._refusal(tenant_id, run_id, trigger)
+
+    async def may_submit(
+        self, tenant_id: str, run_id: str, step_id: str, actor: str | Actor, channel: str = "api"
+    ) -> RunState:
+        """The run, if `actor` may fill in the input step now; else the refusal."""
+        who, via, _ = _who(actor, channel, False)
+        trigger = SubmitInput(step_id=step_id, actor=who, values={}, channel=via)
+        return await self._refusal(tenant_id, run_id, trigger)
+
+    async def _refusal(
+        self, tenant_id: str, run_id: str, trigger: Decide | SubmitInput
+    ) -> RunState:
+        state = await self.runs.load(tenant_id, run_id)
+        definition = await self._applier.definition(tenant_id, state.workflow, state.version)
+        env = await self.environment.get(tenant_id, strict=False)
+        refusal(definition, state, trigger, self.clock.now(), env)
+        return state
 
     async def submit_input(
         self,
         tenant_id: str,
         run_id: str,
         step_id: str,
-        actor: str,
+        actor: str | Actor,
         values: Mapping[str, Any],
         channel: str = "api",
         override: bool = False,
+        admin: bool = False,
     ) -> RunState:
-        """Fill in an input step's form (only its assignee, unless `override`)."""
+        """Fill in an input step's form (only its assignee, unless an admin's `override`)."""
+        who, via, admin = _who(actor, channel, admin)
         trigger = SubmitInput(
             step_id=step_id,
-            actor=principals.canonical(actor),
+            actor=who,
             values=dict(values),
-            channel=_channel(channel),
+            channel=via,
             override=override,
+            admin=admin,
         )
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
@@ -432,20 +492,15 @@ class Engine(HumanTasks):
         self,
         tenant_id: str,
         run_id: str,
-        actor: str,
+        actor: str | Actor,
         reason: str = "",
         channel: str = "api",
         admin: bool = False,
     ) -> RunState:
-        """Cancel a run: completed steps are compensated. Only its requester or an admin may."""
-        actor = principals.canonical(actor)
-        if not admin:
-            state = await self.runs.load(tenant_id, run_id)
-            if actor != state.requester:
-                raise NotAllowed(
-                    f"only the requester ({state.requester}) or an admin can cancel this run"
-                )
-        trigger = Cancel(actor=actor, reason=reason, channel=_channel(channel))
+        """Cancel a run: completed steps are compensated. Only its requester or an admin may
+        (refused by the decider with `not_admin`)."""
+        who, via, admin = _who(actor, channel, admin)
+        trigger = Cancel(actor=who, reason=reason, channel=via, admin=admin)
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     async def get_run(self, tenant_id: str, run_id: str) -> RunState:

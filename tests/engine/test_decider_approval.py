@@ -129,23 +129,40 @@ def test_non_approver_is_refused() -> None:
     assert run.run.steps["ok"].votes == []
 
 
-def test_same_decision_twice_changes_nothing_and_a_change_of_mind_is_refused() -> None:
+def test_a_second_vote_is_refused_with_the_first_one() -> None:
     run = Run(approval(policy="all"))
     run.vote("ok", "U1")
-    assert not run.vote("ok", "U1")
-    with pytest.raises(NotAllowed, match="you already approved this step"):
-        run.vote("ok", "U1", "reject")
+    for decision in ("approve", "reject"):  # the same click again, or a change of mind
+        with pytest.raises(NotAllowed, match="you already approved this step") as refused:
+            run.vote("ok", "U1", decision)
+        assert refused.value.code == "already_voted"
+        assert refused.value.facts["decision"] == "approve" and refused.value.facts["at"]
     assert len(run.run.steps["ok"].votes) == 1
+
+
+def test_refusals_carry_a_stable_code() -> None:
+    run = Run(approval(approvers=[REQUESTER, "U1"], policy="all"))
+    with pytest.raises(NotAllowed) as own:
+        run.vote("ok", REQUESTER)
+    with pytest.raises(NotAllowed) as stranger:
+        run.vote("ok", "U9")
+    assert (own.value.code, stranger.value.code) == ("own_request", "not_approver")
+    with pytest.raises(NotAllowed) as override:
+        run.do(
+            tr.Decide(step_id="ok", actor="U9", decision="approve", channel="api", override=True)
+        )
+    assert override.value.code == "not_admin"
 
 
 def test_decision_on_a_decided_step_says_what_it_is() -> None:
     run = Run(approval(), NEXT)
     run.vote("ok", "U1")
-    assert not run.vote("ok", "U1")  # the same click delivered again
     with pytest.raises(
         StepNotPending, match=r"step ok is not waiting for a decision \(it is approved\)"
-    ):
+    ) as refused:
         run.vote("ok", "U2")
+    assert refused.value.code == "closed"
+    assert refused.value.facts["decided_by"] == "U1" and refused.value.facts["status"] == "approved"
 
 
 def test_decision_on_a_finished_run_before_the_step_is_reached() -> None:
@@ -157,7 +174,7 @@ def test_decision_on_a_finished_run_before_the_step_is_reached() -> None:
 
 def test_override_decides_outright_and_is_audited() -> None:
     run = Run(approval(policy="all"), NEXT)
-    run.vote("ok", "Uops", override=True)
+    run.vote("ok", "Uops", override=True, admin=True)
     vote = run.run.steps["ok"].votes[0]
     assert vote.actor == "Uops" and vote.override
     assert run.run.steps["ok"].output["decided_by"] == ["Uops"]
@@ -166,7 +183,7 @@ def test_override_decides_outright_and_is_audited() -> None:
 
 def test_override_skips_the_self_approval_check() -> None:
     run = Run(approval(approvers=[REQUESTER, "U1"]))
-    run.vote("ok", REQUESTER, override=True)
+    run.vote("ok", REQUESTER, override=True, admin=True)
     assert run.run.steps["ok"].outcome == "approved"
 
 
@@ -329,7 +346,7 @@ def test_reminders_stop_after_the_decision() -> None:
 
 def test_override_while_approvers_are_looked_up() -> None:
     run = Run(approval(approvers=["SGRP"]), NEXT)
-    run.vote("ok", "Uops", override=True)
+    run.vote("ok", "Uops", override=True, admin=True)
     assert run.status("ok") == "completed" and run.status("next") == "running"
     late = tr.ApproversResolved(command_key="r1:ok:resolve:0", step_id="ok", approvers=["U1"])
     assert not run.do(late)

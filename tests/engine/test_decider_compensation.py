@@ -9,7 +9,7 @@ import pytest
 
 from engine import commands as cmd
 from engine import triggers as tr
-from engine.errors import RunFinished
+from engine.errors import NotAllowed, RunFinished
 from tests.engine.harness import Run
 
 
@@ -149,7 +149,10 @@ def test_cancel_while_waiting_for_a_person() -> None:
     step = {**APPROVAL, "timeout": "1d", "remind_every": "1h"}
     run = Run(booking("a"), step)
     run_through(run, "a")
-    run.do(tr.Cancel(actor="Uops", channel="cli"))
+    with pytest.raises(NotAllowed) as refused:  # only the requester or an admin
+        run.do(tr.Cancel(actor="Uops", channel="cli"))
+    assert refused.value.code == "not_admin" and refused.value.facts["requester"] == "UREQ"
+    run.do(tr.Cancel(actor="Uops", channel="cli", admin=True))
     assert run.status("ok") == "cancelled"
     assert set(run.last.cancel_timers) == {"r1:ok:timeout:0", "r1:ok:reminder:0.1"}
     assert [c.step_id for c in run.commands(cmd.UpdateApproval)] == ["ok"]

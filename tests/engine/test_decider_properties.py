@@ -336,14 +336,24 @@ class Driver:
             elif step.status == "waiting" and step.type == "approval":
                 self.apply(
                     tr.Decide(
-                        step_id=sid, actor="Uops", decision="approve", channel="cli", override=True
+                        step_id=sid,
+                        actor="Uops",
+                        decision="approve",
+                        channel="cli",
+                        override=True,
+                        admin=True,
                     )
                 )
             elif step.status == "waiting" and step.type == "input":
                 values = {"v": "x"}
                 self.apply(
                     tr.SubmitInput(
-                        step_id=sid, actor="Uops", values=values, channel="cli", override=True
+                        step_id=sid,
+                        actor="Uops",
+                        values=values,
+                        channel="cli",
+                        override=True,
+                        admin=True,
                     )
                 )
             elif step.status == "waiting" and step.type == "signal":

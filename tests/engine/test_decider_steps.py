@@ -163,7 +163,12 @@ def test_an_operator_can_fill_in_an_input_for_the_assignee() -> None:
     assert run.commands(cmd.RequestInput)[0].assignee == "email:ann@example.com"
     run.do(
         tr.SubmitInput(
-            step_id="ticket", actor="Uops", values={"ref": "X"}, channel="cli", override=True
+            step_id="ticket",
+            actor="Uops",
+            values={"ref": "X"},
+            channel="cli",
+            override=True,
+            admin=True,
         )
     )
     assert run.events[-3].override  # type: ignore[union-attr]

@@ -254,7 +254,7 @@ async def test_decisions_are_checked_like_slack_and_resume_the_run(stack: Stack)
         decision = {"step_id": "manager", "actor": "U0INTRUDER", "decision": "approve"}
         status, body = await call(http, "POST", f"/runs/{rid}/decisions", json=decision)
         assert status == 403
-        assert_error(body, "not_allowed")
+        assert_error(body, "not_approver")
 
         decision = {"step_id": "manager", "actor": APPROVER, "decision": "reject"}
         status, body = await call(http, "POST", f"/runs/{rid}/decisions", json=decision)
@@ -325,7 +325,7 @@ async def test_input_steps_are_filled_on_behalf_of_their_assignee(stack: Stack) 
         path = f"/runs/{run['run_id']}/steps/ticket/input"
         status, body = await call(http, "POST", path, json={"actor": "U0EVE", "values": {}})
         assert status == 403
-        assert_error(body, "not_allowed")
+        assert_error(body, "not_assignee")
         status, body = await call(http, "POST", path, json={"actor": "U0DANA", "values": {}})
         assert status == 422 and body["error"]["details"] == {"number": "required"}
         values = {"number": "CHG-9"}

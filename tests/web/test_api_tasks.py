@@ -92,7 +92,7 @@ async def test_delegate_and_admin_reassign(stack: Stack) -> None:
         assert status == 422 and body["error"]["details"][0]["field"] == "actor"
         status, body = await call(http, "POST", path, json={"actor": "U0NOBODY", "to": CAROL})
         assert status == 403
-        assert_error(body, "not_allowed")
+        assert_error(body, "not_approver")
 
         status, run = await call(
             http, "POST", path, json={"actor": BOB, "to": CAROL, "reason": "on leave"}

@@ -101,7 +101,7 @@ async def test_waiting_on_me_run_page_and_deciding_from_the_form(stack: Stack) -
         data = {"decision": "reject", "csrf": csrf_of(page), "comment": "oops"}
         async with browser.post(action, data=data) as r:
             assert r.status == 409  # decided already: a clear notice, nothing changes
-            assert "not waiting for a decision" in await r.text()
+            assert "You already approved this step; nothing changed." in await r.text()
 
 
 async def test_runs_list_filters_and_tenant_scoping(stack: Stack) -> None:

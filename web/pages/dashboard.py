@@ -14,6 +14,7 @@ from engine.display import step_title
 from engine.errors import EngineError, InvalidInput, NotFound
 from engine.events import RunStatus
 from engine.state import RunState
+from web.errors import refusal_status
 from web.messages import step_message
 from web.pages.common import (
     Refused,
@@ -25,6 +26,7 @@ from web.pages.common import (
     render_fragment,
     require_session,
 )
+from web.pages.refusals import refusal_notice
 from web.sla import open_question_for, step_clock, task_clock
 
 STATUSES: tuple[RunStatus, ...] = (
@@ -234,7 +236,7 @@ async def act(request: web.Request) -> web.Response:
             error="Some fields need attention.",
         )
     except EngineError as exc:
-        return await run_page(request, status=409, notice=exc.message)
+        return await run_page(request, status=refusal_status(exc), notice=refusal_notice(exc))
     return redirect(f"/runs/{run.run_id}")
 
 

@@ -15,14 +15,7 @@ from aiohttp import web
 
 from engine.definitions.models import WorkflowDefinition
 from engine.display import step_title
-from engine.errors import (
-    EngineError,
-    InvalidInput,
-    NotAllowed,
-    NotFound,
-    RunFinished,
-    StepNotPending,
-)
+from engine.errors import EngineError, InvalidInput, NotFound
 from engine.events import FINAL_STATUSES
 from engine.ports import StoredDefinition
 from engine.state import RunState, StepState
@@ -152,13 +145,53 @@ async def check_link(request: web.Request) -> Checked | web.Response:
     if isinstance(opened, web.Response):
         return opened
     claims, run, stored = opened
-    step = run.steps.get(claims.step_id)
-    if step is None or claims.principal not in step.approvers:
-        moved = moved_on(step, claims.principal) if step is not None else ""
-        return problem_page(request, "foreign", moved or f"It was sent to {claims.principal}.")
-    if step.status != "waiting" or any(v.actor == claims.principal for v in step.votes):
-        return problem_page(request, "decided", f"The step is now {step.status}.")
+    engine = deps(request).engine
+    try:
+        if claims.kind == "input":
+            run = await engine.may_submit(
+                claims.tenant_id, claims.run_id, claims.step_id, claims.principal, "email"
+            )
+        else:
+            run = await engine.may_decide(
+                claims.tenant_id, claims.run_id, claims.step_id, claims.principal, channel="email"
+            )
+    except EngineError as refused:
+        return refused_page(request, refused, run, claims.step_id, claims.principal)
     return Checked(claims, run, stored.definition)
+
+
+# Refusals of the recipient: the link is spent. Anything else (a conflict that outlasted the
+# retries) changed nothing and the link still works.
+REFUSALS = {"not_approver", "not_assignee", "own_request", "already_voted", "closed"}
+REFUSALS |= {"not_waiting", "not_admin", "not_found"}
+
+# The page each refusal code gets when a link is opened or used (anything else: "decided").
+LINK_PROBLEMS = {
+    "not_found": "gone",
+    "not_approver": "foreign",
+    "not_assignee": "foreign",
+    "own_request": "foreign",
+}
+
+
+def refused_page(
+    request: web.Request, refused: EngineError, run: RunState, step_id: str, principal: str
+) -> web.Response:
+    """The engine's refusal of the link's recipient, worded as a link page."""
+    problem = LINK_PROBLEMS.get(refused.code, "decided")
+    step = run.steps.get(step_id)
+    if problem == "foreign":
+        moved = moved_on(step, principal) if step is not None else ""
+        if refused.code == "own_request":
+            moved = "You cannot decide on your own request."
+        return problem_page(request, "foreign", moved or f"It was sent to {principal}.")
+    if problem == "decided":
+        if refused.code == "already_voted":
+            verb = "approved" if refused.facts.get("decision") == "approve" else "rejected"
+            return problem_page(request, "decided", f"You already {verb} it.")
+        status = refused.facts.get("status") or (step.status if step else run.status)
+        return problem_page(request, "decided", f"The step is now {status}.")
+    return problem_page(request, problem)
 
 
 def form_page(
@@ -268,11 +301,11 @@ async def use_link(request: web.Request) -> web.Response:
             errors=exc.errors,
             form_error="Some fields need attention.",
         )
-    except NotAllowed as exc:
-        return problem_page(request, "foreign", exc.message)
-    except (StepNotPending, RunFinished) as exc:
-        return problem_page(request, "decided", exc.message)
-    except EngineError as exc:  # e.g. a conflict that outlasted the retries: nothing happened
+    except EngineError as exc:
+        if exc.code in REFUSALS:
+            return refused_page(
+                request, exc, checked.run, claims.step_id, claims.principal
+            )  # e.g. a conflict that outlasted the retries: nothing happened
         await d.access.nonces.release(claims.tenant_id, claims.nonce)
         return form_page(
             request, checked, str(form.get("csrf")), choice=None, status=409, form_error=exc.message
