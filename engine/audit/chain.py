@@ -81,9 +81,10 @@ def _not_plain(text: str) -> Any:
 
 def _fast_canonical(body: dict[str, Any], text: str) -> bytes | None:
     """The commit path's canonical form of `body` with the event's JSON `text`, or None when the
-    text is not plain: the C decoder flags floats and large integers as it parses (no walk),
-    and ASCII text has no keys beyond the BMP."""
-    if not text.isascii():
+    text is not plain: the C decoder flags floats and large integers as it parses (no walk).
+    A key beyond the BMP (RFC 8785 sorts keys by UTF-16 code units, Python by code points) is
+    written in ASCII text as an escaped surrogate pair: such text takes the reference path."""
+    if not text.isascii() or "\\ud" in text or "\\uD" in text:
         return None
     try:
         event = json.loads(
