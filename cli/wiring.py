@@ -17,8 +17,7 @@ from typing import Any
 
 from cli.problems import database_problem, listen_problem
 from cli.settings import DEFAULT_DATABASE_URL, Settings
-from engine import principal
-from engine.runtime.service import Engine, RuntimeSettings
+from engine import Engine, RuntimeSettings, principal
 from outbound.http import HttpHandler
 from storage import Storage, open_storage
 from web.config import WebConfig

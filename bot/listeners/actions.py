@@ -31,11 +31,17 @@ from bot.blocks.modals import (
 )
 from bot.channel import SlackChannel
 from bot.deps import Deps, sentence, tell, tenant_of
-from engine.definitions.models import ApprovalStep, InputStep
-from engine.display import step_title
-from engine.errors import EngineError, NotAllowed, RunFinished, StepNotPending
-from engine.events import Decision
-from engine.state import RunState
+from engine import (
+    ApprovalStep,
+    Decision,
+    EngineError,
+    InputStep,
+    NotAllowed,
+    RunFinished,
+    RunState,
+    StepNotPending,
+    step_title,
+)
 
 VERB = {"approve": "approved", "reject": "rejected"}
 
