@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = ["app.py", "engine", "storage", "bot", "web", "cli", "relay", "outbound"]
-ADAPTERS = ["bot", "web", "cli"]
+ADAPTERS = ["bot", "web", "cli", "relay"]
 
 
 def _imports(*roots: str) -> list[tuple[str, str]]:
