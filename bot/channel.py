@@ -27,24 +27,31 @@ from bot.coalesce import Coalescer
 from bot.directory import SlackDirectory
 from bot.hooks import WebHooks
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
-from engine import principal as principals
-from engine.commands import (
+from engine import (
     AnswerDelivered,
+    ApprovalStep,
     AskQuestion,
     Command,
+    EngineApi,
+    EngineError,
+    Failed,
+    InputStep,
+    NotFound,
+    Outcome,
     RequestApproval,
     RequestInput,
     RunChanged,
+    RunState,
     SendNotification,
+    StepState,
+    Succeeded,
+    Unavailable,
     UpdateApproval,
+    WorkflowDefinition,
+    render,
+    template_context,
 )
-from engine.decider.context import template_context
-from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition
-from engine.errors import EngineError, NotFound
-from engine.ports import Failed, Outcome, Succeeded, Unavailable
-from engine.runtime.service import Engine
-from engine.state import RunState, StepState
-from engine.templates import render
+from engine import principal as principals
 
 log = logging.getLogger("countersign.slack")
 
@@ -108,7 +115,7 @@ class SlackChannel:
     def __init__(
         self,
         clients: SlackClients,
-        engine: Engine,
+        engine: EngineApi,
         refs: MessageRefs,
         directory: SlackDirectory,
         hooks: WebHooks,

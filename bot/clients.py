@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
-from engine.errors import NotFound
+from engine import NotFound
 
 DEFAULT_API_URL = "https://slack.com/api/"
 

@@ -14,12 +14,12 @@ from bot.config import SlackConfig
 from bot.directory import SlackDirectory
 from bot.home import HomeTab
 from bot.hooks import WebHooks
-from engine.runtime.service import Engine
+from engine import EngineApi
 
 
 @dataclass
 class Deps:
-    engine: Engine
+    engine: EngineApi
     config: SlackConfig
     background: Background
     home: HomeTab

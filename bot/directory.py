@@ -10,8 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clients import SlackClients
-from engine import principal
-from engine.errors import EngineError
+from engine import EngineError, principal
 
 PROFILE_TTL = 3600.0  # seconds a users.info answer is reused (time zones rarely change)
 

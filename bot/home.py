@@ -24,12 +24,9 @@ from bot.clients import SlackClients
 from bot.coalesce import Coalescer
 from bot.home_openers import HomeOpeners, MemoryHomeOpeners
 from bot.message_refs import MessageRefs
+from engine import CommandHandler, EngineApi, NotFound, Outcome, RecordedEvent, RunState, StepState
 from engine import commands as cmd
 from engine import events as ev
-from engine.errors import NotFound
-from engine.ports import CommandHandler, Outcome, RecordedEvent
-from engine.runtime.service import Engine
-from engine.state import RunState, StepState
 
 TIMELINES = 5  # recent events come from the user's latest runs
 REFRESH_INTERVAL = 1.0  # seconds between two publishes of one user's Home during a burst
@@ -99,7 +96,7 @@ class HomeTab:
     def __init__(
         self,
         clients: SlackClients,
-        engine: Engine,
+        engine: EngineApi,
         background: Background,
         openers: HomeOpeners | None = None,
         refs: MessageRefs | None = None,

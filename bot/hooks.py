@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from engine.commands import Command
-from engine.ports import Outcome
+from engine import Command, Outcome
 
 # (tenant, Slack user) -> a one-time dashboard sign-in URL
 SignInUrl = Callable[[str, str], str]

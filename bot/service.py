@@ -31,9 +31,7 @@ from bot.hooks import WebHooks
 from bot.listeners import actions, commands, events, views
 from bot.message_refs import MessageRefs
 from bot.oauth import oauth_routes
-from engine.errors import EngineError
-from engine.runtime.router import ChannelRouter
-from engine.runtime.service import Engine
+from engine import ChannelRouter, EngineApi, EngineError
 
 log = logging.getLogger("countersign.slack")
 
@@ -163,7 +161,7 @@ def _oauth_app(
 
 
 async def start_slack(
-    engine: Engine,
+    engine: EngineApi,
     router: ChannelRouter,
     config: SlackConfig,
     refs: MessageRefs,

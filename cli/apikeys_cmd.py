@@ -9,7 +9,7 @@ from typing import Any
 from cli.output import emit, table, when
 from cli.settings import Settings
 from cli.wiring import open_database
-from engine.access import ApiKey
+from engine import ApiKey
 from storage.access import SqlApiKeyStore
 
 

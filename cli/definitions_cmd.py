@@ -12,10 +12,7 @@ from cli.output import emit, fail, table, when
 from cli.problems import unreadable
 from cli.settings import Settings
 from cli.wiring import open_engine
-from engine.definitions import load_definition
-from engine.definitions.needs import needs_of
-from engine.definitions.schema import json_schema
-from engine.errors import DefinitionError
+from engine import DefinitionError, json_schema, load_definition, needs_of
 
 
 def add_parsers(sub: Any) -> None:

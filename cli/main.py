@@ -25,7 +25,7 @@ from cli import (
 from cli.output import fail
 from cli.problems import OperatorError, settings_problem
 from cli.settings import Settings
-from engine.errors import EngineError
+from engine import EngineError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,11 +13,7 @@ from cli.output import emit, table, when
 from cli.problems import OperatorError
 from cli.settings import Settings
 from cli.wiring import local_operator, open_engine
-from engine.display import one_line
-from engine.errors import EngineError, InvalidInput, NotAllowed
-from engine.events import RunStatus
-from engine.state import RunState
-from engine.timeline import describe
+from engine import EngineError, InvalidInput, NotAllowed, RunState, RunStatus, describe, one_line
 
 STATUSES = get_args(RunStatus)
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from cli.output import emit, table, when
 from cli.settings import Settings
 from cli.wiring import open_engine
-from engine.schedules import ScheduleInfo
+from engine import ScheduleInfo
 
 
 def add_parsers(sub: Any) -> None:

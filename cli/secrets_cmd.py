@@ -17,7 +17,7 @@ from typing import Any
 from cli.output import emit, fail, table, when
 from cli.settings import Settings
 from cli.wiring import open_engine
-from engine.secrets import check_name
+from engine import check_secret_name as check_name
 
 
 def add_parsers(sub: Any) -> None:

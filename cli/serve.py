@@ -13,7 +13,7 @@ from cli.definitions_cmd import needs_note
 from cli.problems import OperatorError
 from cli.settings import Settings
 from cli.wiring import Components, build, shutdown
-from engine.errors import DefinitionError
+from engine import DefinitionError
 
 log = logging.getLogger("countersign")
 _UNKNOWN_SECRET = re.compile(r"unknown secret '([A-Za-z_][A-Za-z0-9_]*)'")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from engine.working_time import WorkingHours
+from engine import WorkingHours
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./countersign.db"
 # A list setting: JSON (`["a", "b"]`) or comma-separated (`a,b`), decoded by `_split`.

@@ -11,8 +11,7 @@ from typing import Any
 from cli.output import emit
 from cli.settings import Settings
 from cli.wiring import KEY_FILE, local_operator, web_config
-from engine.errors import InvalidInput
-from engine.runtime.human_tasks import principal
+from engine import InvalidInput, person
 from web.links import LinkSigner
 
 
@@ -57,6 +56,6 @@ def _person(given: str) -> str:
     """A user id or email address as the engine writes it (a bare address is an "email:" one,
     so the session sees that approver's tasks); any other name as typed."""
     try:
-        return principal(given, "--as")
+        return person(given, "--as")
     except InvalidInput:
         return given.strip()

@@ -10,9 +10,7 @@ from typing import Any
 from cli.output import emit, table, when
 from cli.settings import Settings
 from cli.wiring import open_engine
-from engine.display import one_line
-from engine.durations import Duration
-from engine.errors import InvalidInput
+from engine import Duration, InvalidInput, one_line
 
 
 def add_parsers(sub: Any) -> None:

@@ -22,8 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cli.problems import OperatorError, database_problem, listen_problem
 from cli.settings import DEFAULT_DATABASE_URL, Settings
-from engine import principal
-from engine.runtime.service import Engine, RuntimeSettings
+from engine import Engine, RuntimeSettings, principal
 from outbound.http import HttpHandler
 from storage import Storage, open_storage
 from web.config import WebConfig

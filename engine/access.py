@@ -1,5 +1,6 @@
 """Ports for the ways into Countersign from outside Slack: API keys, single-use links and web
-sessions. `storage.access` implements them on SQLAlchemy, `engine.memory_access` in memory.
+sessions. `storage.access` implements them on SQLAlchemy, `engine.testing` in memory
+for tests.
 
 Secrets (API keys, session tokens) are never stored: only their SHA-256, so a database dump does
 not let anyone in. The secrets are 256-bit random values, so an unsalted hash is enough.
@@ -10,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 API_KEY_PREFIX = "cs_"
+
+# `ApiKey.last_used_at` is written when it is at least this old, so most requests only read.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_secret(secret: str) -> str:

@@ -1,6 +1,6 @@
 """The ports: what the engine needs from the world, as Protocols whose docstrings are the contract.
 
-`storage/` implements the stores on SQLAlchemy; `engine.memory` implements them in memory for
+`storage/` implements the stores on SQLAlchemy; `engine.testing` implements them in memory for
 tests. Every method takes the tenant (Slack team id) and must never return another tenant's data.
 """
 

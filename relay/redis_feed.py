@@ -27,8 +27,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine.events import Event
-from engine.state import RunState
+from engine import Event, RunState
 
 log = logging.getLogger("countersign.relay")
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.access import (
+    LAST_USED_RESOLUTION,
     AccessStores,
     ApiKey,
     NewApiKey,
@@ -32,7 +33,6 @@ from engine.access import (
     new_token,
 )
 from engine.errors import InvalidInput, NotFound
-from engine.memory_access import LAST_USED_RESOLUTION
 from storage.database import READONLY
 from storage.schema import Tenant, UTCDateTime, metadata, pending_tasks, runs
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.audit.chain import GENESIS, event_hash
 from engine.commands import Timer
 from engine.errors import ConcurrencyConflict
-from engine.memory import pending_rows
+from engine.pending import pending_rows
 from engine.ports import RunChange
 from engine.state import RunState
 from storage.dialect import insert_for

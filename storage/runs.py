@@ -17,9 +17,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
+from engine.changes import check_change
+from engine.cursors import decode_cursor, encode_cursor
 from engine.errors import ConcurrencyConflict, DuplicateRun, NotFound
 from engine.events import EVENT_ADAPTER
-from engine.memory import check_change, decode_cursor, encode_cursor
 from engine.ports import KeyedRun, PendingTask, RecordedEvent, RunChange, RunPage
 from engine.recordable import unrecordable
 from engine.state import RunState

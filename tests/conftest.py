@@ -5,7 +5,7 @@
 - `storage`: a `storage.Storage` on `database_url`, migrated to head, closed after the test.
 - `store_backend`: the four stores (`definitions`, `runs`, `outbox`, `timers`), parametrised
   "memory", "sqlite" and "postgres", for contract tests every backend must pass.
-- `clock`: an `engine.memory.ManualClock`.
+- `clock`: an `engine.testing.ManualClock`.
 
 PostgreSQL cases carry the `postgres` marker (`-m "not postgres"` leaves them out). When the server
 does not answer they are skipped, except under CI=true, where that is a failure.
@@ -22,7 +22,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from engine.memory import ManualClock, MemoryStorage
+from engine.testing import ManualClock, MemoryStorage
 from storage import Storage, open_storage
 
 POSTGRES_URL = os.environ.get(

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.forms import value_problem
+from engine import value_problem
 from web.errors import ApiError, Handler
 
 # Deep enough for any workflow definition or signal payload; shallow enough that parsing and

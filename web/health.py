@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from engine.ports import Clock
+from engine import Clock
 from web.boundary import same_secret
 from web.errors import RETRY_AFTER
 from web.metrics import Metrics

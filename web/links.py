@@ -15,8 +15,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from engine import new_token
 from engine import principal as principals
-from engine.access import new_token
 
 APPROVAL_SALT = "countersign.approval-link"
 SIGN_IN_SALT = "countersign.sign-in-link"

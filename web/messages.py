@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import templates
-from engine.decider.context import template_context
-from engine.errors import EngineError
-from engine.state import RunState
+from engine import EngineError, RunState, template_context, templates
 
 
 def step_message(spec: Any, run: RunState) -> str:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.events import DecisionRecorded, Event
-from engine.ports import Clock, Outbox, TimerStore
-from engine.state import RunState
+from engine import Clock, DecisionRecorded, Event, Outbox, RunState, TimerStore
 from web.ports import MetricsSource
 
 # Seconds; decisions are expected to take milliseconds, so the buckets are fine-grained there.

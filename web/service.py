@@ -13,9 +13,7 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
-from engine.access import AccessStores
-from engine.ports import Clock
-from engine.runtime.clock import SystemClock
+from engine import AccessStores, Clock, EngineApi, SystemClock
 from web.api.routes import ApiDeps
 from web.api.server import add_api
 from web.boundary import request_values
@@ -39,7 +37,7 @@ from web.pages.links import add_link_routes
 from web.pages.live import HUB, LiveHub, add_live_routes
 from web.pages.start import add_start_routes
 from web.pages.tasks import add_task_routes
-from web.ports import EngineFacade, MetricsSource, Readiness, Router, RunFeed
+from web.ports import MetricsSource, Readiness, Router, RunFeed
 from web.webhooks import WebhookSender
 
 log = logging.getLogger("countersign.web")
@@ -124,7 +122,7 @@ class WebService:
 
 
 async def start_web(
-    engine: EngineFacade,
+    engine: EngineApi,
     router: Router,
     config: WebConfig,
     access: AccessStores,

@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from engine.durations import Duration
-from engine.ports import TaskSla
-from engine.state import Delegation, Question, RunState, StepState
+from engine import Delegation, Duration, Question, RunState, StepState, TaskSla
 
 
 def span(delta: timedelta) -> str:

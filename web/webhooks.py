@@ -22,11 +22,17 @@ from datetime import datetime, timedelta
 import aiohttp
 from yarl import URL
 
-from engine.approvals import APPROVAL_WORKFLOW
-from engine.commands import Command
-from engine.errors import NotFound
-from engine.ports import Clock, Failed, Outcome, Succeeded, Unavailable
-from engine.state import RunState
+from engine import (
+    APPROVAL_WORKFLOW,
+    Clock,
+    Command,
+    Failed,
+    NotFound,
+    Outcome,
+    RunState,
+    Succeeded,
+    Unavailable,
+)
 from outbound.http import GuardedResolver, HostPolicy, RefusedDestination
 from web.api.approval_schemas import ApprovalView, ApprovalWebhook
 from web.api.schemas import WebhookPayload

@@ -14,9 +14,7 @@ from slack_sdk.models.views import View
 from bot.blocks import ids
 from bot.blocks.limits import VIEW_BLOCKS, context, escape, fit, section, when
 from bot.blocks.run_status import run_line, task_blocks
-from engine.ports import PendingTask, RecordedEvent, TaskSla
-from engine.state import RunState
-from engine.timeline import describe
+from engine import PendingTask, RecordedEvent, RunState, TaskSla, describe
 
 TASKS_PER_PAGE = 20  # three blocks each
 RUNS_SHOWN = 10

@@ -25,9 +25,7 @@ from bot.blocks.limits import (
     truncate,
     when,
 )
-from engine.definitions.models import ApprovalStep, FormField, WorkflowDefinition
-from engine.display import step_title
-from engine.state import RunState, StepState
+from engine import ApprovalStep, FormField, RunState, StepState, WorkflowDefinition, step_title
 
 OUTCOME = {
     "approved": ":white_check_mark: *Approved*",

@@ -30,9 +30,8 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks.limits import LABEL_TEXT, OPTION_TEXT, OPTIONS, truncate
-from engine import principal
-from engine.definitions.models import FormField
-from engine.definitions.models import Option as FieldOption
+from engine import FormField, principal
+from engine import Option as FieldOption
 
 ACTION = "value"  # every input element's action_id; the block_id names the field
 

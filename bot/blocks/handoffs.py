@@ -12,11 +12,15 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.blocks import ids
 from bot.blocks.limits import MESSAGE_BLOCKS, context, escape, fit, mention, section, truncate, when
-from engine import principal
-from engine.definitions.models import WorkflowDefinition
-from engine.display import step_title
-from engine.ports import TaskSla
-from engine.state import Delegation, RunState, StepState
+from engine import (
+    Delegation,
+    RunState,
+    StepState,
+    TaskSla,
+    WorkflowDefinition,
+    principal,
+    step_title,
+)
 
 
 def span(delta: timedelta) -> str:

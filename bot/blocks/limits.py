@@ -14,8 +14,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from engine import principal
-from engine.templates import mrkdwn_escape
+from engine import mrkdwn_escape, principal
 
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100

@@ -18,8 +18,7 @@ from bot.blocks.limits import (
     section,
     truncate,
 )
-from engine import principal
-from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition
+from engine import ApprovalStep, InputStep, WorkflowDefinition, principal
 
 
 def _modal(

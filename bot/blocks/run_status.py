@@ -21,12 +21,17 @@ from bot.blocks.limits import (
     truncate,
     when,
 )
-from engine.definitions.models import WorkflowDefinition
-from engine.display import step_title
-from engine.ports import PendingTask, RecordedEvent, StoredDefinition, TaskSla
-from engine.schedules import ScheduleInfo
-from engine.state import RunState
-from engine.timeline import describe
+from engine import (
+    PendingTask,
+    RecordedEvent,
+    RunState,
+    ScheduleInfo,
+    StoredDefinition,
+    TaskSla,
+    WorkflowDefinition,
+    describe,
+    step_title,
+)
 
 RUN_ICON = {
     "running": ":hourglass_flowing_sand:",

@@ -31,11 +31,14 @@ from bot.blocks.modals import (
 from bot.channel import SlackChannel
 from bot.deps import Deps, tell, tenant_of
 from bot.refusals import refusal_text
-from engine.definitions.models import ApprovalStep, InputStep
-from engine.display import step_title
-from engine.errors import EngineError
-from engine.events import Decision
-from engine.state import RunState
+from engine import (
+    ApprovalStep,
+    Decision,
+    EngineError,
+    InputStep,
+    RunState,
+    step_title,
+)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from bot.blocks.run_status import (
 )
 from bot.deps import Deps, dm, tenant_of
 from bot.listeners import handoff_commands
-from engine.errors import EngineError
+from engine import EngineError
 
 log = logging.getLogger("countersign.slack")
 INBOX_SHOWN = 10

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import ids
 from bot.deps import Deps, tenant_of
-from engine.errors import NotFound
+from engine import NotFound
 
 log = logging.getLogger("countersign.slack")
 # Message subtypes that are a person writing in a thread. Edits (message_changed) and deletions

@@ -12,8 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks.limits import mention, when
 from bot.deps import dm
-from engine import principal
-from engine.errors import EngineError
+from engine import EngineError, principal
 
 if TYPE_CHECKING:
     from bot.listeners.commands import Request

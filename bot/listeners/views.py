@@ -21,9 +21,15 @@ from bot.blocks.forms import ACTION, read
 from bot.blocks.limits import read_metadata, section, truncate
 from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON, REASSIGN_FROM
 from bot.deps import Deps, sentence, tenant_of
-from engine.definitions.models import ApprovalStep, InputStep
-from engine.errors import DefinitionError, EngineError, InvalidInput, NotAllowed
-from engine.state import RunState
+from engine import (
+    ApprovalStep,
+    DefinitionError,
+    EngineError,
+    InputStep,
+    InvalidInput,
+    NotAllowed,
+    RunState,
+)
 
 ERROR_TEXT = 2000
 StepT = TypeVar("StepT", ApprovalStep, InputStep)

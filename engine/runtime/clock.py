@@ -1,4 +1,4 @@
-"""The production clock (tests use `engine.memory.ManualClock`)."""
+"""The production clock (tests use `engine.testing.ManualClock`)."""
 
 from __future__ import annotations
 

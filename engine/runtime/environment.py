@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from engine.away import Away
 from engine.decider.env import DecideEnv
-from engine.memory import MemoryAwayStore
 from engine.ports import AwayStore, Clock, Directory
 from engine.working_time import DEFAULT_HOURS, WorkingHours, zone_info
 
@@ -37,7 +36,7 @@ class Environment:
         self,
         clock: Clock,
         directory: Callable[[], Directory],
-        aways: AwayStore | None = None,
+        aways: AwayStore,
         hours: WorkingHours = DEFAULT_HOURS,
         *,
         away_ttl: float = 5.0,
@@ -45,7 +44,7 @@ class Environment:
     ) -> None:
         self.clock = clock
         self.hours = hours
-        self.aways: AwayStore = aways or MemoryAwayStore()
+        self.aways = aways
         self._directory = directory
         self.away_ttl = away_ttl
         self.zone_ttl = zone_ttl

@@ -102,7 +102,7 @@ class RuntimeSettings:
 
 
 class Stores(Protocol):
-    """What `Engine.from_storage` needs: `storage.Storage` and `engine.memory.MemoryStorage`."""
+    """What `Engine.from_storage` needs: `storage.Storage` and `engine.testing.MemoryStorage`."""
 
     @property
     def definitions(self) -> DefinitionStore: ...
@@ -112,6 +112,8 @@ class Stores(Protocol):
     def outbox(self) -> Outbox: ...
     @property
     def timers(self) -> TimerStore: ...
+    @property
+    def aways(self) -> AwayStore: ...
 
 
 class Engine(HumanTasks):
@@ -122,13 +124,13 @@ class Engine(HumanTasks):
         runs: RunStore,
         outbox: Outbox,
         timers: TimerStore,
+        aways: AwayStore,
         clock: Clock | None = None,
         handlers: Mapping[str, CommandHandler] | None = None,
         directory: Directory | None = None,
         new_run_id: IdFactory | None = None,
         scheduler: Any = None,  # an APScheduler AsyncIOScheduler; one is created when None
         settings: RuntimeSettings | None = None,
-        aways: AwayStore | None = None,
         working_hours: WorkingHours | None = None,
         secrets: SecretStore | None = None,
         secret_seeds: Seeds | None = None,
@@ -184,13 +186,13 @@ class Engine(HumanTasks):
 
     @classmethod
     def from_storage(cls, storage: Stores, **options: Any) -> Engine:
-        options.setdefault("aways", getattr(storage, "aways", None))
         options.setdefault("secrets", getattr(storage, "secrets", None))
         return cls(
             definitions=storage.definitions,
             runs=storage.runs,
             outbox=storage.outbox,
             timers=storage.timers,
+            aways=storage.aways,
             **options,
         )
 

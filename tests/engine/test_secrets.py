@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from engine.errors import InvalidInput, NotAllowed, NotFound
-from engine.memory import MemorySecretStore
 from engine.secrets import Redactor, Secrets, read_only, referenced
+from engine.testing import MemorySecretStore
 
 NOW = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
 

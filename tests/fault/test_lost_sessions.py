@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from engine.memory import ManualClock
 from engine.runtime.service import Engine
+from engine.testing import ManualClock
 from storage import Storage, open_storage
 from storage.access import sql_access_stores
 from storage.database import is_unavailable

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from engine.memory import ManualClock
+from engine.testing import ManualClock
 from storage import Storage
 from tests.web.support import Stack, web_stack
 

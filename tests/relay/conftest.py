@@ -19,8 +19,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine.memory import ManualClock
 from engine.runtime.service import Engine
+from engine.testing import ManualClock
 from relay.redis_feed import RedisRunFeed
 from storage import open_storage
 from storage.access import sql_access_stores

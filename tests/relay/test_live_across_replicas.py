@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from engine.memory import ManualClock
 from engine.runtime.service import Engine
 from engine.state import RunState
+from engine.testing import ManualClock
 from relay.redis_feed import RedisRunFeed, RunNotice
 from storage import open_storage
 from tests.relay.conftest import DEAD_REDIS_URL, TENANT, replica

@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from engine.commands import RunChanged
-from engine.memory import ManualClock
 from engine.ports import Succeeded
+from engine.testing import ManualClock
 from tests.relay.conftest import DEAD_REDIS_URL, TENANT, replica
 from tests.web.support import approval_flow
 from web.mail.guard import SentGuard, redis_key

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from engine.memory import ManualClock, MemoryStorage
 from engine.runtime.service import Engine
 from engine.secrets import Secrets
+from engine.testing import ManualClock, MemoryStorage
 from outbound.http import HttpHandler
 from storage import Storage
 

@@ -13,12 +13,12 @@ import pytest
 
 from engine.commands import CallHttp, Command
 from engine.errors import ConcurrencyConflict
-from engine.memory import ManualClock, MemoryStorage
 from engine.ports import Outcome, RunChange, Succeeded, Unavailable
 from engine.runtime.applier import RunApplier
 from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.router import ROUTED_COMMANDS
 from engine.runtime.service import Engine
+from engine.testing import ManualClock, MemoryStorage
 from outbound.http import HttpHandler
 from storage import Storage
 from tests.runtime.conftest import TENANT, EngineFactory, Target, setup
@@ -132,6 +132,7 @@ async def test_outcomes_of_many_runs_are_committed_together(
         runs=runs,
         outbox=store_backend.outbox,
         timers=store_backend.timers,
+        aways=store_backend.aways,
         clock=clock,
         handlers={"call_http": http},
     )
@@ -204,6 +205,7 @@ async def test_a_batch_that_keeps_conflicting_is_applied_run_by_run(
         runs=runs,
         outbox=store_backend.outbox,
         timers=store_backend.timers,
+        aways=store_backend.aways,
         clock=clock,
         handlers={"call_http": http},
     )

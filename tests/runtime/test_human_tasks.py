@@ -12,9 +12,9 @@ from sqlalchemy import event
 from engine.commands import AnswerDelivered, AskQuestion, Command, RequestApproval
 from engine.decider import replay
 from engine.errors import InvalidInput, NotAllowed
-from engine.memory import ManualClock, MemoryStorage
 from engine.ports import Outcome, Succeeded
 from engine.runtime.service import Engine
+from engine.testing import ManualClock, MemoryStorage
 from engine.timeline import describe
 from engine.working_time import WorkingHours
 from storage import Storage

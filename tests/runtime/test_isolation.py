@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from engine.commands import CallHttp, Command
 from engine.errors import Unrecordable
-from engine.memory import ManualClock, MemoryStorage
 from engine.ports import Outcome, RunChange, Succeeded
 from engine.runtime.dispatcher import MAX_ATTEMPTS, MAX_RETRY_DELAY
 from engine.runtime.group_commit import GroupCommitter
 from engine.runtime.service import Engine
+from engine.testing import ManualClock, MemoryStorage
 from engine.timeline import describe
 from outbound.http import HttpHandler
 from storage import Storage
@@ -262,6 +262,7 @@ async def test_concurrent_starts_succeed_beside_one_the_database_refuses(
         runs=runs,
         outbox=store_backend.outbox,
         timers=store_backend.timers,
+        aways=store_backend.aways,
     )
     await engine.apply_definition("T1", ASK)
     await engine.start_run("T1", "ask", {"vendor": "warm-up"}, "UREQ")
@@ -307,6 +308,7 @@ async def test_an_outcome_that_keeps_failing_to_record_is_given_up_after_bounded
         runs=poisoned,
         outbox=store_backend.outbox,
         timers=store_backend.timers,
+        aways=store_backend.aways,
         clock=clock,
         handlers={"call_http": http},
     )

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from engine.commands import Command, Timer
 from engine.decision import Decision
-from engine.memory import ManualClock
 from engine.ports import Outcome, RunChange
 from engine.runtime.service import Engine, RuntimeSettings
+from engine.testing import ManualClock
 from outbound.http import HttpHandler
 from tests.runtime.conftest import TENANT, EngineFactory, Target, finished, setup
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.memory import ManualClock
 from engine.runtime.service import Engine
+from engine.testing import ManualClock
 from tests.runtime.conftest import TENANT, Target, setup, statuses
 
 RETRYING = """

@@ -14,10 +14,10 @@ from aiohttp import web
 from engine.commands import CallHttp
 from engine.definitions.models import HttpAction
 from engine.errors import DefinitionError, SecretUnreadable
-from engine.memory import ManualClock, MemoryStorage
 from engine.ports import Failed, Succeeded
 from engine.runtime.service import Engine
 from engine.secrets import Secrets
+from engine.testing import ManualClock, MemoryStorage
 from engine.timeline import describe
 from outbound.http import EXCERPT_CHARS, MAX_RESPONSE_BYTES, HttpHandler
 from storage import Storage

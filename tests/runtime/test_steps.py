@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.commands import Command, SendNotification
-from engine.memory import ManualClock
 from engine.ports import Outcome, Succeeded
 from engine.runtime.service import Engine
+from engine.testing import ManualClock
 from tests.runtime.conftest import TENANT, Target, setup, statuses
 
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.definitions import load_definition
-from engine.memory import ManualClock, MemoryStorage
 from engine.runtime.schedules import ScheduleService
 from engine.runtime.service import Engine
 from engine.schedules import fire_key
 from engine.state import RunState
+from engine.testing import ManualClock, MemoryStorage
 from storage import Storage
 from tests.schedules.conftest import TENANT, EngineFactory, workflow
 

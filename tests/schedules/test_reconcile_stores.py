@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from engine.definitions import load_definition
-from engine.memory import MemoryStorage
+from engine.testing import MemoryStorage
 from storage import Storage
 from tests.schedules.conftest import workflow
 

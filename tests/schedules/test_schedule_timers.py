@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.memory import MemoryStorage
+from engine.testing import MemoryStorage
 from storage import Storage
 
 NINE = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

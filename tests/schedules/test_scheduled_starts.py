@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.memory import ManualClock
 from engine.runtime.service import Engine
 from engine.schedules import fire_key
 from engine.state import RunState
+from engine.testing import ManualClock
 from tests.schedules.conftest import TENANT, EngineFactory, workflow
 
 

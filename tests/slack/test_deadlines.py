@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.blocks import ids
-from engine.memory import ManualClock
+from engine.testing import ManualClock
 from tests.slack.harness import TEAM, SlackHarness, running_app
 
 REMIND = """

@@ -11,9 +11,9 @@ from bot.blocks import ids
 from bot.clients import SlackClients
 from bot.home import HomeTab
 from engine.events import Event
-from engine.memory import ManualClock, MemoryStorage
 from engine.runtime.service import Engine
 from engine.state import RunState
+from engine.testing import ManualClock, MemoryStorage
 from storage import open_storage
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import ACCESS

@@ -11,8 +11,8 @@ from bot.blocks import ids
 from bot.blocks.app_home import TASKS_PER_PAGE
 from bot.clients import SlackClients
 from bot.home import HomeTab
-from engine.memory import MemoryStorage
 from engine.runtime.service import Engine
+from engine.testing import MemoryStorage
 from tests.fakeslack import FakeSlack
 
 TEAM = "T111"

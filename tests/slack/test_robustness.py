@@ -10,8 +10,8 @@ from bot.blocks import ids
 from bot.config import SlackConfig
 from bot.message_refs import MemoryMessageRefs
 from bot.service import SlackStartError, start_slack
-from engine.memory import MemoryStorage
 from engine.runtime.service import Engine
+from engine.testing import MemoryStorage
 from tests.fakeslack import FakeSlack
 from tests.fakeslack import payloads as p
 from tests.slack.harness import TEAM, SlackHarness, running_app

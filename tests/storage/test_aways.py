@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from engine.away import Away
-from engine.memory import MemoryStorage
+from engine.testing import MemoryStorage
 from storage import Storage
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)

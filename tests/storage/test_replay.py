@@ -17,7 +17,7 @@ from engine.decider import decide, fold, replay
 from engine.definitions.loader import load_definition
 from engine.errors import EngineError
 from engine.events import FINAL_STATUSES
-from engine.memory import pending_rows
+from engine.pending import pending_rows
 from engine.ports import RunChange
 from engine.state import RunState
 from storage import Storage

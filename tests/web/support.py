@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from engine.access import AccessStores
-from engine.memory import ManualClock
 from engine.runtime.service import Engine
+from engine.testing import ManualClock
 from storage import Storage
 from storage.access import SqlMetrics, sql_access_stores
 from web.config import WebConfig

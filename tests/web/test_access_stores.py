@@ -12,8 +12,7 @@ import pytest
 
 from engine.access import AccessStores, hash_secret
 from engine.errors import InvalidInput, NotFound
-from engine.memory import ManualClock
-from engine.memory_access import memory_access_stores
+from engine.testing import ManualClock, memory_access_stores
 from storage import open_storage
 from storage.access import api_keys, sql_access_stores
 from tests.conftest import ALL_BACKENDS, empty_database

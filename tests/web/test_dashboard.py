@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from engine.memory import ManualClock
+from engine.testing import ManualClock
 from storage import Storage
 from tests.web.forms import csrf_of
 from tests.web.support import OTHER_TENANT, TENANT, Stack, approval_flow, web_stack

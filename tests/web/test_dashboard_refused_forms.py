@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
-from engine.memory import ManualClock
+from engine.testing import ManualClock
 from storage import Storage
 from tests.web.forms import csrf_of, form_fields
 from tests.web.support import TENANT, Stack, web_stack

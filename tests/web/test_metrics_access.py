@@ -10,7 +10,7 @@ import pytest
 
 from cli.settings import Settings
 from cli.wiring import build, shutdown
-from engine.memory import ManualClock
+from engine.testing import ManualClock
 from storage import Storage
 from tests.web.support import OTHER_TENANT, TENANT, approval_flow, web_stack
 

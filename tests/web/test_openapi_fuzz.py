@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.memory import ManualClock
+from engine.testing import ManualClock
 from storage import Storage
 from tests.web.support import SIGNAL_FLOW, TENANT, Stack, approval_flow, web_stack
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from engine.memory import ManualClock, MemoryStorage
-from engine.memory_access import memory_access_stores
 from engine.runtime.service import Engine
+from engine.testing import ManualClock, MemoryStorage, memory_access_stores
 from tests.web.support import SECRET
 from web.config import WebConfig
 from web.service import start_web

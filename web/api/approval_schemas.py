@@ -8,15 +8,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
-from engine.approvals import (
+from engine import (
     APPROVAL_STEP,
     ApprovalStatus,
+    Duration,
+    FormField,
+    NOf,
+    RunState,
     outcome_of,
     split_list,
 )
-from engine.definitions.models import FormField, NOf
-from engine.durations import Duration
-from engine.state import RunState
 from web.api.schemas import Schema
 
 ArgName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^,\s]+$")]

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from engine.access import ApiKey
+from engine import ApiKey
 from web.boundary import parse_json
 from web.errors import ApiError, from_validation
 

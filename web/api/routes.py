@@ -11,10 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.approvals import asked_by
-from engine.errors import DuplicateRun
-from engine.ports import Clock
-from engine.state import RunState
+from engine import Clock, DuplicateRun, EngineApi, RunState, asked_by
 from outbound.http import HostPolicy, RefusedDestination
 from web.api.registry import Api, Call, HandlerFn, Header, Result
 from web.api.schemas import (
@@ -35,7 +32,6 @@ from web.api.schemas import (
 )
 from web.boundary import check_text
 from web.errors import ApiError, field_error
-from web.ports import EngineFacade
 
 api = Api()
 
@@ -49,7 +45,7 @@ IDEMPOTENCY = Header(
 
 @dataclass(frozen=True)
 class ApiDeps:
-    engine: EngineFacade
+    engine: EngineApi
     clock: Clock
     callback_policy: HostPolicy  # where callback URLs may point
     wait_max: float = 60.0  # seconds an approval long-poll or event stream stays open
@@ -162,7 +158,7 @@ async def enable_workflow(deps: ApiDeps, call: Call) -> Result:
 
 async def _set_disabled(deps: ApiDeps, call: Call, disabled: bool) -> Result:
     name = call.path("name")
-    await deps.engine.definitions.set_disabled(call.tenant_id, name, disabled)
+    await deps.engine.set_disabled(call.tenant_id, name, disabled)
     return 200, WorkflowSummary.of(await deps.engine.get_definition(call.tenant_id, name))
 
 

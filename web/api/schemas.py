@@ -8,9 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
-from engine.events import Decision, RunStatus
-from engine.ports import RecordedEvent, StoredDefinition
-from engine.state import Question, RunState
+from engine import Decision, Question, RecordedEvent, RunState, RunStatus, StoredDefinition
 
 
 class Schema(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.access import ApiKey, ApiKeyStore
+from engine import ApiKey, ApiKeyStore
 from web.api import approvals, task_routes  # noqa: F401  (declare their operations on `api`)
 from web.api.openapi import PREFIX, build_openapi
 from web.api.registry import Call, Operation, json_result, parse_body, parse_query

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.away import Away
-from engine.errors import InvalidInput, NotFound
-from engine.runtime.human_tasks import principal
-from engine.state import RunState
+from engine import Away, InvalidInput, NotFound, RunState, person
 from web.api.registry import Call, Result
 from web.api.routes import ACTS, ApiDeps, api, api_actor, run_action
 from web.api.schemas import QuestionView
@@ -150,7 +147,7 @@ async def add_comment(deps: ApiDeps, call: Call) -> Result:
 def _user(raw: str) -> str:
     """The principal as the engine stores it ("Bob@X.com" -> "email:bob@x.com")."""
     try:
-        return principal(raw, "user")
+        return person(raw, "user")
     except InvalidInput:
         return raw  # nobody the engine could have stored: reads as not away
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from engine.ports import TaskSla
+from engine import TaskSla
 from web.api.schemas import Schema
 
 PRINCIPAL = "A Slack user id (`U…`) or an email person (`email:addr`)."

@@ -16,19 +16,26 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from engine import events as ev
-from engine.commands import (
+from engine import (
+    Clock,
     Command,
+    NotFound,
+    Outcome,
+    RecordedEvent,
     RequestApproval,
     RequestInput,
     RunChanged,
+    RunState,
     SendNotification,
+    StoredDefinition,
+    Succeeded,
+    Unavailable,
     UpdateApproval,
+    input_rows,
+    one_line,
+    step_title,
 )
-from engine.display import input_rows, one_line, step_title
-from engine.errors import NotFound
-from engine.ports import Clock, Outcome, RecordedEvent, StoredDefinition, Succeeded, Unavailable
-from engine.state import RunState
+from engine import events as ev
 from web.config import WebConfig
 from web.links import AnswerClaims, ApprovalClaims, LinkSigner, approval_nonce
 from web.mail.guard import SentGuard

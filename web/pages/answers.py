@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.errors import (
+from engine import (
     EngineError,
     InvalidInput,
     NotAllowed,
+    Question,
     RunFinished,
+    RunState,
     StepNotPending,
 )
-from engine.state import Question, RunState
 from web.links import AnswerClaims
 from web.pages.common import (
     check_link_csrf,

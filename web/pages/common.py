@@ -14,17 +14,12 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from engine.access import AccessStores, WebSession
-from engine.definitions.models import FormField
-from engine.display import input_rows
-from engine.ports import Clock
-from engine.timeline import describe
+from engine import AccessStores, Clock, EngineApi, FormField, WebSession, describe, input_rows
 from web import mrkdwn
 from web.boundary import same_secret
 from web.config import WebConfig
 from web.errors import RETRY_AFTER, is_outage
 from web.links import LinkSigner
-from web.ports import EngineFacade
 
 log = logging.getLogger("countersign.web")
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -61,7 +56,7 @@ def typed(form: MultiDictProxy[Any], names: tuple[str, ...]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class PageDeps:
-    engine: EngineFacade
+    engine: EngineApi
     access: AccessStores
     config: WebConfig
     signer: LinkSigner

@@ -9,11 +9,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from engine.access import WebSession
-from engine.display import step_title
-from engine.errors import EngineError, InvalidInput, NotFound
-from engine.events import RunStatus
-from engine.state import RunState
+from engine import EngineError, InvalidInput, NotFound, RunState, RunStatus, WebSession, step_title
 from web.errors import refusal_status
 from web.messages import step_message
 from web.pages.common import (

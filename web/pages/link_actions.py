@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.errors import EngineError
+from engine import EngineError
 from web.pages.common import (
     Refused,
     check_link_csrf,

@@ -13,12 +13,17 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from engine.definitions.models import WorkflowDefinition
-from engine.display import step_title
-from engine.errors import EngineError, InvalidInput, NotFound
-from engine.events import FINAL_STATUSES
-from engine.ports import StoredDefinition
-from engine.state import RunState, StepState
+from engine import (
+    FINAL_STATUSES,
+    EngineError,
+    InvalidInput,
+    NotFound,
+    RunState,
+    StepState,
+    StoredDefinition,
+    WorkflowDefinition,
+    step_title,
+)
 from web.links import ApprovalClaims, LinkRefused
 from web.messages import step_message
 from web.pages.common import (

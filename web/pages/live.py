@@ -15,8 +15,7 @@ from collections import defaultdict
 
 from aiohttp import web
 
-from engine.events import Event
-from engine.state import RunState
+from engine import Event, RunState
 from web.pages.common import require_session
 from web.pages.dashboard import load_visible_run
 from web.ports import RunNotice

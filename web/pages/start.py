@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.definitions.needs import needs_of
-from engine.errors import EngineError, InvalidInput, NotFound
-from engine.ports import StoredDefinition
+from engine import EngineError, InvalidInput, NotFound, StoredDefinition, needs_of
 from web.pages.common import (
     check_session_csrf,
     deps,

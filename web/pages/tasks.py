@@ -10,9 +10,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from engine import principal
-from engine.access import WebSession
-from engine.errors import EngineError, InvalidInput
+from engine import EngineError, InvalidInput, WebSession, principal
 from web.pages.common import (
     Refused,
     check_session_csrf,

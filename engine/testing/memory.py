@@ -1,26 +1,27 @@
-"""In-memory implementations of the ports, with the semantics of `storage/`, for unit tests.
+"""In-memory implementations of the ports, with the semantics of `storage/`, for tests.
 
 Nothing here awaits between reading and writing, so every method is atomic on one event loop,
 which is what the database's transactions give the SQL stores. Values handed in or out are
 copied, so a caller mutating a returned state cannot change what is stored.
 
-The helpers `pending_rows`, `encode_cursor` and `decode_cursor` are shared with `storage/`, so the
-two implementations project pending tasks and page runs identically.
+They share `engine.pending`, `engine.cursors` and `engine.changes` with `storage/`, so both
+project pending tasks, page runs and check changes identically.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from engine import recordable, schedules
 from engine.away import Away
+from engine.changes import check_change
 from engine.commands import Command, Timer
+from engine.cursors import decode_cursor, encode_cursor
 from engine.definitions.models import WorkflowDefinition
-from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
+from engine.errors import ConcurrencyConflict, DuplicateRun, NotFound
+from engine.pending import pending_rows
 from engine.ports import (
     AppliedDefinition,
     DeadCommand,
@@ -56,58 +57,6 @@ class ManualClock:
         if at.tzinfo is None:
             raise ValueError("ManualClock.set needs a timezone-aware time")
         self._now = at
-
-
-# ---------------------------------------------------------------- shared helpers
-
-
-def pending_rows(state: RunState) -> list[PendingTask]:
-    """The pending-task projection of a run: one row per person who still has to act."""
-    rows = []
-    for step_id, principal in dict.fromkeys(state.waiting_on()):  # an approver listed twice
-        step = state.steps[step_id]
-        rows.append(
-            PendingTask(
-                tenant_id=state.tenant_id,
-                run_id=state.run_id,
-                step_id=step_id,
-                principal=principal,
-                kind=step.type,
-                workflow=state.workflow,
-                requester=state.requester,
-                since=step.started_at or state.updated_at,
-            )
-        )
-    return rows
-
-
-def encode_cursor(started_at: datetime, run_id: str) -> str:
-    """An opaque cursor pointing just after this run in newest-first order."""
-    raw = f"{started_at.astimezone(UTC).isoformat()}|{run_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Inverse of `encode_cursor`; raises `InvalidInput` naming the cursor when it is garbled."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, run_id = raw.split("|", 1)
-        started_at = datetime.fromisoformat(at)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput({"cursor": "not a cursor returned by a previous page"}) from None
-    if started_at.tzinfo is None or not run_id:
-        raise InvalidInput({"cursor": "not a cursor returned by a previous page"})
-    return started_at, run_id
-
-
-def check_change(change: RunChange) -> None:
-    """Refuse a change whose state does not account for exactly its events."""
-    expected = change.expected_seq + len(change.decision.events)
-    if change.state.seq != expected:
-        raise ValueError(
-            f"run {change.state.run_id}: state.seq is {change.state.seq} but expected_seq "
-            f"{change.expected_seq} + {len(change.decision.events)} events = {expected}"
-        )
 
 
 # ---------------------------------------------------------------- definitions

@@ -1,12 +1,13 @@
-"""In-memory implementations of the access ports (`engine.access`), for tests and for a single
-process without a database. Same contracts as `storage.access`."""
+"""In-memory implementations of the access ports (`engine.access`), for tests. Same contracts as
+`storage.access`."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from engine.access import (
+    LAST_USED_RESOLUTION,
     AccessStores,
     ApiKey,
     NewApiKey,
@@ -17,8 +18,6 @@ from engine.access import (
     new_token,
 )
 from engine.errors import InvalidInput, NotFound
-
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class MemoryApiKeyStore:

@@ -1,0 +1,237 @@
+"""`EngineApi`: what adapters (Slack, web, email, CLI) may ask of the engine, as one Protocol.
+
+`engine.runtime.service.Engine` implements it (checked by mypy below); adapters type against
+this, so their tests can drive the real engine and nothing reaches past its public methods.
+Wiring (handlers, routers, start/stop) stays on `Engine`, which only the process setup holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from engine.actor import Actor
+from engine.away import Away
+from engine.ports import (
+    AppliedDefinition,
+    Clock,
+    DeadCommand,
+    Directory,
+    PendingTask,
+    RecordedEvent,
+    RunPage,
+    StoredDefinition,
+    TaskSla,
+)
+from engine.runtime.applier import Listener
+from engine.schedules import ScheduleInfo
+from engine.state import RunState
+
+
+class EngineApi(Protocol):
+    @property
+    def clock(self) -> Clock:
+        """The engine's clock: adapters stamp what they show ("3h ago") with the same time."""
+        ...
+
+    def use_directory(self, directory: Directory) -> None:
+        """Resolve approver groups and emails with `directory` (Slack's, once connected)."""
+        ...
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(state, events)` after every committed change (read-only, quick)."""
+        ...
+
+    def unsubscribe(self, listener: Listener) -> None: ...
+
+    # ------------------------------------------------------------ definitions
+
+    async def apply_definition(
+        self, tenant_id: str, text: str, filename: str | None = None
+    ) -> AppliedDefinition: ...
+
+    async def get_definition(
+        self, tenant_id: str, name: str, version: int | None = None
+    ) -> StoredDefinition: ...
+
+    async def list_definitions(self, tenant_id: str) -> list[StoredDefinition]: ...
+
+    async def set_disabled(self, tenant_id: str, name: str, disabled: bool) -> None: ...
+
+    async def list_schedules(self, tenant_id: str) -> list[ScheduleInfo]: ...
+
+    # ------------------------------------------------------------ runs
+
+    async def start_run(
+        self,
+        tenant_id: str,
+        workflow: str,
+        inputs: Mapping[str, Any],
+        requester: str,
+        *,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        version: int | None = None,
+    ) -> RunState: ...
+
+    async def decide(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        decision: str,
+        fields: Mapping[str, Any] | None = None,
+        channel: str = "api",
+        override: bool = False,
+        reason: str = "",
+        admin: bool = False,
+    ) -> RunState: ...
+
+    async def may_decide(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        decision: str = "approve",
+        channel: str = "api",
+    ) -> RunState:
+        """The run, when `actor` may decide the step now; the decider's refusal otherwise (for
+        a channel that asks before showing a form). Records nothing."""
+        ...
+
+    async def submit_input(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        values: Mapping[str, Any],
+        channel: str = "api",
+        override: bool = False,
+        admin: bool = False,
+    ) -> RunState: ...
+
+    async def may_submit(
+        self, tenant_id: str, run_id: str, step_id: str, actor: str | Actor, channel: str = "api"
+    ) -> RunState:
+        """Like `may_decide`, for an input step's form."""
+        ...
+
+    async def signal(
+        self, tenant_id: str, run_id: str, name: str, payload: Mapping[str, Any]
+    ) -> RunState: ...
+
+    async def cancel(
+        self,
+        tenant_id: str,
+        run_id: str,
+        actor: str | Actor,
+        reason: str = "",
+        channel: str = "api",
+        admin: bool = False,
+    ) -> RunState: ...
+
+    async def get_run(self, tenant_id: str, run_id: str) -> RunState: ...
+
+    async def timeline(self, tenant_id: str, run_id: str) -> list[RecordedEvent]: ...
+
+    async def list_runs(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        requester: str | None = None,
+        participant: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage: ...
+
+    async def pending_for(
+        self, tenant_id: str, principal: str, *, limit: int = 100, offset: int = 0
+    ) -> list[PendingTask]: ...
+
+    # ------------------------------------------------------------ people's tasks
+
+    async def delegate(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        to: str,
+        *,
+        reason: str = "",
+        channel: str = "api",
+        admin: bool = False,
+        from_: str | None = None,
+    ) -> RunState: ...
+
+    async def set_away(
+        self,
+        tenant_id: str,
+        user: str,
+        delegate: str,
+        *,
+        until: datetime,
+        starts: datetime | None = None,
+        actor: str | None = None,
+    ) -> Away: ...
+
+    async def clear_away(self, tenant_id: str, user: str) -> None: ...
+
+    async def away_of(self, tenant_id: str, user: str) -> Away | None: ...
+
+    async def ask(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str,
+        question: str,
+        *,
+        channel: str = "api",
+    ) -> RunState: ...
+
+    async def answer(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        question_id: str,
+        actor: str,
+        text: str,
+        *,
+        channel: str = "api",
+    ) -> RunState: ...
+
+    async def comment(
+        self,
+        tenant_id: str,
+        run_id: str,
+        actor: str,
+        text: str,
+        *,
+        step_id: str | None = None,
+        channel: str = "slack",
+    ) -> RunState: ...
+
+    async def sla(
+        self, tenant_id: str, *, principal: str | None = None, limit: int = 100
+    ) -> list[TaskSla]: ...
+
+    # ------------------------------------------------------------ operations
+
+    async def dead_commands(self, tenant_id: str | None = None) -> list[DeadCommand]: ...
+
+    async def retry_command(self, command_id: int) -> DeadCommand: ...
+
+
+if TYPE_CHECKING:
+    from engine.runtime.service import Engine
+
+    def _engine_implements_the_api(engine: Engine) -> EngineApi:
+        return engine  # mypy fails here when `Engine` and `EngineApi` drift apart
