@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.deps import sentence
-from engine.errors import EngineError
+from engine import EngineError
 
 VERB = {"approve": "approved", "reject": "rejected"}
 

@@ -16,22 +16,20 @@ from typing import Any
 
 from cli.output import fail
 from cli.problems import OperatorError
-from engine.audit.bundle import (
-    FORMAT,
+from engine import (
+    AUDIT_FORMAT,
     BadBundle,
     BundleReport,
+    Checkpoint,
+    departures,
     load_bundle,
+    make_checkpoint,
+    merkle_root,
+    parse_public_key,
+    public_key_text,
     sign_bundle,
     verify_bundle,
 )
-from engine.audit.checkpoint import (
-    Checkpoint,
-    departures,
-    make_checkpoint,
-    parse_public_key,
-    public_key_text,
-)
-from engine.audit.merkle import merkle_root
 
 log = logging.getLogger("countersign")
 
@@ -143,7 +141,7 @@ async def build_bundle(
         scope["until"] = datetime.max.replace(tzinfo=UTC).isoformat()
     used = {(h.workflow, h.version) for h in heads}
     bundle = {
-        "format": FORMAT,
+        "format": AUDIT_FORMAT,
         "tenant": tenant,
         "exported_at": datetime.now(UTC).isoformat(),
         "scope": scope,

@@ -20,6 +20,16 @@ from engine.approvals import (
     outcome_of,
     split_list,
 )
+from engine.audit.bundle import FORMAT as AUDIT_FORMAT
+from engine.audit.bundle import BadBundle, BundleReport, load_bundle, sign_bundle, verify_bundle
+from engine.audit.checkpoint import (
+    Checkpoint,
+    departures,
+    make_checkpoint,
+    parse_public_key,
+    public_key_text,
+)
+from engine.audit.merkle import merkle_root
 from engine.away import Away
 from engine.commands import (
     AnswerDelivered,
@@ -98,6 +108,7 @@ from engine.working_time import WorkingHours
 __all__ = [
     "APPROVAL_STEP",
     "APPROVAL_WORKFLOW",
+    "AUDIT_FORMAT",
     "COMMENT_FIELD",
     "FINAL_STATUSES",
     "AccessStores",
@@ -109,8 +120,11 @@ __all__ = [
     "ApprovalStep",
     "AskQuestion",
     "Away",
+    "BadBundle",
+    "BundleReport",
     "Channel",
     "ChannelRouter",
+    "Checkpoint",
     "Clock",
     "Command",
     "CommandHandler",
@@ -173,24 +187,32 @@ __all__ = [
     "asked_by",
     "check_secret_name",
     "commands",
+    "departures",
     "describe",
     "errors",
     "events",
     "input_rows",
     "json_schema",
+    "load_bundle",
     "load_definition",
+    "make_checkpoint",
+    "merkle_root",
     "mrkdwn_escape",
     "needs_of",
     "new_token",
     "one_line",
     "outcome_of",
+    "parse_public_key",
     "person",
     "principal",
+    "public_key_text",
     "render",
     "render_specs",
+    "sign_bundle",
     "split_list",
     "step_title",
     "template_context",
     "templates",
     "value_problem",
+    "verify_bundle",
 ]

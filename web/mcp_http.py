@@ -20,7 +20,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from multidict import CIMultiDict
 
-from engine.access import ApiKey, ApiKeyStore
+from engine import ApiKey, ApiKeyStore
 from web.api.approval_actions import Asker
 from web.api.openapi import PREFIX
 from web.api.routes import ApiDeps

@@ -18,8 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
-from engine.definitions.models import NOf
-from engine.errors import EngineError
+from engine import EngineError, NOf
 from web.api import approval_actions as actions
 from web.api.approval_actions import Asker
 from web.api.approval_schemas import (

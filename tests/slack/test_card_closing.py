@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from bot.blocks import ids
-from engine.memory import ManualClock
+from engine.testing import ManualClock
 from storage.access import sql_access_stores
 from tests.slack.harness import TEAM, SlackHarness, running_app
 from tests.slack.test_web_and_email import real_web

@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign_client.digest import canonical_json
-from engine.approvals import (
+from engine import (
     APPROVAL_WORKFLOW,
     COMMENT_FIELD,
+    DefinitionError,
+    NOf,
+    NotFound,
+    RunState,
+    TemplateError,
     approval_definition,
     outcome_of,
+    render_specs,
 )
-from engine.decider.approval import render_specs
-from engine.definitions.models import NOf
-from engine.errors import DefinitionError, NotFound, TemplateError
-from engine.state import RunState
 from outbound.http import RefusedDestination
 from web.api.approval_schemas import ApprovalList, ApprovalListQuery, ApprovalView, CreateApproval
 from web.api.routes import ApiDeps

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.errors import EngineError
+from engine import EngineError
 
 VERB = {"approve": "approved", "reject": "rejected"}
 
