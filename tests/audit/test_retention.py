@@ -180,3 +180,25 @@ def test_a_run_with_an_undelivered_command_is_kept(
     sql(url, "UPDATE outbox SET done_at = NULL WHERE run_id = :r", r=recent)
     code, out, _ = cli(capsys, "audit", "purge", "--dry-run")
     assert code == 0 and recent not in out and "would purge 2 run(s)" in out
+
+
+def test_the_serving_process_purges_on_its_checkpoint_round(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `serve` does each round with RETENTION_DAYS set: purge, then checkpoint what moved
+    (nothing: the purge's own checkpoint already covers the heads that stay)."""
+    from cli.audit_cmd import checkpoint_changed, purge_all
+    from cli.wiring import audit_key
+
+    async def go() -> list[Any]:
+        storage = await open_storage(world["url"])
+        try:
+            await purge_all(storage, audit_key(), 30)
+            return await checkpoint_changed(storage, audit_key())
+        finally:
+            await storage.close()
+
+    assert asyncio.run(go()) == []
+    assert counts(world["url"], world["runs"]["approved"]) == [0, 0, 0, 0]
+    code, out, _ = cli(capsys, "audit", "check")
+    assert code == 0, out
