@@ -25,6 +25,7 @@ from engine.audit.bundle import BadBundle, BundleReport, load_bundle, sign_bundl
 from engine.audit.checkpoint import (
     PURGED,
     Checkpoint,
+    checkpoint_problems,
     departures,
     make_checkpoint,
     parse_public_key,
@@ -193,6 +194,7 @@ __all__ = [
     "approval_definition",
     "asked_by",
     "check_secret_name",
+    "checkpoint_problems",
     "commands",
     "departures",
     "describe",

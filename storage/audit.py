@@ -181,8 +181,12 @@ class SqlAuditStore:
                 )
             )
 
-    async def checkpoints(self, tenant_id: str, latest: bool = False) -> list[Checkpoint]:
+    async def checkpoints(
+        self, tenant_id: str, latest: bool = False, since: datetime | None = None
+    ) -> list[Checkpoint]:
         query = select(checkpoints).where(checkpoints.c.tenant_id == tenant_id)
+        if since is not None:
+            query = query.where(checkpoints.c.at >= since)
         if latest:
             query = query.order_by(checkpoints.c.at.desc(), checkpoints.c.id.desc()).limit(1)
         else:

@@ -202,3 +202,29 @@ def test_the_serving_process_purges_on_its_checkpoint_round(
     assert counts(world["url"], world["runs"]["approved"]) == [0, 0, 0, 0]
     code, out, _ = cli(capsys, "audit", "check")
     assert code == 0, out
+
+
+def test_a_checkpoint_signed_elsewhere_mid_purge_does_not_block_the_next(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another replica signs between the purge's checkpoint and its delete, so its checkpoint
+    still holds the purged runs; the next one is signed all the same (the purge is on record)."""
+    from cli.audit_cmd import purge_now
+    from cli.wiring import audit_key
+    from engine import make_checkpoint
+
+    async def go() -> None:
+        storage = await open_storage(world["url"])
+        try:
+            before = await storage.audit.leaves("local")
+            await purge_now(storage, audit_key(), "local", 30)
+            late = make_checkpoint(audit_key(), "local", datetime.now(UTC), before)
+            await storage.audit.save_checkpoint(late)
+        finally:
+            await storage.close()
+
+    asyncio.run(go())
+    code, _, err = cli(capsys, "audit", "checkpoint")
+    assert code == 0, err
+    code, out, _ = cli(capsys, "audit", "check")
+    assert code == 0, out
