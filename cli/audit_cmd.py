@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +18,20 @@ from cli.output import fail
 from cli.problems import OperatorError
 from engine import (
     AUDIT_FORMAT,
+    PURGED,
     BadBundle,
     BundleReport,
     Checkpoint,
+    checkpoint_problems,
     departures,
     load_bundle,
     make_checkpoint,
     merkle_root,
     parse_public_key,
     public_key_text,
+    report_rows,
     sign_bundle,
+    unpurged,
     verify_bundle,
 )
 
@@ -48,6 +52,16 @@ def add_parsers(sub: Any) -> None:
     ex.add_argument("-o", "--output", required=True, type=Path, help="the bundle file to write")
     for p in (cp, ck, ex):
         p.add_argument("--tenant", help="the workspace (default: the TENANT setting)")
+    rp = cmds.add_parser("report", help="one row per approval step decided in a window")
+    rp.add_argument("--since", type=_when, required=True, help="decided from (ISO 8601)")
+    rp.add_argument("--until", type=_when, help="decided before (default: now)")
+    rp.add_argument("--format", choices=("csv", "html"), default="csv")
+    rp.add_argument("-o", "--output", type=Path, help="the file to write (default: stdout)")
+    pg = cmds.add_parser("purge", help="delete finished runs older than RETENTION_DAYS")
+    pg.add_argument("--days", type=_days, help="keep this many days instead of RETENTION_DAYS")
+    pg.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
+    for p in (rp, pg):
+        p.add_argument("--tenant", help="the workspace (default: the TENANT setting)")
     v = cmds.add_parser("verify", help="check a bundle offline (no database, no settings)")
     v.add_argument("file", type=Path)
     v.add_argument("--public-key", help="the key to trust (default: the one in the bundle)")
@@ -59,6 +73,16 @@ def _when(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of days")
+    return value
 
 
 def verify(args: argparse.Namespace) -> int:
@@ -80,6 +104,7 @@ def _print(report: BundleReport, as_json: bool) -> None:
         out = {
             "ok": report.ok,
             "problems": report.problems,
+            "purged": report.purged,
             "runs": [
                 {
                     "run": r.run_id,
@@ -96,6 +121,8 @@ def _print(report: BundleReport, as_json: bool) -> None:
         return
     for problem in report.problems:
         print(f"BROKEN  {problem}")
+    if report.purged:
+        print(f"note: {len(report.purged)} run(s) deleted by a signed retention purge")
     for r in report.runs:
         print(f"{'ok     ' if r.ok else 'BROKEN '} run {r.run_id}")
         print(f"    chain intact: {'yes' if not r.chain else 'NO'}")
@@ -182,15 +209,14 @@ async def checkpoint_now(
     leaves = await audit.leaves(tenant)
     previous = await audit.latest_checkpoint(tenant)
     if previous is not None:
-        if only_changed and merkle_root(leaves) == previous.root:
+        if only_changed and merkle_root(leaves) == merkle_root(unpurged(previous.leaves)):
             return None
-        now = {leaf[1]: leaf[3] for leaf in leaves if leaf[0] == "run"}
-        grown = [
-            (leaf[1], leaf[3])
-            for leaf in previous.leaves
-            if leaf[0] == "run" and now.get(leaf[1], 0) > leaf[3]
-        ]
-        broken = departures(previous, leaves, await audit.hashes_at(tenant, grown))
+        broken = await _departures(audit, tenant, previous, leaves, frozenset())
+        if broken:
+            # A checkpoint signed elsewhere between a purge's own and its delete still holds
+            # the purged runs: the purge's signed record accounts for them.
+            purged = await _recently_purged(audit, key, tenant, previous.at)
+            broken = await _departures(audit, tenant, previous, leaves, purged)
         if broken:
             raise Tampered(
                 f"not signing a checkpoint of {tenant}: since the last one, " + "; ".join(broken)
@@ -198,6 +224,61 @@ async def checkpoint_now(
     checkpoint = make_checkpoint(key, tenant, datetime.now(UTC), leaves)
     await audit.save_checkpoint(checkpoint)
     return checkpoint
+
+
+async def purge_now(
+    storage: Any, key: Any, tenant: str, days: float, *, dry_run: bool = False
+) -> list[str]:
+    """Delete the tenant's runs that finished more than `days` ago, after signing a checkpoint
+    that records each one's last head (PURGED leaves) beside the heads that stay: the purge is
+    on record, and no later checkpoint calls the gap tampering. Refuses (`Tampered`) when the
+    heads already break with the last checkpoint: a purge must not hide that."""
+    audit = storage.audit
+    old = await audit.finished_before(tenant, datetime.now(UTC) - timedelta(days=days))
+    if dry_run or not old:
+        return [h.run_id for h in old]
+    going = frozenset(h.run_id for h in old)
+    leaves = await audit.leaves(tenant)
+    previous = await audit.latest_checkpoint(tenant)
+    if previous is not None:
+        broken = await _departures(audit, tenant, previous, leaves, going)
+        if broken:
+            raise Tampered(f"not purging {tenant}: since the last checkpoint, " + "; ".join(broken))
+    kept = [leaf for leaf in leaves if not (leaf[0] == "run" and leaf[1] in going)]
+    records = [(PURGED, h.run_id, h.started_at.isoformat(), h.seq, h.head_hash) for h in old]
+    # Signed first: if the delete fails, the runs stay and the next checkpoint covers them again.
+    await audit.save_checkpoint(make_checkpoint(key, tenant, datetime.now(UTC), kept + records))
+    deleted: list[str] = await audit.purge(tenant, old)
+    log.info("audit: purged %d finished run(s) of %s", len(deleted), tenant)
+    return deleted
+
+
+# How far before the last checkpoint a purge's own may lie: a purge signs, then deletes at once.
+PURGE_WINDOW = timedelta(hours=1)
+
+
+async def _recently_purged(audit: Any, key: Any, tenant: str, before: datetime) -> frozenset[str]:
+    """The runs that validly signed purge records shortly before `before` deleted."""
+    public = key.public_key()
+    return frozenset(
+        leaf[1]
+        for cp in await audit.checkpoints(tenant, since=before - PURGE_WINDOW)
+        if not checkpoint_problems(cp, public)
+        for leaf in cp.leaves
+        if leaf[0] == PURGED
+    )
+
+
+async def _departures(
+    audit: Any, tenant: str, previous: Checkpoint, leaves: list[Any], purging: frozenset[str]
+) -> list[str]:
+    now = {leaf[1]: leaf[3] for leaf in leaves if leaf[0] == "run"}
+    grown = [
+        (leaf[1], leaf[3])
+        for leaf in previous.leaves
+        if leaf[0] == "run" and now.get(leaf[1], 0) > leaf[3]
+    ]
+    return departures(previous, leaves, await audit.hashes_at(tenant, grown), purging)
 
 
 async def checkpoint_changed(storage: Any, key: Any) -> list[Checkpoint]:
@@ -214,12 +295,25 @@ async def checkpoint_changed(storage: Any, key: Any) -> list[Checkpoint]:
     return made
 
 
-async def checkpoint_periodically(storage: Any, key: Callable[[], Any], minutes: float) -> None:
-    """The serving process's checkpointer: runs until cancelled; a failure is logged and the
-    next round tries again. The key is read (or made) only when first needed."""
+async def purge_all(storage: Any, key: Any, days: float) -> None:
+    for tenant in await storage.audit.tenants():
+        try:
+            await purge_now(storage, key, tenant, days)
+        except Tampered as exc:
+            log.error("audit: %s (see `countersign audit check`)", exc.message)
+
+
+async def checkpoint_periodically(
+    storage: Any, key: Callable[[], Any], minutes: float, retention_days: float | None = None
+) -> None:
+    """The serving process's checkpointer (and, with `retention_days`, purger): runs until
+    cancelled; a failure is logged and the next round tries again. The key is read (or made)
+    only when first needed."""
     while True:
         await asyncio.sleep(minutes * 60)
         try:
+            if retention_days is not None:
+                await purge_all(storage, key(), retention_days)
             await checkpoint_changed(storage, key())
         except Exception:
             log.exception("audit checkpoint failed; trying again in %s minutes", minutes)
@@ -246,6 +340,10 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
             report = verify_bundle(bundle)
             _print(report, args.json)
             return 0 if report.ok else 1
+        if args.audit_cmd == "purge":
+            return await _purge(storage, key, tenant, args, settings)
+        if args.audit_cmd == "report":
+            return await _report(storage, key, tenant, args)
         if args.until is not None and args.since is None:
             return fail("--until needs --since", as_json=args.json)
         bundle = await build_bundle(storage, tenant, key, args.run, args.since, args.until)
@@ -263,3 +361,45 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
         return 0
     finally:
         await storage.close()
+
+
+async def _purge(
+    storage: Any, key: Any, tenant: str, args: argparse.Namespace, settings: Any
+) -> int:
+    days = args.days or settings.retention_days
+    if days is None:
+        return fail(
+            "RETENTION_DAYS is not set (or pass --days): nothing to purge", as_json=args.json
+        )
+    gone = await purge_now(storage, key, tenant, days, dry_run=args.dry_run)
+    verb = "would purge" if args.dry_run else "purged"
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "runs": gone}))
+    else:
+        for run_id in gone:
+            print(run_id)
+        print(f"{verb} {len(gone)} run(s) of {tenant} finished over {days:g} days ago")
+    return 0
+
+
+async def _report(storage: Any, key: Any, tenant: str, args: argparse.Namespace) -> int:
+    """Rows from a bundle of every run started before --until, checked as `verify` would."""
+    from cli.audit_report import render
+
+    until = args.until or datetime.now(UTC)
+    if until <= args.since:
+        return fail("--until must be after --since", as_json=args.json)
+    bundle = await build_bundle(storage, tenant, key, None, datetime.min.replace(tzinfo=UTC), until)
+    checked = verify_bundle(bundle)
+    broken = frozenset(r.run_id for r in checked.runs if r.chain or r.checkpoint)
+    rows = report_rows(bundle, args.since, until, broken)
+    text = render(rows, args.format, tenant, args.since, until)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        return fail(f"cannot write {args.output}: {exc.strerror}", as_json=args.json)
+    print(f"wrote {len(rows)} step(s) to {args.output}", file=sys.stderr)
+    return 0

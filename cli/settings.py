@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     timer_lease_seconds: float = Field(default=60.0, gt=0)
     # The serving process signs an audit checkpoint of each workspace this often, when changed.
     audit_checkpoint_minutes: float = Field(default=10.0, gt=0)
+    # Finished runs older than this many days are purged (with a signed checkpoint recording
+    # it) on each checkpoint round and by `audit purge`. Unset: runs are kept forever.
+    retention_days: float | None = Field(default=None, gt=0)
     # Reminders move into working hours, and "16 working hours" counts only them, in each
     # approver's own zone (Slack profile); the default zone is for everyone else.
     working_hours: str = "09:00-18:00"

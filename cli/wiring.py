@@ -187,7 +187,8 @@ def _start_checkpointer(parts: Components) -> None:
     from cli.audit_cmd import checkpoint_periodically
 
     minutes = parts.settings.audit_checkpoint_minutes
-    task = asyncio.create_task(checkpoint_periodically(parts.storage, audit_key, minutes))
+    keep = parts.settings.retention_days
+    task = asyncio.create_task(checkpoint_periodically(parts.storage, audit_key, minutes, keep))
 
     async def stop() -> None:
         task.cancel()

@@ -23,13 +23,18 @@ from engine.approvals import (
 from engine.audit.bundle import FORMAT as AUDIT_FORMAT
 from engine.audit.bundle import BadBundle, BundleReport, load_bundle, sign_bundle, verify_bundle
 from engine.audit.checkpoint import (
+    PURGED,
     Checkpoint,
+    checkpoint_problems,
     departures,
     make_checkpoint,
     parse_public_key,
     public_key_text,
+    unpurged,
 )
 from engine.audit.merkle import merkle_root
+from engine.audit.report import COLUMNS as AUDIT_REPORT_COLUMNS
+from engine.audit.report import ReportRow, report_rows
 from engine.away import Away
 from engine.commands import (
     AnswerDelivered,
@@ -109,8 +114,10 @@ __all__ = [
     "APPROVAL_STEP",
     "APPROVAL_WORKFLOW",
     "AUDIT_FORMAT",
+    "AUDIT_REPORT_COLUMNS",
     "COMMENT_FIELD",
     "FINAL_STATUSES",
+    "PURGED",
     "AccessStores",
     "AnswerDelivered",
     "ApiKey",
@@ -157,6 +164,7 @@ __all__ = [
     "PendingTask",
     "Question",
     "RecordedEvent",
+    "ReportRow",
     "RequestApproval",
     "RequestInput",
     "RunChanged",
@@ -186,6 +194,7 @@ __all__ = [
     "approval_definition",
     "asked_by",
     "check_secret_name",
+    "checkpoint_problems",
     "commands",
     "departures",
     "describe",
@@ -208,11 +217,13 @@ __all__ = [
     "public_key_text",
     "render",
     "render_specs",
+    "report_rows",
     "sign_bundle",
     "split_list",
     "step_title",
     "template_context",
     "templates",
+    "unpurged",
     "value_problem",
     "verify_bundle",
 ]

@@ -7,14 +7,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.audit.chain import ChainedEvent
 from engine.audit.checkpoint import Checkpoint
 from engine.audit.merkle import Leaf
+from engine.events import FINAL_STATUSES
 from storage.database import READONLY
-from storage.schema import checkpoints, definitions, events, runs
+from storage.schema import (
+    checkpoints,
+    definitions,
+    events,
+    outbox,
+    pending_tasks,
+    runs,
+    steps,
+    timers,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,17 @@ class RunHead:
     seq: int
     head_hash: str | None
     backfilled: int | None  # events up to this seq were chained by the migration
+
+
+_HEAD = (
+    runs.c.run_id,
+    runs.c.workflow,
+    runs.c.version,
+    runs.c.started_at,
+    runs.c.seq,
+    runs.c.head_hash,
+    runs.c.chained_from_backfill,
+)
 
 
 class SqlAuditStore:
@@ -40,15 +61,7 @@ class SqlAuditStore:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[RunHead]:
-        query = select(
-            runs.c.run_id,
-            runs.c.workflow,
-            runs.c.version,
-            runs.c.started_at,
-            runs.c.seq,
-            runs.c.head_hash,
-            runs.c.chained_from_backfill,
-        ).where(runs.c.tenant_id == tenant_id)
+        query = select(*_HEAD).where(runs.c.tenant_id == tenant_id)
         if run_ids is not None:
             query = query.where(runs.c.run_id.in_(run_ids))
         if since is not None:
@@ -58,6 +71,45 @@ class SqlAuditStore:
         async with self._reader.connect() as conn:
             rows = (await conn.execute(query.order_by(runs.c.run_id))).all()
         return [RunHead(*row) for row in rows]
+
+    async def finished_before(self, tenant_id: str, cutoff: datetime) -> list[RunHead]:
+        """The tenant's runs that finished before `cutoff` and have nothing left to send (an
+        open outbox command keeps its run: the command still reads it)."""
+        still_sending = exists().where(
+            outbox.c.tenant_id == runs.c.tenant_id,
+            outbox.c.run_id == runs.c.run_id,
+            outbox.c.done_at.is_(None),
+            outbox.c.dead_at.is_(None),
+        )
+        query = select(*_HEAD).where(
+            runs.c.tenant_id == tenant_id,
+            runs.c.status.in_(sorted(FINAL_STATUSES)),
+            runs.c.finished_at < cutoff,
+            ~still_sending,
+        )
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query.order_by(runs.c.run_id))).all()
+        return [RunHead(*row) for row in rows]
+
+    async def purge(self, tenant_id: str, heads: list[RunHead]) -> list[str]:
+        """Delete these runs with everything kept for them, in one transaction: each only if its
+        head is still the one given (a run that moved since is left). Returns the ids deleted."""
+        if not heads:
+            return []
+        wanted = [(h.run_id, h.seq, h.head_hash) for h in heads]
+        async with self._engine.begin() as conn:
+            found = await conn.execute(
+                select(runs.c.run_id).where(
+                    runs.c.tenant_id == tenant_id,
+                    tuple_(runs.c.run_id, runs.c.seq, runs.c.head_hash).in_(wanted),
+                )
+            )
+            ids = sorted(r.run_id for r in found)
+            for table in (events, steps, pending_tasks, timers, outbox, runs):
+                await conn.execute(
+                    delete(table).where(table.c.tenant_id == tenant_id, table.c.run_id.in_(ids))
+                )
+        return ids
 
     async def chains(self, tenant_id: str, run_ids: list[str]) -> dict[str, list[ChainedEvent]]:
         """Each run's stored events with their hashes, in seq order."""
@@ -129,8 +181,12 @@ class SqlAuditStore:
                 )
             )
 
-    async def checkpoints(self, tenant_id: str, latest: bool = False) -> list[Checkpoint]:
+    async def checkpoints(
+        self, tenant_id: str, latest: bool = False, since: datetime | None = None
+    ) -> list[Checkpoint]:
         query = select(checkpoints).where(checkpoints.c.tenant_id == tenant_id)
+        if since is not None:
+            query = query.where(checkpoints.c.at >= since)
         if latest:
             query = query.order_by(checkpoints.c.at.desc(), checkpoints.c.id.desc()).limit(1)
         else:

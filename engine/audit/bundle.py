@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from engine.audit.chain import ChainedEvent, canonical, chain_problems
 from engine.audit.checkpoint import (
+    PURGED,
     Checkpoint,
     checkpoint_problems,
     parse_public_key,
@@ -46,6 +47,7 @@ class BundleReport:
     problems: list[str] = field(default_factory=list)  # about the bundle as a whole
     runs: list[RunReport] = field(default_factory=list)
     checkpoints: int = 0
+    purged: list[str] = field(default_factory=list)  # runs a signed retention purge deleted
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,7 @@ def _verify(data: dict[str, Any], key: Ed25519PublicKey | None, report: BundleRe
     if not checkpoints:
         report.problems.append("no signed checkpoint: nothing vouches for the runs' heads")
     for cp in checkpoints:
+        report.purged.extend(leaf[1] for leaf in cp.leaves if leaf[0] == PURGED)
         if cp.tenant_id != tenant:
             report.problems.append(f"checkpoint of {cp.at.isoformat()} is for another tenant")
         for problem in checkpoint_problems(cp, key):

@@ -4,6 +4,7 @@ Ed25519. The signature covers the canonical JSON of {tenant, at, root, runs}."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from engine.audit.chain import canonical
 from engine.audit.merkle import Leaf, merkle_root, sort_leaves
+
+# The leaf kind a retention purge leaves in the checkpoint signed with it: ["purged", run_id,
+# started_at, seq, head], the run's last head, so the purge is on record and signed.
+PURGED = "purged"
+
+
+def unpurged(leaves: Iterable[Leaf]) -> list[Leaf]:
+    """The leaves a later checkpoint carries on (runs and definitions, not purge records)."""
+    return [leaf for leaf in leaves if leaf[0] != PURGED]
 
 
 @dataclass(frozen=True)
@@ -99,21 +109,30 @@ def checkpoint_problems(checkpoint: Checkpoint, key: Ed25519PublicKey) -> list[s
 
 
 def departures(
-    previous: Checkpoint, current: list[Leaf], hashes_at: dict[tuple[str, int], str]
+    previous: Checkpoint,
+    current: list[Leaf],
+    hashes_at: dict[tuple[str, int], str],
+    purging: frozenset[str] = frozenset(),
 ) -> list[str]:
     """How the current heads break with `previous`: a run gone, shortened or rewritten up to the
     head it had, a definition version gone or changed. `hashes_at` gives the hash now stored at
-    (run, seq) for the runs that grew since. A checkpoint is never signed over such a state."""
+    (run, seq) for the runs that grew since; `purging`, the runs a retention purge is about to
+    delete (recorded by PURGED leaves in the checkpoint that goes with it). A checkpoint is never
+    signed over such a state."""
     now_runs = {leaf[1]: leaf for leaf in current if leaf[0] == "run"}
     now_defs = {(leaf[1], leaf[2]): leaf[3] for leaf in current if leaf[0] == "definition"}
     out = []
     for leaf in previous.leaves:
+        if leaf[0] == PURGED:
+            continue  # gone by a signed purge: nothing later is measured against it
         if leaf[0] == "definition":
             if now_defs.get((leaf[1], leaf[2])) != leaf[3]:
                 out.append(f"definition {leaf[1]} v{leaf[2]} changed or gone")
             continue
         _, run_id, _, seq, head = leaf
         now = now_runs.get(run_id)
+        if now is None and run_id in purging:
+            continue
         if now is None:
             out.append(f"run {run_id} gone")
         elif now[3] < seq:

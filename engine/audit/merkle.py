@@ -1,8 +1,9 @@
 """A Merkle root over a tenant's run heads and definition versions: one leaf per run,
 ["run", run_id, started_at, seq, head], and per definition version, ["definition", name,
-version, hash], sorted by their canonical bytes. Leaves and inner nodes are hashed with
-distinct prefixes (as in RFC 6962), so a leaf can never pass for a node. A run deleted, or a
-run whose newest events are gone, changes the root."""
+version, hash] (and a purge's records, engine.audit.checkpoint.PURGED), sorted by their
+canonical bytes. Leaves and inner nodes are hashed with distinct prefixes (as in RFC 6962), so
+a leaf can never pass for a node. A run deleted, or a run whose newest events are gone, changes
+the root."""
 
 from __future__ import annotations
 
