@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine import principal
+from engine import principal, text
 from engine.definitions.models import FormField
 from engine.errors import InvalidInput
 
@@ -22,7 +22,6 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # Integers beyond 64 bits are no field's value and overflow float conversion on the way.
 MAX_INTEGER = 2**63 - 1
 # A lone UTF-16 surrogate cannot be encoded as UTF-8, so no store could keep it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
 
@@ -76,11 +75,7 @@ def value_problem(value: Any) -> str | None:
     number that is not finite. Every channel's values pass here (through `validate_values`);
     the web checks whole request bodies with it too."""
     if isinstance(value, str):
-        if "\x00" in value:
-            return "contains a NUL character (\\u0000), which text cannot hold"
-        if _SURROGATE.search(value):
-            return "contains an unpaired UTF-16 surrogate, which is not text"
-        return None
+        return text.problem(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

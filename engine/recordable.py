@@ -16,30 +16,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
+from engine import text
 from engine.errors import Unrecordable
 from engine.ports import RunChange
+from engine.text import NUL, has_lone_surrogate
 
-NUL = "\x00"
 REPLACEMENT = "\ufffd"
 
 
-def _has_lone_surrogate(text: str) -> bool:
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def problem(text: str) -> str | None:
-    """Why `text` cannot be stored, or None."""
-    if NUL in text:
-        return "contains a NUL character"
-    if _has_lone_surrogate(text):
-        return "contains a lone surrogate (not valid Unicode)"
-    return None
+problem = text.problem  # the one rule, re-exported for the stores' callers
 
 
 def _children(value: Any) -> Iterator[tuple[str, Any]]:
@@ -152,7 +137,7 @@ def _clean(value: Any, out: Cleaned) -> Any:
         if NUL in value:
             out.nuls += value.count(NUL)
             value = value.replace(NUL, "")
-        if _has_lone_surrogate(value):
+        if has_lone_surrogate(value):
             before = value.count(REPLACEMENT)
             value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
             out.surrogates += value.count(REPLACEMENT) - before

@@ -128,7 +128,7 @@ def test_invalid_input_message_names_each_field() -> None:
     ("spec", "raw", "phrase"),
     [
         (field("t"), "a\x00b", "NUL character"),
-        (field("t", "multiline"), "half \ud83d of an emoji", "unpaired UTF-16 surrogate"),
+        (field("t", "multiline"), "half \ud83d of an emoji", "lone surrogate"),
         (field("u", "url"), "https://example.com/\x00", "NUL character"),
         (field("m", "multiselect", options=["a", "b"]), ["a", "\udcff"], "surrogate"),
         (field("n", "number"), 10**4000, "too large a number"),
