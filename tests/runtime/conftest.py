@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,21 +67,27 @@ class Target:
         return web.json_response(answer, status=status)
 
 
-@pytest.fixture
-async def target() -> AsyncIterator[Target]:
-    found = Target()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", found.handle)
+@asynccontextmanager
+async def local_server(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on a free loopback port for one test; its base URL."""
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}"
     try:
-        yield found
+        yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    found = Target()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", found.handle)
+    async with local_server(app) as found.url:
+        yield found
 
 
 @pytest.fixture

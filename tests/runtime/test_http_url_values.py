@@ -13,6 +13,7 @@ from engine.commands import CallHttp
 from engine.definitions.models import HttpAction
 from engine.ports import Failed, Succeeded
 from outbound.http import HttpHandler
+from tests.runtime.conftest import local_server
 
 
 class RawTarget:
@@ -32,16 +33,8 @@ async def raw_target() -> AsyncIterator[RawTarget]:
     found = RawTarget()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}"
-    try:
+    async with local_server(app) as found.url:
         yield found
-    finally:
-        await runner.cleanup()
 
 
 def call(url: str, **inputs: Any) -> CallHttp:

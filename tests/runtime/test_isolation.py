@@ -25,6 +25,7 @@ from engine.timeline import describe
 from outbound.http import HttpHandler
 from storage import Storage
 from storage.schema import outbox
+from tests.runtime.conftest import local_server
 from tests.storage.builders import new_run
 
 OTHERS = 30
@@ -61,16 +62,8 @@ async def service() -> AsyncIterator[Service]:
     found = Service()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}"
-    try:
+    async with local_server(app) as found.url:
         yield found
-    finally:
-        await runner.cleanup()
 
 
 async def start_tenants(engine: Engine, service: Service) -> dict[str, str]:

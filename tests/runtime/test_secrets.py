@@ -21,6 +21,7 @@ from engine.testing import ManualClock, MemoryStorage
 from engine.timeline import describe
 from outbound.http import EXCERPT_CHARS, MAX_RESPONSE_BYTES, HttpHandler
 from storage import Storage
+from tests.runtime.conftest import local_server
 from web.api.schemas import WebhookPayload
 
 A, B = "TA", "TB"
@@ -60,16 +61,8 @@ async def server() -> AsyncIterator[Server]:
     app.router.add_post("/echo", found.echo)
     app.router.add_post("/refuse", found.refuse)
     app.router.add_post("/cut", found.cut)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}"
-    try:
+    async with local_server(app) as found.url:
         yield found
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
