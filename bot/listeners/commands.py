@@ -11,7 +11,6 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.handoffs import sla_line
@@ -27,37 +26,12 @@ from bot.blocks.run_status import (
 )
 from bot.deps import Deps, dm, tenant_of
 from bot.listeners import handoff_commands
+from bot.listeners.command_request import Request
 from engine import EngineError
 
 log = logging.getLogger("countersign.slack")
 INBOX_SHOWN = 10
 RECENT_RUNS = 10
-
-
-class Request:
-    """One slash command: who, where, what, and how to answer."""
-
-    def __init__(
-        self,
-        deps: Deps,
-        command: dict[str, Any],
-        tenant: str,
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-    ) -> None:
-        self.deps = deps
-        self.engine = deps.engine
-        self.user = str(command["user_id"])
-        self.trigger_id = str(command.get("trigger_id", ""))
-        self.args = str(command.get("text") or "").split()[1:]
-        self.tenant = tenant
-        self._respond = respond
-        self.client = client  # Bolt's client for the workspace the command came from
-
-    async def say(self, text: str, blocks: list[Block] | None = None) -> None:
-        await self._respond(
-            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-        )
 
 
 async def _list(r: Request) -> None:
