@@ -23,8 +23,8 @@ from engine.decider import (
     steps,
 )
 from engine.decider.context import Builder, start_context
+from engine.decider.decision import Decision
 from engine.decider.env import DEFAULT_ENV, DecideEnv
-from engine.decision import Decision
 from engine.definitions.models import ApprovalStep, InputStep, SignalStep, WorkflowDefinition
 from engine.errors import InvalidInput, NotAllowed, NotFound, RunFinished, StepNotPending
 from engine.state import RunState, StepState
