@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.approval_card import approval_card, input_card
 from bot.blocks.handoffs import answer_note, nudge, question_message
-from bot.blocks.limits import MESSAGE_TEXT, escape, truncate
+from bot.blocks.kit import MESSAGE_TEXT, escape, truncate
 from bot.blocks.run_status import run_message
 from bot.clients import SlackClients
 from bot.coalesce import Coalescer

@@ -8,7 +8,7 @@ from slack_sdk.models.views import View
 
 from bot.blocks import ids
 from bot.blocks.forms import ACTION, input_block
-from bot.blocks.limits import (
+from bot.blocks.kit import (
     MODAL_TITLE,
     VIEW_BLOCKS,
     escape,

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.limits import mention, when
+from bot.blocks.kit import mention, when
 from bot.deps import dm
 from bot.listeners.command_request import Request
 from engine import EngineError, principal

@@ -18,7 +18,7 @@ from slack_sdk.models.views import View
 
 from bot.blocks import ids
 from bot.blocks.forms import ACTION, read
-from bot.blocks.limits import read_metadata, section, truncate
+from bot.blocks.kit import read_metadata, section, truncate
 from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON, REASSIGN_FROM
 from bot.deps import Deps, sentence, tenant_of
 from engine import (

@@ -1,4 +1,5 @@
-"""Block Kit limits, and the helpers that keep everything we send inside them.
+"""Our Block Kit toolkit: the builders every card, modal and Home view uses (`section`,
+`context`, `mention`, `when`, modal metadata), and Slack's limits they keep everything inside.
 
 Slack rejects a whole message or view when one part is too long; we shorten instead (with an
 ellipsis) so a long input never stops a card from being posted. User text goes through `escape`
