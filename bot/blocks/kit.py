@@ -82,11 +82,23 @@ def metadata(data: Mapping[str, Any]) -> str:
     return text
 
 
+# The single-letter keys modals carried before they got words. A modal opened before an upgrade
+# is submitted after it with the old keys, so they are still read.
+_OLD_KEYS = {
+    "w": "workflow",
+    "v": "version",
+    "r": "run_id",
+    "s": "step_id",
+    "d": "decision",
+    "q": "question_id",
+}
+
+
 def read_metadata(text: str) -> dict[str, Any]:
     data = json.loads(text or "{}")
     if not isinstance(data, dict):
         raise ValueError("private_metadata is not an object")
-    return data
+    return {_OLD_KEYS.get(key, key): value for key, value in data.items()}
 
 
 def mention(who: str) -> str:

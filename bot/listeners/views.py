@@ -156,7 +156,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         """Hand the modal's step on to `to`; a refusal shows on the field `blame` names."""
         try:
             await engine.delegate(
-                s.tenant, s.meta["r"], s.meta["s"], s.user, to, channel="slack", **how
+                s.tenant, s.meta["run_id"], s.meta["step_id"], s.user, to, channel="slack", **how
             )
         except NotAllowed as e:
             raise InvalidInput({blame(e.message): sentence(e.message)}) from e
@@ -184,21 +184,29 @@ def register(app: AsyncApp, deps: Deps) -> None:
     async def ask(s: Submission) -> None:
         meta = s.meta
         question = s.required(QUESTION, "a question")
-        await engine.ask(s.tenant, meta["r"], meta["s"], s.user, question, channel="slack")
+        await engine.ask(
+            s.tenant, meta["run_id"], meta["step_id"], s.user, question, channel="slack"
+        )
 
     @_on_submit(app, ids.ANSWER_VIEW)
     async def answer(s: Submission) -> None:
         meta = s.meta
         text = s.required(ANSWER, "an answer")
         await engine.answer(
-            s.tenant, meta["r"], meta["s"], meta["q"], s.user, text, channel="slack"
+            s.tenant,
+            meta["run_id"],
+            meta["step_id"],
+            meta["question_id"],
+            s.user,
+            text,
+            channel="slack",
         )
 
     @_on_submit(app, ids.START_VIEW)
     async def start(s: Submission) -> None:
         # Read the values with the version the form was built from; the run starts on the
         # latest version, which checks them again.
-        stored = await engine.get_definition(s.tenant, s.meta["w"], s.meta.get("v"))
+        stored = await engine.get_definition(s.tenant, s.meta["workflow"], s.meta.get("version"))
         values = read(stored.definition.inputs, s.values())
         # One run per modal, however often Slack delivers the submission.
         key = f"slack-view:{s.view['id']}"
@@ -206,9 +214,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
     async def step_of(s: Submission, kind: type[StepT], what: str) -> tuple[RunState, StepT]:
         """The run, and the step of type `kind` (`what` in the error), the modal was opened for."""
-        run = await engine.get_run(s.tenant, s.meta["r"])
+        run = await engine.get_run(s.tenant, s.meta["run_id"])
         stored = await engine.get_definition(s.tenant, run.workflow, run.version)
-        step = stored.definition.step(s.meta["s"])
+        step = stored.definition.step(s.meta["step_id"])
         if not isinstance(step, kind):
             raise EngineError(f"step {step.id} is not {what} step")
         return run, step
@@ -218,7 +226,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         run, step = await step_of(s, ApprovalStep, "an approval")
         fields = read(step.fields, s.values())
         await engine.decide(
-            s.tenant, run.run_id, step.id, s.user, s.meta["d"], fields, channel="slack"
+            s.tenant, run.run_id, step.id, s.user, s.meta["decision"], fields, channel="slack"
         )
 
     # The card closes like it does for a form filled in anywhere: the engine's update of the
