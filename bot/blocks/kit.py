@@ -98,7 +98,7 @@ def read_metadata(text: str) -> dict[str, Any]:
     data = json.loads(text or "{}")
     if not isinstance(data, dict):
         raise ValueError("private_metadata is not an object")
-    return {_OLD_KEYS.get(key, key): value for key, value in data.items()}
+    return {_OLD_KEYS.get(str(key), str(key)): value for key, value in data.items()}
 
 
 def mention(who: str) -> str:
