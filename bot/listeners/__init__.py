@@ -4,3 +4,20 @@ Listeners are thin: ack first (Slack allows 3 seconds), then hand the request to
 tracked background work. Only what must shape the ack itself (a modal's validation errors) is
 done before it. Errors are never swallowed: the user hears what went wrong, the log gets the rest.
 """
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+Listener = Callable[..., Awaitable[None]]
+
+
+def bind(listener: Listener, *first: Any) -> Listener:
+    """`listener` with its first arguments (the dependencies) given, for Bolt to register. Bolt
+    injects arguments by the names of the remaining parameters, so the bound ones must come
+    first; the name is kept for Bolt's logs."""
+    bound = partial(listener, *first)
+    bound.__name__ = listener.__name__  # type: ignore[attr-defined]
+    return bound

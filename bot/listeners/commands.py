@@ -25,7 +25,7 @@ from bot.blocks.run_status import (
     workflows_blocks,
 )
 from bot.deps import Deps, dm, tenant_of
-from bot.listeners import handoff_commands
+from bot.listeners import bind, handoff_commands
 from bot.listeners.command_request import Request
 from engine import EngineError
 
@@ -145,21 +145,26 @@ async def _run(sub: str, r: Request) -> None:
         raise
 
 
+async def workflow_command(
+    deps: Deps,
+    ack: AsyncAck,
+    command: dict[str, Any],
+    context: AsyncBoltContext,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+) -> None:
+    """The slash command (`/workflow` by default): ack at once (help or an unknown
+    subcommand is the ack's text), then run the subcommand in the background."""
+    words = str(command.get("text") or "").split()
+    sub = words[0].lower() if words else "help"
+    if sub not in SUBCOMMANDS:
+        unknown = "" if sub == "help" else f"I don't know `{sub}`.\n"
+        await ack(text=unknown + help_text(deps.config.command))
+        return
+    await ack()
+    request = Request(deps, command, tenant_of(context), respond, client)
+    deps.background.spawn(_run(sub, request), f"{deps.config.command} {sub}")
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
-    @app.command(deps.config.command)
-    async def workflow(
-        ack: AsyncAck,
-        command: dict[str, Any],
-        context: AsyncBoltContext,
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-    ) -> None:
-        words = str(command.get("text") or "").split()
-        sub = words[0].lower() if words else "help"
-        if sub not in SUBCOMMANDS:
-            unknown = "" if sub == "help" else f"I don't know `{sub}`.\n"
-            await ack(text=unknown + help_text(deps.config.command))
-            return
-        await ack()
-        request = Request(deps, command, tenant_of(context), respond, client)
-        deps.background.spawn(_run(sub, request), f"{deps.config.command} {sub}")
+    app.command(deps.config.command)(bind(workflow_command, deps))

@@ -1,0 +1,26 @@
+"""Slack listeners are top-level functions; `register` binds their dependencies with
+`bot.listeners.bind`, and Bolt must then see (and inject) only its own arguments."""
+
+from __future__ import annotations
+
+import inspect
+
+from slack_bolt.util.utils import get_arg_names_of_callable, get_name_for_callable
+
+from bot.listeners import bind, commands, events
+
+
+def test_bolt_injects_only_its_own_arguments_into_a_bound_listener() -> None:
+    deps, threads = object(), object()
+    reply = bind(events.thread_reply, deps, threads)
+    assert get_arg_names_of_callable(reply) == ["event", "context", "client"]
+    assert get_name_for_callable(reply) == "thread_reply"
+    assert inspect.iscoroutinefunction(reply)  # AsyncApp accepts only coroutine listeners
+    command = bind(commands.workflow_command, deps)
+    assert get_arg_names_of_callable(command) == [
+        "ack",
+        "command",
+        "context",
+        "respond",
+        "client",
+    ]
