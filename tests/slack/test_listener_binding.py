@@ -7,7 +7,7 @@ import inspect
 
 from slack_bolt.util.utils import get_arg_names_of_callable, get_name_for_callable
 
-from bot.listeners import bind, commands, events
+from bot.listeners import actions, bind, commands, events
 
 
 def test_bolt_injects_only_its_own_arguments_into_a_bound_listener() -> None:
@@ -24,3 +24,9 @@ def test_bolt_injects_only_its_own_arguments_into_a_bound_listener() -> None:
         "respond",
         "client",
     ]
+
+
+def test_every_button_listener_gets_only_bolt_arguments() -> None:
+    for action_id, work in actions.BUTTONS.items():
+        bound = bind(actions.button_clicked, object(), work, action_id)
+        assert get_arg_names_of_callable(bound) == ["ack", "body", "client", "context"]
