@@ -14,10 +14,10 @@ from typing import Any
 Listener = Callable[..., Awaitable[None]]
 
 
-def bind(listener: Listener, *first: Any) -> Listener:
+def bind(listener: Listener, *first: Any, name: str | None = None) -> Listener:
     """`listener` with its first arguments (the dependencies) given, for Bolt to register. Bolt
     injects arguments by the names of the remaining parameters, so the bound ones must come
-    first; the name is kept for Bolt's logs."""
+    first. Bolt's logs call it `name` (the listener's own by default)."""
     bound = partial(listener, *first)
-    bound.__name__ = listener.__name__  # type: ignore[attr-defined]
+    bound.__name__ = name or listener.__name__  # type: ignore[attr-defined]
     return bound
