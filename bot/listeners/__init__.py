@@ -1,5 +1,9 @@
 """Bolt listeners, one module per Slack surface, each with `register(app, deps)`.
 
+Each listener is a top-level function whose first parameters are its dependencies (`deps`, the
+work a button or modal does); `register` binds them with `bind` and wires them to the app, so
+nothing is registered by an import and each listener can be imported and called on its own.
+
 Listeners are thin: ack first (Slack allows 3 seconds), then hand the request to the engine in
 tracked background work. Only what must shape the ack itself (a modal's validation errors) is
 done before it. Errors are never swallowed: the user hears what went wrong, the log gets the rest.
