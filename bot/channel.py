@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.approval_card import approval_card, input_card
 from bot.blocks.handoffs import answer_note, nudge, question_message
-from bot.blocks.limits import MESSAGE_TEXT, escape, truncate
+from bot.blocks.kit import MESSAGE_TEXT, escape, truncate
 from bot.blocks.run_status import run_message
 from bot.clients import SlackClients
 from bot.coalesce import Coalescer
@@ -152,10 +152,9 @@ class SlackChannel:
             why = "no email address is known" if address is None else "email is off"
             log.warning("%s for %s; %s, so it is not delivered", e, command.key, why)
             return Failed(f"{e}; {why}, so {command.type} could not be delivered")
-        try:
-            outcome = await deliver(command, address)
-        except TypeError as exc:  # a command the mail channel has no email for
-            return Failed(f"{e}; and {exc}")
+        outcome = await deliver(command, address)
+        if isinstance(outcome, Failed):  # e.g. a command that has no email
+            return Failed(f"{e}; and {outcome.error}")
         if isinstance(outcome, Succeeded):
             log.warning(
                 "%s: %s %s was emailed to %s instead", e, command.type, command.key, address

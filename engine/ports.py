@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from engine.away import Away
 from engine.commands import Command, Timer
-from engine.decision import Decision
+from engine.decider.decision import Decision
 from engine.definitions.models import Schedule, WorkflowDefinition
 from engine.events import Event
 from engine.state import RunState

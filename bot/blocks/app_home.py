@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 from slack_sdk.models.views import View
 
 from bot.blocks import ids
-from bot.blocks.limits import VIEW_BLOCKS, context, escape, fit, section, when
+from bot.blocks.kit import VIEW_BLOCKS, context, escape, fit, section, when
 from bot.blocks.run_status import run_line, task_blocks
 from engine import PendingTask, RecordedEvent, RunState, TaskSla, describe
 

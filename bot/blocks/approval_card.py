@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBl
 
 from bot.blocks import ids
 from bot.blocks.handoffs import handoff_buttons, handoff_lines, question_lines
-from bot.blocks.limits import (
+from bot.blocks.kit import (
     HEADER_TEXT,
     MESSAGE_BLOCKS,
     MESSAGE_TEXT,

@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
-from bot.blocks.limits import LABEL_TEXT, OPTION_TEXT, OPTIONS, truncate
+from bot.blocks.kit import LABEL_TEXT, OPTION_TEXT, OPTIONS, truncate
 from engine import FormField, principal
 from engine import Option as FieldOption
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.blocks import ids
-from bot.blocks.limits import MESSAGE_BLOCKS, context, escape, fit, mention, section, truncate, when
+from bot.blocks.kit import MESSAGE_BLOCKS, context, escape, fit, mention, section, truncate, when
 from engine import (
     Delegation,
     RunState,

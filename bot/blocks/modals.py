@@ -8,7 +8,7 @@ from slack_sdk.models.views import View
 
 from bot.blocks import ids
 from bot.blocks.forms import ACTION, input_block
-from bot.blocks.limits import (
+from bot.blocks.kit import (
     MODAL_TITLE,
     VIEW_BLOCKS,
     escape,
@@ -45,7 +45,11 @@ def start_modal(definition: WorkflowDefinition, version: int) -> View:
     if not definition.inputs:
         blocks.append(section(f"*{escape(title)}* needs no inputs. Start it now?"))
     return _modal(
-        ids.START_VIEW, f"Start {title}", "Start", blocks, {"w": definition.name, "v": version}
+        ids.START_VIEW,
+        f"Start {title}",
+        "Start",
+        blocks,
+        {"workflow": definition.name, "version": version},
     )
 
 
@@ -63,7 +67,7 @@ def input_modal(
         title or step.title or step.id,
         "Submit",
         blocks,
-        {"r": run_id, "s": step.id},
+        {"run_id": run_id, "step_id": step.id},
     )
 
 
@@ -81,7 +85,7 @@ def decision_modal(
         f"{verb}: {title or step.title or step.id}",
         verb,
         blocks,
-        {"r": run_id, "s": step.id, "d": decision},
+        {"run_id": run_id, "step_id": step.id, "decision": decision},
     )
 
 
@@ -127,7 +131,11 @@ def delegate_modal(run_id: str, step_id: str, title: str) -> View:
         _text_box(REASON, "Note for them", multiline=False, optional=True),
     ]
     return _modal(
-        ids.DELEGATE_VIEW, f"Delegate: {title}", "Delegate", blocks, {"r": run_id, "s": step_id}
+        ids.DELEGATE_VIEW,
+        f"Delegate: {title}",
+        "Delegate",
+        blocks,
+        {"run_id": run_id, "step_id": step_id},
     )
 
 
@@ -140,7 +148,9 @@ def ask_modal(run_id: str, step_id: str, title: str, requester: str) -> View:
         ),
         _text_box(QUESTION, "Your question", multiline=True),
     ]
-    return _modal(ids.ASK_VIEW, f"Ask: {title}", "Ask", blocks, {"r": run_id, "s": step_id})
+    return _modal(
+        ids.ASK_VIEW, f"Ask: {title}", "Ask", blocks, {"run_id": run_id, "step_id": step_id}
+    )
 
 
 def answer_modal(run_id: str, step_id: str, question_id: str, asker: str, question: str) -> View:
@@ -149,7 +159,7 @@ def answer_modal(run_id: str, step_id: str, question_id: str, asker: str, questi
         section(f"{mention(asker)} asks: {escape(question)}"),
         _text_box(ANSWER, "Your answer", multiline=True),
     ]
-    meta: dict[str, object] = {"r": run_id, "s": step_id, "q": question_id}
+    meta: dict[str, object] = {"run_id": run_id, "step_id": step_id, "question_id": question_id}
     return _modal(ids.ANSWER_VIEW, "Answer a question", "Answer", blocks, meta)
 
 
@@ -174,5 +184,5 @@ def reassign_modal(run_id: str, step_id: str, title: str, waiting_on: list[str])
         ),
         _text_box(REASON, "Why (shown on their card)", multiline=False, optional=True),
     ]
-    meta: dict[str, object] = {"r": run_id, "s": step_id}
+    meta: dict[str, object] = {"run_id": run_id, "step_id": step_id}
     return _modal(ids.REASSIGN_VIEW, f"Reassign: {title}", "Reassign", blocks, meta)

@@ -30,6 +30,7 @@ from bot.blocks.modals import (
 )
 from bot.channel import SlackChannel
 from bot.deps import Deps, tell, tenant_of
+from bot.listeners import bind
 from bot.refusals import refusal_text
 from engine import (
     ApprovalStep,
@@ -184,37 +185,57 @@ async def _open_start(c: Click) -> None:
 Work = Callable[[Click], Awaitable[None]]
 
 
+async def _approve(c: Click) -> None:
+    await _decide(c, "approve")
+
+
+async def _reject(c: Click) -> None:
+    await _decide(c, "reject")
+
+
+# The buttons that act on a card or a Home row, by action id.
+BUTTONS: dict[str, Work] = {
+    ids.APPROVE: _approve,
+    ids.REJECT: _reject,
+    ids.OPEN_INPUT: _open_input,
+    ids.OPEN_START: _open_start,
+    ids.DELEGATE: _open_delegate,
+    ids.ASK: _open_ask,
+    ids.ANSWER: _open_answer,
+}
+
+
+async def button_clicked(
+    deps: Deps,
+    work: Work,
+    label: str,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """A button: ack at once, then do its `work` in the background (refusals are told to the
+    clicker by `_guarded`)."""
+    await ack()
+    click = Click(deps, body, client, tenant_of(context))
+    deps.background.spawn(_guarded(click, work), f"{label} by {click.user}")
+
+
+async def home_page(
+    deps: Deps, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """The Home tab's paging buttons: draw the page asked for."""
+    await ack()
+    deps.home.opened(tenant_of(context), body["user"]["id"], int(body["actions"][0]["value"]))
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
-    def button(action_id: str, work: Work) -> None:
-        async def listener(
-            ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-        ) -> None:
-            await ack()
-            click = Click(deps, body, client, tenant_of(context))
-            deps.background.spawn(_guarded(click, work), f"{action_id} by {click.user}")
-
-        app.action(action_id)(listener)
-
-    button(ids.APPROVE, lambda c: _decide(c, "approve"))
-    button(ids.REJECT, lambda c: _decide(c, "reject"))
-    button(ids.OPEN_INPUT, _open_input)
-    button(ids.OPEN_START, _open_start)
-    button(ids.DELEGATE, _open_delegate)
-    button(ids.ASK, _open_ask)
-    button(ids.ANSWER, _open_answer)
-
-    @app.action(re.compile("^" + re.escape(ids.REASSIGN) + "_"))
-    async def reassign(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-    ) -> None:
-        await ack()
-        click = Click(deps, body, client, tenant_of(context))
-        deps.background.spawn(_guarded(click, _open_reassign), f"reassign by {click.user}")
-
-    @app.action(re.compile("^" + re.escape(ids.HOME_PAGE)))
-    async def home_page(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
-        deps.home.opened(tenant_of(context), body["user"]["id"], int(body["actions"][0]["value"]))
+    for action_id, work in BUTTONS.items():
+        app.action(action_id)(bind(button_clicked, deps, work, action_id))
+    # One reassign button per waiting step in a run's status: REASSIGN_<step id>.
+    reassign = re.compile("^" + re.escape(ids.REASSIGN) + "_")
+    app.action(reassign)(bind(button_clicked, deps, _open_reassign, "reassign"))
+    app.action(re.compile("^" + re.escape(ids.HOME_PAGE)))(bind(home_page, deps))
 
 
 async def _guarded(c: Click, work: Work) -> None:

@@ -11,7 +11,6 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.handoffs import sla_line
@@ -26,38 +25,13 @@ from bot.blocks.run_status import (
     workflows_blocks,
 )
 from bot.deps import Deps, dm, tenant_of
-from bot.listeners import handoff_commands
+from bot.listeners import bind, handoff_commands
+from bot.listeners.command_request import Request
 from engine import EngineError
 
 log = logging.getLogger("countersign.slack")
 INBOX_SHOWN = 10
 RECENT_RUNS = 10
-
-
-class Request:
-    """One slash command: who, where, what, and how to answer."""
-
-    def __init__(
-        self,
-        deps: Deps,
-        command: dict[str, Any],
-        tenant: str,
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-    ) -> None:
-        self.deps = deps
-        self.engine = deps.engine
-        self.user = str(command["user_id"])
-        self.trigger_id = str(command.get("trigger_id", ""))
-        self.args = str(command.get("text") or "").split()[1:]
-        self.tenant = tenant
-        self._respond = respond
-        self.client = client  # Bolt's client for the workspace the command came from
-
-    async def say(self, text: str, blocks: list[Block] | None = None) -> None:
-        await self._respond(
-            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-        )
 
 
 async def _list(r: Request) -> None:
@@ -171,21 +145,26 @@ async def _run(sub: str, r: Request) -> None:
         raise
 
 
+async def workflow_command(
+    deps: Deps,
+    ack: AsyncAck,
+    command: dict[str, Any],
+    context: AsyncBoltContext,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+) -> None:
+    """The slash command (`/workflow` by default): ack at once (help or an unknown
+    subcommand is the ack's text), then run the subcommand in the background."""
+    words = str(command.get("text") or "").split()
+    sub = words[0].lower() if words else "help"
+    if sub not in SUBCOMMANDS:
+        unknown = "" if sub == "help" else f"I don't know `{sub}`.\n"
+        await ack(text=unknown + help_text(deps.config.command))
+        return
+    await ack()
+    request = Request(deps, command, tenant_of(context), respond, client)
+    deps.background.spawn(_run(sub, request), f"{deps.config.command} {sub}")
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
-    @app.command(deps.config.command)
-    async def workflow(
-        ack: AsyncAck,
-        command: dict[str, Any],
-        context: AsyncBoltContext,
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-    ) -> None:
-        words = str(command.get("text") or "").split()
-        sub = words[0].lower() if words else "help"
-        if sub not in SUBCOMMANDS:
-            unknown = "" if sub == "help" else f"I don't know `{sub}`.\n"
-            await ack(text=unknown + help_text(deps.config.command))
-            return
-        await ack()
-        request = Request(deps, command, tenant_of(context), respond, client)
-        deps.background.spawn(_run(sub, request), f"{deps.config.command} {sub}")
+    app.command(deps.config.command)(bind(workflow_command, deps))

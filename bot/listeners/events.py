@@ -1,5 +1,8 @@
 """Events API: the App Home tab is drawn when a user opens it; replies in a card's thread are
-recorded in the run's timeline as comments."""
+recorded in the run's timeline as comments.
+
+One top-level function per listener; `register` binds the dependencies (`bot.listeners.bind`)
+and wires them."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import ids
 from bot.deps import Deps, tenant_of
+from bot.listeners import bind
 from engine import NotFound
 
 log = logging.getLogger("countersign.slack")
@@ -48,45 +52,52 @@ class ThreadCards:
         return step
 
 
+async def home_opened(deps: Deps, event: dict[str, Any], context: AsyncBoltContext) -> None:
+    """`app_home_opened`: draw the user's Home tab."""
+    # Events are acked by Bolt before this runs; publishing happens in the background.
+    if event.get("tab", "home") == "home":
+        deps.home.opened(tenant_of(context), event["user"])
+
+
+async def thread_reply(
+    deps: Deps,
+    threads: ThreadCards,
+    event: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+) -> None:
+    """`message`: a person's reply in a card's thread becomes a comment in the run's timeline."""
+    thread_ts = event.get("thread_ts")
+    if (
+        not thread_ts
+        or thread_ts == event.get("ts")
+        or event.get("bot_id")
+        or event.get("subtype") not in COMMENT_SUBTYPES
+        or not event.get("user")
+        or not str(event.get("text") or "").strip()
+    ):
+        return
+    tenant = tenant_of(context)
+
+    async def record() -> None:
+        step = await threads.step_of(client, event["channel"], thread_ts, context.bot_user_id)
+        if step is None:
+            return  # a thread under something else than a card
+        try:
+            await deps.engine.comment(
+                tenant,
+                step.run_id,
+                event["user"],
+                str(event["text"]),
+                step_id=step.step_id,
+                channel="slack",
+            )
+        except NotFound:
+            log.info("Slack: a reply under a card of run %s, which is gone", step.run_id)
+
+    deps.background.spawn(record(), f"comment by {event['user']}")
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
-    threads = ThreadCards()
-
-    @app.event("app_home_opened")
-    async def home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        # Events are acked by Bolt before this runs; publishing happens in the background.
-        if event.get("tab", "home") == "home":
-            deps.home.opened(tenant_of(context), event["user"])
-
-    @app.event("message")
-    async def message(
-        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
-        thread_ts = event.get("thread_ts")
-        if (
-            not thread_ts
-            or thread_ts == event.get("ts")
-            or event.get("bot_id")
-            or event.get("subtype") not in COMMENT_SUBTYPES
-            or not event.get("user")
-            or not str(event.get("text") or "").strip()
-        ):
-            return
-        tenant = tenant_of(context)
-
-        async def record() -> None:
-            step = await threads.step_of(client, event["channel"], thread_ts, context.bot_user_id)
-            if step is None:
-                return  # a thread under something else than a card
-            try:
-                await deps.engine.comment(
-                    tenant,
-                    step.run_id,
-                    event["user"],
-                    str(event["text"]),
-                    step_id=step.step_id,
-                    channel="slack",
-                )
-            except NotFound:
-                log.info("Slack: a reply under a card of run %s, which is gone", step.run_id)
-
-        deps.background.spawn(record(), f"comment by {event['user']}")
+    app.event("app_home_opened")(bind(home_opened, deps))
+    app.event("message")(bind(thread_reply, deps, ThreadCards()))

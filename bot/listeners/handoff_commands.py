@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.limits import mention, when
+from bot.blocks.kit import mention, when
 from bot.deps import dm
+from bot.listeners.command_request import Request
 from engine import EngineError, principal
-
-if TYPE_CHECKING:
-    from bot.listeners.commands import Request
 
 log = logging.getLogger("countersign.slack")
 

@@ -18,9 +18,10 @@ from slack_sdk.models.views import View
 
 from bot.blocks import ids
 from bot.blocks.forms import ACTION, read
-from bot.blocks.limits import read_metadata, section, truncate
+from bot.blocks.kit import read_metadata, section, truncate
 from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON, REASSIGN_FROM
 from bot.deps import Deps, sentence, tenant_of
+from bot.listeners import bind
 from engine import (
     ApprovalStep,
     DefinitionError,
@@ -128,119 +129,143 @@ class Submission:
         return values
 
 
-Work = Callable[[Submission], Awaitable[View | None]]
+Work = Callable[[Deps, Submission], Awaitable[View | None]]
 
 
-def _on_submit(app: AsyncApp, callback_id: str) -> Callable[[Work], Work]:
-    """Register `work` for the submissions of the modal `callback_id`: it runs before the ack
-    (see `_answer`)."""
+async def modal_submitted(
+    deps: Deps,
+    work: Work,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    context: AsyncBoltContext,
+) -> None:
+    """A modal submitted: its `work` runs before the ack (see `_answer`), so a refusal or an
+    invalid field shows in the modal."""
+    submission = Submission(tenant_of(context), body["user"]["id"], view)
+    await _answer(ack, view, lambda: work(deps, submission))
 
-    def register(work: Work) -> Work:
-        async def handler(
-            ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-        ) -> None:
-            submission = Submission(tenant_of(context), body["user"]["id"], view)
-            await _answer(ack, view, lambda: work(submission))
 
-        handler.__name__ = handler.__qualname__ = work.__name__  # as Bolt's logs name it
-        app.view(callback_id)(handler)
-        return work
+async def _hand_on(
+    deps: Deps, s: Submission, to: str, blame: Callable[[str], str], **how: Any
+) -> None:
+    """Hand the modal's step on to `to`; a refusal shows on the field `blame` names."""
+    try:
+        await deps.engine.delegate(
+            s.tenant, s.meta["run_id"], s.meta["step_id"], s.user, to, channel="slack", **how
+        )
+    except NotAllowed as e:
+        raise InvalidInput({blame(e.message): sentence(e.message)}) from e
 
-    return register
+
+async def delegate(deps: Deps, s: Submission) -> None:
+    to = s.required(DELEGATE_TO, "who to delegate to")
+    # A refusal (e.g. `to` is the requester) is about `to`.
+    await _hand_on(deps, s, to, lambda _: DELEGATE_TO, reason=s.value(REASON))
+
+
+async def reassign(deps: Deps, s: Submission) -> None:
+    if not deps.is_admin(s.user):
+        raise NotAllowed("only Countersign admins can reassign requests")
+    from_ = s.required(REASSIGN_FROM, "whose part moves")
+    to = s.required(DELEGATE_TO, "who gets it")
+    reason = s.value(REASON) or "reassigned by an admin"
+
+    def blame(error: str) -> str:  # "UBOB is not asked on …", "UCAT is already asked …"
+        return REASSIGN_FROM if error.startswith(from_) else DELEGATE_TO
+
+    await _hand_on(deps, s, to, blame, from_=from_, reason=reason, admin=True)
+
+
+async def ask(deps: Deps, s: Submission) -> None:
+    meta = s.meta
+    question = s.required(QUESTION, "a question")
+    await deps.engine.ask(
+        s.tenant, meta["run_id"], meta["step_id"], s.user, question, channel="slack"
+    )
+
+
+async def answer(deps: Deps, s: Submission) -> None:
+    meta = s.meta
+    text = s.required(ANSWER, "an answer")
+    await deps.engine.answer(
+        s.tenant,
+        meta["run_id"],
+        meta["step_id"],
+        meta["question_id"],
+        s.user,
+        text,
+        channel="slack",
+    )
+
+
+async def start(deps: Deps, s: Submission) -> None:
+    # Read the values with the version the form was built from; the run starts on the
+    # latest version, which checks them again.
+    stored = await deps.engine.get_definition(s.tenant, s.meta["workflow"], s.meta.get("version"))
+    values = read(stored.definition.inputs, s.values())
+    # One run per modal, however often Slack delivers the submission.
+    key = f"slack-view:{s.view['id']}"
+    await deps.engine.start_run(s.tenant, stored.name, values, s.user, idempotency_key=key)
+
+
+async def _step_of(
+    deps: Deps, s: Submission, kind: type[StepT], what: str
+) -> tuple[RunState, StepT]:
+    """The run, and the step of type `kind` (`what` in the error), the modal was opened for."""
+    run = await deps.engine.get_run(s.tenant, s.meta["run_id"])
+    stored = await deps.engine.get_definition(s.tenant, run.workflow, run.version)
+    step = stored.definition.step(s.meta["step_id"])
+    if not isinstance(step, kind):
+        raise EngineError(f"step {step.id} is not {what} step")
+    return run, step
+
+
+async def decide(deps: Deps, s: Submission) -> None:
+    run, step = await _step_of(deps, s, ApprovalStep, "an approval")
+    fields = read(step.fields, s.values())
+    await deps.engine.decide(
+        s.tenant, run.run_id, step.id, s.user, s.meta["decision"], fields, channel="slack"
+    )
+
+
+# The card closes like it does for a form filled in anywhere: the engine's update of the
+# step redraws it.
+async def submit(deps: Deps, s: Submission) -> None:
+    run, step = await _step_of(deps, s, InputStep, "an input")
+    values = read(step.fields, s.values())
+    await deps.engine.submit_input(s.tenant, run.run_id, step.id, s.user, values, channel="slack")
+
+
+async def define(deps: Deps, s: Submission) -> View:
+    if not deps.is_admin(s.user):
+        raise NotAllowed("only Countersign admins can define workflows")
+    state = s.values().get(ids.DEFINE_BLOCK, {}).get(ids.DEFINE_ACTION, {})
+    try:
+        applied = await deps.engine.apply_definition(s.tenant, str(state.get("value") or ""))
+    except DefinitionError as e:
+        raise InvalidInput({ids.DEFINE_BLOCK: _issues(e)}) from e
+    done = (
+        f"Version {applied.version} of *{applied.name}* was created."
+        if applied.created
+        else f"*{applied.name}* is unchanged (still version {applied.version})."
+    )
+    return _notice("Workflow saved", done)
+
+
+# What each modal's submission does, by callback id.
+SUBMISSIONS: dict[str, Work] = {
+    ids.DELEGATE_VIEW: delegate,
+    ids.REASSIGN_VIEW: reassign,
+    ids.ASK_VIEW: ask,
+    ids.ANSWER_VIEW: answer,
+    ids.START_VIEW: start,
+    ids.DECIDE_VIEW: decide,
+    ids.INPUT_VIEW: submit,
+    ids.DEFINE_VIEW: define,
+}
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    engine = deps.engine
-
-    async def hand_on(s: Submission, to: str, blame: Callable[[str], str], **how: Any) -> None:
-        """Hand the modal's step on to `to`; a refusal shows on the field `blame` names."""
-        try:
-            await engine.delegate(
-                s.tenant, s.meta["r"], s.meta["s"], s.user, to, channel="slack", **how
-            )
-        except NotAllowed as e:
-            raise InvalidInput({blame(e.message): sentence(e.message)}) from e
-
-    @_on_submit(app, ids.DELEGATE_VIEW)
-    async def delegate(s: Submission) -> None:
-        to = s.required(DELEGATE_TO, "who to delegate to")
-        # A refusal (e.g. `to` is the requester) is about `to`.
-        await hand_on(s, to, lambda _: DELEGATE_TO, reason=s.value(REASON))
-
-    @_on_submit(app, ids.REASSIGN_VIEW)
-    async def reassign(s: Submission) -> None:
-        if not deps.is_admin(s.user):
-            raise NotAllowed("only Countersign admins can reassign requests")
-        from_ = s.required(REASSIGN_FROM, "whose part moves")
-        to = s.required(DELEGATE_TO, "who gets it")
-        reason = s.value(REASON) or "reassigned by an admin"
-
-        def blame(error: str) -> str:  # "UBOB is not asked on …", "UCAT is already asked …"
-            return REASSIGN_FROM if error.startswith(from_) else DELEGATE_TO
-
-        await hand_on(s, to, blame, from_=from_, reason=reason, admin=True)
-
-    @_on_submit(app, ids.ASK_VIEW)
-    async def ask(s: Submission) -> None:
-        meta = s.meta
-        question = s.required(QUESTION, "a question")
-        await engine.ask(s.tenant, meta["r"], meta["s"], s.user, question, channel="slack")
-
-    @_on_submit(app, ids.ANSWER_VIEW)
-    async def answer(s: Submission) -> None:
-        meta = s.meta
-        text = s.required(ANSWER, "an answer")
-        await engine.answer(
-            s.tenant, meta["r"], meta["s"], meta["q"], s.user, text, channel="slack"
-        )
-
-    @_on_submit(app, ids.START_VIEW)
-    async def start(s: Submission) -> None:
-        # Read the values with the version the form was built from; the run starts on the
-        # latest version, which checks them again.
-        stored = await engine.get_definition(s.tenant, s.meta["w"], s.meta.get("v"))
-        values = read(stored.definition.inputs, s.values())
-        # One run per modal, however often Slack delivers the submission.
-        key = f"slack-view:{s.view['id']}"
-        await engine.start_run(s.tenant, stored.name, values, s.user, idempotency_key=key)
-
-    async def step_of(s: Submission, kind: type[StepT], what: str) -> tuple[RunState, StepT]:
-        """The run, and the step of type `kind` (`what` in the error), the modal was opened for."""
-        run = await engine.get_run(s.tenant, s.meta["r"])
-        stored = await engine.get_definition(s.tenant, run.workflow, run.version)
-        step = stored.definition.step(s.meta["s"])
-        if not isinstance(step, kind):
-            raise EngineError(f"step {step.id} is not {what} step")
-        return run, step
-
-    @_on_submit(app, ids.DECIDE_VIEW)
-    async def decide(s: Submission) -> None:
-        run, step = await step_of(s, ApprovalStep, "an approval")
-        fields = read(step.fields, s.values())
-        await engine.decide(
-            s.tenant, run.run_id, step.id, s.user, s.meta["d"], fields, channel="slack"
-        )
-
-    # The card closes like it does for a form filled in anywhere: the engine's update of the
-    # step redraws it.
-    @_on_submit(app, ids.INPUT_VIEW)
-    async def submit(s: Submission) -> None:
-        run, step = await step_of(s, InputStep, "an input")
-        values = read(step.fields, s.values())
-        await engine.submit_input(s.tenant, run.run_id, step.id, s.user, values, channel="slack")
-
-    @_on_submit(app, ids.DEFINE_VIEW)
-    async def define(s: Submission) -> View:
-        if not deps.is_admin(s.user):
-            raise NotAllowed("only Countersign admins can define workflows")
-        state = s.values().get(ids.DEFINE_BLOCK, {}).get(ids.DEFINE_ACTION, {})
-        try:
-            applied = await engine.apply_definition(s.tenant, str(state.get("value") or ""))
-        except DefinitionError as e:
-            raise InvalidInput({ids.DEFINE_BLOCK: _issues(e)}) from e
-        done = (
-            f"Version {applied.version} of *{applied.name}* was created."
-            if applied.created
-            else f"*{applied.name}* is unchanged (still version {applied.version})."
-        )
-        return _notice("Workflow saved", done)
+    for callback_id, work in SUBMISSIONS.items():
+        app.view(callback_id)(bind(modal_submitted, deps, work, name=work.__name__))

@@ -1,6 +1,6 @@
 """Approval steps: who is asked (approver specs, directory lookups), votes and policies,
 timeouts with their actions, reminders and the escalation chain. When things are due (working
-hours, time zones, pauses) is `schedule`'s business; out-of-office substitutes are `delegation`'s.
+hours, time zones, pauses) is `deadlines`'s business; out-of-office substitutes are `delegation`'s.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Literal
 from engine import commands as cmd
 from engine import events as ev
 from engine import forms, principal, templates
-from engine.decider import delegation, keys, schedule, steps
+from engine.decider import deadlines, delegation, keys, steps
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy, level_specs
 from engine.errors import NotAllowed, TemplateError
@@ -96,8 +96,8 @@ def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> N
     if not approvers:
         steps.fail(b, step.id, "no approvers were found for this step")
         return
-    zones = schedule.zones_for(b, step, level, approvers)
-    deadlines = schedule.fresh(b, step, level, approvers, zones)
+    zones = deadlines.zones_for(b, step, level, approvers)
+    due = deadlines.fresh(b, step, level, approvers, zones)
     if level == 0:
         required = required_approvals(step.policy, len(approvers))
         if required > len(approvers):
@@ -115,7 +115,7 @@ def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> N
                 approvers=approvers,
                 required=required,
                 time_zones=zones,
-                deadlines=schedule.or_none(deadlines),
+                deadlines=deadlines.or_none(due),
             )
         )
     else:
@@ -130,14 +130,14 @@ def grant(b: Builder, step: ApprovalStep, approvers: list[str], level: int) -> N
                 approvers=approvers,
                 reason=reason,
                 time_zones=zones,
-                deadlines=deadlines,
+                deadlines=due,
             )
         )
         # The earlier approvers' cards say whom it moved on to: known only now (after a lookup).
         b.update_approval(step.id)
     delegation.substitute_away(b, step)
     send_requests(b, step, "request" if level == 0 else "escalated")
-    schedule.arm(b, step.id)
+    deadlines.arm(b, step.id)
 
 
 def send_requests(b: Builder, step: ApprovalStep, kind: Literal["request", "escalated"]) -> None:
@@ -228,7 +228,7 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
     if outcome is None:
         b.update_approval(step.id)  # cards show the progress, e.g. "1 of 2"
         if b.step(step.id).next_reminder_at != reminder_before:
-            schedule.arm(b, step.id, timeout=False)  # the voter is no longer reminded
+            deadlines.arm(b, step.id, timeout=False)  # the voter is no longer reminded
         return
     _close(b, step.id, outcome)
 
@@ -307,7 +307,7 @@ def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
     state = b.step(step.id)
     run = b.state
     due = dict(state.reminders_due) or {
-        t: b.now for t in schedule.reminder_targets(step, state)
+        t: b.now for t in deadlines.reminder_targets(step, state)
     }  # a run scheduled before reminders were per person
     targets = [who for who, when in due.items() if when <= b.now]
     if not targets:
@@ -315,8 +315,8 @@ def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
     every = step.remind_every
     for who in targets:
         sent = state.reminded.get(who, 0) + 1
-        zone = schedule.zone_of(b, state, {}, who)
-        end = schedule.deadline(state)
+        zone = deadlines.zone_of(b, state, {}, who)
+        end = deadlines.deadline(state)
         when = b.env.hours.reminder_after(b.now, every, zone) if every is not None else None
         if when is not None and sent < step.max_reminders and (end is None or when < end):
             due[who] = when
@@ -328,7 +328,7 @@ def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
             step_id=step.id,
             number=number,
             to=targets,
-            deadlines=schedule.current(state, due),
+            deadlines=deadlines.current(state, due),
         )
     )
     counter = f"{state.escalation_level}.{number}"
@@ -340,4 +340,4 @@ def remind(b: Builder, step: ApprovalStep | InputStep, number: int) -> None:
             "reminder",
             keys.request_key(run.run_id, step.id, name, counter, target),
         )
-    schedule.arm(b, step.id, timeout=False)
+    deadlines.arm(b, step.id, timeout=False)

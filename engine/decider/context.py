@@ -10,9 +10,9 @@ from engine import commands as cmd
 from engine import events as ev
 from engine import principal as principal_forms
 from engine.decider import keys
+from engine.decider.decision import Decision
 from engine.decider.env import DEFAULT_ENV, DecideEnv, MissingTimeZones
 from engine.decider.evolve import apply, copy_state
-from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.state import RunState, StepState
 

@@ -15,16 +15,16 @@ from engine.decider import (
     approval,
     automated,
     compensation,
+    deadlines,
     delegation,
     human,
     keys,
     questions,
-    schedule,
     steps,
 )
 from engine.decider.context import Builder, start_context
+from engine.decider.decision import Decision
 from engine.decider.env import DEFAULT_ENV, DecideEnv
-from engine.decision import Decision
 from engine.definitions.models import ApprovalStep, InputStep, SignalStep, WorkflowDefinition
 from engine.errors import InvalidInput, NotAllowed, NotFound, RunFinished, StepNotPending
 from engine.state import RunState, StepState
@@ -294,7 +294,7 @@ def _timer(b: Builder, trigger: tr.TimerFired) -> None:
     state = b.state.steps.get(timer.step_id or "")
     if state is None or timer.id != _armed(b.state, state, timer.kind):
         return  # stale: the step has moved on since the timer was armed
-    if timer.kind in ("timeout", "reminder") and not schedule.is_due(
+    if timer.kind in ("timeout", "reminder") and not deadlines.is_due(
         state, timer.kind, timer.due_at
     ):
         return  # armed again for another time since (a pause, a delegation)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from engine import events as ev
 from engine import principal
-from engine.decider import keys, schedule
+from engine.decider import deadlines, keys
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.errors import InvalidInput, NotAllowed
@@ -69,10 +69,10 @@ def move(
     now on (the timeout stays where it was)."""
     state = b.step(step.id)
     level = state.escalation_level
-    zones = schedule.zones_for(b, step, level, [to])
+    zones = deadlines.zones_for(b, step, level, [to])
     due = dict(state.reminders_due)
     due.pop(from_, None)
-    first = schedule.first_reminder(b, step, schedule.zone_of(b, state, zones, to), b.now)
+    first = deadlines.first_reminder(b, step, deadlines.zone_of(b, state, zones, to), b.now)
     if first is not None and step.level_channel(level) is None:
         due[to] = first
     b.emit(
@@ -86,7 +86,7 @@ def move(
             reason=reason,
             channel=channel,
             time_zones=zones,
-            deadlines=schedule.current(state, due),
+            deadlines=deadlines.current(state, due),
         )
     )
 
@@ -144,4 +144,4 @@ def delegate(b: Builder, step: HumanStep, trigger: Delegate) -> None:
         step.id, to, "delegated", keys.request_key(run.run_id, step.id, "delegated", counter, to)
     )
     b.update_approval(step.id)  # the earlier card says who it went to
-    schedule.arm(b, step.id, timeout=False)
+    deadlines.arm(b, step.id, timeout=False)

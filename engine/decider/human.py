@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from engine import events as ev
 from engine import forms, principal, templates
-from engine.decider import delegation, keys, schedule, steps
+from engine.decider import deadlines, delegation, keys, steps
 from engine.decider.context import Builder
 from engine.definitions.models import InputStep, SignalStep, WaitStep
 from engine.errors import NotAllowed, TemplateError
@@ -34,21 +34,21 @@ def start_input(b: Builder, step: InputStep) -> None:
         steps.fail(b, step.id, str(exc))
         return
     run = b.state
-    zones = schedule.zones_for(b, step, 0, [assignee])
+    zones = deadlines.zones_for(b, step, 0, [assignee])
     b.emit(
         ev.InputRequested(
             at=b.now,
             step_id=step.id,
             assignee=assignee,
             time_zones=zones,
-            deadlines=schedule.or_none(schedule.fresh(b, step, 0, [assignee], zones)),
+            deadlines=deadlines.or_none(deadlines.fresh(b, step, 0, [assignee], zones)),
         )
     )
     delegation.substitute_away(b, step)
     target = b.step(step.id).approvers[0]
     kind: Literal["request", "delegated"] = "delegated" if target != assignee else "request"
     b.request(step.id, target, kind, keys.request_key(run.run_id, step.id, "input", "0", target))
-    schedule.arm(b, step.id)
+    deadlines.arm(b, step.id)
 
 
 def check_submit(b: Builder, step: InputStep, trigger: SubmitInput) -> None:

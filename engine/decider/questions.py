@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine import commands as cmd
 from engine import events as ev
-from engine.decider import schedule
+from engine.decider import deadlines
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.errors import InvalidInput, NotAllowed, NotFound, StepNotPending
@@ -43,7 +43,7 @@ def ask(b: Builder, step: HumanStep, trigger: Ask) -> None:
     question_id = f"q{len(state.questions) + 1}"
     pauses = step.pause_on_question
     if pauses:
-        schedule.pause(b, step.id)
+        deadlines.pause(b, step.id)
     b.emit(
         ev.QuestionAsked(
             at=b.now,
@@ -89,7 +89,7 @@ def answer(b: Builder, step: HumanStep, trigger: Answer) -> None:
     if state.status != "waiting":
         raise StepNotPending(f"step {step.id} is no longer waiting; the answer would go nowhere")
     others = [q for q in state.questions if q.answer is None and q.pauses and q.id != question.id]
-    deadlines = schedule.resumed(b, step) if state.paused and not others else None
+    due = deadlines.resumed(b, step) if state.paused and not others else None
     b.emit(
         ev.QuestionAnswered(
             at=b.now,
@@ -98,7 +98,7 @@ def answer(b: Builder, step: HumanStep, trigger: Answer) -> None:
             by=trigger.actor,
             text=text,
             channel=trigger.channel,
-            deadlines=deadlines,
+            deadlines=due,
         )
     )
     run = b.state
@@ -115,7 +115,7 @@ def answer(b: Builder, step: HumanStep, trigger: Answer) -> None:
         )
     )
     b.update_approval(step.id)
-    schedule.arm(b, step.id)
+    deadlines.arm(b, step.id)
 
 
 def comment(b: Builder, trigger: Comment) -> None:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from engine.decider import decide, fold
+from engine.decider.decision import Decision
 from engine.decider.env import MissingTimeZones
-from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import ConcurrencyConflict, EngineError, Unrecordable
 from engine.events import FINAL_STATUSES, Event

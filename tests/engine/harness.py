@@ -8,8 +8,8 @@ from typing import Any
 from engine import commands as cmd
 from engine import triggers as tr
 from engine.decider import decide, fold, replay
+from engine.decider.decision import Decision
 from engine.decider.env import DEFAULT_ENV, DecideEnv
-from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.events import Event
 from engine.state import RunState

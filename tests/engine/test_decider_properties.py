@@ -18,8 +18,8 @@ from engine import events as ev
 from engine import triggers as tr
 from engine.away import Away
 from engine.decider import decide, fold, keys, replay
+from engine.decider.decision import Decision
 from engine.decider.env import DecideEnv
-from engine.decision import Decision
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import EngineError
 from engine.state import RunState

@@ -9,8 +9,8 @@ from email.message import EmailMessage
 
 import aiohttp
 
-from engine.commands import RequestApproval
-from engine.ports import Succeeded
+from engine.commands import RequestApproval, UpdateApproval
+from engine.ports import Failed, Succeeded
 from tests.mail.conftest import SmtpServer
 from tests.web.forms import csrf_of
 from tests.web.support import TENANT, Stack, approval_flow
@@ -282,3 +282,19 @@ async def test_a_default_decision_on_timeout_is_mailed_as_the_systems_with_why(
         part = outcome.get_body(preferencelist=(kind,))
         assert part is not None
         assert "the system rejected: no decision within 1h" in part.get_content()
+
+
+async def test_slack_fallback_of_a_command_with_no_email_fails_and_sends_nothing(
+    mail_stack: Stack, smtp: SmtpServer
+) -> None:
+    """A card update has no email: the fallback answers Failed (no exception) and mails nobody."""
+    stack = mail_stack
+    await stack.apply(approval_flow("U0CAROL"))
+    run = await stack.engine.start_run(TENANT, "purchase", {"item": "desk"}, "U0REQ")
+    await stack.engine.run_until_idle()
+    command = UpdateApproval(
+        key=f"{run.run_id}/manager/update", tenant_id=TENANT, run_id=run.run_id, step_id="manager"
+    )
+    outcome = await stack.web.mail.deliver_to(command, "carol@example.com")
+    assert outcome == Failed("cannot deliver update_approval by email")
+    assert smtp.inbox.to("carol@example.com") == []

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.decision import Decision
+from engine.decider.decision import Decision
 from engine.errors import ConcurrencyConflict, DuplicateRun, Unrecordable
 from engine.ports import RunChange
 from engine.runtime.group_commit import GroupCommitter

@@ -8,7 +8,7 @@ import contextlib
 from datetime import timedelta
 
 from engine.commands import Command, Timer
-from engine.decision import Decision
+from engine.decider.decision import Decision
 from engine.ports import Outcome, RunChange
 from engine.runtime.service import Engine, RuntimeSettings
 from engine.testing import ManualClock

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bot.blocks import ids
 from tests.slack.harness import TEAM, SlackHarness
 
@@ -77,3 +79,18 @@ async def test_double_click_is_harmless(slack: SlackHarness) -> None:
     await slack.ephemeral_to("UBOB", "already approved")
     state = await slack.engine.get_run(TEAM, run.run_id)
     assert [v.actor for v in state.steps["managers"].votes] == ["UBOB"]
+
+
+async def test_a_modal_opened_before_its_metadata_had_words_still_submits(
+    slack: SlackHarness,
+) -> None:
+    """Modals now carry {"workflow", "version"}; one opened before that, still on a screen,
+    carries {"w", "v"} and must start the run all the same."""
+    await slack.command("UADA", "start purchase")
+    view = await slack.opened_view("UADA")
+    assert json.loads(view["private_metadata"]) == {"workflow": "purchase", "version": 1}
+    view["private_metadata"] = json.dumps({"w": "purchase", "v": 1})
+    ok = await slack.submit("UADA", view, {"item": "Chair", "amount": "90"})
+    assert not ok.ack_payload
+    page = await slack.engine.list_runs(TEAM, requester="UADA")
+    assert [r.inputs for r in page.runs] == [{"item": "Chair", "amount": 90}]

@@ -12,7 +12,7 @@ from bot.blocks import ids
 from bot.blocks.app_home import EVENTS_SHOWN, RUNS_SHOWN, TASKS_PER_PAGE, home_view
 from bot.blocks.approval_card import approval_card, input_card
 from bot.blocks.forms import read
-from bot.blocks.limits import fit, metadata, section, truncate
+from bot.blocks.kit import fit, metadata, section, truncate
 from bot.blocks.modals import decision_modal, define_modal, input_modal, start_modal
 from bot.blocks.run_status import run_message, workflows_blocks
 from engine.definitions.models import ApprovalStep, InputStep, WorkflowDefinition

@@ -105,4 +105,4 @@ def test_handoff_modals_fit_slack() -> None:
     ):
         data = view.to_dict()
         assert len(data["title"]["text"]) <= 24
-        assert data["private_metadata"] == '{"r":"r1","s":"ok"}'
+        assert data["private_metadata"] == '{"run_id":"r1","step_id":"ok"}'

@@ -4,7 +4,7 @@ Slack users (an address there would make Slack refuse the whole modal)."""
 from __future__ import annotations
 
 from bot.blocks.forms import element
-from bot.blocks.limits import mention
+from bot.blocks.kit import mention
 from engine.definitions.models import FormField
 
 

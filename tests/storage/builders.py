@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from engine.commands import RequestApproval, RunChanged, Timer
-from engine.decision import Decision
+from engine.decider.decision import Decision
 from engine.events import ApprovalRequested, DecisionRecorded, RunStarted, StepCompleted
 from engine.ports import RunChange
 from engine.state import RunState, StepState, Vote

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from engine.commands import RequestApproval, Timer
-from engine.decision import Decision
+from engine.decider.decision import Decision
 from engine.ports import RunChange
 from storage import Storage, open_storage
 from tests.storage.builders import T0, approve, new_run

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from engine.commands import Timer
-from engine.decision import Decision
+from engine.decider.decision import Decision
 from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
 from engine.events import RunStarted
 from engine.ports import KeyedRun, RunChange

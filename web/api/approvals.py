@@ -24,8 +24,8 @@ from web.api.approval_schemas import (
     CancelApproval,
     CreateApproval,
 )
-from web.api.registry import Call, Header, Result
-from web.api.routes import ApiDeps, api, api_actor
+from web.api.registry import Call, Header, Operation, Result, operation
+from web.api.routes import ApiDeps, api_actor
 from web.pages.live import HUB
 
 HEARTBEAT = 15.0
@@ -36,7 +36,7 @@ KEY_HEADER = Header(
 )
 
 
-@api.op(
+@operation(
     "POST",
     "/approvals",
     summary="Ask for an approval (e.g. before an AI agent's tool call); answers at once with "
@@ -58,7 +58,7 @@ def asker(call: Call) -> Asker:
     return Asker(call.tenant_id, api_actor(call), call.key.id)
 
 
-@api.op(
+@operation(
     "GET",
     "/approvals",
     summary="List approval requests, newest first, filtered by status (e.g. `pending`); a "
@@ -72,7 +72,7 @@ async def list_approvals(deps: ApiDeps, call: Call) -> Result:
     return 200, await actions.list_approvals(deps, call.tenant_id, call.query)
 
 
-@api.op(
+@operation(
     "GET",
     "/approvals/{approval_id}",
     summary="Get an approval request; with `?wait=30s` answer as soon as it is decided "
@@ -93,7 +93,7 @@ async def get_approval(deps: ApiDeps, call: Call) -> Result:
     )
 
 
-@api.op(
+@operation(
     "GET",
     "/approvals/{approval_id}/events",
     summary="Server-sent events: an `approval` event with the request now and at every "
@@ -149,7 +149,7 @@ async def approval_events(deps: ApiDeps, call: Call) -> web.StreamResponse:
     return response
 
 
-@api.op(
+@operation(
     "POST",
     "/approvals/{approval_id}/cancel",
     summary="Withdraw a pending approval request (its cards say so); answers it `cancelled`",
@@ -162,3 +162,13 @@ async def cancel_approval(deps: ApiDeps, call: Call) -> Result:
     req: CancelApproval = call.body
     run = await actions.cancel_approval(deps, asker(call), call.path("approval_id"), req.reason)
     return 200, ApprovalView.of(run)
+
+
+# This module's routes, in the order the OpenAPI document lists them.
+OPERATIONS: tuple[Operation, ...] = (
+    create_approval,
+    list_approvals,
+    get_approval,
+    approval_events,
+    cancel_approval,
+)

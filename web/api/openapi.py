@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from web.api.approval_schemas import ApprovalWebhook
-from web.api.registry import Api, Operation
+from web.api.registry import Operation
 from web.api.schemas import ErrorResponse, WebhookPayload
 
 PREFIX = "/api/v1"
@@ -67,13 +68,13 @@ def _no_null(schema: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if not (k == "default" and v is None)}
 
 
-def build_openapi(api: Api, version: str) -> dict[str, Any]:
+def build_openapi(operations: Sequence[Operation], version: str) -> dict[str, Any]:
     models: set[tuple[type[BaseModel], JsonSchemaMode]] = {
         (ErrorResponse, "serialization"),
         (WebhookPayload, "serialization"),
         (ApprovalWebhook, "serialization"),
     }
-    for op in api.operations:
+    for op in operations:
         if op.body is not None:
             models.add((op.body, "validation"))
         for model in op.responses.values():
@@ -83,7 +84,7 @@ def build_openapi(api: Api, version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = top.get("$defs", {})
 
     paths: dict[str, dict[str, Any]] = {}
-    for op in api.operations:
+    for op in operations:
         path = PREFIX + op.path
         paths.setdefault(path, {})[op.method.lower()] = _operation(op, refs)
     paths[PREFIX + "/openapi.json"] = {

@@ -66,48 +66,44 @@ class Operation:
     stream: str | None = None
 
 
-class Api:
-    def __init__(self) -> None:
-        self.operations: list[Operation] = []
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    tag: str,
+    responses: dict[int, type[BaseModel]],
+    body: type[BaseModel] | None = None,
+    body_any: bool = False,
+    query: type[BaseModel] | None = None,
+    headers: list[Header] | None = None,
+    errors: tuple[int, ...] = (400, 401, 404, 422),
+    links: dict[str, dict[str, str]] | None = None,
+    stream: str | None = None,
+) -> Callable[[HandlerFn], Operation]:
+    """Declare a handler as an operation. This only builds the `Operation` value: it is
+    registered nowhere, so a route exists only where a module lists it in its `OPERATIONS`
+    and `web.api.server.ROUTES` composes those lists."""
 
-    def op(
-        self,
-        method: str,
-        path: str,
-        *,
-        summary: str,
-        tag: str,
-        responses: dict[int, type[BaseModel]],
-        body: type[BaseModel] | None = None,
-        body_any: bool = False,
-        query: type[BaseModel] | None = None,
-        headers: list[Header] | None = None,
-        errors: tuple[int, ...] = (400, 401, 404, 422),
-        links: dict[str, dict[str, str]] | None = None,
-        stream: str | None = None,
-    ) -> Callable[[HandlerFn], HandlerFn]:
-        def register(fn: HandlerFn) -> HandlerFn:
-            self.operations.append(
-                Operation(
-                    method=method,
-                    path=path,
-                    operation_id=fn.__name__,
-                    summary=summary,
-                    tag=tag,
-                    handler=fn,
-                    responses=responses,
-                    body=body,
-                    body_any=body_any,
-                    query=query,
-                    headers=headers or [],
-                    errors=errors,
-                    links=links or {},
-                    stream=stream,
-                )
-            )
-            return fn
+    def declare(fn: HandlerFn) -> Operation:
+        return Operation(
+            method=method,
+            path=path,
+            operation_id=fn.__name__,
+            summary=summary,
+            tag=tag,
+            handler=fn,
+            responses=responses,
+            body=body,
+            body_any=body_any,
+            query=query,
+            headers=headers or [],
+            errors=errors,
+            links=links or {},
+            stream=stream,
+        )
 
-        return register
+    return declare
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from engine import Clock, DuplicateRun, EngineApi, RunState, asked_by
 from outbound.http import HostPolicy, RefusedDestination
-from web.api.registry import Api, Call, HandlerFn, Header, Result
+from web.api.registry import Call, Header, Operation, Result, operation
 from web.api.schemas import (
     AppliedWorkflow,
     ApplyWorkflowRequest,
@@ -32,8 +32,6 @@ from web.api.schemas import (
 )
 from web.boundary import check_text
 from web.errors import ApiError, field_error
-
-api = Api()
 
 IDEMPOTENCY = Header(
     "Idempotency-Key",
@@ -66,27 +64,27 @@ StateFn = Callable[[ApiDeps, Call], Awaitable[RunState]]
 
 def run_action(
     path: str, *, summary: str, body: type[BaseModel], tag: str = "runs"
-) -> Callable[[StateFn], HandlerFn]:
+) -> Callable[[StateFn], Operation]:
     """Declare a POST that acts on a run through the engine and answers the run as it then
     is (200 `RunView`, errors `ACTS`); the handler returns the engine's new state."""
 
-    def register(fn: StateFn) -> HandlerFn:
+    def declare(fn: StateFn) -> Operation:
         @functools.wraps(fn)
         async def handler(deps: ApiDeps, call: Call) -> Result:
             return 200, RunView.of(await fn(deps, call))
 
-        op = api.op(
+        declare_post = operation(
             "POST", path, summary=summary, tag=tag, body=body, responses={200: RunView}, errors=ACTS
         )
-        return op(handler)
+        return declare_post(handler)
 
-    return register
+    return declare
 
 
 # ---------------------------------------------------------------- workflows
 
 
-@api.op(
+@operation(
     "POST",
     "/workflows",
     summary="Apply a workflow definition (creates version N+1 unless identical to the latest)",
@@ -105,7 +103,7 @@ async def apply_workflow(deps: ApiDeps, call: Call) -> Result:
     return (201 if applied.created else 200), model
 
 
-@api.op(
+@operation(
     "GET",
     "/workflows",
     summary="List workflows (latest version of each)",
@@ -118,7 +116,7 @@ async def list_workflows(deps: ApiDeps, call: Call) -> Result:
     return 200, WorkflowList(workflows=[WorkflowSummary.of(d) for d in stored])
 
 
-@api.op(
+@operation(
     "GET",
     "/workflows/{name}",
     summary="Get a workflow (the latest version, or `?version=N`)",
@@ -132,7 +130,7 @@ async def get_workflow(deps: ApiDeps, call: Call) -> Result:
     return 200, WorkflowDetail.of(stored)
 
 
-@api.op(
+@operation(
     "POST",
     "/workflows/{name}/disable",
     summary="Disable a workflow: no new runs; running ones go on",
@@ -144,7 +142,7 @@ async def disable_workflow(deps: ApiDeps, call: Call) -> Result:
     return await _set_disabled(deps, call, True)
 
 
-@api.op(
+@operation(
     "POST",
     "/workflows/{name}/enable",
     summary="Enable a disabled workflow",
@@ -165,7 +163,7 @@ async def _set_disabled(deps: ApiDeps, call: Call, disabled: bool) -> Result:
 # ---------------------------------------------------------------- runs
 
 
-@api.op(
+@operation(
     "POST",
     "/runs",
     summary="Start a run",
@@ -213,7 +211,7 @@ async def start_run(deps: ApiDeps, call: Call) -> Result:
     return 201, RunView.of(state)
 
 
-@api.op(
+@operation(
     "GET",
     "/runs",
     summary="List runs, newest first (filter by status, workflow, requester; cursor paging)",
@@ -235,7 +233,7 @@ async def list_runs(deps: ApiDeps, call: Call) -> Result:
     return 200, RunList(runs=[RunView.of(r) for r in page.runs], next_cursor=page.next_cursor)
 
 
-@api.op(
+@operation(
     "GET",
     "/runs/{run_id}",
     summary="Get a run (as every call returns it) with its timeline (every event, who, when, "
@@ -302,7 +300,7 @@ async def submit_input(deps: ApiDeps, call: Call) -> RunState:
     )
 
 
-@api.op(
+@operation(
     "POST",
     "/runs/{run_id}/signals/{name}",
     summary="Send a named signal with a JSON payload to a run's waiting `signal` step",
@@ -317,3 +315,20 @@ async def send_signal(deps: ApiDeps, call: Call) -> Result:
         call.tenant_id, call.path("run_id"), call.path("name"), payload
     )
     return 200, RunView.of(state)
+
+
+# This module's routes, in the order the OpenAPI document lists them.
+OPERATIONS: tuple[Operation, ...] = (
+    apply_workflow,
+    list_workflows,
+    get_workflow,
+    disable_workflow,
+    enable_workflow,
+    start_run,
+    list_runs,
+    get_run,
+    cancel_run,
+    decide,
+    submit_input,
+    send_signal,
+)

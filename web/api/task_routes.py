@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine import Away, InvalidInput, NotFound, RunState, person
-from web.api.registry import Call, Result
-from web.api.routes import ACTS, ApiDeps, api, api_actor, run_action
+from web.api.registry import Call, Operation, Result, operation
+from web.api.routes import ACTS, ApiDeps, api_actor, run_action
 from web.api.schemas import QuestionView
 from web.api.task_schemas import (
     AnswerRequest,
@@ -27,7 +27,7 @@ from web.errors import field_error
 MAX_AWAY = timedelta(days=10 * 365)  # an absence further out than this is a typo
 
 
-@api.op(
+@operation(
     "GET",
     "/tasks",
     summary="Pending human tasks with their SLA clock (waited, next reminder, escalation, "
@@ -80,7 +80,7 @@ def _question(
     return QuestionView.of(step_id, found[-1])
 
 
-@api.op(
+@operation(
     "POST",
     "/runs/{run_id}/steps/{step_id}/questions",
     summary="An approver asks the requester for more information (reminders and the timeout "
@@ -100,7 +100,7 @@ async def ask_question(deps: ApiDeps, call: Call) -> Result:
     return 201, _question(state, step_id, by=req.actor)
 
 
-@api.op(
+@operation(
     "POST",
     "/runs/{run_id}/steps/{step_id}/questions/{qid}/answer",
     summary="The requester answers a question (on their behalf)",
@@ -118,7 +118,7 @@ async def answer_question(deps: ApiDeps, call: Call) -> Result:
     return 200, _question(state, step_id, qid=qid)
 
 
-@api.op(
+@operation(
     "POST",
     "/runs/{run_id}/comments",
     summary="Add a comment to a run's timeline (not a decision; finished runs too)",
@@ -160,7 +160,7 @@ def _away(user: str, away: Away | None) -> AwayStatus:
     )
 
 
-@api.op(
+@operation(
     "GET",
     "/away/{user}",
     summary="A person's out-of-office window and delegate, if they set one",
@@ -173,7 +173,7 @@ async def get_away(deps: ApiDeps, call: Call) -> Result:
     return 200, _away(user, await deps.engine.away_of(call.tenant_id, user))
 
 
-@api.op(
+@operation(
     "PUT",
     "/away/{user}",
     summary="Set a person's out-of-office: until then, new requests for them go to `delegate`",
@@ -202,7 +202,7 @@ async def set_away(deps: ApiDeps, call: Call) -> Result:
     return 200, _away(away.user, away)
 
 
-@api.op(
+@operation(
     "DELETE",
     "/away/{user}",
     summary="Clear a person's out-of-office (requests reach them again)",
@@ -214,3 +214,16 @@ async def clear_away(deps: ApiDeps, call: Call) -> Result:
     user = call.path("user")
     await deps.engine.clear_away(call.tenant_id, user)
     return 200, AwayStatus(user=_user(user), away=False)
+
+
+# This module's routes, in the order the OpenAPI document lists them.
+OPERATIONS: tuple[Operation, ...] = (
+    list_tasks,
+    delegate_step,
+    ask_question,
+    answer_question,
+    add_comment,
+    get_away,
+    set_away,
+    clear_away,
+)

@@ -19,6 +19,7 @@ from typing import Any
 from engine import (
     Clock,
     Command,
+    Failed,
     NotFound,
     Outcome,
     RecordedEvent,
@@ -103,7 +104,8 @@ class EmailChannel:
     async def deliver_to(self, command: Command, address: str) -> Outcome:
         """Email a request or notification meant for a Slack user to their `address` (the Slack
         channel's fallback when delivery in Slack fails). The links still name the Slack user,
-        so the decision is theirs, recorded as made through email."""
+        so the decision is theirs, recorded as made through email. A command that has no email
+        answers `Failed`."""
         try:
             if isinstance(command, RequestApproval | RequestInput):
                 principal = (
@@ -114,8 +116,8 @@ class EmailChannel:
                 await self._notify(command, address)
             elif _kind(command) in QUESTION_COMMANDS:
                 await self._question_mail(command, address)
-            else:
-                raise TypeError(f"cannot deliver {command.type} by email")
+            else:  # e.g. a card update: there is no email for it, and retrying will not make one
+                return Failed(f"cannot deliver {command.type} by email")
         except MailUnavailable as exc:
             return Unavailable(str(exc), RETRY_AFTER)
         except NotFound:

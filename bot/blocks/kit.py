@@ -1,4 +1,5 @@
-"""Block Kit limits, and the helpers that keep everything we send inside them.
+"""Our Block Kit toolkit: the builders every card, modal and Home view uses (`section`,
+`context`, `mention`, `when`, modal metadata), and Slack's limits they keep everything inside.
 
 Slack rejects a whole message or view when one part is too long; we shorten instead (with an
 ellipsis) so a long input never stops a card from being posted. User text goes through `escape`
@@ -81,11 +82,23 @@ def metadata(data: Mapping[str, Any]) -> str:
     return text
 
 
+# The single-letter keys modals carried before they got words. A modal opened before an upgrade
+# is submitted after it with the old keys, so they are still read.
+_OLD_KEYS = {
+    "w": "workflow",
+    "v": "version",
+    "r": "run_id",
+    "s": "step_id",
+    "d": "decision",
+    "q": "question_id",
+}
+
+
 def read_metadata(text: str) -> dict[str, Any]:
     data = json.loads(text or "{}")
     if not isinstance(data, dict):
         raise ValueError("private_metadata is not an object")
-    return data
+    return {_OLD_KEYS.get(str(key), str(key)): value for key, value in data.items()}
 
 
 def mention(who: str) -> str:
