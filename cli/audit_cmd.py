@@ -5,33 +5,22 @@ settings; `check` verifies the live database."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cli.audit_log import build_bundle, checkpoint_now, purge_now
 from cli.output import fail
-from cli.problems import OperatorError
 from engine import (
-    AUDIT_FORMAT,
-    PURGED,
     BadBundle,
     BundleReport,
-    Checkpoint,
-    checkpoint_problems,
-    departures,
     load_bundle,
-    make_checkpoint,
-    merkle_root,
     parse_public_key,
     public_key_text,
     report_rows,
-    sign_bundle,
-    unpurged,
     verify_bundle,
 )
 
@@ -144,179 +133,6 @@ def _print(report: BundleReport, as_json: bool) -> None:
     runs = len(report.runs)
     verdict = "verified" if report.ok else "FAILED"
     print(f"{verdict}: {runs} run(s), {report.checkpoints} checkpoint(s)")
-
-
-async def build_bundle(
-    storage: Any,
-    tenant: str,
-    key: Any,
-    run_ids: list[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> dict[str, Any]:
-    """The bundle for `tenant`, signed with `key`: the runs in scope (all when none is given)."""
-    audit = storage.audit
-    heads = await audit.run_heads(tenant, run_ids, since, until)
-    chains = await audit.chains(tenant, [h.run_id for h in heads])
-    scope: dict[str, Any]
-    if run_ids is not None:
-        scope = {"runs": sorted(run_ids)}
-    elif since is not None:
-        scope = {"since": since.isoformat(), "until": (until or datetime.now(UTC)).isoformat()}
-    else:
-        scope = {"since": datetime.min.replace(tzinfo=UTC).isoformat()}
-        scope["until"] = datetime.max.replace(tzinfo=UTC).isoformat()
-    used = {(h.workflow, h.version) for h in heads}
-    bundle = {
-        "format": AUDIT_FORMAT,
-        "tenant": tenant,
-        "exported_at": datetime.now(UTC).isoformat(),
-        "scope": scope,
-        "public_key": public_key_text(key.public_key()),
-        "runs": [
-            {
-                "run_id": h.run_id,
-                "started_at": h.started_at.isoformat(),
-                "chained_by_migration_up_to": h.backfilled,
-                "events": [
-                    {"seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "event": e.event}
-                    for e in chains[h.run_id]
-                ],
-                "head": {"seq": h.seq, "hash": h.head_hash},
-            }
-            for h in heads
-        ],
-        "definitions": [
-            d for d in await audit.definition_versions(tenant) if (d["name"], d["version"]) in used
-        ],
-        # The newest only: no checkpoint is signed over heads that break with the one before
-        # (see checkpoint_now), so the newest covers every run any earlier one did.
-        "checkpoints": [c.to_json() for c in await audit.checkpoints(tenant, latest=True)],
-    }
-    return sign_bundle(bundle, key)
-
-
-class Tampered(OperatorError):
-    """The stored heads break with the last signed checkpoint: signing would hide it."""
-
-
-async def checkpoint_now(
-    storage: Any, key: Any, tenant: str, *, only_changed: bool = False
-) -> Checkpoint | None:
-    """Sign the tenant's current heads, unless they break with its last checkpoint (then
-    `Tampered`, naming what), or `only_changed` and nothing moved since (then None)."""
-    audit = storage.audit
-    leaves = await audit.leaves(tenant)
-    previous = await audit.latest_checkpoint(tenant)
-    if previous is not None:
-        if only_changed and merkle_root(leaves) == merkle_root(unpurged(previous.leaves)):
-            return None
-        broken = await _departures(audit, tenant, previous, leaves, frozenset())
-        if broken:
-            # A checkpoint signed elsewhere between a purge's own and its delete still holds
-            # the purged runs: the purge's signed record accounts for them.
-            purged = await _recently_purged(audit, key, tenant, previous.at)
-            broken = await _departures(audit, tenant, previous, leaves, purged)
-        if broken:
-            raise Tampered(
-                f"not signing a checkpoint of {tenant}: since the last one, " + "; ".join(broken)
-            )
-    checkpoint = make_checkpoint(key, tenant, datetime.now(UTC), leaves)
-    await audit.save_checkpoint(checkpoint)
-    return checkpoint
-
-
-async def purge_now(
-    storage: Any, key: Any, tenant: str, days: float, *, dry_run: bool = False
-) -> list[str]:
-    """Delete the tenant's runs that finished more than `days` ago, after signing a checkpoint
-    that records each one's last head (PURGED leaves) beside the heads that stay: the purge is
-    on record, and no later checkpoint calls the gap tampering. Refuses (`Tampered`) when the
-    heads already break with the last checkpoint: a purge must not hide that."""
-    audit = storage.audit
-    old = await audit.finished_before(tenant, datetime.now(UTC) - timedelta(days=days))
-    if dry_run or not old:
-        return [h.run_id for h in old]
-    going = frozenset(h.run_id for h in old)
-    leaves = await audit.leaves(tenant)
-    previous = await audit.latest_checkpoint(tenant)
-    if previous is not None:
-        broken = await _departures(audit, tenant, previous, leaves, going)
-        if broken:
-            raise Tampered(f"not purging {tenant}: since the last checkpoint, " + "; ".join(broken))
-    kept = [leaf for leaf in leaves if not (leaf[0] == "run" and leaf[1] in going)]
-    records = [(PURGED, h.run_id, h.started_at.isoformat(), h.seq, h.head_hash) for h in old]
-    # Signed first: if the delete fails, the runs stay and the next checkpoint covers them again.
-    await audit.save_checkpoint(make_checkpoint(key, tenant, datetime.now(UTC), kept + records))
-    deleted: list[str] = await audit.purge(tenant, old)
-    log.info("audit: purged %d finished run(s) of %s", len(deleted), tenant)
-    return deleted
-
-
-# How far before the last checkpoint a purge's own may lie: a purge signs, then deletes at once.
-PURGE_WINDOW = timedelta(hours=1)
-
-
-async def _recently_purged(audit: Any, key: Any, tenant: str, before: datetime) -> frozenset[str]:
-    """The runs that validly signed purge records shortly before `before` deleted."""
-    public = key.public_key()
-    return frozenset(
-        leaf[1]
-        for cp in await audit.checkpoints(tenant, since=before - PURGE_WINDOW)
-        if not checkpoint_problems(cp, public)
-        for leaf in cp.leaves
-        if leaf[0] == PURGED
-    )
-
-
-async def _departures(
-    audit: Any, tenant: str, previous: Checkpoint, leaves: list[Any], purging: frozenset[str]
-) -> list[str]:
-    now = {leaf[1]: leaf[3] for leaf in leaves if leaf[0] == "run"}
-    grown = [
-        (leaf[1], leaf[3])
-        for leaf in previous.leaves
-        if leaf[0] == "run" and now.get(leaf[1], 0) > leaf[3]
-    ]
-    return departures(previous, leaves, await audit.hashes_at(tenant, grown), purging)
-
-
-async def checkpoint_changed(storage: Any, key: Any) -> list[Checkpoint]:
-    """A checkpoint of each workspace whose heads moved since its last one."""
-    made = []
-    for tenant in await storage.audit.tenants():
-        try:
-            checkpoint = await checkpoint_now(storage, key, tenant, only_changed=True)
-        except Tampered as exc:
-            log.error("audit: %s (see `countersign audit check`)", exc.message)
-            continue
-        if checkpoint is not None:
-            made.append(checkpoint)
-    return made
-
-
-async def purge_all(storage: Any, key: Any, days: float) -> None:
-    for tenant in await storage.audit.tenants():
-        try:
-            await purge_now(storage, key, tenant, days)
-        except Tampered as exc:
-            log.error("audit: %s (see `countersign audit check`)", exc.message)
-
-
-async def checkpoint_periodically(
-    storage: Any, key: Callable[[], Any], minutes: float, retention_days: float | None = None
-) -> None:
-    """The serving process's checkpointer (and, with `retention_days`, purger): runs until
-    cancelled; a failure is logged and the next round tries again. The key is read (or made)
-    only when first needed."""
-    while True:
-        await asyncio.sleep(minutes * 60)
-        try:
-            if retention_days is not None:
-                await purge_all(storage, key(), retention_days)
-            await checkpoint_changed(storage, key())
-        except Exception:
-            log.exception("audit checkpoint failed; trying again in %s minutes", minutes)
 
 
 async def run(args: argparse.Namespace, settings: Any) -> int:

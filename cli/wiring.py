@@ -184,7 +184,7 @@ async def build(settings: Settings) -> Components:
 
 
 def _start_checkpointer(parts: Components) -> None:
-    from cli.audit_cmd import checkpoint_periodically
+    from cli.audit_log import checkpoint_periodically
 
     minutes = parts.settings.audit_checkpoint_minutes
     keep = parts.settings.retention_days

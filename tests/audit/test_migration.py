@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from cli.audit_cmd import build_bundle
+from cli.audit_log import build_bundle
 from engine.audit.bundle import verify_bundle
 from storage import Storage
 from storage.migrate import alembic_config

@@ -187,7 +187,7 @@ def test_the_serving_process_purges_on_its_checkpoint_round(
 ) -> None:
     """What `serve` does each round with RETENTION_DAYS set: purge, then checkpoint what moved
     (nothing: the purge's own checkpoint already covers the heads that stay)."""
-    from cli.audit_cmd import checkpoint_changed, purge_all
+    from cli.audit_log import checkpoint_changed, purge_all
     from cli.wiring import audit_key
 
     async def go() -> list[Any]:
@@ -209,7 +209,7 @@ def test_a_checkpoint_signed_elsewhere_mid_purge_does_not_block_the_next(
 ) -> None:
     """Another replica signs between the purge's checkpoint and its delete, so its checkpoint
     still holds the purged runs; the next one is signed all the same (the purge is on record)."""
-    from cli.audit_cmd import purge_now
+    from cli.audit_log import purge_now
     from cli.wiring import audit_key
     from engine import make_checkpoint
 

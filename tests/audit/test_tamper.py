@@ -256,7 +256,7 @@ def test_verify_refuses_what_is_not_a_bundle(tmp_path: Path) -> None:
 async def test_the_server_checkpoints_only_workspaces_that_changed(
     storage: Any, tmp_path: Path
 ) -> None:
-    from cli.audit_cmd import checkpoint_changed
+    from cli.audit_log import checkpoint_changed
     from tests.storage.builders import new_run
 
     key = Ed25519PrivateKey.generate()

@@ -92,7 +92,6 @@ KNOWN = [
     ["engine.decider.approval", "engine.decider.automated", "engine.decider.human",
      "engine.decider.steps"],
     ["storage", "storage.migrate"],
-    ["cli.audit_cmd", "cli.wiring"],
 ]  # fmt: skip
 
 
