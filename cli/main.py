@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -65,6 +66,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# The commands that open storage and run in an event loop: name -> its async `run`.
+ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]] = {
+    "workflows": definitions_cmd.run,
+    "runs": runs_cmd.run,
+    "tasks": tasks_cmd.run,
+    "schedules": schedules_cmd.run,
+    "apikeys": apikeys_cmd.run,
+    "secrets": secrets_cmd.run,
+    "mcp": mcp_cmd.run,
+    "audit": audit_cmd.run,
+    "outbox": outbox_cmd.run,
+}
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "schema":
         return definitions_cmd.print_schema()
@@ -87,23 +102,8 @@ def _run(args: argparse.Namespace) -> int:
         asyncio.run(upgrade_database(settings))
         print("database is at the current schema")
         return 0
-    if command == "workflows":
-        return asyncio.run(definitions_cmd.run(args, settings))
-    if command == "runs":
-        return asyncio.run(runs_cmd.run(args, settings))
-    if command == "tasks":
-        return asyncio.run(tasks_cmd.run(args, settings))
-    if command == "schedules":
-        return asyncio.run(schedules_cmd.run(args, settings))
-    if command == "apikeys":
-        return asyncio.run(apikeys_cmd.run(args, settings))
-    if command == "secrets":
-        return asyncio.run(secrets_cmd.run(args, settings))
-    if command == "mcp":
-        return asyncio.run(mcp_cmd.run(args, settings))
-    if command == "audit":
-        return asyncio.run(audit_cmd.run(args, settings))
-    if command == "outbox":
-        return asyncio.run(outbox_cmd.run(args, settings))
+    command_run = ASYNC_COMMANDS.get(command)
+    if command_run is not None:
+        return asyncio.run(command_run(args, settings))
     build_parser().print_help(sys.stderr)
     return 2
