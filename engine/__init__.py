@@ -9,11 +9,23 @@ stores for tests are in `engine.testing`, which production code never imports.
 
 from engine import commands, errors, events, principal, templates
 from engine.access import AccessStores, ApiKey, ApiKeyStore, WebSession, new_token
+from engine.agent_requests import (
+    AGENT_FIELDS,
+    AgentRequest,
+    agent_request,
+    approved_details,
+    check_edit,
+    digest_of,
+    parse_edits,
+    short_digest,
+)
 from engine.api import EngineApi
 from engine.approvals import (
     APPROVAL_STEP,
     APPROVAL_WORKFLOW,
+    ARGUMENTS_FIELD,
     COMMENT_FIELD,
+    GRANT_FIELD,
     ApprovalStatus,
     approval_definition,
     asked_by,
@@ -80,6 +92,7 @@ from engine.errors import (
 )
 from engine.events import FINAL_STATUSES, Channel, Decision, DecisionRecorded, Event, RunStatus
 from engine.forms import value_problem
+from engine.grants import MAX_GRANT_HOURS, Grant, pattern_problems
 from engine.ports import (
     AppliedDefinition,
     Clock,
@@ -87,6 +100,7 @@ from engine.ports import (
     DeadCommand,
     Directory,
     Failed,
+    GrantStore,
     Outbox,
     Outcome,
     PendingTask,
@@ -111,14 +125,19 @@ from engine.timeline import describe
 from engine.working_time import WorkingHours
 
 __all__ = [
+    "AGENT_FIELDS",
     "APPROVAL_STEP",
     "APPROVAL_WORKFLOW",
+    "ARGUMENTS_FIELD",
     "AUDIT_FORMAT",
     "AUDIT_REPORT_COLUMNS",
     "COMMENT_FIELD",
     "FINAL_STATUSES",
+    "GRANT_FIELD",
+    "MAX_GRANT_HOURS",
     "PURGED",
     "AccessStores",
+    "AgentRequest",
     "AnswerDelivered",
     "ApiKey",
     "ApiKeyStore",
@@ -150,6 +169,8 @@ __all__ = [
     "Event",
     "Failed",
     "FormField",
+    "Grant",
+    "GrantStore",
     "IdempotencyConflict",
     "InputStep",
     "InvalidInput",
@@ -191,13 +212,17 @@ __all__ = [
     "WorkflowDefinition",
     "WorkflowDisabled",
     "WorkingHours",
+    "agent_request",
     "approval_definition",
+    "approved_details",
     "asked_by",
+    "check_edit",
     "check_secret_name",
     "checkpoint_problems",
     "commands",
     "departures",
     "describe",
+    "digest_of",
     "errors",
     "events",
     "input_rows",
@@ -211,13 +236,16 @@ __all__ = [
     "new_token",
     "one_line",
     "outcome_of",
+    "parse_edits",
     "parse_public_key",
+    "pattern_problems",
     "person",
     "principal",
     "public_key_text",
     "render",
     "render_specs",
     "report_rows",
+    "short_digest",
     "sign_bundle",
     "split_list",
     "step_title",

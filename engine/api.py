@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.actor import Actor
 from engine.away import Away
+from engine.grants import Grant
 from engine.ports import (
     AppliedDefinition,
     Clock,
@@ -182,6 +183,12 @@ class EngineApi(Protocol):
     ) -> Away: ...
 
     async def clear_away(self, tenant_id: str, user: str) -> None: ...
+
+    async def apply_grant(self, run: RunState) -> tuple[RunState, Grant | None]: ...
+
+    async def active_grants(self, tenant_id: str) -> list[Grant]: ...
+
+    async def revoke_grant(self, tenant_id: str, grant_id: str, actor: str) -> Grant: ...
 
     async def away_of(self, tenant_id: str, user: str) -> Away | None: ...
 

@@ -22,6 +22,8 @@ from engine.state import RunState
 APPROVAL_WORKFLOW = "countersign-approval"
 APPROVAL_STEP = "approval"
 COMMENT_FIELD = "comment"
+ARGUMENTS_FIELD = "arguments"  # decision form: the edited arguments (canonical JSON)
+GRANT_FIELD = "grant_hours"  # decision form: approve and allow repeats for this many hours
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 APPROVAL_STATUSES: tuple[ApprovalStatus, ...] = (
@@ -53,12 +55,35 @@ def approval_definition(
     default_decision: Literal["approve", "reject"],
     fields: list[dict[str, Any]],
     remind_every: Duration | None = None,
+    editable: bool = False,
+    grant_hours: int | None = None,
 ) -> str:
     """The built-in workflow's source (JSON) for one request shape. A `comment` field is always
-    on the decision form (unless `fields` brings its own)."""
+    on the decision form (unless `fields` brings its own). With `editable`, the form records
+    the approver's edited arguments; with `grant_hours`, a standing grant of at most that
+    many hours (both drawn by the agent views: `engine.agent_requests`)."""
     form = list(fields)
     if all(f.get("id") != COMMENT_FIELD for f in form):
         form.insert(0, {"id": COMMENT_FIELD, "type": "multiline", "label": "Comment"})
+    if editable:
+        form.append(
+            {
+                "id": ARGUMENTS_FIELD,
+                "type": "multiline",
+                "label": "Edited arguments (JSON)",
+                "max_length": 3000,
+            }
+        )
+    if grant_hours is not None:
+        form.append(
+            {
+                "id": GRANT_FIELD,
+                "type": "number",
+                "label": "Also allow repeats for hours",
+                "min": 1,
+                "max": grant_hours,
+            }
+        )
     step: dict[str, Any] = {
         "id": APPROVAL_STEP,
         "type": "approval",
@@ -84,6 +109,9 @@ def approval_definition(
             {"id": "digest", "type": "text", "required": True},
             {"id": "approvers", "type": "text", "required": True},
             {"id": "editable", "type": "text", "hint": "argument names, comma-separated"},
+            {"id": "agent", "type": "text", "hint": "the asking API key's name"},
+            {"id": "grant", "type": "multiline", "hint": "standing grant offer (JSON)"},
+            {"id": "granted_by", "type": "text", "hint": "the standing grant that approved"},
         ],
         "steps": [step],
     }

@@ -16,6 +16,7 @@ from engine.commands import Command, Timer
 from engine.decider.decision import Decision
 from engine.definitions.models import Schedule, WorkflowDefinition
 from engine.events import Event
+from engine.grants import Grant
 from engine.state import RunState
 
 
@@ -385,6 +386,36 @@ class AwayStore(Protocol):
 
     async def current(self, tenant_id: str, now: datetime) -> list[Away]:
         """Every record of the tenant that has not ended at `now` (started or not yet)."""
+        ...
+
+
+# ---------------------------------------------------------------- standing grants
+
+
+class GrantStore(Protocol):
+    """Standing grants (`engine.grants`), one per granting approval, per tenant."""
+
+    async def put(self, grant: Grant) -> None:
+        """Store `grant`; a grant already stored under its id is kept as it is (idempotent)."""
+        ...
+
+    async def get(self, tenant_id: str, grant_id: str) -> Grant | None: ...
+
+    async def active(
+        self,
+        tenant_id: str,
+        now: datetime,
+        *,
+        requester: str | None = None,
+        tool: str | None = None,
+    ) -> list[Grant]:
+        """The tenant's grants neither expired nor revoked at `now` (optionally only one key's
+        for one tool), the soonest to expire first."""
+        ...
+
+    async def revoke(self, tenant_id: str, grant_id: str, by: str, at: datetime) -> Grant | None:
+        """Revoke an active grant; the grant as it now is, or None when there is none. A grant
+        revoked before keeps its first revocation."""
         ...
 
 

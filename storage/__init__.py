@@ -13,6 +13,7 @@ from storage.audit import SqlAuditStore
 from storage.aways import SqlAwayStore
 from storage.database import create_engine
 from storage.definitions import SqlDefinitionStore
+from storage.grants import SqlGrantStore
 from storage.queues import SqlOutbox, SqlTimerStore
 from storage.runs import SqlRunStore
 from storage.secrets import SqlSecretStore
@@ -31,6 +32,7 @@ class Storage:
         self.outbox = SqlOutbox(engine)
         self.timers = SqlTimerStore(engine)
         self.aways = SqlAwayStore(engine)
+        self.grants = SqlGrantStore(engine)
         self.secrets = SqlSecretStore(engine, secret_key)
         self.audit = SqlAuditStore(engine)
 

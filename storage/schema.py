@@ -212,6 +212,28 @@ aways = Table(
     Index(None, "tenant_id", "until"),
 )
 
+# Standing grants: an approver's "approve, and allow the same for N hours" (`engine.grants`).
+grants = Table(
+    "grants",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("grant_id", Id, nullable=False),  # the granting approval's id
+    Column("requester", String(320), nullable=False),
+    Column("agent", String(200), nullable=False),
+    Column("tool", String(200), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("arguments", Text, nullable=False),  # JSON
+    Column("pattern", Text),  # JSON, or NULL for identical arguments only
+    Column("granted_by", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("revoked_by", String(320)),
+    PrimaryKeyConstraint("tenant_id", "grant_id"),
+    Index(None, "tenant_id", "requester", "tool", "expires_at"),
+    Index(None, "tenant_id", "expires_at"),
+)
+
 timers = Table(
     "timers",
     metadata,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from engine import commands as cmd
 from engine import events as ev
 from engine import forms, principal, templates
+from engine.agent_requests import agent_request, check_edit
 from engine.decider import deadlines, delegation, keys, steps
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy, level_specs
@@ -211,6 +212,9 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
     state = b.step(step.id)
     check_vote(b, step, trigger)
     values = forms.validate_values(step.fields, trigger.fields, decision=trigger.decision)
+    request = agent_request(b.state)
+    if request is not None and trigger.decision == "approve":
+        check_edit(request, values.get("arguments"))  # only the editable arguments may change
     reminder_before = state.next_reminder_at
     b.emit(
         ev.DecisionRecorded(

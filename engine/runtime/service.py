@@ -32,6 +32,7 @@ from engine.errors import (
 )
 from engine.events import Channel, Decision
 from engine.forms import validate_values
+from engine.grants import Grant
 from engine.idempotency import start_hash
 from engine.ports import (
     AppliedDefinition,
@@ -41,6 +42,7 @@ from engine.ports import (
     DeadCommand,
     DefinitionStore,
     Directory,
+    GrantStore,
     KeyedRun,
     Outbox,
     PendingTask,
@@ -61,6 +63,7 @@ from engine.runtime.human_tasks import HumanTasks
 from engine.runtime.ids import IdFactory, UlidFactory
 from engine.runtime.router import ROUTED_COMMANDS, ChannelRouter
 from engine.runtime.schedules import ScheduleService
+from engine.runtime.standing_grants import StandingGrants
 from engine.runtime.timers import TimerService
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets, Seeds
@@ -134,6 +137,7 @@ class Engine(HumanTasks):
         working_hours: WorkingHours | None = None,
         secrets: SecretStore | None = None,
         secret_seeds: Seeds | None = None,
+        grants: GrantStore | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
         # Each tenant's `{{ secrets.NAME }}`: checked when a definition is applied; the http
@@ -177,6 +181,9 @@ class Engine(HumanTasks):
         )
         self._applier.environment = self.environment
         self._applier.commit_hooks.append(self._on_commit)
+        self._grants = StandingGrants(grants, self.clock)
+        if grants is not None:
+            self._applier.listeners.append(self._grants.on_committed)
         self._applier.commit_hooks.append(self._timers.on_commit)
         self._schedules = ScheduleService(
             definitions, timers, self.clock, self.start_run, self._timers.armed
@@ -187,6 +194,7 @@ class Engine(HumanTasks):
     @classmethod
     def from_storage(cls, storage: Stores, **options: Any) -> Engine:
         options.setdefault("secrets", getattr(storage, "secrets", None))
+        options.setdefault("grants", getattr(storage, "grants", None))
         return cls(
             definitions=storage.definitions,
             runs=storage.runs,
@@ -507,6 +515,24 @@ class Engine(HumanTasks):
 
     async def get_run(self, tenant_id: str, run_id: str) -> RunState:
         return await self.runs.load(tenant_id, run_id)
+
+    # ------------------------------------------------------------ standing grants
+
+    async def apply_grant(self, run: RunState) -> tuple[RunState, Grant | None]:
+        """An agent request approved at once by the system when an active standing grant
+        covers it: (the run as it now is, the grant), else (`run`, None)."""
+        grant = await self._grants.covering(run)
+        if grant is None:
+            return run, None
+        return await self._grants.approve(self.decide, run, grant), grant
+
+    async def active_grants(self, tenant_id: str) -> list[Grant]:
+        """The tenant's standing grants in force, the soonest to expire first."""
+        return await self._grants.active(tenant_id)
+
+    async def revoke_grant(self, tenant_id: str, grant_id: str, actor: str) -> Grant:
+        """End a standing grant now (NotFound when there is none)."""
+        return await self._grants.revoke(tenant_id, grant_id, actor)
 
     async def timeline(self, tenant_id: str, run_id: str) -> list[RecordedEvent]:
         return await self.runs.events(tenant_id, run_id)

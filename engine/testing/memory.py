@@ -21,6 +21,7 @@ from engine.commands import Command, Timer
 from engine.cursors import decode_cursor, encode_cursor
 from engine.definitions.models import WorkflowDefinition
 from engine.errors import ConcurrencyConflict, DuplicateRun, NotFound
+from engine.grants import Grant
 from engine.pending import pending_rows
 from engine.ports import (
     AppliedDefinition,
@@ -498,11 +499,49 @@ class MemoryAwayStore:
         )
 
 
+class MemoryGrantStore:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], Grant] = {}
+
+    async def put(self, grant: Grant) -> None:
+        self._rows.setdefault((grant.tenant_id, grant.grant_id), grant)
+
+    async def get(self, tenant_id: str, grant_id: str) -> Grant | None:
+        return self._rows.get((tenant_id, grant_id))
+
+    async def active(
+        self,
+        tenant_id: str,
+        now: datetime,
+        *,
+        requester: str | None = None,
+        tool: str | None = None,
+    ) -> list[Grant]:
+        found = [
+            g
+            for (t, _), g in self._rows.items()
+            if t == tenant_id
+            and g.active(now)
+            and (requester is None or g.requester == requester)
+            and (tool is None or g.tool == tool)
+        ]
+        return sorted(found, key=lambda g: (g.expires_at, g.grant_id))
+
+    async def revoke(self, tenant_id: str, grant_id: str, by: str, at: datetime) -> Grant | None:
+        grant = self._rows.get((tenant_id, grant_id))
+        if grant is None:
+            return None
+        if grant.revoked_at is None:
+            grant = self._rows[(tenant_id, grant_id)] = grant.revoked(by, at)
+        return grant
+
+
 class MemoryStorage:
     """The stores sharing one in-memory database, shaped like `storage.Storage`."""
 
     def __init__(self) -> None:
         self.aways = MemoryAwayStore()
+        self.grants = MemoryGrantStore()
         self.secrets = MemorySecretStore()
         self.definitions = MemoryDefinitionStore()
         self.outbox = MemoryOutbox()
