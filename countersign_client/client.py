@@ -105,6 +105,7 @@ class ApprovalClient:
         editable: Sequence[str] = (),
         callback_url: str | None = None,
         idempotency_key: str | None = None,
+        grant: dict[str, Any] | None = None,
     ) -> Approval:
         """Ask for approval and return at once (status `pending`, or the earlier answer when the
         idempotency key was used before with the same details). Raises `ConflictError` when the
@@ -115,7 +116,9 @@ class ApprovalClient:
         all, majority or a number of approvals; `timeout` (e.g. "30m", seconds or a timedelta)
         with `default_decision` applied when it passes (the request then reports `expired`);
         `fields`: the approver's decision form (workflow form fields); `editable`: argument
-        names an approver may change (recorded); `callback_url`: gets a signed webhook."""
+        names an approver may change (the answer then has `arguments` and `approved_digest`);
+        `grant`: opt in to standing grants, e.g. `{"max_hours": 8}`; `callback_url`: gets a
+        signed webhook."""
         body: dict[str, Any] = {
             "title": title,
             "summary": summary,
@@ -133,6 +136,8 @@ class ApprovalClient:
             body["remind_every"] = _duration(remind_every)
         if callback_url is not None:
             body["callback_url"] = callback_url
+        if grant is not None:
+            body["grant"] = grant
         data = await self._call("POST", "/api/v1/approvals", json=body)
         return Approval.from_json(data)
 

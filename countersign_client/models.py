@@ -39,6 +39,11 @@ class Approval:
     created_at: datetime | None = None
     expires_at: datetime | None = None
     callback_url: str | None = None
+    agent: str = ""
+    arguments: dict[str, Any] | None = None  # as approved, when an approver edited them
+    requested_digest: str = ""
+    approved_digest: str | None = None  # act only on details with this digest
+    granted_by: dict[str, str] | None = None  # the standing grant that approved it at once
 
     @property
     def done(self) -> bool:
@@ -70,6 +75,11 @@ class Approval:
             created_at=_when(data.get("created_at")),
             expires_at=_when(data.get("expires_at")),
             callback_url=data.get("callback_url"),
+            agent=data.get("agent", ""),
+            arguments=data.get("arguments"),
+            requested_digest=data.get("requested_digest", ""),
+            approved_digest=data.get("approved_digest"),
+            granted_by=data.get("granted_by"),
         )
 
 

@@ -92,7 +92,7 @@ from engine.errors import (
 )
 from engine.events import FINAL_STATUSES, Channel, Decision, DecisionRecorded, Event, RunStatus
 from engine.forms import value_problem
-from engine.grants import MAX_GRANT_HOURS, Grant, pattern_problems
+from engine.grants import MAX_GRANT_HOURS, Grant, granted_by, pattern_problems
 from engine.ports import (
     AppliedDefinition,
     Clock,
@@ -225,6 +225,7 @@ __all__ = [
     "digest_of",
     "errors",
     "events",
+    "granted_by",
     "input_rows",
     "json_schema",
     "load_bundle",

@@ -111,7 +111,6 @@ def approval_definition(
             {"id": "editable", "type": "text", "hint": "argument names, comma-separated"},
             {"id": "agent", "type": "text", "hint": "the asking API key's name"},
             {"id": "grant", "type": "multiline", "hint": "standing grant offer (JSON)"},
-            {"id": "granted_by", "type": "text", "hint": "the standing grant that approved"},
         ],
         "steps": [step],
     }

@@ -17,6 +17,7 @@ Pure: the store is `engine.ports.GrantStore`; time is given.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -132,6 +133,26 @@ def covers(grant: Grant, request: AgentRequest, now: datetime) -> bool:
 _MISSING = object()
 
 
+GRANT_REASON = "standing grant {grant_id} (given by {by})"
+_REASON = re.compile(r"^standing grant (\S+) ")
+
+
+def grant_reason(grant: Grant) -> str:
+    """The reason of the system's approval under `grant`; `granted_by` reads it back."""
+    return GRANT_REASON.format(grant_id=grant.grant_id, by=grant.granted_by)
+
+
+def granted_by(run: RunState) -> str | None:
+    """The id of the standing grant that approved `run`, or None."""
+    step = run.steps.get(APPROVAL_STEP)
+    for vote in step.votes if step is not None else []:
+        if vote.actor == "system" and vote.override and vote.decision == "approve":
+            found = _REASON.match(vote.reason)
+            if found:
+                return found.group(1)
+    return None
+
+
 def first_cover(grants: list[Grant], request: AgentRequest, now: datetime) -> Grant | None:
     """The grant that approves `request` (the one expiring last), or None."""
     found = [g for g in grants if covers(g, request, now)]
@@ -144,7 +165,7 @@ def grant_of(run: RunState, tenant_id: str) -> Grant | None:
     request = agent_request(run)
     if request is None or request.grant_offer is None or not request.tool:
         return None
-    if run.inputs.get("granted_by"):
+    if granted_by(run) is not None:
         return None
     outcome = outcome_of(run)
     step = run.steps.get(APPROVAL_STEP)

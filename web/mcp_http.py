@@ -38,7 +38,7 @@ def _caller(ctx: Context) -> Asker:
     key: ApiKey | None = request.scope.get(SCOPE_KEY) if request is not None else None
     if key is None:  # only reachable through the bridge, which authenticates first
         raise ApiError(401, "unauthorized", "send an API key: Authorization: Bearer <key>")
-    return Asker(key.tenant_id, f"api:{key.id}", key.id)
+    return Asker(key.tenant_id, f"api:{key.id}", key.id, key.name)
 
 
 def add_mcp(app: web.Application, deps: ApiDeps, keys: ApiKeyStore) -> None:

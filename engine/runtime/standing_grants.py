@@ -11,7 +11,7 @@ from engine.agent_requests import agent_request
 from engine.approvals import APPROVAL_STEP, APPROVAL_WORKFLOW
 from engine.errors import EngineError, NotFound
 from engine.events import Event, StepCompleted
-from engine.grants import Grant, first_cover, grant_of
+from engine.grants import Grant, first_cover, grant_of, grant_reason
 from engine.ports import Clock, GrantStore
 from engine.state import RunState
 
@@ -51,7 +51,7 @@ class StandingGrants:
     async def approve(self, decide: DecideFn, run: RunState, grant: Grant) -> RunState:
         """`run` approved by the system under `grant` (its reason names the grant and the
         approval that made it). A step already closed is left as it is."""
-        reason = f"standing grant {grant.grant_id} (given by {grant.granted_by})"
+        reason = grant_reason(grant)
         try:
             return await decide(
                 run.tenant_id,

@@ -41,6 +41,7 @@ class Asker:
     tenant_id: str
     actor: str
     key_scope: str
+    agent: str = ""  # the asking API key's name, shown to approvers
 
 
 # Which version of the built-in workflow each request shape was applied as, per engine (a
@@ -107,6 +108,7 @@ async def request_approval(
         raise field_error("details", str(exc)) from exc
     digest = hashlib.sha256(details.encode()).hexdigest()
     approvers = _approvers(req)
+    offer = req.grant if req.grant is not None and req.grant.allow else None
     if req.callback_url is not None:
         try:
             deps.callback_policy.check_host(req.callback_url.host or "")
@@ -118,6 +120,8 @@ async def request_approval(
         default_decision=req.default_decision,
         remind_every=req.remind_every,
         fields=[f.model_dump(mode="json", exclude_none=True) for f in req.fields],
+        editable=bool(req.editable),
+        grant_hours=offer.max_hours if offer is not None else None,
     )
     own_comment = any(f.id == COMMENT_FIELD for f in req.fields)
     version = await _definition_version(deps, asker.tenant_id, source, 0 if own_comment else 1)
@@ -128,6 +132,8 @@ async def request_approval(
         "digest": digest,
         "approvers": approvers,
         "editable": ", ".join(req.editable),
+        "agent": asker.agent,
+        "grant": offer.model_dump_json(exclude_none=True) if offer is not None else "",
     }
     run = await deps.engine.start_run(
         asker.tenant_id,
@@ -145,7 +151,15 @@ async def request_approval(
             f"idempotency key {key!r} was used for a request with other details; "
             "use a new key for new details",
         )
+    if outcome_of(run).status == "pending":
+        run = await _by_grant(deps, run)
     return run
+
+
+async def _by_grant(deps: ApiDeps, run: RunState) -> RunState:
+    """Approved at once when a standing grant covers the request; the run records which."""
+    grant_run, grant = await deps.engine.apply_grant(run)
+    return grant_run if grant is not None else run
 
 
 async def list_approvals(deps: ApiDeps, tenant_id: str, q: ApprovalListQuery) -> ApprovalList:

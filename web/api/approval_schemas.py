@@ -9,19 +9,57 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
 from engine import (
+    AGENT_FIELDS,
     APPROVAL_STEP,
+    ARGUMENTS_FIELD,
+    MAX_GRANT_HOURS,
+    AgentRequest,
     ApprovalStatus,
     Duration,
+    EngineError,
     FormField,
     NOf,
     RunState,
+    StepState,
+    agent_request,
+    approved_details,
+    check_edit,
+    digest_of,
+    granted_by,
     outcome_of,
+    pattern_problems,
     split_list,
 )
 from web.api.schemas import Schema
 
 ArgName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^,\s]+$")]
 Principal = Annotated[str, Field(min_length=1, max_length=320, pattern=r"^[^,\s]+$")]
+
+
+class GrantOffer(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    allow: bool = True
+    max_hours: int = Field(default=8, ge=1, le=MAX_GRANT_HOURS)
+    pattern: dict[str, Any] | None = Field(
+        default=None,
+        description='Per argument: a literal, or a rule `{"any": true}`, `{"prefix": '
+        '"s"}`, `{"glob": "*.csv"}`, `{"one_of": [...]}`, `{"min": n, '
+        '"max": n}`; arguments it does not name must equal the granted ones.',
+    )
+
+    @model_validator(mode="after")
+    def _pattern_rules(self) -> GrantOffer:
+        if self.pattern is not None:
+            problems = pattern_problems(self.pattern)
+            if problems:
+                raise ValueError("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        return self
+
+
+class GrantedBy(Schema):
+    grant_id: str = Field(description="The standing grant's id: the approval that granted it.")
+    approval_id: str
 
 
 class CreateApproval(Schema):
@@ -78,7 +116,14 @@ class CreateApproval(Schema):
     editable: list[ArgName] = Field(
         default_factory=list,
         max_length=50,
-        description="Argument names an approver may edit (recorded; editing comes later).",
+        description="Names in `details.arguments` an approver may edit before approving "
+        "(a Slack modal or the web form); the answer then carries `arguments` and both digests.",
+    )
+    grant: GrantOffer | None = Field(
+        default=None,
+        description="Opt in to standing grants: the approver may approve and allow the same "
+        "tool from the same API key, with the same arguments (or matching `pattern`), for up "
+        "to `max_hours`; such later requests are approved at once by `system`.",
     )
     callback_url: AnyHttpUrl | None = Field(
         default=None, description="Receives a signed `approval.decided` webhook."
@@ -91,6 +136,22 @@ class CreateApproval(Schema):
         "the same key with other details is refused (409). The `Idempotency-Key` header "
         "does the same.",
     )
+
+    @model_validator(mode="after")
+    def _editable_and_grant_need_a_tool(self) -> CreateApproval:
+        arguments = self.details.get("arguments")
+        if self.editable and not isinstance(arguments, dict):
+            raise ValueError("editable needs details.arguments (an object)")
+        missing = [n for n in self.editable if isinstance(arguments, dict) and n not in arguments]
+        if missing:
+            raise ValueError(f"editable names no argument in details.arguments: {missing}")
+        if (
+            self.grant is not None
+            and self.grant.allow
+            and not isinstance(self.details.get("tool"), str)
+        ):
+            raise ValueError("grant needs details.tool (the tool's name)")
+        return self
 
     @model_validator(mode="after")
     def _reminders_before_timeout(self) -> CreateApproval:
@@ -114,6 +175,18 @@ class ApprovalView(Schema):
     )
     approvers: list[str] = Field(description="Who was asked (as requested).")
     editable: list[str]
+    agent: str = Field(description="The name of the API key that asked.")
+    arguments: dict[str, Any] | None = Field(
+        description="The arguments as approved when an approver edited them; else null."
+    )
+    requested_digest: str = Field(description="The digest of `details` as requested.")
+    approved_digest: str | None = Field(
+        description="The digest of the details as approved (with the edited arguments): act "
+        "only on details with this digest. Null unless approved."
+    )
+    granted_by: GrantedBy | None = Field(
+        description="Set when a standing grant approved this request at once."
+    )
     decision: Literal["approve", "reject"] | None = Field(
         description="What applies: the people's decision, or the default on `expired`."
     )
@@ -135,25 +208,51 @@ class ApprovalView(Schema):
             details = json.loads(inputs.get("details") or "{}")
         except ValueError:
             details = {}
+        request = agent_request(run)
+        edited = _edited(request, step) if out.status == "approved" else None
+        digest = str(inputs.get("digest") or "")
+        approved = None
+        if out.status == "approved" and request is not None:
+            approved = digest_of(approved_details(request, edited)) if edited else digest
+        grant_id = granted_by(run)
+        fields = {k: v for k, v in out.fields.items() if k not in AGENT_FIELDS}
         return cls(
             id=run.run_id,
             status=out.status,
             title=str(inputs.get("title") or ""),
             summary=str(inputs.get("summary") or ""),
             details=details if isinstance(details, dict) else {},
-            digest=str(inputs.get("digest") or ""),
+            digest=digest,
             approvers=split_list(inputs.get("approvers")),
             editable=split_list(inputs.get("editable")),
+            agent=str(inputs.get("agent") or ""),
+            arguments=edited,
+            requested_digest=digest,
+            approved_digest=approved,
+            granted_by=GrantedBy(grant_id=grant_id, approval_id=grant_id) if grant_id else None,
             decision=out.decision,
             decided_by=out.decided_by,
             decided_at=out.decided_at,
             comment=out.comment,
-            fields=out.fields,
+            fields=fields,
             reason=out.reason,
             created_at=run.started_at,
             expires_at=step.times_out_at if step is not None and out.status == "pending" else None,
             callback_url=run.callback_url,
         )
+
+
+def _edited(request: AgentRequest | None, step: StepState | None) -> dict[str, Any] | None:
+    """The edited arguments the deciding approval vote carries (the decider checked them)."""
+    if request is None or step is None:
+        return None
+    for vote in step.votes:
+        if vote.decision == "approve" and vote.fields.get(ARGUMENTS_FIELD):
+            try:
+                return check_edit(request, vote.fields[ARGUMENTS_FIELD])
+            except EngineError:
+                return None
+    return None
 
 
 class ApprovalList(Schema):

@@ -55,7 +55,7 @@ async def create_approval(deps: ApiDeps, call: Call) -> Result:
 
 def asker(call: Call) -> Asker:
     """The API key asks: its id scopes idempotency keys."""
-    return Asker(call.tenant_id, api_actor(call), call.key.id)
+    return Asker(call.tenant_id, api_actor(call), call.key.id, call.key.name)
 
 
 @operation(
