@@ -119,8 +119,10 @@ class SlackChannel:
         refs: MessageRefs,
         directory: SlackDirectory,
         hooks: WebHooks,
+        public_url: str | None = None,
     ) -> None:
         self._clients = clients
+        self._public_url = (public_url or "").rstrip("/")  # the web server, for links to runs
         self._engine = engine
         self._refs = refs
         self._directory = directory
@@ -218,7 +220,11 @@ class SlackChannel:
         message = self.message(run, definition, step_id)
         if run.steps[step_id].type == "input":
             return input_card(run, definition, step_id, message, principal)
-        return approval_card(run, definition, step_id, principal, message)
+        return approval_card(run, definition, step_id, principal, message, self.run_url(run.run_id))
+
+    def run_url(self, run_id: str) -> str | None:
+        """The run's page on the web server, when its address is known."""
+        return f"{self._public_url}/runs/{run_id}" if self._public_url else None
 
     async def _request(self, command: RequestApproval | RequestInput) -> Outcome:
         who = command.approver if isinstance(command, RequestApproval) else command.assignee

@@ -198,6 +198,7 @@ class HomeTab:
         for run in runs[:TIMELINES]:
             recent.extend(await self._engine.timeline(tenant_id, run.run_id))
         recent.sort(key=lambda r: r.event.at, reverse=True)
+        grants = [g for g in await self._engine.active_grants(tenant_id) if g.granted_by == user]
         view = home_view(
             tasks[:TASKS_PER_PAGE],
             page=page,
@@ -206,6 +207,7 @@ class HomeTab:
             recent=recent[:EVENTS_SHOWN],
             slas=slas,
             details=details,
+            grants=grants,
         )
         client = await self._clients.for_tenant(tenant_id)
         await client.views_publish(user_id=user, view=view)

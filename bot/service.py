@@ -28,7 +28,7 @@ from bot.directory import SlackDirectory
 from bot.home import HomeRefreshingChannel, HomeTab
 from bot.home_openers import HomeOpeners
 from bot.hooks import WebHooks
-from bot.listeners import actions, commands, events, views
+from bot.listeners import actions, agent_actions, commands, events, views
 from bot.message_refs import MessageRefs
 from bot.oauth import oauth_routes
 from engine import ChannelRouter, EngineApi, EngineError
@@ -197,7 +197,7 @@ async def start_slack(
     home = HomeTab(clients, engine, background, home_openers, refs)
     directory = SlackDirectory(clients)
     hooks = hooks or WebHooks()
-    channel = SlackChannel(clients, engine, refs, directory, hooks)
+    channel = SlackChannel(clients, engine, refs, directory, hooks, config.public_url)
     deps = Deps(
         engine=engine,
         config=config,
@@ -208,7 +208,7 @@ async def start_slack(
         directory=directory,
     )
     app.use(Deduplicator(redis).middleware)
-    for surface in (commands, actions, views, events):
+    for surface in (commands, actions, views, events, agent_actions):
         surface.register(app, deps)
     engine.use_directory(directory)
     router.register("slack", HomeRefreshingChannel(channel, home))

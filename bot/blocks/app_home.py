@@ -12,11 +12,13 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 from slack_sdk.models.views import View
 
 from bot.blocks import ids
+from bot.blocks.agent_card import grant_blocks
 from bot.blocks.kit import VIEW_BLOCKS, context, escape, fit, section, when
 from bot.blocks.run_status import run_line, task_blocks
-from engine import PendingTask, RecordedEvent, RunState, TaskSla, describe
+from engine import Grant, PendingTask, RecordedEvent, RunState, TaskSla, describe
 
 TASKS_PER_PAGE = 20  # three blocks each
+GRANTS_SHOWN = 10
 RUNS_SHOWN = 10
 EVENTS_SHOWN = 30
 
@@ -30,6 +32,7 @@ def home_view(
     recent: Sequence[RecordedEvent],
     slas: Mapping[tuple[str, str], str] | None = None,
     details: Mapping[tuple[str, str], TaskSla] | None = None,
+    grants: Sequence[Grant] = (),
 ) -> View:
     """`tasks` is the page to show (oldest first); `page` numbers it from 0. `slas` gives the
     deadlines line of a task by (run id, step id), `details` its title and summary."""
@@ -52,6 +55,9 @@ def home_view(
         first = page * TASKS_PER_PAGE + 1
         blocks.append(context(f"Showing {first} to {first + len(tasks[:TASKS_PER_PAGE]) - 1}"))
         blocks.append(ActionsBlock(block_id="home_pages", elements=nav))
+    if grants:
+        blocks += [DividerBlock(), HeaderBlock(text="Standing grants you gave")]
+        blocks.extend(grant_blocks(grants[:GRANTS_SHOWN]))
     blocks += [DividerBlock(), HeaderBlock(text="Your runs")]
     if not runs:
         blocks.append(section("You have not started any run yet. Try `/workflow list`."))

@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock
 
 from bot.blocks import ids
+from bot.blocks.agent_card import agent_blocks, agent_buttons
 from bot.blocks.handoffs import handoff_buttons, handoff_lines, question_lines
 from bot.blocks.kit import (
     HEADER_TEXT,
@@ -25,7 +26,18 @@ from bot.blocks.kit import (
     truncate,
     when,
 )
-from engine import ApprovalStep, FormField, RunState, StepState, WorkflowDefinition, step_title
+from engine import (
+    AGENT_FIELDS,
+    ARGUMENTS_FIELD,
+    GRANT_FIELD,
+    ApprovalStep,
+    FormField,
+    RunState,
+    StepState,
+    WorkflowDefinition,
+    agent_request,
+    step_title,
+)
 
 OUTCOME = {
     "approved": ":white_check_mark: *Approved*",
@@ -81,7 +93,15 @@ def _votes(step: StepState) -> str:
             lines.append(f"The system {verb} {when(vote.at)}{why}")
             continue
         note = f" (operator override{why})" if vote.override else ""
-        extra = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vote.fields.items() if v)
+        extra = "; ".join(
+            f"{escape(k)}: {escape(v)}"
+            for k, v in vote.fields.items()
+            if v and k not in AGENT_FIELDS
+        )
+        if vote.fields.get(ARGUMENTS_FIELD):
+            note += " with edited arguments"
+        if vote.fields.get(GRANT_FIELD):
+            note += f" and allowed repeats for {float(vote.fields[GRANT_FIELD]):g}h"
         lines.append(
             f"{mention(vote.actor)} {verb}{note} {when(vote.at)}" + (f": {extra}" if extra else "")
         )
@@ -108,20 +128,31 @@ def approval_card(
     step_id: str,
     approver: str,
     message: str | None = None,
+    run_url: str | None = None,
 ) -> tuple[str, list[Block]]:
-    """(notification text, blocks) of the approval card `approver` sees for the step now."""
+    """(notification text, blocks) of the approval card `approver` sees for the step now. A
+    request from the approvals API shows the agent's tool, arguments, digest and key name
+    (`agent_card`); `run_url` links to the run's web page."""
     step = run.steps[step_id]
     workflow, title = _titles(run, definition, step_id)
+    agent = agent_request(run)
+    heading = str(run.inputs.get("title") or "") if agent else ""
     blocks: list[Block] = [
         HeaderBlock(
-            text=truncate(f"Approval: {definition.title or run.workflow}", HEADER_TEXT),
+            text=truncate(f"Approval: {heading or definition.title or run.workflow}", HEADER_TEXT),
             block_id=ids.card_block_id(run.run_id, step_id),
-        ),
-        section(f"{mention(run.requester)} asks for approval of *{title}* in *{workflow}*."),
+        )
     ]
-    if message:
-        blocks.append(section(escape(message)))
-    blocks.extend(inputs_summary(run, definition))
+    if agent is not None:
+        summary = str(run.inputs.get("summary") or "")
+        blocks.extend(agent_blocks(agent, heading, summary, run_url))
+    else:
+        blocks.append(
+            section(f"{mention(run.requester)} asks for approval of *{title}* in *{workflow}*.")
+        )
+        if message:
+            blocks.append(section(escape(message)))
+        blocks.extend(inputs_summary(run, definition))
     step_def = definition.step(step_id)
     shared_in = (
         step_def.level_channel(step.escalation_level)
@@ -143,18 +174,16 @@ def approval_card(
         pass  # handed on or escalated: `_about` says where it went
     else:
         ref = ids.StepRef(run.run_id, step_id).value()
-        blocks.append(
-            ActionsBlock(
-                block_id="decide",
-                elements=[
-                    ButtonElement(
-                        text="Approve", action_id=ids.APPROVE, value=ref, style="primary"
-                    ),
-                    ButtonElement(text="Reject", action_id=ids.REJECT, value=ref, style="danger"),
-                    *handoff_buttons(ref),
-                ],
-            )
+        buttons = (
+            agent_buttons(agent, ref)
+            if agent is not None
+            else [
+                ButtonElement(text="Approve", action_id=ids.APPROVE, value=ref, style="primary"),
+                ButtonElement(text="Reject", action_id=ids.REJECT, value=ref, style="danger"),
+                *handoff_buttons(ref),
+            ]
         )
+        blocks.append(ActionsBlock(block_id="decide", elements=buttons))
         keep = 1
     if status:
         blocks.insert(len(blocks) - keep, context("\n".join(status)))
