@@ -65,6 +65,12 @@ class Grant:
         return replace(self, revoked_at=at, revoked_by=by)
 
 
+def may_revoke(grant: Grant, actor: str, *, admin: bool) -> bool:
+    """Who may end a grant early: whoever gave it, or an admin (anyone may ask for less
+    trust, but a grant is the approver's word: others ask them or an admin)."""
+    return admin or actor == grant.granted_by
+
+
 def pattern_problems(pattern: Any) -> dict[str, str]:
     """What is wrong with a declared pattern, keyed `pattern.<argument>` (empty when fine)."""
     if not isinstance(pattern, Mapping):

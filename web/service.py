@@ -32,6 +32,7 @@ from web.pages.answers import add_answer_routes
 from web.pages.auth import add_auth_routes
 from web.pages.common import DEPS, PageDeps, page_errors, security_headers
 from web.pages.dashboard import add_dashboard_routes
+from web.pages.grants import add_grant_routes
 from web.pages.link_actions import add_link_action_routes
 from web.pages.links import add_link_routes
 from web.pages.live import HUB, LiveHub, add_live_routes
@@ -190,6 +191,7 @@ async def start_web(
     add_auth_routes(app)
     add_dashboard_routes(app)
     add_task_routes(app)
+    add_grant_routes(app)
     add_live_routes(app)
     add_demo_routes(app)
     add_start_routes(app)

@@ -93,9 +93,10 @@ async def decide(deps: Deps, s: Submission) -> None:
 
 
 async def revoke(c: Click) -> None:
-    """App Home's Revoke on a standing grant (any member who sees it may: the list is the
-    tenant's, and revoking only makes approvals stricter)."""
-    grant = await c.deps.engine.revoke_grant(c.tenant, c.value, c.user)
+    """App Home's Revoke on a standing grant (the engine lets its granter or an admin)."""
+    grant = await c.deps.engine.revoke_grant(
+        c.tenant, c.value, c.user, admin=c.deps.is_admin(c.user)
+    )
     await c.tell(f"Revoked the standing grant for `{grant.tool}` ({grant.agent or 'agent'}).")
     c.deps.home.opened(c.tenant, c.user, 0)
 

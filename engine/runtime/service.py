@@ -530,9 +530,12 @@ class Engine(HumanTasks):
         """The tenant's standing grants in force, the soonest to expire first."""
         return await self._grants.active(tenant_id)
 
-    async def revoke_grant(self, tenant_id: str, grant_id: str, actor: str) -> Grant:
-        """End a standing grant now (NotFound when there is none)."""
-        return await self._grants.revoke(tenant_id, grant_id, actor)
+    async def revoke_grant(
+        self, tenant_id: str, grant_id: str, actor: str, *, admin: bool = False
+    ) -> Grant:
+        """End a standing grant now: whoever gave it or an admin may (NotAllowed with code
+        `not_granter` otherwise; NotFound when there is none)."""
+        return await self._grants.revoke(tenant_id, grant_id, actor, admin=admin)
 
     async def timeline(self, tenant_id: str, run_id: str) -> list[RecordedEvent]:
         return await self.runs.events(tenant_id, run_id)

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 
 from engine.agent_requests import agent_request
 from engine.approvals import APPROVAL_STEP, APPROVAL_WORKFLOW
-from engine.errors import EngineError, NotFound
+from engine.errors import EngineError, NotAllowed, NotFound
 from engine.events import Event, StepCompleted
-from engine.grants import Grant, first_cover, grant_of, grant_reason
+from engine.grants import Grant, first_cover, grant_of, grant_reason, may_revoke
 from engine.ports import Clock, GrantStore
 from engine.state import RunState
 
@@ -74,9 +74,16 @@ class StandingGrants:
             return []
         return await self.store.active(tenant_id, self.clock.now())
 
-    async def revoke(self, tenant_id: str, grant_id: str, by: str) -> Grant:
-        if self.store is None:
+    async def revoke(self, tenant_id: str, grant_id: str, by: str, *, admin: bool) -> Grant:
+        found = await self.store.get(tenant_id, grant_id) if self.store is not None else None
+        if self.store is None or found is None:
             raise NotFound(f"no standing grant {grant_id!r}")
+        if not may_revoke(found, by, admin=admin):
+            raise NotAllowed(
+                "only whoever gave a standing grant, or an admin, can revoke it",
+                code="not_granter",
+                granted_by=found.granted_by,
+            )
         grant = await self.store.revoke(tenant_id, grant_id, by, self.clock.now())
         if grant is None:
             raise NotFound(f"no standing grant {grant_id!r}")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from countersign_client import Approval, ApprovalClient, digest
-from engine import InvalidInput
+from engine import InvalidInput, NotAllowed
 from tests.web.support import OTHER_TENANT, TENANT, Stack
 
 APPROVER = "U0APPROVER"
@@ -101,7 +101,9 @@ async def test_a_revoked_grant_no_longer_applies_and_grants_stay_in_their_tenant
     key = await stack.access.api_keys.create_key(TENANT, "second-agent", stack.clock.now())
     async with ApprovalClient(stack.web.url, key.secret) as second:
         assert (await ask(second, DETAILS)).status == "pending"
-    revoked = await stack.engine.revoke_grant(TENANT, first.id, "UADMIN")
+    with pytest.raises(NotAllowed, match="only whoever gave"):
+        await stack.engine.revoke_grant(TENANT, first.id, "UOTHER")
+    revoked = await stack.engine.revoke_grant(TENANT, first.id, "UADMIN", admin=True)
     assert revoked.revoked_by == "UADMIN"
     assert (await ask(agent, DETAILS)).status == "pending"
 

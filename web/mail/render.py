@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 
+from engine import agent_request
 from web import mrkdwn
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -27,6 +28,18 @@ _text = jinja2.Environment(
 )
 _html.filters["mrkdwn"] = mrkdwn.to_html
 _text.filters["mrkdwn"] = mrkdwn.to_text
+ARGUMENTS_SHOWN = 10_000  # characters of an agent's arguments in a mail; the form page has all
+
+
+def _cut(text: str) -> str:
+    if len(text) <= ARGUMENTS_SHOWN:
+        return text
+    return text[:ARGUMENTS_SHOWN] + "\n… (cut: the decision page shows the full arguments)"
+
+
+for _env in (_html, _text):
+    _env.globals["agent_of"] = agent_request  # an agent's request: tool, arguments, digest, key
+    _env.filters["cut_arguments"] = _cut
 
 
 def render_mail(

@@ -14,12 +14,22 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from engine import AccessStores, Clock, EngineApi, FormField, WebSession, describe, input_rows
+from engine import (
+    AccessStores,
+    Clock,
+    EngineApi,
+    FormField,
+    WebSession,
+    agent_request,
+    describe,
+    input_rows,
+)
 from web import mrkdwn
 from web.boundary import same_secret
 from web.config import WebConfig
 from web.errors import RETRY_AFTER, is_outage
 from web.links import LinkSigner
+from web.pages import agent_forms
 
 log = logging.getLogger("countersign.web")
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -36,6 +46,10 @@ _env.filters["describe"] = describe
 _env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else ""
 _env.filters["mrkdwn"] = mrkdwn.to_html
 _env.globals["input_rows"] = input_rows
+# An agent's approval request (tool, arguments, digest, key name) and its form's parts.
+_env.globals["agent_of"] = agent_request
+_env.globals["grant_choices"] = agent_forms.grant_choices
+_env.filters["arg_json"] = agent_forms.arg_json
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from aiohttp import web
 from engine import EngineError, InvalidInput, NotFound, RunState, RunStatus, WebSession, step_title
 from web.errors import refusal_status
 from web.messages import step_message
+from web.pages.agent_forms import typed_args, with_edits
 from web.pages.common import (
     Refused,
     check_session_csrf,
@@ -213,13 +214,14 @@ async def act(request: web.Request) -> web.Response:
             decision = form.get("decision")
             if decision not in ("approve", "reject"):
                 raise InvalidInput({"decision": "choose Approve or Reject"})
+            chosen = "approve" if decision == "approve" else "reject"
             await d.engine.decide(
                 session.tenant_id,
                 run.run_id,
                 step_id,
                 session.principal,
-                "approve" if decision == "approve" else "reject",
-                values,
+                chosen,
+                with_edits(run, chosen, values, typed_args(form)),
                 channel="web",
             )
     except InvalidInput as exc:
@@ -227,7 +229,7 @@ async def act(request: web.Request) -> web.Response:
             request,
             status=422,
             failed_step=step_id,
-            values=values,
+            values={**values, **typed_args(form)},
             errors=exc.errors,
             error="Some fields need attention.",
         )

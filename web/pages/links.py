@@ -26,6 +26,7 @@ from engine import (
 )
 from web.links import ApprovalClaims, LinkRefused
 from web.messages import step_message
+from web.pages.agent_forms import typed_args, with_edits
 from web.pages.common import (
     Refused,
     check_link_csrf,
@@ -285,13 +286,14 @@ async def use_link(request: web.Request) -> web.Response:
                 claims.tenant_id, claims.run_id, claims.step_id, claims.principal, values, "email"
             )
         else:
+            chosen = "approve" if decision == "approve" else "reject"
             after = await d.engine.decide(
                 claims.tenant_id,
                 claims.run_id,
                 claims.step_id,
                 claims.principal,
-                "approve" if decision == "approve" else "reject",
-                values,
+                chosen,
+                with_edits(checked.run, chosen, values, typed_args(form)),
                 channel="email",
             )
     except InvalidInput as exc:
@@ -302,7 +304,7 @@ async def use_link(request: web.Request) -> web.Response:
             str(form.get("csrf")),
             choice=decision or None,
             status=422,
-            values=values,
+            values={**values, **typed_args(form)},
             errors=exc.errors,
             form_error="Some fields need attention.",
         )
