@@ -18,7 +18,7 @@ from bot.blocks.kit import (
     section,
     truncate,
 )
-from engine import ApprovalStep, InputStep, WorkflowDefinition, principal
+from engine import AGENT_FIELDS, ApprovalStep, InputStep, WorkflowDefinition, principal
 
 
 def _modal(
@@ -77,7 +77,9 @@ def decision_modal(
     """The approver's form for a step with `fields`; a field with `required_on` is required only
     for that decision (e.g. a reason to reject)."""
     blocks: list[Block] = [
-        input_block(f, required=f.required or f.required_on == decision) for f in step.fields
+        input_block(f, required=f.required or f.required_on == decision)
+        for f in step.fields
+        if f.id not in AGENT_FIELDS  # an agent's edits and grant: the agent modal's own
     ]
     verb = "Approve" if decision == "approve" else "Reject"
     return _modal(
