@@ -95,6 +95,17 @@ def build_server(
             str | None,
             Field(description="E.g. your tool-call id: the same key returns the same request."),
         ] = None,
+        editable: Annotated[
+            list[str] | None,
+            Field(description="Names in details.arguments the approver may edit before approving."),
+        ] = None,
+        grant: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description='Opt in to standing grants, e.g. {"max_hours": 8}: the approver may '
+                "allow the same call for that long, and repeats are then approved at once."
+            ),
+        ] = None,
         wait: Wait = None,
     ) -> ApprovalView:
         """Ask people to approve something; answers the request (status `pending` unless it
@@ -110,6 +121,8 @@ def build_server(
             "default_decision": default_decision,
             "remind_every": remind_every,
             "fields": fields or [],
+            "editable": editable or [],
+            "grant": grant,
             "idempotency_key": idempotency_key,
         }
         req = _parse(CreateApproval, body, "arguments")
