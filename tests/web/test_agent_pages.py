@@ -113,3 +113,21 @@ async def test_the_run_page_approves_with_a_grant_and_the_grants_page_revokes_it
             assert r.status == 200 and "No standing grant is in force" in await r.text()
     assert not (await agent.request_approval("Later", details=DETAILS, approvers=[BOB])).approved
     assert await stack.engine.active_grants(TENANT) == []
+
+
+async def test_long_arguments_are_cut_in_the_mail_and_whole_on_the_page(
+    stack: Stack, agent: ApprovalClient
+) -> None:
+    query = "é&" * 8000  # 16,000 characters
+    await agent.request_approval(
+        "Search", details={"tool": "search", "arguments": {"q": query}}, approvers=[ANA]
+    )
+    await stack.engine.run_until_idle()
+    mail = mail_text(stack)
+    assert "(cut: the decision page shows the full arguments)" in mail
+    assert query not in mail and query[:5000] in mail
+    form_url = re.search(r"Form:\s+(\S+)", mail)
+    assert form_url
+    async with stack.client() as browser, browser.get(stack.path(form_url.group(1))) as r:
+        page = await r.text()
+    assert query.replace("&", "&amp;") in page
