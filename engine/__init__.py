@@ -9,6 +9,7 @@ stores for tests are in `engine.testing`, which production code never imports.
 
 from engine import commands, errors, events, principal, templates
 from engine.access import AccessStores, ApiKey, ApiKeyStore, WebSession, new_token
+from engine.actor import Actor
 from engine.api import EngineApi
 from engine.approvals import (
     APPROVAL_STEP,
@@ -16,7 +17,6 @@ from engine.approvals import (
     COMMENT_FIELD,
     ApprovalStatus,
     approval_definition,
-    asked_by,
     outcome_of,
     split_list,
 )
@@ -119,6 +119,7 @@ __all__ = [
     "FINAL_STATUSES",
     "PURGED",
     "AccessStores",
+    "Actor",
     "AnswerDelivered",
     "ApiKey",
     "ApiKeyStore",
@@ -192,7 +193,6 @@ __all__ = [
     "WorkflowDisabled",
     "WorkingHours",
     "approval_definition",
-    "asked_by",
     "check_secret_name",
     "checkpoint_problems",
     "commands",

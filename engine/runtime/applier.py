@@ -108,6 +108,8 @@ class RunApplier:
         cache_size: int = 10_000,
         latest_ttl: float = 2.0,
         command_lease: timedelta | None = None,
+        environment: Environment | None = None,
+        commit_hooks: Sequence[CommitHook] = (),
     ) -> None:
         self.definitions = definitions
         self.runs = runs
@@ -116,7 +118,7 @@ class RunApplier:
         self.clock = clock
         self.max_attempts = max_attempts
         self.listeners: list[Listener] = []
-        self.commit_hooks: list[CommitHook] = []
+        self.commit_hooks: list[CommitHook] = list(commit_hooks)
         self._locks = _RunLocks()
         self._group = GroupCommitter(runs)
         self._states: OrderedDict[RunKey, RunState] = OrderedDict()
@@ -127,7 +129,7 @@ class RunApplier:
         self._definitions: dict[tuple[str, str, int], WorkflowDefinition] = {}
         self._latest: dict[tuple[str, str], tuple[float, StoredDefinition]] = {}
         self.latest_ttl = latest_ttl
-        self.environment: Environment | None = None  # working hours, zones, out of office
+        self.environment = environment  # working hours, zones, out of office
         # Set: commands are queued already claimed by this process for this long, and handed
         # straight to its dispatcher by a commit hook (no claim round trip).
         self.command_lease = command_lease

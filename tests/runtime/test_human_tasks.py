@@ -194,7 +194,7 @@ async def test_out_of_office_window_and_delegation(
     await engine.run_until_idle()
     assert ("email:ann@example.com", "delegated") in channel.take()
     state = await engine.delegate(
-        TENANT, inside.run_id, "ok", "UADMIN", "UZED", admin=True, from_="UDEP"
+        TENANT, inside.run_id, "ok", "UADMIN", "UZED", admin=True, reassign=True, from_="UDEP"
     )
     kinds = [(d.from_, d.to, d.by, d.kind) for d in state.steps["ok"].delegations]
     assert kinds[-1] == ("UDEP", "UZED", "UADMIN", "reassign")

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from engine import EngineError, InvalidInput, WebSession, principal
+from engine import Actor, EngineError, InvalidInput, WebSession, principal
 from web.pages.common import (
     Refused,
     check_session_csrf,
@@ -63,6 +63,8 @@ async def _act(
         await action(session, run.run_id, form)
     except EngineError as exc:
         status = 422 if isinstance(exc, InvalidInput) else 409
+        if exc.code == "not_admin":
+            status = 403
         message = exc.message
         if isinstance(exc, InvalidInput) and exc.errors:
             message = "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
@@ -72,26 +74,25 @@ async def _act(
 
 
 async def _hand_over(request: web.Request, *, admin: bool) -> web.Response:
-    """Delegate (an approver hands their part on) or, for an admin (the ADMINS setting),
-    reassign someone's part of a waiting step to another person."""
+    """Delegate (an approver hands their part on) or (`admin`) reassign someone's part of a
+    waiting step to another person, which the engine allows an admin (the ADMINS setting)."""
     step_id = request.match_info["step_id"]
     what = "reassign" if admin else "delegate"
 
     async def action(session: WebSession, run_id: str, form: MultiDictProxy[Any]) -> None:
-        if admin and not deps(request).config.is_admin(session.tenant_id, session.principal):
-            raise web.HTTPForbidden(text="Only an admin can reassign a request.")
         to = principal_of(str(form.get("to", "")))
         if not to:
             raise InvalidInput({"to": f"name the person to {what} to (user id or email)"})
+        # The session's role; the engine refuses a reassign to anyone not an admin.
+        is_admin = deps(request).config.is_admin(session.tenant_id, session.principal)
         await deps(request).engine.delegate(
             session.tenant_id,
             run_id,
             step_id,
-            session.principal,
+            Actor(session.principal, "web", is_admin),
             to,
             reason=str(form.get("reason", "")).strip()[:2000],
-            channel="web",
-            admin=admin,
+            reassign=admin,
             from_=(str(form.get("from", "")).strip() or None) if admin else None,
         )
 
