@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from engine import Actor, EngineError, InvalidInput, WebSession, principal
+from web.errors import refusal_status
 from web.pages.common import (
     Refused,
     check_session_csrf,
@@ -53,8 +54,8 @@ async def _act(
 ) -> web.Response:
     """Check the session and CSRF token, then run `action(session, run id, form)`. A refusal
     re-renders the run page with form `form_id` showing what was typed into `fields` and why
-    (422 for bad input, 409 when the run or step does not allow it); success goes back to
-    the run page at `anchor`."""
+    (its status by the refusal's code, as the API gives it: 422 bad input, 403 not allowed, 409
+    not waiting or already done); success goes back to the run page at `anchor`."""
     session = await require_session(request)
     run = await load_visible_run(request, session)
     form = await request.post()
@@ -62,9 +63,7 @@ async def _act(
     try:
         await action(session, run.run_id, form)
     except EngineError as exc:
-        status = 422 if isinstance(exc, InvalidInput) else 409
-        if exc.code == "not_admin":
-            status = 403
+        status = refusal_status(exc)  # as the API and the decision form answer the same code
         message = exc.message
         if isinstance(exc, InvalidInput) and exc.errors:
             message = "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
