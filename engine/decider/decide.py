@@ -20,6 +20,7 @@ from engine.decider import (
     human,
     keys,
     questions,
+    starts,
     steps,
 )
 from engine.decider.context import Builder, start_context
@@ -45,7 +46,7 @@ def decide(
     if isinstance(trigger, tr.StartRun):
         if state is not None:
             return Decision()  # the run exists: starting it again changes nothing
-        b = Builder(definition, None, now, env)
+        b = Builder(definition, None, now, env, starts.start)
         context = start_context(
             trigger.run_id, definition.name, trigger.version, trigger.requester, trigger.inputs
         )
@@ -67,7 +68,7 @@ def decide(
         return b.finish()
     if state is None:
         raise NotFound("no such run")
-    b = Builder(definition, state, now, env)
+    b = Builder(definition, state, now, env, starts.start)
     match trigger:
         case tr.Decide():
             _decide(b, trigger)
@@ -113,7 +114,7 @@ def refusal(
     type into the form is not checked: a channel asks this before it shows the form)."""
     if state is None:
         raise NotFound("no such run")
-    b = Builder(definition, state, now, env)
+    b = Builder(definition, state, now, env, starts.start)
     match trigger:
         case tr.Decide():
             _decide(b, trigger, record=False)
