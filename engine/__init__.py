@@ -104,6 +104,7 @@ from engine.runtime.human_tasks import principal as person
 from engine.runtime.router import ChannelRouter
 from engine.runtime.service import Engine, RuntimeSettings
 from engine.schedules import ScheduleInfo
+from engine.secrets import Secrets
 from engine.secrets import check_name as check_secret_name
 from engine.state import Delegation, Question, RunState, StepState
 from engine.templates import mrkdwn_escape, render
@@ -176,6 +177,7 @@ __all__ = [
     "RuntimeSettings",
     "ScheduleInfo",
     "SecretUnreadable",
+    "Secrets",
     "SendNotification",
     "StepNotPending",
     "StepState",

@@ -120,13 +120,13 @@ class Engine:
         scheduler: Any = None,  # an APScheduler AsyncIOScheduler; one is created when None
         settings: RuntimeSettings | None = None,
         working_hours: WorkingHours | None = None,
-        secrets: SecretStore | None = None,
+        secrets: SecretStore | Secrets | None = None,
         secret_seeds: Seeds | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
         # Each tenant's `{{ secrets.NAME }}`: checked when a definition is applied; the http
-        # handler reads them at dispatch.
-        self.secrets = Secrets(secrets, secret_seeds)
+        # handler reads them at dispatch (given built, when the composition root shares them).
+        self.secrets = secrets if isinstance(secrets, Secrets) else Secrets(secrets, secret_seeds)
         self.clock: Clock = clock or SystemClock()
         self.definitions = definitions
         self.runs = runs
