@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.away import Away
 from engine.commands import Timer
 from engine.events import Channel, Decision
 
@@ -80,6 +81,9 @@ class Delegate(TriggerBase):
     from_: str | None = None
     reassign: bool = False
     admin: bool = False  # the actor is an admin (a reassign needs one)
+    # `to`'s out-of-office as stored when asked (read fresh by the runtime): someone away
+    # cannot be handed a request.
+    to_away: Away | None = None
     reason: str = ""
     channel: Channel = "api"
 

@@ -135,6 +135,16 @@ def check(b: Builder, step: HumanStep, trigger: Delegate) -> tuple[str, str]:
     if found is None or not found.is_person:
         raise InvalidInput({"to": f"{trigger.to!r} is not {principal.expected(principal.PEOPLE)}"})
     to = found.id
+    away = trigger.to_away
+    if away is not None and away.user == to and away.covers(b.now):
+        raise NotAllowed(
+            f"{to} is away until {away.until:%Y-%m-%d %H:%M} UTC; "
+            f"{away.delegate} stands in for them",
+            code="away",
+            to=to,
+            until=away.until,
+            stand_in=away.delegate,
+        )
     if to == from_:
         raise InvalidInput({"to": "choose someone else than the person it is with now"})
     if to in state.approvers:

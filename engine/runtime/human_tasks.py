@@ -12,7 +12,7 @@ from engine import principal as principals
 from engine.actor import Actor, identify
 from engine.away import Away
 from engine.decider import rights
-from engine.errors import InvalidInput, NotAllowed
+from engine.errors import InvalidInput
 from engine.ports import RunStore, TaskSla
 from engine.runtime.applier import RunApplier, Work
 from engine.runtime.environment import Environment
@@ -59,15 +59,11 @@ class HumanTasks:
         (an admin's) moves `from_`'s part (default: the one person the step waits on). Someone
         out of office cannot be handed a request."""
         target = principal(to, "to")
-        away = await self.away_of(tenant_id, target)
-        if away is not None and away.covers(self._applier.clock.now()):
-            raise NotAllowed(
-                f"{target} is away until {_day(away.until)}; {away.delegate} stands in for them",
-                code="away",
-            )
         trigger = self.delegate_trigger(
             step_id, actor, target, channel, admin, reassign, from_, reason
         )
+        # The decider refuses someone away; their record is read here, fresh.
+        trigger = trigger.model_copy(update={"to_away": await self.away_of(tenant_id, target)})
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     @staticmethod

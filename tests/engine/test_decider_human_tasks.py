@@ -362,3 +362,15 @@ def test_a_comment_question_or_answer_no_store_can_keep_is_refused(text: str) ->
             run.do(trigger)
         assert list(refused.value.errors) == ["text"]
     assert len(run.events) == before
+
+
+def test_someone_away_cannot_be_handed_a_request_before_or_after_they_may() -> None:
+    run = Run(approval(approvers=["U1", "U2"], policy="all"))
+    away = Away("T1", "U7", "U8", T0 - timedelta(days=1), T0 + timedelta(days=2))
+    with pytest.raises(NotAllowed) as refused:
+        run.do(tr.Delegate(step_id="ok", actor="U1", to="U7", to_away=away))
+    assert refused.value.code == "away" and refused.value.facts["stand_in"] == "U8"
+    assert not run.run.steps["ok"].delegations
+    later = Away("T1", "U7", "U8", T0 + timedelta(days=1), T0 + timedelta(days=2))
+    run.do(tr.Delegate(step_id="ok", actor="U1", to="U7", to_away=later))  # not away yet
+    assert [d.to for d in run.run.steps["ok"].delegations] == ["U7"]
