@@ -109,7 +109,6 @@ class RunApplier:
         latest_ttl: float = 2.0,
         command_lease: timedelta | None = None,
         environment: Environment | None = None,
-        commit_hooks: Sequence[CommitHook] = (),
     ) -> None:
         self.definitions = definitions
         self.runs = runs
@@ -118,7 +117,7 @@ class RunApplier:
         self.clock = clock
         self.max_attempts = max_attempts
         self.listeners: list[Listener] = []
-        self.commit_hooks: list[CommitHook] = list(commit_hooks)
+        self.commit_hooks: list[CommitHook] = []
         self._locks = _RunLocks()
         self._group = GroupCommitter(runs)
         self._states: OrderedDict[RunKey, RunState] = OrderedDict()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast, get_args
@@ -150,7 +150,6 @@ class Engine:
             self.clock,
             max_attempts=s.max_attempts,
             environment=self.environment,
-            commit_hooks=[self._on_commit],
         )
         self._dispatcher = Dispatcher(
             outbox,
@@ -174,6 +173,9 @@ class Engine:
             sweep_every=s.sweep_every,
             fire_schedules=self._schedules.fire,
         )
+        # After each commit: its commands straight to this process's dispatcher, its timers to
+        # the wake-ups (both hold the applier, so they are hooked to it once built).
+        self._applier.commit_hooks += (self._dispatcher.hand_off, self._timers.on_commit)
         # Delegation, out of office, questions, comments and the SLA view.
         self._tasks = HumanTasks(self._applier, runs, self.environment)
         self._workers: list[asyncio.Task[None]] = []
@@ -209,13 +211,6 @@ class Engine:
 
     def unsubscribe(self, listener: Listener) -> None:
         self._applier.listeners.remove(listener)
-
-    def _on_commit(self, changes: Sequence[RunChange]) -> None:
-        """After each commit: its commands to this process's dispatcher, its timers to the
-        wake-ups."""
-        if any(change.decision.commands for change in changes):
-            self._dispatcher.hand_off(changes)
-        self._timers.on_commit(changes)
 
     # ------------------------------------------------------------ lifecycle
 
