@@ -75,7 +75,7 @@ def test_each_refusal_is_one_line_worded_by_its_code(
 
 INPUT_WORDING = {
     "not_assignee": "as U0EVE: you are not the assignee of this step",
-    "closed": "U0ANN already filled in step form of {run}; nothing changed",
+    "closed": "{run}: step form is not waiting for input (it is completed)",
 }
 
 
@@ -88,10 +88,10 @@ def test_each_input_refusal_is_one_line_worded_by_its_code(
     assert cli(capsys, "workflows", "apply", str(flow))[0] == 0
     _, out, _ = cli(capsys, "--json", "runs", "start", "gate-input", "--as", "U0REQ")
     run_id = json.loads(out)["run_id"]
-    submit = ("runs", "submit", run_id, "form", "-f", "ticket=CHG-1", "--as")
+    submit = ("runs", "submit", run_id, "form", "--as")
     if case.submitted:
-        assert cli(capsys, *submit, PEOPLE.a)[0] == 0
-    code, _, err = cli(capsys, *submit, getattr(PEOPLE, case.actor))
+        assert cli(capsys, *submit, PEOPLE.a, "-f", "ticket=CHG-1")[0] == 0
+    code, _, err = cli(capsys, *submit, getattr(PEOPLE, case.actor), "-f", "ticket=CHG-2")
     assert code == 1
     assert err.strip() == "error: " + INPUT_WORDING[case.code].format(run=run_id)
     _, out, _ = cli(capsys, "--json", "runs", "show", run_id)
