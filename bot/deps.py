@@ -14,7 +14,7 @@ from bot.config import SlackConfig
 from bot.directory import SlackDirectory
 from bot.home import HomeTab
 from bot.hooks import WebHooks
-from engine import EngineApi
+from engine import Actor, EngineApi
 
 
 @dataclass
@@ -29,6 +29,10 @@ class Deps:
 
     def is_admin(self, user: str) -> bool:
         return user in self.config.admins
+
+    def actor(self, user: str) -> Actor:
+        """`user` acting from Slack, with their role: the engine judges what it allows."""
+        return Actor(user, "slack", self.is_admin(user))
 
 
 async def tell(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:

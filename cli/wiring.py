@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cli.problems import OperatorError, database_problem, listen_problem
 from cli.settings import DEFAULT_DATABASE_URL, Settings
-from engine import Engine, RuntimeSettings, principal
+from engine import Engine, RuntimeSettings, Secrets, principal
 from outbound.http import HttpHandler
 from storage import Storage, open_storage
 from web.config import WebConfig
@@ -117,17 +117,19 @@ async def _core(settings: Settings) -> Components:
         timer_lease=timedelta(seconds=settings.timer_lease_seconds),
     )
     try:
+        # The http steps read the same secrets the engine checks definitions against.
+        tenant_secrets = Secrets(storage.secrets, settings.seeded_secrets())
+        http = HttpHandler(secrets=tenant_secrets, allowed_hosts=settings.outbound_allowed_hosts)
         engine = Engine.from_storage(
             storage,
             settings=runtime,
             working_hours=settings.working_time(),
-            secret_seeds=settings.seeded_secrets(),
+            secrets=tenant_secrets,
+            handlers={"call_http": http},
         )
     except BaseException:  # e.g. a bad secret name in the settings
         await storage.close()
         raise
-    http = HttpHandler(secrets=engine.secrets, allowed_hosts=settings.outbound_allowed_hosts)
-    engine.register("call_http", http)
     parts = Components(settings, storage, engine, http, settings.tenant)
     if settings.redis_url:
         _connect_redis(parts, settings.redis_url)

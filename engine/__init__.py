@@ -9,6 +9,7 @@ stores for tests are in `engine.testing`, which production code never imports.
 
 from engine import commands, errors, events, principal, templates
 from engine.access import AccessStores, ApiKey, ApiKeyStore, WebSession, new_token
+from engine.actor import Actor
 from engine.agent_requests import (
     AGENT_FIELDS,
     AgentRequest,
@@ -28,7 +29,6 @@ from engine.approvals import (
     GRANT_FIELD,
     ApprovalStatus,
     approval_definition,
-    asked_by,
     outcome_of,
     split_list,
 )
@@ -118,6 +118,7 @@ from engine.runtime.human_tasks import principal as person
 from engine.runtime.router import ChannelRouter
 from engine.runtime.service import Engine, RuntimeSettings
 from engine.schedules import ScheduleInfo
+from engine.secrets import Secrets
 from engine.secrets import check_name as check_secret_name
 from engine.state import Delegation, Question, RunState, StepState
 from engine.templates import mrkdwn_escape, render
@@ -137,6 +138,7 @@ __all__ = [
     "MAX_GRANT_HOURS",
     "PURGED",
     "AccessStores",
+    "Actor",
     "AgentRequest",
     "AnswerDelivered",
     "ApiKey",
@@ -196,6 +198,7 @@ __all__ = [
     "RuntimeSettings",
     "ScheduleInfo",
     "SecretUnreadable",
+    "Secrets",
     "SendNotification",
     "StepNotPending",
     "StepState",
@@ -215,7 +218,6 @@ __all__ = [
     "agent_request",
     "approval_definition",
     "approved_details",
-    "asked_by",
     "check_edit",
     "check_secret_name",
     "checkpoint_problems",

@@ -4,6 +4,13 @@ The decider judges every right from it; channels only say who is asking."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast, get_args
+
+from engine import principal
+from engine.errors import InvalidInput
+from engine.events import Channel
+
+CHANNELS = get_args(Channel)
 
 
 @dataclass(frozen=True)
@@ -11,3 +18,17 @@ class Actor:
     who: str  # a principal: a Slack user id, an email address, "system"...
     channel: str = "api"
     admin: bool = False
+
+
+def channel_of(channel: str) -> Channel:
+    """`channel` as the events record it; InvalidInput for a channel nobody knows."""
+    if channel not in CHANNELS:
+        raise InvalidInput({"channel": f"{channel!r} is not one of {', '.join(CHANNELS)}"})
+    return cast(Channel, channel)
+
+
+def identify(actor: str | Actor, channel: str, admin: bool) -> tuple[str, Channel, bool]:
+    """(principal, channel, admin) of an `Actor`, or of a bare principal with the arguments."""
+    if isinstance(actor, Actor):
+        return principal.canonical(actor.who), channel_of(actor.channel), actor.admin
+    return principal.canonical(actor), channel_of(channel), admin

@@ -49,8 +49,18 @@ class EngineApi(Protocol):
     # ------------------------------------------------------------ definitions
 
     async def apply_definition(
-        self, tenant_id: str, text: str, filename: str | None = None
-    ) -> AppliedDefinition: ...
+        self,
+        tenant_id: str,
+        text: str,
+        filename: str | None = None,
+        actor: Actor | None = None,
+    ) -> AppliedDefinition:
+        """A new version of a workflow; a person (`actor`) must be an admin (`not_admin`)."""
+        ...
+
+    def may_define(self, actor: Actor) -> None:
+        """Refuse (`not_admin`) `actor` who may not define workflows: ask before a form."""
+        ...
 
     async def get_definition(
         self, tenant_id: str, name: str, version: int | None = None
@@ -88,6 +98,7 @@ class EngineApi(Protocol):
         override: bool = False,
         reason: str = "",
         admin: bool = False,
+        proxy: str | None = None,
     ) -> RunState: ...
 
     async def may_decide(
@@ -135,6 +146,12 @@ class EngineApi(Protocol):
         admin: bool = False,
     ) -> RunState: ...
 
+    async def may_cancel(
+        self, tenant_id: str, run_id: str, actor: str | Actor, channel: str = "api"
+    ) -> RunState:
+        """The run, when `actor` may cancel it now; the refusal otherwise. Records nothing."""
+        ...
+
     async def get_run(self, tenant_id: str, run_id: str) -> RunState: ...
 
     async def timeline(self, tenant_id: str, run_id: str) -> list[RecordedEvent]: ...
@@ -162,14 +179,36 @@ class EngineApi(Protocol):
         tenant_id: str,
         run_id: str,
         step_id: str,
-        actor: str,
+        actor: str | Actor,
         to: str,
         *,
         reason: str = "",
         channel: str = "api",
         admin: bool = False,
+        reassign: bool = False,
         from_: str | None = None,
-    ) -> RunState: ...
+    ) -> RunState:
+        """`actor` hands their part on to `to`; a `reassign` (an admin's only) moves `from_`'s
+        part (default: the one person the step waits on)."""
+        ...
+
+    async def may_delegate(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        channel: str = "api",
+    ) -> RunState:
+        """The run, when `actor` may hand their part of the step on now; else the refusal."""
+        ...
+
+    async def may_reassign(
+        self, tenant_id: str, run_id: str, step_id: str, actor: Actor
+    ) -> RunState:
+        """The run, when `actor` (an admin) may reassign a part of the step now; else the
+        refusal (`not_admin` for anyone else)."""
+        ...
 
     async def set_away(
         self,
@@ -179,10 +218,17 @@ class EngineApi(Protocol):
         *,
         until: datetime,
         starts: datetime | None = None,
-        actor: str | None = None,
-    ) -> Away: ...
+        actor: str | Actor | None = None,
+    ) -> Away:
+        """With an `Actor` who is not an admin, only their own out-of-office (`not_admin`)."""
+        ...
 
-    async def clear_away(self, tenant_id: str, user: str) -> None: ...
+    async def clear_away(self, tenant_id: str, user: str, actor: Actor | None = None) -> None: ...
+
+    def may_change_away(self, actor: Actor, user: str, *, ending: bool = False) -> None:
+        """Refuse (`not_admin`) `actor` who may not set (`ending`: end) `user`'s
+        out-of-office: anyone their own, an admin anyone's."""
+        ...
 
     async def apply_grant(self, run: RunState) -> tuple[RunState, Grant | None]: ...
 
@@ -199,11 +245,22 @@ class EngineApi(Protocol):
         tenant_id: str,
         run_id: str,
         step_id: str,
-        actor: str,
+        actor: str | Actor,
         question: str,
         *,
         channel: str = "api",
     ) -> RunState: ...
+
+    async def may_ask(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        channel: str = "api",
+    ) -> RunState:
+        """The run, when `actor` may ask the requester about the step now; else the refusal."""
+        ...
 
     async def answer(
         self,
@@ -211,17 +268,30 @@ class EngineApi(Protocol):
         run_id: str,
         step_id: str,
         question_id: str,
-        actor: str,
+        actor: str | Actor,
         text: str,
         *,
         channel: str = "api",
     ) -> RunState: ...
 
+    async def may_answer(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        question_id: str,
+        actor: str | Actor,
+        channel: str = "api",
+    ) -> RunState:
+        """The run, when `actor` may answer the question now; else the refusal
+        (`already_answered`, `not_asked`, `closed`)."""
+        ...
+
     async def comment(
         self,
         tenant_id: str,
         run_id: str,
-        actor: str,
+        actor: str | Actor,
         text: str,
         *,
         step_id: str | None = None,

@@ -157,12 +157,6 @@ def outcome_of(run: RunState) -> ApprovalOutcome:
     )
 
 
-def asked_by(run: RunState, requester: str) -> bool:
-    """True when `run` is an approval request that `requester` asked for: they may not decide
-    it, not even on an approver's behalf."""
-    return run.workflow == APPROVAL_WORKFLOW and run.requester == requester
-
-
 def split_list(text: str | None) -> list[str]:
     """A comma-separated input (approvers, editable names) as a list."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]

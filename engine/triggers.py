@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.away import Away
 from engine.commands import Timer
 from engine.events import Channel, Decision
 
@@ -38,6 +39,9 @@ class Decide(TriggerBase):
     override: bool = False
     reason: str = ""
     admin: bool = False  # the actor is an admin (an override needs one)
+    # Who passed the decision on for `actor` (an API key deciding on an approver's behalf),
+    # when not the actor: the one who asked for an approval may not decide it this way either.
+    proxy: str | None = None
 
 
 class SubmitInput(TriggerBase):
@@ -66,15 +70,20 @@ class Cancel(TriggerBase):
 
 
 class Delegate(TriggerBase):
-    """Move `from_`'s part of a waiting step to `to`. Not admin: `actor` hands on their own part
-    (`from_` is the actor). Admin (kind "reassign"): `from_` None means the only approver."""
+    """Move `from_`'s part of a waiting step to `to`. A delegation: `actor` hands on their own
+    part (`from_` is the actor). A `reassign` (an admin's only): `from_` None means the only
+    person the step waits on."""
 
     type: Literal["delegate"] = "delegate"
     step_id: str
     actor: str
     to: str
     from_: str | None = None
-    admin: bool = False
+    reassign: bool = False
+    admin: bool = False  # the actor is an admin (a reassign needs one)
+    # `to`'s out-of-office as stored when asked (read fresh by the runtime): someone away
+    # cannot be handed a request.
+    to_away: Away | None = None
     reason: str = ""
     channel: Channel = "api"
 

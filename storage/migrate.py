@@ -20,10 +20,10 @@ SCRIPTS = Path(__file__).parent / "migrations"
 def full_metadata() -> MetaData:
     """The metadata with every table: adapters (web access, Slack installations) declare their
     tables in their own `storage` modules, which register on import."""
-    import storage
     from storage.schema import metadata
 
-    for module in pkgutil.iter_modules(storage.__path__):
+    # The package's modules by their files (not `storage.__path__`: the package imports this).
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.name != "migrations":
             importlib.import_module(f"storage.{module.name}")
     return metadata

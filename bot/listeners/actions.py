@@ -31,7 +31,7 @@ from bot.blocks.modals import (
 from bot.channel import SlackChannel
 from bot.deps import Deps, tell, tenant_of
 from bot.listeners import bind
-from bot.refusals import refusal_text
+from bot.refusals import answer_text, handoff_text, reassign_text, refusal_text
 from engine import (
     ApprovalStep,
     Decision,
@@ -104,23 +104,15 @@ async def _open_input(c: Click) -> None:
     await c.open(input_modal(step_def, run.run_id, message, title))
 
 
-async def _waiting_on_clicker(c: Click, ref: ids.StepRef) -> tuple[RunState, str] | None:
-    """The run and the step's title when the step still waits on the clicker; else tells
-    them why not and returns None."""
-    run = await c.deps.engine.get_run(c.tenant, ref.run_id)
-    step = run.steps.get(ref.step_id)
-    if step is None:
-        raise EngineError(f"run {ref.run_id} has no step {ref.step_id}")
-    if step.status != "waiting":
-        await c.tell(f"This request is closed ({step.outcome or step.status}); nothing to do.")
-        return None
-    if c.user not in step.approvers:
-        await c.tell(
-            "This request is not waiting on you, so you cannot hand it on or ask about it."
-        )
-        return None
-    if any(v.actor == c.user for v in step.votes):
-        await c.tell("You already decided this; nothing to hand on.")
+async def _waiting_on_clicker(
+    c: Click, ref: ids.StepRef, may: Callable[..., Awaitable[RunState]]
+) -> tuple[RunState, str] | None:
+    """The run and the step's title when the engine (`may`: may_delegate or may_ask) lets
+    the clicker act on the step; else tells them why not and returns None."""
+    try:
+        run = await may(c.tenant, ref.run_id, ref.step_id, c.user, "slack")
+    except EngineError as refused:
+        await c.tell(handoff_text(refused))
         return None
     stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
     return run, step_title(stored.definition, run, ref.step_id)
@@ -128,14 +120,14 @@ async def _waiting_on_clicker(c: Click, ref: ids.StepRef) -> tuple[RunState, str
 
 async def _open_delegate(c: Click) -> None:
     ref = ids.StepRef.parse(c.value)
-    found = await _waiting_on_clicker(c, ref)
+    found = await _waiting_on_clicker(c, ref, c.deps.engine.may_delegate)
     if found:
         await c.open(delegate_modal(ref.run_id, ref.step_id, found[1]))
 
 
 async def _open_ask(c: Click) -> None:
     ref = ids.StepRef.parse(c.value)
-    found = await _waiting_on_clicker(c, ref)
+    found = await _waiting_on_clicker(c, ref, c.deps.engine.may_ask)
     if found:
         run, title = found
         await c.open(ask_modal(ref.run_id, ref.step_id, title, run.requester))
@@ -143,33 +135,27 @@ async def _open_ask(c: Click) -> None:
 
 async def _open_answer(c: Click) -> None:
     ref = ids.QuestionRef.parse(c.value)
-    run = await c.deps.engine.get_run(c.tenant, ref.run_id)
-    step = run.steps.get(ref.step_id)
-    question = next((q for q in step.questions if q.id == ref.question_id), None) if step else None
-    if question is None:
-        raise EngineError(f"run {ref.run_id} has no question {ref.question_id}")
-    if question.answer is not None:
-        await c.tell("This question was already answered; nothing to do.")
+    try:
+        run = await c.deps.engine.may_answer(
+            c.tenant, ref.run_id, ref.step_id, ref.question_id, c.user, "slack"
+        )
+    except EngineError as refused:
+        await c.tell(answer_text(refused))
         return
-    if c.user != question.to:
-        await c.tell("This question was asked to someone else.")
-        return
-    if step is not None and step.status != "waiting":
-        await c.tell("The request was closed before an answer; no answer is needed any more.")
-        return
+    question = next(q for q in run.steps[ref.step_id].questions if q.id == ref.question_id)
     await c.open(answer_modal(ref.run_id, ref.step_id, ref.question_id, question.by, question.text))
 
 
 async def _open_reassign(c: Click) -> None:
-    if not c.deps.is_admin(c.user):
-        await c.tell("Only Countersign admins can reassign requests. You can delegate your own.")
-        return
     ref = ids.StepRef.parse(c.value)
-    run = await c.deps.engine.get_run(c.tenant, ref.run_id)
-    step = run.steps.get(ref.step_id)
-    if step is None or step.status != "waiting":
-        await c.tell("This step no longer waits on anyone; nothing to reassign.")
+    try:
+        run = await c.deps.engine.may_reassign(
+            c.tenant, ref.run_id, ref.step_id, c.deps.actor(c.user)
+        )
+    except EngineError as refused:
+        await c.tell(reassign_text(refused))
         return
+    step = run.steps[ref.step_id]
     stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
     title = step_title(stored.definition, run, ref.step_id)
     voted = {v.actor for v in step.votes}

@@ -53,7 +53,11 @@ async def _start(r: Request) -> None:
 
 
 async def _define(r: Request) -> None:
-    if not r.deps.is_admin(r.user):
+    try:
+        r.engine.may_define(r.deps.actor(r.user))
+    except EngineError as refused:
+        if refused.code != "not_admin":
+            raise
         await r.say("Only Countersign admins can define workflows. Ask one of them.")
         return
     await r.client.views_open(trigger_id=r.trigger_id, view=define_modal())
@@ -76,12 +80,7 @@ async def _cancel(r: Request) -> None:
         await r.say(f"Which run? `{r.deps.config.command} cancel RUN`")
         return
     run = await r.engine.cancel(
-        r.tenant,
-        r.args[0],
-        r.user,
-        reason="cancelled from Slack",
-        channel="slack",
-        admin=r.deps.is_admin(r.user),
+        r.tenant, r.args[0], r.deps.actor(r.user), reason="cancelled from Slack"
     )
     await r.say(
         f"Run {run.run_id} is cancelled; completed steps are being undone where they can be."

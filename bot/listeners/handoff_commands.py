@@ -91,15 +91,16 @@ async def away(r: Request) -> None:
         and (len(words) == 1 or words[1].lower() in OFF or _is_person(words[1]))
     ):
         named = person(words[0])
-        if len(words) == 1 and named != r.user and not r.deps.is_admin(r.user):
+        if len(words) == 1 and not _may_change(r, named):
             # Most likely one's own out-of-office without its end (the older form).
             raise Usage(
                 f"Until when? Write {AWAY_USAGE.format(c=c)}. Seeing someone else's "
                 "out-of-office is for Countersign admins."
             )
         subject, words = named, words[1:]
-    if subject != r.user and not r.deps.is_admin(r.user):
-        what = "end" if words and words[0].lower() in OFF else "set"
+    ending = bool(words) and words[0].lower() in OFF
+    if not _may_change(r, subject, ending=ending):
+        what = "end" if ending else "set"
         await r.say(
             f"Only Countersign admins can {what} someone else's out-of-office; nothing changed. "
             f"For your own, write {AWAY_USAGE.format(c=c)}."
@@ -111,6 +112,17 @@ async def away(r: Request) -> None:
         await _end_away(r, subject)
     else:
         await _set_away(r, subject, words)
+
+
+def _may_change(r: Request, subject: str, *, ending: bool = False) -> bool:
+    """Whether the engine lets the user set (`ending`: end) `subject`'s out-of-office."""
+    try:
+        r.engine.may_change_away(r.deps.actor(r.user), subject, ending=ending)
+    except EngineError as refused:
+        if refused.code != "not_admin":
+            raise
+        return False
+    return True
 
 
 def _for(r: Request, subject: str) -> tuple[str, str]:
@@ -137,13 +149,13 @@ async def _show_away(r: Request, subject: str) -> None:
 
 async def _end_away(r: Request, subject: str) -> None:
     if subject == r.user:
-        await r.engine.clear_away(r.tenant, subject)
+        await r.engine.clear_away(r.tenant, subject, r.deps.actor(r.user))
         await r.say("Welcome back: new requests come to you again.")
         return
     if await r.engine.away_of(r.tenant, subject) is None:
         await r.say(f"{mention(subject)} is not marked away; nothing changed.")
         return
-    await r.engine.clear_away(r.tenant, subject)
+    await r.engine.clear_away(r.tenant, subject, r.deps.actor(r.user))
     told = await _tell_subject(
         r, subject, f"{mention(r.user)} ended your out-of-office: new requests come to you again."
     )
@@ -164,7 +176,7 @@ async def _set_away(r: Request, subject: str, words: list[str]) -> None:
     until = moment(until_word, zone, end_of_day=True)
     starts = moment(options["from"], zone, end_of_day=False) if "from" in options else None
     record = await r.engine.set_away(
-        r.tenant, subject, delegate, until=until, starts=starts, actor=r.user
+        r.tenant, subject, delegate, until=until, starts=starts, actor=r.deps.actor(r.user)
     )
     span = f"from {when(record.starts)} until {when(record.until)}"
     stand_in = mention(record.delegate)
@@ -198,24 +210,26 @@ async def _tell_subject(r: Request, subject: str, text: str) -> str:
 
 async def reassign(r: Request) -> None:
     c = r.deps.config.command
-    if not r.deps.is_admin(r.user):
-        await r.say("Only Countersign admins can reassign requests. You can delegate your own.")
-        return
     if len(r.args) != 4:
         raise Usage(f"Write {REASSIGN_USAGE.format(c=c)}")
     run_id, step_id = r.args[0], r.args[1]
     from_, to = person(r.args[2]), person(r.args[3])
-    await r.engine.delegate(
-        r.tenant,
-        run_id,
-        step_id,
-        r.user,
-        to,
-        from_=from_,
-        reason="reassigned by an admin",
-        channel="slack",
-        admin=True,
-    )
+    try:
+        await r.engine.delegate(
+            r.tenant,
+            run_id,
+            step_id,
+            r.deps.actor(r.user),
+            to,
+            from_=from_,
+            reason="reassigned by an admin",
+            reassign=True,
+        )
+    except EngineError as refused:
+        if refused.code != "not_admin":
+            raise
+        await r.say("Only Countersign admins can reassign requests. You can delegate your own.")
+        return
     await r.say(
         f"Step {step_id} of run {run_id}: {mention(from_)}'s part now waits on {mention(to)}."
     )

@@ -12,6 +12,7 @@ from engine import commands as cmd
 from engine import events as ev
 from engine import forms, principal, templates
 from engine.agent_requests import agent_request, check_edit
+from engine.approvals import APPROVAL_WORKFLOW
 from engine.decider import deadlines, delegation, keys, steps
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy, level_specs
@@ -172,6 +173,18 @@ def resolved(b: Builder, step_id: str, approvers: list[str], error: str | None) 
 
 def _past(decision: str) -> Outcome:
     return "approved" if decision == "approve" else "rejected"
+
+
+def check_proxy(b: Builder, step: ApprovalStep, proxy: str) -> None:
+    """Refuse a decision passed on by `proxy`, who asked for this approval through the
+    approvals API (`engine.approvals`): an agent may not approve what it asked for, not even
+    on an approver's behalf."""
+    if b.definition.name == APPROVAL_WORKFLOW and proxy == b.state.requester:
+        raise NotAllowed(
+            "the API key that asked for an approval cannot decide it",
+            code="own_request",
+            step=step.id,
+        )
 
 
 def check_vote(b: Builder, step: ApprovalStep, trigger: Decide) -> None:

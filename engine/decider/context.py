@@ -3,6 +3,7 @@ context the run's templates see."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -13,9 +14,11 @@ from engine.decider import keys
 from engine.decider.decision import Decision
 from engine.decider.env import DEFAULT_ENV, DecideEnv, MissingTimeZones
 from engine.decider.evolve import apply, copy_state
-from engine.definitions.models import WorkflowDefinition
+from engine.definitions.models import Step, WorkflowDefinition
 from engine.state import RunState, StepState
 
+# How a `Builder` starts a step (`engine.decider.starts.start`).
+Starter = Callable[["Builder", Step], None]
 TimerKind = Literal["retry", "wait", "reminder", "timeout", "compensation_retry"]
 
 
@@ -56,8 +59,10 @@ class Builder:
         state: RunState | None,
         now: datetime,
         env: DecideEnv = DEFAULT_ENV,
+        starter: Starter | None = None,
     ):
         self.definition = definition
+        self._starter = starter
         self.now = now
         self.env = env
         self.missing_zones: set[str] = set()
@@ -73,6 +78,12 @@ class Builder:
 
     def step(self, step_id: str) -> StepState:
         return self.state.steps[step_id]
+
+    def start_step(self, step: Step) -> None:
+        """Start `step` by its kind (`engine.decider.starts.start`, given by `decide`)."""
+        if self._starter is None:
+            raise RuntimeError("this Builder was made without a way to start steps")
+        self._starter(self, step)
 
     def context(self) -> dict[str, Any]:
         return template_context(self.state)

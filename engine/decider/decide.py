@@ -20,6 +20,7 @@ from engine.decider import (
     human,
     keys,
     questions,
+    starts,
     steps,
 )
 from engine.decider.context import Builder, start_context
@@ -45,7 +46,7 @@ def decide(
     if isinstance(trigger, tr.StartRun):
         if state is not None:
             return Decision()  # the run exists: starting it again changes nothing
-        b = Builder(definition, None, now, env)
+        b = Builder(definition, None, now, env, starts.start)
         context = start_context(
             trigger.run_id, definition.name, trigger.version, trigger.requester, trigger.inputs
         )
@@ -67,13 +68,14 @@ def decide(
         return b.finish()
     if state is None:
         raise NotFound("no such run")
-    b = Builder(definition, state, now, env)
+    b = Builder(definition, state, now, env, starts.start)
     match trigger:
         case tr.Decide():
             _decide(b, trigger)
         case tr.Comment():
             questions.comment(b, trigger)
         case tr.Delegate():
+            delegation.check_reassign(trigger)
             step = _human(b, trigger.step_id, "a delegation")
             delegation.delegate(b, step, trigger)
         case tr.Ask():
@@ -97,22 +99,37 @@ def decide(
     return b.finish()
 
 
+# The requests of people a channel may ask about before it shows their form.
+Askable = tr.Decide | tr.SubmitInput | tr.Delegate | tr.Ask | tr.Answer | tr.Cancel
+
+
 def refusal(
     definition: WorkflowDefinition,
     state: RunState | None,
-    trigger: tr.Decide | tr.SubmitInput,
+    trigger: Askable,
     now: datetime,
     env: DecideEnv = DEFAULT_ENV,
 ) -> None:
-    """Raise the refusal a person's decision or input would meet, without deciding it (its
-    fields are not checked: a channel asks this before it shows the form)."""
+    """Raise the refusal a person's request would meet, without deciding it (what they would
+    type into the form is not checked: a channel asks this before it shows the form)."""
     if state is None:
         raise NotFound("no such run")
-    b = Builder(definition, state, now, env)
-    if isinstance(trigger, tr.Decide):
-        _decide(b, trigger, record=False)
-    else:
-        _submit(b, trigger, record=False)
+    b = Builder(definition, state, now, env, starts.start)
+    match trigger:
+        case tr.Decide():
+            _decide(b, trigger, record=False)
+        case tr.SubmitInput():
+            _submit(b, trigger, record=False)
+        case tr.Delegate():
+            delegation.check_reassign(trigger)
+            delegation.check(b, _human(b, trigger.step_id, "a delegation"), trigger)
+        case tr.Ask():
+            questions.check_ask(b, _human(b, trigger.step_id, "a question"), trigger.actor)
+        case tr.Answer():
+            step = _human(b, trigger.step_id, "an answer", waiting=False)
+            questions.check_answer(b, step, trigger.question_id, trigger.actor)
+        case tr.Cancel():
+            _cancel(b, trigger, record=False)
 
 
 def _describe(step: StepState) -> str:
@@ -166,6 +183,8 @@ def _decide(b: Builder, trigger: tr.Decide, *, record: bool = True) -> None:
     step = b.definition.step(trigger.step_id)
     if not isinstance(step, ApprovalStep):
         raise StepNotPending(f"step {step.id} is not an approval step", step=step.id)
+    if trigger.proxy is not None and trigger.proxy == b.state.requester:
+        approval.check_proxy(b, step, trigger.proxy)
     if not trigger.override and any(v.actor == trigger.actor for v in state.votes):
         approval.check_vote(b, step, trigger)  # a second vote, on a closed step too
     _check_waiting(b, state, "a decision")
@@ -210,7 +229,7 @@ def _signal(b: Builder, trigger: tr.Signal) -> None:
     raise StepNotPending(f"no step of this run is waiting for the signal {trigger.name!r}")
 
 
-def _cancel(b: Builder, trigger: tr.Cancel) -> None:
+def _cancel(b: Builder, trigger: tr.Cancel, *, record: bool = True) -> None:
     run = b.state
     if not trigger.admin and trigger.actor != run.requester:
         raise NotAllowed(
@@ -219,8 +238,8 @@ def _cancel(b: Builder, trigger: tr.Cancel) -> None:
             requester=run.requester,
         )
     if run.status in ev.FINAL_STATUSES:
-        raise RunFinished(f"this run has already finished ({run.status})")
-    if not run.cancel_requested:
+        raise RunFinished(f"this run has already finished ({run.status})", status=run.status)
+    if record and not run.cancel_requested:
         steps.cancel(b, trigger.actor, trigger.reason, trigger.channel)
 
 

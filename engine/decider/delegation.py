@@ -9,7 +9,7 @@ from typing import Literal
 
 from engine import events as ev
 from engine import principal
-from engine.decider import deadlines, keys
+from engine.decider import deadlines, keys, rights
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.errors import InvalidInput, NotAllowed
@@ -91,20 +91,25 @@ def move(
     )
 
 
-def delegate(b: Builder, step: HumanStep, trigger: Delegate) -> None:
-    """A person hands on their part, or an admin reassigns someone's (checked by the caller to be
-    on a waiting step)."""
+def check_reassign(trigger: Delegate) -> None:
+    """A reassignment is an admin's: refused (`not_admin`) before anything about the step."""
+    if trigger.reassign:
+        rights.require_admin(trigger.admin, rights.REASSIGN)
+
+
+def check(b: Builder, step: HumanStep, trigger: Delegate) -> tuple[str, str]:
+    """(whose part moves, to whom) if the delegation or reassignment may be done; else the
+    refusal (checked by the caller to be on a waiting step). `trigger.to` may be empty when a
+    channel asks before it shows the form: who it goes to is then not judged."""
     state = b.step(step.id)
-    found = principal.find(trigger.to)
-    if found is None or not found.is_person:
-        raise InvalidInput({"to": f"{trigger.to!r} is not {principal.expected(principal.PEOPLE)}"})
-    to = found.id
     voted = {v.actor for v in state.votes}
-    if trigger.admin:
-        kind: Literal["delegate", "reassign"] = "reassign"
+    if trigger.reassign:
+        check_reassign(trigger)
         pending = [p for p in state.approvers if p not in voted]
         from_ = trigger.from_
         if from_ is None:
+            if not trigger.to:
+                return "", ""  # asked before the form: the admin names whose part
             if len(pending) != 1:
                 raise InvalidInput(
                     {"from": f"the step waits on {', '.join(pending)}: say whose part moves"}
@@ -113,21 +118,49 @@ def delegate(b: Builder, step: HumanStep, trigger: Delegate) -> None:
         if from_ not in state.approvers:
             raise NotAllowed(f"{from_} is not asked on step {step.id}", code="not_approver")
     else:
-        kind, from_ = "delegate", trigger.actor
+        from_ = trigger.actor
         if trigger.from_ not in (None, trigger.actor):
             raise NotAllowed("only an admin can hand on someone else's part", code="not_admin")
         if from_ not in state.approvers:
             role = "an approver" if isinstance(step, ApprovalStep) else "the assignee"
             code = "not_approver" if isinstance(step, ApprovalStep) else "not_assignee"
-            raise NotAllowed(f"you are not {role} of this step", code=code)
+            raise NotAllowed(f"you are not {role} of this step", code=code, step=step.id)
     if from_ in voted:
-        raise NotAllowed(f"{from_} has already decided on this step", code="already_voted")
+        raise NotAllowed(
+            f"{from_} has already decided on this step", code="already_voted", step=step.id
+        )
+    if not trigger.to:
+        return from_, ""
+    found = principal.find(trigger.to)
+    if found is None or not found.is_person:
+        raise InvalidInput({"to": f"{trigger.to!r} is not {principal.expected(principal.PEOPLE)}"})
+    to = found.id
+    away = trigger.to_away
+    if away is not None and away.user == to and away.covers(b.now):
+        raise NotAllowed(
+            f"{to} is away until {away.until:%Y-%m-%d %H:%M} UTC; "
+            f"{away.delegate} stands in for them",
+            code="away",
+            to=to,
+            until=away.until,
+            stand_in=away.delegate,
+        )
     if to == from_:
         raise InvalidInput({"to": "choose someone else than the person it is with now"})
     if to in state.approvers:
         raise NotAllowed(f"{to} is already asked on this step")
     if not _may_act(b, step, to):
         raise NotAllowed("the requester cannot approve their own request", code="own_request")
+    return from_, to
+
+
+def delegate(b: Builder, step: HumanStep, trigger: Delegate) -> None:
+    """A person hands on their part, or an admin reassigns someone's (checked by the caller to be
+    on a waiting step)."""
+    if not trigger.to:
+        raise InvalidInput({"to": "name the person to hand it to"})
+    from_, to = check(b, step, trigger)
+    kind: Literal["delegate", "reassign"] = "reassign" if trigger.reassign else "delegate"
     move(
         b,
         step,

@@ -9,6 +9,7 @@ from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep
 from engine.errors import InvalidInput, NotAllowed, NotFound, StepNotPending
 from engine.forms import value_problem
+from engine.state import Question
 from engine.triggers import Answer, Ask, Comment
 
 MAX_TEXT = 3000
@@ -27,18 +28,27 @@ def _text(text: str, what: str) -> str:
     return clean
 
 
+def check_ask(b: Builder, step: HumanStep, actor: str) -> None:
+    """Refuse a question from anyone but a step's approver (or assignee) who has not decided
+    yet and did not start the run (checked by the caller: the step is waiting)."""
+    state = b.step(step.id)
+    if actor not in state.approvers:
+        role = "an approver" if isinstance(step, ApprovalStep) else "the assignee"
+        code = "not_approver" if isinstance(step, ApprovalStep) else "not_assignee"
+        raise NotAllowed(f"you are not {role} of this step", code=code, step=step.id)
+    if any(v.actor == actor for v in state.votes):
+        raise NotAllowed(
+            "you have already decided on this step", code="already_voted", step=step.id
+        )
+    if b.state.requester == actor:
+        raise NotAllowed("you started this run: there is nobody to ask", code="own_request")
+
+
 def ask(b: Builder, step: HumanStep, trigger: Ask) -> None:
     """An approver (or the assignee) asks the requester (checked: the step is waiting)."""
     state = b.step(step.id)
-    if trigger.actor not in state.approvers:
-        role = "an approver" if isinstance(step, ApprovalStep) else "the assignee"
-        code = "not_approver" if isinstance(step, ApprovalStep) else "not_assignee"
-        raise NotAllowed(f"you are not {role} of this step", code=code)
-    if any(v.actor == trigger.actor for v in state.votes):
-        raise NotAllowed("you have already decided on this step", code="already_voted")
+    check_ask(b, step, trigger.actor)
     to = b.state.requester
-    if to == trigger.actor:
-        raise NotAllowed("you started this run: there is nobody to ask", code="own_request")
     text = _text(trigger.text, "question")
     question_id = f"q{len(state.questions) + 1}"
     pauses = step.pause_on_question
@@ -76,18 +86,11 @@ def answer(b: Builder, step: HumanStep, trigger: Answer) -> None:
     """The requester answers; when no other question holds the step, its timers resume with the
     time that was left."""
     state = b.step(step.id)
-    question = next((q for q in state.questions if q.id == trigger.question_id), None)
-    if question is None:
-        raise NotFound(f"step {step.id} has no question {trigger.question_id!r}")
+    question = _question(b, step, trigger.question_id)
     text = _text(trigger.text, "answer")
-    if question.answer is not None:
-        if question.answer == text and question.answered_by == trigger.actor:
-            return  # the same answer delivered again
-        raise StepNotPending(f"question {question.id} was already answered")
-    if trigger.actor != question.to:
-        raise NotAllowed(f"only {question.to}, who was asked, can answer this question")
-    if state.status != "waiting":
-        raise StepNotPending(f"step {step.id} is no longer waiting; the answer would go nowhere")
+    if question.answer == text and question.answered_by == trigger.actor:
+        return  # the same answer delivered again
+    check_answer(b, step, trigger.question_id, trigger.actor)
     others = [q for q in state.questions if q.answer is None and q.pauses and q.id != question.id]
     due = deadlines.resumed(b, step) if state.paused and not others else None
     b.emit(
@@ -116,6 +119,41 @@ def answer(b: Builder, step: HumanStep, trigger: Answer) -> None:
     )
     b.update_approval(step.id)
     deadlines.arm(b, step.id)
+
+
+def _question(b: Builder, step: HumanStep, question_id: str) -> Question:
+    found = next((q for q in b.step(step.id).questions if q.id == question_id), None)
+    if found is None:
+        raise NotFound(f"step {step.id} has no question {question_id!r}")
+    return found
+
+
+def check_answer(b: Builder, step: HumanStep, question_id: str, actor: str) -> None:
+    """Refuse an answer to a question answered already, by anyone but who was asked, or when
+    the step no longer waits."""
+    question = _question(b, step, question_id)
+    if question.answer is not None:
+        raise StepNotPending(
+            f"question {question.id} was already answered",
+            code="already_answered",
+            step=step.id,
+            by=question.answered_by,
+        )
+    if actor != question.to:
+        raise NotAllowed(
+            f"only {question.to}, who was asked, can answer this question",
+            code="not_asked",
+            step=step.id,
+            to=question.to,
+        )
+    state = b.step(step.id)
+    if state.status != "waiting":
+        raise StepNotPending(
+            f"step {step.id} is no longer waiting; the answer would go nowhere",
+            code="closed",
+            step=step.id,
+            status=state.outcome or state.status,
+        )
 
 
 def comment(b: Builder, trigger: Comment) -> None:

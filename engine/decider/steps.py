@@ -6,17 +6,8 @@ from typing import Any, Literal
 
 from engine import events as ev
 from engine import templates
-from engine.decider import approval, automated, compensation, human
+from engine.decider import compensation
 from engine.decider.context import Builder
-from engine.definitions.models import (
-    ApprovalStep,
-    HttpStep,
-    InputStep,
-    NotifyStep,
-    SignalStep,
-    Step,
-    WaitStep,
-)
 from engine.errors import TemplateError
 from engine.state import StepState
 
@@ -41,24 +32,10 @@ def advance(b: Builder, after: str | None) -> None:
                 reason = f"condition {step.when!r} is false"
                 b.emit(ev.StepSkipped(at=b.now, step_id=step.id, reason=reason))
                 continue
-        _start(b, step)
+        b.start_step(step)
         if b.step(step.id).status != "completed":
             return  # waiting for a person, a timer or an outcome, or the step failed
     b.emit(ev.RunFinished(at=b.now, status="completed"))
-
-
-def _start(b: Builder, step: Step) -> None:
-    match step:
-        case HttpStep() | NotifyStep():
-            automated.start(b, step, attempt=1)
-        case ApprovalStep():
-            approval.start(b, step)
-        case InputStep():
-            human.start_input(b, step)
-        case WaitStep():
-            human.start_wait(b, step)
-        case SignalStep():
-            human.start_signal(b, step)
 
 
 def complete(

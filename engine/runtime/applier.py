@@ -108,6 +108,7 @@ class RunApplier:
         cache_size: int = 10_000,
         latest_ttl: float = 2.0,
         command_lease: timedelta | None = None,
+        environment: Environment | None = None,
     ) -> None:
         self.definitions = definitions
         self.runs = runs
@@ -127,7 +128,7 @@ class RunApplier:
         self._definitions: dict[tuple[str, str, int], WorkflowDefinition] = {}
         self._latest: dict[tuple[str, str], tuple[float, StoredDefinition]] = {}
         self.latest_ttl = latest_ttl
-        self.environment: Environment | None = None  # working hours, zones, out of office
+        self.environment = environment  # working hours, zones, out of office
         # Set: commands are queued already claimed by this process for this long, and handed
         # straight to its dispatcher by a commit hook (no claim round trip).
         self.command_lease = command_lease

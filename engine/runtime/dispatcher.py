@@ -119,7 +119,9 @@ class Dispatcher:
 
     def hand_off(self, changes: Sequence[RunChange]) -> None:
         """Commands of committed changes that were queued leased to this process: perform them
-        without claiming them again."""
+        without claiming them again (a commit hook)."""
+        if not any(change.decision.commands for change in changes):
+            return
         for change in changes:
             leased_until = change.commands_leased_until
             if leased_until is None:

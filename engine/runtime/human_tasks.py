@@ -1,23 +1,23 @@
-"""The `Engine` methods around people's tasks: delegation and reassignment, out of office,
-questions to the requester, comments, and the SLA view of what waits on whom."""
+"""People's tasks besides deciding: delegation and reassignment, out of office, questions to
+the requester, comments, and the SLA view of what waits on whom. `Engine` holds one
+`HumanTasks` (built in its constructor) and its `EngineApi` methods call it; the rights are
+the decider's (`engine.decider`), this only turns requests into triggers."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast, get_args
 
 from engine import display
 from engine import principal as principals
+from engine.actor import Actor, identify
 from engine.away import Away
-from engine.errors import InvalidInput, NotAllowed
-from engine.events import Channel
+from engine.decider import rights
+from engine.errors import InvalidInput
 from engine.ports import RunStore, TaskSla
 from engine.runtime.applier import RunApplier, Work
 from engine.runtime.environment import Environment
 from engine.state import RunState
 from engine.triggers import Answer, Ask, Comment, Delegate
-
-CHANNELS = get_args(Channel)
 
 
 def principal(value: str, field: str) -> str:
@@ -29,22 +29,15 @@ def principal(value: str, field: str) -> str:
     return found.id
 
 
-def _channel(channel: str) -> Channel:
-    if channel not in CHANNELS:
-        raise InvalidInput({"channel": f"{channel!r} is not one of {', '.join(CHANNELS)}"})
-    return cast(Channel, channel)
-
-
 def _day(at: datetime) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC"
 
 
 class HumanTasks:
-    """Mixed into `Engine` (which sets these attributes)."""
-
-    _applier: RunApplier
-    runs: RunStore
-    environment: Environment
+    def __init__(self, applier: RunApplier, runs: RunStore, environment: Environment) -> None:
+        self._applier = applier
+        self.runs = runs
+        self.environment = environment
 
     # ------------------------------------------------------------ delegation
 
@@ -53,33 +46,49 @@ class HumanTasks:
         tenant_id: str,
         run_id: str,
         step_id: str,
-        actor: str,
+        actor: str | Actor,
         to: str,
         *,
         reason: str = "",
         channel: str = "api",
         admin: bool = False,
+        reassign: bool = False,
         from_: str | None = None,
     ) -> RunState:
-        """`actor` hands their part of a waiting approval or input step to `to`; with `admin`,
-        an admin moves `from_`'s part (default: the one person the step waits on). Someone out
-        of office cannot be handed a request."""
+        """`actor` hands their part of a waiting approval or input step to `to`; a `reassign`
+        (an admin's) moves `from_`'s part (default: the one person the step waits on). Someone
+        out of office cannot be handed a request."""
         target = principal(to, "to")
-        away = await self.away_of(tenant_id, target)
-        if away is not None and away.covers(self._applier.clock.now()):
-            raise NotAllowed(
-                f"{target} is away until {_day(away.until)}; {away.delegate} stands in for them"
-            )
-        trigger = Delegate(
+        trigger = self.delegate_trigger(
+            step_id, actor, target, channel, admin, reassign, from_, reason
+        )
+        # The decider refuses someone away; their record is read here, fresh.
+        trigger = trigger.model_copy(update={"to_away": await self.away_of(tenant_id, target)})
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    @staticmethod
+    def delegate_trigger(
+        step_id: str,
+        actor: str | Actor,
+        to: str,
+        channel: str,
+        admin: bool,
+        reassign: bool,
+        from_: str | None,
+        reason: str = "",
+    ) -> Delegate:
+        """The trigger of a delegation (`to` "" when a channel asks before it shows the form)."""
+        who, via, admin = identify(actor, channel, admin)
+        return Delegate(
             step_id=step_id,
-            actor=principals.canonical(actor),
-            to=target,
+            actor=who,
+            to=to,
             from_=principal(from_, "from") if from_ is not None else None,
+            reassign=reassign,
             admin=admin,
             reason=reason.strip()[:500],
-            channel=_channel(channel),
+            channel=via,
         )
-        return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     # ------------------------------------------------------------ out of office
 
@@ -91,12 +100,15 @@ class HumanTasks:
         *,
         until: datetime,
         starts: datetime | None = None,
-        actor: str | None = None,
+        actor: str | Actor | None = None,
     ) -> Away:
         """From `starts` (default now) until `until`, new requests for `user` go to `delegate`.
-        Replaces the user's earlier out-of-office. Requests already sent stay where they are."""
+        Replaces the user's earlier out-of-office. Requests already sent stay where they are.
+        With an `Actor`, one who is not an admin sets only their own (refused `not_admin`)."""
         now = self._applier.clock.now()
         user, delegate = principal(user, "user"), principal(delegate, "delegate")
+        if isinstance(actor, Actor):
+            rights.check_away(principals.canonical(actor.who), actor.admin, user)
         begin = starts or now
         if until.tzinfo is None or begin.tzinfo is None:
             raise InvalidInput({"until": "give the time with its time zone (or a date)"})
@@ -122,15 +134,20 @@ class HumanTasks:
                         f"ask {other.user} to choose someone else first"
                     }
                 )
-        by = principals.canonical(actor) if actor else user
+        who = actor.who if isinstance(actor, Actor) else actor
+        by = principals.canonical(who) if who else user
         away = Away(tenant_id, user, delegate, begin, until, created_by=by)
         await self.environment.aways.put(away)
         self.environment.aways_changed(tenant_id)
         return away
 
-    async def clear_away(self, tenant_id: str, user: str) -> None:
-        """End the user's out-of-office now (nothing happens when there was none)."""
-        await self.environment.aways.delete(tenant_id, principal(user, "user"))
+    async def clear_away(self, tenant_id: str, user: str, actor: Actor | None = None) -> None:
+        """End the user's out-of-office now (nothing happens when there was none). With an
+        `actor`, one who is not an admin ends only their own (refused `not_admin`)."""
+        user = principal(user, "user")
+        if actor is not None:
+            rights.check_away(principals.canonical(actor.who), actor.admin, user, ending=True)
+        await self.environment.aways.delete(tenant_id, user)
         self.environment.aways_changed(tenant_id)
 
     async def away_of(self, tenant_id: str, user: str) -> Away | None:
@@ -147,15 +164,15 @@ class HumanTasks:
         tenant_id: str,
         run_id: str,
         step_id: str,
-        actor: str,
+        actor: str | Actor,
         question: str,
         *,
         channel: str = "api",
     ) -> RunState:
         """An approver (or the assignee) asks the requester; with the step's
         `pause_on_question`, its reminders and timeout wait for the answer."""
-        who = principals.canonical(actor)
-        trigger = Ask(step_id=step_id, actor=who, text=question, channel=_channel(channel))
+        who, via, _ = identify(actor, channel, False)
+        trigger = Ask(step_id=step_id, actor=who, text=question, channel=via)
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     async def answer(
@@ -164,18 +181,15 @@ class HumanTasks:
         run_id: str,
         step_id: str,
         question_id: str,
-        actor: str,
+        actor: str | Actor,
         text: str,
         *,
         channel: str = "api",
     ) -> RunState:
         """The requester answers a question; paused timers resume with the time that was left."""
+        who, via, _ = identify(actor, channel, False)
         trigger = Answer(
-            step_id=step_id,
-            question_id=question_id,
-            actor=principals.canonical(actor),
-            text=text,
-            channel=_channel(channel),
+            step_id=step_id, question_id=question_id, actor=who, text=text, channel=via
         )
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
@@ -183,15 +197,15 @@ class HumanTasks:
         self,
         tenant_id: str,
         run_id: str,
-        actor: str,
+        actor: str | Actor,
         text: str,
         *,
         step_id: str | None = None,
         channel: str = "slack",
     ) -> RunState:
         """A note in the run's timeline (not a decision); finished runs take comments too."""
-        who = principals.canonical(actor)
-        trigger = Comment(actor=who, text=text, step_id=step_id, channel=_channel(channel))
+        who, via, _ = identify(actor, channel, False)
+        trigger = Comment(actor=who, text=text, step_id=step_id, channel=via)
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     # ------------------------------------------------------------ SLA

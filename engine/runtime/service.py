@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, cast, get_args
 
 from engine import principal as principals
 from engine import recordable
-from engine.actor import Actor
-from engine.decider import fold
-from engine.decider.decide import refusal
+from engine.actor import Actor, identify
+from engine.away import Away
+from engine.decider import fold, rights
+from engine.decider.decide import Askable, refusal
 from engine.definitions import load_definition
 from engine.errors import (
     DuplicateRun,
@@ -30,7 +31,7 @@ from engine.errors import (
     Unrecordable,
     WorkflowDisabled,
 )
-from engine.events import Channel, Decision
+from engine.events import Decision
 from engine.forms import validate_values
 from engine.grants import Grant
 from engine.idempotency import start_hash
@@ -52,6 +53,7 @@ from engine.ports import (
     RunStore,
     SecretStore,
     StoredDefinition,
+    TaskSla,
     TimerStore,
 )
 from engine.runtime.applier import Listener, RunApplier, Work
@@ -68,26 +70,12 @@ from engine.runtime.timers import TimerService
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets, Seeds
 from engine.state import RunState
-from engine.triggers import Cancel, Decide, Signal, StartRun, SubmitInput
+from engine.triggers import Answer, Ask, Cancel, Decide, Signal, StartRun, SubmitInput
 from engine.working_time import DEFAULT_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
 
 DECISIONS = get_args(Decision)
-CHANNELS = get_args(Channel)
-
-
-def _who(actor: str | Actor, channel: str, admin: bool) -> tuple[str, Channel, bool]:
-    """(principal, channel, admin) of an `Actor`, or of a bare principal with the arguments."""
-    if isinstance(actor, Actor):
-        return principals.canonical(actor.who), _channel(actor.channel), actor.admin
-    return principals.canonical(actor), _channel(channel), admin
-
-
-def _channel(channel: str) -> Channel:
-    if channel not in CHANNELS:
-        raise InvalidInput({"channel": f"{channel!r} is not one of {', '.join(CHANNELS)}"})
-    return cast(Channel, channel)
 
 
 @dataclass(frozen=True)
@@ -119,7 +107,7 @@ class Stores(Protocol):
     def aways(self) -> AwayStore: ...
 
 
-class Engine(HumanTasks):
+class Engine:
     def __init__(
         self,
         *,
@@ -135,14 +123,14 @@ class Engine(HumanTasks):
         scheduler: Any = None,  # an APScheduler AsyncIOScheduler; one is created when None
         settings: RuntimeSettings | None = None,
         working_hours: WorkingHours | None = None,
-        secrets: SecretStore | None = None,
+        secrets: SecretStore | Secrets | None = None,
         secret_seeds: Seeds | None = None,
         grants: GrantStore | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
         # Each tenant's `{{ secrets.NAME }}`: checked when a definition is applied; the http
-        # handler reads them at dispatch.
-        self.secrets = Secrets(secrets, secret_seeds)
+        # handler reads them at dispatch (given built, when the composition root shares them).
+        self.secrets = secrets if isinstance(secrets, Secrets) else Secrets(secrets, secret_seeds)
         self.clock: Clock = clock or SystemClock()
         self.definitions = definitions
         self.runs = runs
@@ -155,8 +143,17 @@ class Engine(HumanTasks):
         self.handlers["resolve_approvers"] = self.approvers
         self.handlers.update(handlers or {})
         s = self.settings
+        self.environment = Environment(
+            self.clock, lambda: self.approvers.directory, aways, working_hours or DEFAULT_HOURS
+        )
         self._applier = RunApplier(
-            definitions, runs, outbox, timers, self.clock, max_attempts=s.max_attempts
+            definitions,
+            runs,
+            outbox,
+            timers,
+            self.clock,
+            max_attempts=s.max_attempts,
+            environment=self.environment,
         )
         self._dispatcher = Dispatcher(
             outbox,
@@ -167,6 +164,9 @@ class Engine(HumanTasks):
             concurrency=s.concurrency,
             lease=s.command_lease,
         )
+        self._schedules = ScheduleService(
+            definitions, timers, self.clock, self.start_run, lambda at: self._timers.armed(at)
+        )
         self._timers = TimerService(
             timers,
             self._applier,
@@ -175,20 +175,16 @@ class Engine(HumanTasks):
             batch_size=s.batch_size,
             lease=s.timer_lease,
             sweep_every=s.sweep_every,
+            fire_schedules=self._schedules.fire,
         )
-        self.environment = Environment(
-            self.clock, lambda: self.approvers.directory, aways, working_hours or DEFAULT_HOURS
-        )
-        self._applier.environment = self.environment
-        self._applier.commit_hooks.append(self._on_commit)
+        # After each commit: its commands straight to this process's dispatcher, its timers to
+        # the wake-ups (both hold the applier, so they are hooked to it once built).
+        self._applier.commit_hooks += (self._dispatcher.hand_off, self._timers.on_commit)
+        # Delegation, out of office, questions, comments and the SLA view.
+        self._tasks = HumanTasks(self._applier, runs, self.environment)
         self._grants = StandingGrants(grants, self.clock)
         if grants is not None:
             self._applier.listeners.append(self._grants.on_committed)
-        self._applier.commit_hooks.append(self._timers.on_commit)
-        self._schedules = ScheduleService(
-            definitions, timers, self.clock, self.start_run, self._timers.armed
-        )
-        self._timers.fire_schedules = self._schedules.fire
         self._workers: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -223,10 +219,6 @@ class Engine(HumanTasks):
 
     def unsubscribe(self, listener: Listener) -> None:
         self._applier.listeners.remove(listener)
-
-    def _on_commit(self, changes: Sequence[RunChange]) -> None:
-        if any(change.decision.commands for change in changes):
-            self._dispatcher.hand_off(changes)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -288,8 +280,16 @@ class Engine(HumanTasks):
     # ------------------------------------------------------------ definitions
 
     async def apply_definition(
-        self, tenant_id: str, text: str, filename: str | None = None
+        self,
+        tenant_id: str,
+        text: str,
+        filename: str | None = None,
+        actor: Actor | None = None,
     ) -> AppliedDefinition:
+        """Store a new version of a workflow (unchanged text: the same version). A person
+        (`actor`) must be an admin; the operator's CLI and API keys pass none."""
+        if actor is not None:
+            self.may_define(actor)
         names = await self.secrets.names(tenant_id)
         definition = load_definition(text, filename, secret_names=names)
         before = await self._schedules.before_apply(tenant_id, definition.name)
@@ -297,6 +297,17 @@ class Engine(HumanTasks):
         self._applier.definitions_changed(tenant_id, applied.name)
         await self._schedules.applied(tenant_id, applied.name, before, applied.created)
         return applied
+
+    def may_define(self, actor: Actor) -> None:
+        """Refuse (`not_admin`) `actor` who may not define workflows; a channel asks this
+        before it shows the form."""
+        rights.require_admin(actor.admin, rights.DEFINE)
+
+    def may_change_away(self, actor: Actor, user: str, *, ending: bool = False) -> None:
+        """Refuse (`not_admin`) `actor` who may not set (`ending`: end) `user`'s
+        out-of-office: anyone their own, an admin anyone's."""
+        who = principals.canonical(actor.who)
+        rights.check_away(who, actor.admin, principals.canonical(user), ending=ending)
 
     async def get_definition(
         self, tenant_id: str, name: str, version: int | None = None
@@ -403,14 +414,18 @@ class Engine(HumanTasks):
         override: bool = False,
         reason: str = "",
         admin: bool = False,
+        proxy: str | None = None,
     ) -> RunState:
         """Record `actor`'s decision on an approval step. Only the step's approvers may decide,
         once each; the step closes when its policy is met. `override` (an admin's action,
         audited with its `reason`) closes the step with this decision whoever `actor` is.
-        Refusals are the decider's `EngineError`s, each with a stable `code`."""
+        `proxy`: who passes the decision on for `actor` (an API key). Refusals are the
+        decider's `EngineError`s, each with a stable `code`."""
         trigger = self._decide_trigger(
             step_id, actor, decision, fields, channel, override, reason, admin
         )
+        if proxy is not None:
+            trigger = trigger.model_copy(update={"proxy": principals.canonical(proxy)})
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
     def _decide_trigger(
@@ -426,7 +441,7 @@ class Engine(HumanTasks):
     ) -> Decide:
         if decision not in DECISIONS:
             raise InvalidInput({"decision": f"{decision!r} is not approve or reject"})
-        who, via, admin = _who(actor, channel, admin)
+        who, via, admin = identify(actor, channel, admin)
         return Decide(
             step_id=step_id,
             actor=who,
@@ -456,13 +471,67 @@ class Engine(HumanTasks):
         self, tenant_id: str, run_id: str, step_id: str, actor: str | Actor, channel: str = "api"
     ) -> RunState:
         """The run, if `actor` may fill in the input step now; else the refusal."""
-        who, via, _ = _who(actor, channel, False)
+        who, via, _ = identify(actor, channel, False)
         trigger = SubmitInput(step_id=step_id, actor=who, values={}, channel=via)
         return await self._refusal(tenant_id, run_id, trigger)
 
-    async def _refusal(
-        self, tenant_id: str, run_id: str, trigger: Decide | SubmitInput
+    async def may_delegate(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        channel: str = "api",
     ) -> RunState:
+        """The run, if `actor` may hand their part of the step on now; else the refusal."""
+        trigger = HumanTasks.delegate_trigger(step_id, actor, "", channel, False, False, None)
+        return await self._refusal(tenant_id, run_id, trigger)
+
+    async def may_reassign(
+        self, tenant_id: str, run_id: str, step_id: str, actor: Actor
+    ) -> RunState:
+        """The run, if `actor` (an admin) may reassign a part of the step now; else the
+        refusal (`not_admin` for anyone else)."""
+        trigger = HumanTasks.delegate_trigger(step_id, actor, "", "api", False, True, None)
+        return await self._refusal(tenant_id, run_id, trigger)
+
+    async def may_ask(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        channel: str = "api",
+    ) -> RunState:
+        """The run, if `actor` may ask the requester about the step now; else the refusal."""
+        who, via, _ = identify(actor, channel, False)
+        trigger = Ask(step_id=step_id, actor=who, text="", channel=via)
+        return await self._refusal(tenant_id, run_id, trigger)
+
+    async def may_answer(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        question_id: str,
+        actor: str | Actor,
+        channel: str = "api",
+    ) -> RunState:
+        """The run, if `actor` may answer the question now; else the refusal
+        (`already_answered`, `not_asked`, `closed`)."""
+        who, via, _ = identify(actor, channel, False)
+        trigger = Answer(step_id=step_id, question_id=question_id, actor=who, text="", channel=via)
+        return await self._refusal(tenant_id, run_id, trigger)
+
+    async def may_cancel(
+        self, tenant_id: str, run_id: str, actor: str | Actor, channel: str = "api"
+    ) -> RunState:
+        """The run, if `actor` may cancel it now; else the refusal (`not_admin`, `closed`)."""
+        who, via, admin = identify(actor, channel, False)
+        trigger = Cancel(actor=who, channel=via, admin=admin)
+        return await self._refusal(tenant_id, run_id, trigger)
+
+    async def _refusal(self, tenant_id: str, run_id: str, trigger: Askable) -> RunState:
         state = await self.runs.load(tenant_id, run_id)
         definition = await self._applier.definition(tenant_id, state.workflow, state.version)
         env = await self.environment.get(tenant_id, strict=False)
@@ -481,7 +550,7 @@ class Engine(HumanTasks):
         admin: bool = False,
     ) -> RunState:
         """Fill in an input step's form (only its assignee, unless an admin's `override`)."""
-        who, via, admin = _who(actor, channel, admin)
+        who, via, admin = identify(actor, channel, admin)
         trigger = SubmitInput(
             step_id=step_id,
             actor=who,
@@ -509,7 +578,7 @@ class Engine(HumanTasks):
     ) -> RunState:
         """Cancel a run: completed steps are compensated. Only its requester or an admin may
         (refused by the decider with `not_admin`)."""
-        who, via, admin = _who(actor, channel, admin)
+        who, via, admin = identify(actor, channel, admin)
         trigger = Cancel(actor=who, reason=reason, channel=via, admin=admin)
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
@@ -580,3 +649,102 @@ class Engine(HumanTasks):
     ) -> list[PendingTask]:
         who = principals.canonical(principal)
         return await self.runs.pending_tasks(tenant_id, who, limit=limit, offset=offset)
+
+    # ------------------------------------------------------------ people's tasks
+
+    async def delegate(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        to: str,
+        *,
+        reason: str = "",
+        channel: str = "api",
+        admin: bool = False,
+        reassign: bool = False,
+        from_: str | None = None,
+    ) -> RunState:
+        """`actor` hands their part of a waiting step to `to`; a `reassign` (an admin's) moves
+        `from_`'s part (default: the one person the step waits on)."""
+        return await self._tasks.delegate(
+            tenant_id,
+            run_id,
+            step_id,
+            actor,
+            to,
+            reason=reason,
+            channel=channel,
+            admin=admin,
+            reassign=reassign,
+            from_=from_,
+        )
+
+    async def set_away(
+        self,
+        tenant_id: str,
+        user: str,
+        delegate: str,
+        *,
+        until: datetime,
+        starts: datetime | None = None,
+        actor: str | Actor | None = None,
+    ) -> Away:
+        """From `starts` (default now) until `until`, new requests for `user` go to
+        `delegate`; with an `Actor` who is not an admin, only their own (`not_admin`)."""
+        return await self._tasks.set_away(
+            tenant_id, user, delegate, until=until, starts=starts, actor=actor
+        )
+
+    async def clear_away(self, tenant_id: str, user: str, actor: Actor | None = None) -> None:
+        await self._tasks.clear_away(tenant_id, user, actor)
+
+    async def away_of(self, tenant_id: str, user: str) -> Away | None:
+        return await self._tasks.away_of(tenant_id, user)
+
+    async def ask(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        question: str,
+        *,
+        channel: str = "api",
+    ) -> RunState:
+        return await self._tasks.ask(tenant_id, run_id, step_id, actor, question, channel=channel)
+
+    async def answer(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        question_id: str,
+        actor: str | Actor,
+        text: str,
+        *,
+        channel: str = "api",
+    ) -> RunState:
+        return await self._tasks.answer(
+            tenant_id, run_id, step_id, question_id, actor, text, channel=channel
+        )
+
+    async def comment(
+        self,
+        tenant_id: str,
+        run_id: str,
+        actor: str | Actor,
+        text: str,
+        *,
+        step_id: str | None = None,
+        channel: str = "slack",
+    ) -> RunState:
+        return await self._tasks.comment(
+            tenant_id, run_id, actor, text, step_id=step_id, channel=channel
+        )
+
+    async def sla(
+        self, tenant_id: str, *, principal: str | None = None, limit: int = 100
+    ) -> list[TaskSla]:
+        return await self._tasks.sla(tenant_id, principal=principal, limit=limit)

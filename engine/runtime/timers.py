@@ -106,6 +106,7 @@ class TimerService:
         batch_size: int = 200,
         lease: timedelta = timedelta(seconds=60),
         sweep_every: float = 5.0,
+        fire_schedules: FireSchedules | None = None,
     ) -> None:
         self.timers = timers
         self.applier = applier
@@ -116,7 +117,7 @@ class TimerService:
         self._wakeups = WakeupScheduler(self._scheduled_sweep, scheduler)
         self._armed_for: datetime | None = None  # when the date job will sweep, in clock time
         # Timers of kind "schedule" start runs rather than move one (engine.runtime.schedules).
-        self.fire_schedules: FireSchedules | None = None
+        self.fire_schedules = fire_schedules
         self._sweeping = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
         self._again = False

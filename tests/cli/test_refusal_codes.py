@@ -1,5 +1,6 @@
-"""The CLI gives the refusals of the shared table (tests/refusal_cases.py) as one line each,
-worded by the refusal's code; nothing is recorded."""
+"""The CLI gives the refusals of the shared tables (tests/refusal_cases.py) as one line each,
+worded by the refusal's code; nothing is recorded. The CLI decides and fills in forms; it does
+not hand requests on or ask (`OFFERED`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from tests.refusal_cases import CASES, IDS, Case, People, gate_flow
+from tests.refusal_cases import (
+    CASES,
+    IDS,
+    INPUT_CASES,
+    INPUT_IDS,
+    VALUES,
+    Case,
+    InputCase,
+    People,
+    gate_flow,
+    input_flow,
+)
 
 PEOPLE = People(requester="U0REQ", a="U0ANN", b="U0BOB", stranger="U0EVE")
 WORDING = {
@@ -59,3 +71,31 @@ def test_each_refusal_is_one_line_worded_by_its_code(
     assert code == 1
     assert err.strip() == "error: " + WORDING[case.code].format(run=run_id)
     assert votes(capsys, run_id) == len(case.before)
+
+
+INPUT_WORDING = {
+    "not_assignee": "as U0EVE: you are not the assignee of this step",
+    "closed": "{run}: step form is not waiting for input (it is completed)",
+}
+
+
+@pytest.mark.parametrize("case", INPUT_CASES, ids=INPUT_IDS)
+def test_each_input_refusal_is_one_line_worded_by_its_code(
+    case: InputCase, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "input.yaml"
+    flow.write_text(input_flow(PEOPLE))
+    assert cli(capsys, "workflows", "apply", str(flow))[0] == 0
+    _, out, _ = cli(capsys, "--json", "runs", "start", "gate-input", "--as", "U0REQ")
+    run_id = json.loads(out)["run_id"]
+    submit = ("runs", "submit", run_id, "form", "--as")
+    if case.submitted:
+        assert cli(capsys, *submit, PEOPLE.a, "-f", "ticket=CHG-1")[0] == 0
+    code, _, err = cli(capsys, *submit, getattr(PEOPLE, case.actor), "-f", "ticket=CHG-2")
+    assert code == 1
+    assert err.strip() == "error: " + INPUT_WORDING[case.code].format(run=run_id)
+    _, out, _ = cli(capsys, "--json", "runs", "show", run_id)
+    step = json.loads(out)["steps"]["form"]
+    assert step["output"] == (
+        {"values": VALUES, "submitted_by": PEOPLE.a} if case.submitted else {}
+    )

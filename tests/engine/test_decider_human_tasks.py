@@ -208,7 +208,12 @@ def test_an_approver_delegates_and_the_chain_is_recorded() -> None:
         (tr.Delegate(step_id="ok", actor="U1", to="UREQ"), NotAllowed, "own request"),
         (tr.Delegate(step_id="ok", actor="U1", to="U2"), NotAllowed, "already asked"),
         (tr.Delegate(step_id="ok", actor="U1", to="bob"), InvalidInput, "to"),
-        (tr.Delegate(step_id="ok", actor="A", to="U7", admin=True), InvalidInput, "from"),
+        (
+            tr.Delegate(step_id="ok", actor="A", to="U7", reassign=True, admin=True),
+            InvalidInput,
+            "from",
+        ),
+        (tr.Delegate(step_id="ok", actor="A", to="U7", reassign=True), NotAllowed, "admins"),
         (tr.Delegate(step_id="nope", actor="U1", to="U7"), NotFound, "no step"),
         (tr.Delegate(step_id="ok", actor="U1", to="U7", from_="U2"), NotAllowed, "only an admin"),
     ],
@@ -223,8 +228,12 @@ def test_an_admin_reassigns_and_a_voter_cannot_be_moved() -> None:
     run = Run(approval(approvers=["U1", "U2"], policy="all"))
     run.vote("ok", "U1")
     with pytest.raises(NotAllowed, match="already decided"):
-        run.do(tr.Delegate(step_id="ok", actor="UADMIN", to="U7", from_="U1", admin=True))
-    run.do(tr.Delegate(step_id="ok", actor="UADMIN", to="U7", admin=True))  # the one left
+        run.do(
+            tr.Delegate(
+                step_id="ok", actor="UADMIN", to="U7", from_="U1", reassign=True, admin=True
+            )
+        )
+    run.do(tr.Delegate(step_id="ok", actor="UADMIN", to="U7", reassign=True, admin=True))
     [d] = run.run.steps["ok"].delegations
     assert (d.from_, d.to, d.by, d.kind) == ("U2", "U7", "UADMIN", "reassign")
 
@@ -353,3 +362,15 @@ def test_a_comment_question_or_answer_no_store_can_keep_is_refused(text: str) ->
             run.do(trigger)
         assert list(refused.value.errors) == ["text"]
     assert len(run.events) == before
+
+
+def test_someone_away_cannot_be_handed_a_request_before_or_after_they_may() -> None:
+    run = Run(approval(approvers=["U1", "U2"], policy="all"))
+    away = Away("T1", "U7", "U8", T0 - timedelta(days=1), T0 + timedelta(days=2))
+    with pytest.raises(NotAllowed) as refused:
+        run.do(tr.Delegate(step_id="ok", actor="U1", to="U7", to_away=away))
+    assert refused.value.code == "away" and refused.value.facts["stand_in"] == "U8"
+    assert not run.run.steps["ok"].delegations
+    later = Away("T1", "U7", "U8", T0 + timedelta(days=1), T0 + timedelta(days=2))
+    run.do(tr.Delegate(step_id="ok", actor="U1", to="U7", to_away=later))  # not away yet
+    assert [d.to for d in run.run.steps["ok"].delegations] == ["U7"]

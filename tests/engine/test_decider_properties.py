@@ -294,6 +294,7 @@ class Driver:
                     actor=data.draw(st.sampled_from(PEOPLE)),
                     to=data.draw(st.sampled_from(["U1", "U3", "U4", "UREQ", "email:x@y.io"])),
                     from_=data.draw(st.sampled_from([None, "U1", "U2"])),
+                    reassign=data.draw(st.booleans()),
                     admin=data.draw(st.booleans()),
                 )
             )

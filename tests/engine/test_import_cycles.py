@@ -85,14 +85,8 @@ def test_find_cycles_finds_a_two_module_cycle() -> None:
     assert find_cycles(graph) == [["a", "b"]]
 
 
-# Cycles that predate this test, each to be broken (then removed from here, which the test
-# demands): the decider's step kinds call back into `steps`; `storage/__init__` and `migrate`
-# import each other; the wiring starts the audit checkpointer, which opens the wiring's database.
-KNOWN = [
-    ["engine.decider.approval", "engine.decider.automated", "engine.decider.human",
-     "engine.decider.steps"],
-    ["storage", "storage.migrate"],
-]  # fmt: skip
+# Cycles tolerated for now, each to be broken (then removed from here, which the test demands).
+KNOWN: list[list[str]] = []
 
 
 def test_the_project_has_no_new_import_cycles() -> None:

@@ -268,7 +268,14 @@ async def test_an_admin_reassignment_tells_the_email_approver_it_moved_away(
     run = await stack.engine.start_run(TENANT, "purchase", {"item": "desk"}, "U0REQ")
     await stack.engine.run_until_idle()
     await stack.engine.delegate(
-        TENANT, run.run_id, "manager", "U0ADMIN", f"email:{CAROL}", admin=True, channel="cli"
+        TENANT,
+        run.run_id,
+        "manager",
+        "U0ADMIN",
+        f"email:{CAROL}",
+        admin=True,
+        reassign=True,
+        channel="cli",
     )
     await stack.engine.run_until_idle()
     [_, moved] = smtp.inbox.to(BOB)

@@ -3,15 +3,16 @@ the `Engine`, on every store backend (memory, SQLite, PostgreSQL), with a manual
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
 
+from engine.actor import Actor
 from engine.commands import AnswerDelivered, AskQuestion, Command, RequestApproval
 from engine.decider import replay
-from engine.errors import InvalidInput, NotAllowed
+from engine.errors import EngineError, InvalidInput, NotAllowed
 from engine.ports import Outcome, Succeeded
 from engine.runtime.service import Engine
 from engine.testing import ManualClock, MemoryStorage
@@ -194,7 +195,7 @@ async def test_out_of_office_window_and_delegation(
     await engine.run_until_idle()
     assert ("email:ann@example.com", "delegated") in channel.take()
     state = await engine.delegate(
-        TENANT, inside.run_id, "ok", "UADMIN", "UZED", admin=True, from_="UDEP"
+        TENANT, inside.run_id, "ok", "UADMIN", "UZED", admin=True, reassign=True, from_="UDEP"
     )
     kinds = [(d.from_, d.to, d.by, d.kind) for d in state.steps["ok"].delegations]
     assert kinds[-1] == ("UDEP", "UZED", "UADMIN", "reassign")
@@ -285,3 +286,46 @@ async def test_the_sla_view_reads_all_its_runs_in_one_query(storage: Storage) ->
         event.remove(storage.engine.sync_engine, "before_cursor_execute", keep)
     assert sorted(t.run_id for t in found) == sorted(r.run_id for r in started)
     assert len([s for s in sent if "FROM runs" in s]) == 1  # not one load per run
+
+
+async def test_a_channel_asks_the_engine_before_it_shows_a_form_and_nothing_is_recorded(
+    world: tuple[Engine, ManualClock, Directory, Channel],
+) -> None:
+    engine, _, _, _ = world
+    run = await engine.start_run(TENANT, "spend", {}, "UREQ")
+    await engine.run_until_idle()
+    rid = run.run_id
+
+    async def code(question: Awaitable[object]) -> str:
+        with pytest.raises(EngineError) as refused:
+            await question
+        return refused.value.code
+
+    admin, approver = Actor("UADMIN", "slack", admin=True), Actor("ULA", "slack")
+    assert (await engine.may_delegate(TENANT, rid, "ok", "ULA")).run_id == rid
+    assert await code(engine.may_delegate(TENANT, rid, "ok", "UNOBODY")) == "not_approver"
+    assert (await engine.may_reassign(TENANT, rid, "ok", admin)).run_id == rid
+    assert await code(engine.may_reassign(TENANT, rid, "ok", approver)) == "not_admin"
+    assert await code(engine.may_ask(TENANT, rid, "ok", "UNOBODY")) == "not_approver"
+    await engine.ask(TENANT, rid, "ok", "UBER", "Which budget?")
+    assert (await engine.may_answer(TENANT, rid, "ok", "q1", "UREQ")).run_id == rid
+    assert await code(engine.may_answer(TENANT, rid, "ok", "q1", "ULA")) == "not_asked"
+    await engine.answer(TENANT, rid, "ok", "q1", "UREQ", "Marketing")
+    assert await code(engine.may_answer(TENANT, rid, "ok", "q1", "UREQ")) == "already_answered"
+    assert await code(engine.may_cancel(TENANT, rid, "ULA")) == "not_admin"
+    assert (await engine.may_cancel(TENANT, rid, admin)).run_id == rid
+    engine.may_define(admin)
+    with pytest.raises(NotAllowed) as refused:
+        engine.may_define(approver)
+    assert refused.value.code == "not_admin"
+    engine.may_change_away(approver, "ULA")
+    with pytest.raises(NotAllowed, match="someone else's out-of-office"):
+        engine.may_change_away(approver, "UBER", ending=True)
+    with pytest.raises(NotAllowed) as refused:
+        await engine.set_away(
+            TENANT, "UBER", "UDEP", until=FRIDAY + timedelta(days=1), actor=approver
+        )
+    assert refused.value.code == "not_admin" and await engine.away_of(TENANT, "UBER") is None
+    state = await engine.get_run(TENANT, rid)
+    assert state.status == "running" and not state.steps["ok"].delegations
+    assert [q.id for q in state.steps["ok"].questions] == ["q1"]

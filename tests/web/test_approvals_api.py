@@ -144,7 +144,7 @@ async def test_the_requesting_key_cannot_decide_and_can_cancel(
 ) -> None:
     request = await agent.request_approval("Refund", details=DETAILS, approvers=[APPROVER])
     status, body = await decide(stack, stack.api_key, request.id)
-    assert status == 403 and body["error"]["code"] == "not_allowed"
+    assert status == 403 and body["error"]["code"] == "own_request"
     assert (await agent.get(request.id)).status == "pending"
 
     cancelled = await agent.cancel(request.id, "not needed any more")

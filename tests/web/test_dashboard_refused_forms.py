@@ -47,7 +47,7 @@ async def test_a_refused_delegation_keeps_the_person_and_the_reason(stack: Stack
         csrf = csrf_of(await page(bob, f"/runs/{run_id}"))
         reason = f"Back Monday {SCRIPT} & more"
         data = {"csrf": csrf, "to": REQ, "reason": reason}
-        html = await refused(bob, action, data, 409)  # the requester may not approve
+        html = await refused(bob, action, data, 403)  # the requester may not approve
         assert form_fields(html, action) == {"to": REQ, "reason": reason}
         assert "&lt;script&gt;" in html
         assert "requester cannot approve" in error_beside(html, "delegate-manager")
@@ -109,7 +109,7 @@ async def test_a_refused_reassignment_keeps_whose_part_and_to_whom(
             await sign_in(stack, admin, "U0ADMIN")
             csrf = csrf_of(await page(admin, f"/runs/{run_id}"))
             data = {"csrf": csrf, "from": BOB, "to": REQ, "reason": SCRIPT}
-            html = await refused(admin, action, data, 409)
+            html = await refused(admin, action, data, 403)
             assert form_fields(html, action) == {"from": BOB, "to": REQ, "reason": SCRIPT}
             assert "requester cannot approve" in error_beside(html, "reassign-manager")
             data = {"csrf": csrf, "from": BOB, "to": CAROL, "reason": "Bob left"}

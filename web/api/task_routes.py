@@ -65,7 +65,8 @@ async def delegate_step(deps: ApiDeps, call: Call) -> RunState:
         req.to,
         reason=req.reason,
         channel="api",
-        admin=req.reassign,
+        admin=True,  # an API key is the tenant's operator
+        reassign=req.reassign,
         from_=req.from_ if req.reassign else None,
     )
 

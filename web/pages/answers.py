@@ -44,16 +44,26 @@ async def check_answer_link(request: web.Request) -> CheckedAnswer | web.Respons
     if isinstance(opened, web.Response):
         return opened
     claims, run, stored = opened
-    step = run.steps.get(claims.step_id)
-    found = next((q for q in step.questions if q.id == claims.question_id), None) if step else None
-    if step is None or found is None or found.to != claims.principal:
-        return problem_page(request, "foreign", f"It was sent to {claims.principal}.")
-    if found.answer is not None:
-        return problem_page(request, "decided", "The question was already answered.")
-    if step.status != "waiting":
-        return problem_page(request, "decided", f"The step is now {step.status}.")
+    try:  # the engine judges the link's principal; this page words its refusal
+        run = await deps(request).engine.may_answer(
+            claims.tenant_id, claims.run_id, claims.step_id, claims.question_id, claims.principal
+        )
+    except EngineError as refused:
+        return _refused_page(request, claims, refused)
+    found = next(q for q in run.steps[claims.step_id].questions if q.id == claims.question_id)
     title = stored.definition.title or stored.definition.name
     return CheckedAnswer(claims, run, found, title)
+
+
+def _refused_page(request: web.Request, claims: AnswerClaims, refused: EngineError) -> web.Response:
+    """The page of a refused answer link, by the refusal's code."""
+    match refused.code:
+        case "already_answered":
+            return problem_page(request, "decided", "The question was already answered.")
+        case "closed" | "not_waiting":
+            status = refused.facts.get("status", "closed")
+            return problem_page(request, "decided", f"The step is now {status}.")
+    return problem_page(request, "foreign", f"It was sent to {claims.principal}.")
 
 
 def answer_page(
@@ -130,10 +140,8 @@ async def use_answer_link(request: web.Request) -> web.Response:
         await d.access.nonces.release(claims.tenant_id, claims.nonce)
         message = "; ".join(exc.errors.values()) or exc.message
         return answer_page(request, checked, csrf, status=422, text=text, form_error=message)
-    except NotAllowed as exc:
-        return problem_page(request, "foreign", exc.message)
-    except (StepNotPending, RunFinished) as exc:
-        return problem_page(request, "decided", exc.message)
+    except (NotAllowed, StepNotPending, RunFinished) as exc:  # changed since the page opened
+        return _refused_page(request, claims, exc)
     except EngineError as exc:  # nothing happened: the link stays usable
         await d.access.nonces.release(claims.tenant_id, claims.nonce)
         return answer_page(request, checked, csrf, status=409, text=text, form_error=exc.message)

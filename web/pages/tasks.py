@@ -10,7 +10,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from engine import EngineError, InvalidInput, WebSession, principal
+from engine import Actor, EngineError, InvalidInput, WebSession, principal
+from web.errors import refusal_status
 from web.pages.common import (
     Refused,
     check_session_csrf,
@@ -53,8 +54,8 @@ async def _act(
 ) -> web.Response:
     """Check the session and CSRF token, then run `action(session, run id, form)`. A refusal
     re-renders the run page with form `form_id` showing what was typed into `fields` and why
-    (422 for bad input, 409 when the run or step does not allow it); success goes back to
-    the run page at `anchor`."""
+    (its status by the refusal's code, as the API gives it: 422 bad input, 403 not allowed, 409
+    not waiting or already done); success goes back to the run page at `anchor`."""
     session = await require_session(request)
     run = await load_visible_run(request, session)
     form = await request.post()
@@ -62,7 +63,7 @@ async def _act(
     try:
         await action(session, run.run_id, form)
     except EngineError as exc:
-        status = 422 if isinstance(exc, InvalidInput) else 409
+        status = refusal_status(exc)  # as the API and the decision form answer the same code
         message = exc.message
         if isinstance(exc, InvalidInput) and exc.errors:
             message = "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
@@ -72,26 +73,25 @@ async def _act(
 
 
 async def _hand_over(request: web.Request, *, admin: bool) -> web.Response:
-    """Delegate (an approver hands their part on) or, for an admin (the ADMINS setting),
-    reassign someone's part of a waiting step to another person."""
+    """Delegate (an approver hands their part on) or (`admin`) reassign someone's part of a
+    waiting step to another person, which the engine allows an admin (the ADMINS setting)."""
     step_id = request.match_info["step_id"]
     what = "reassign" if admin else "delegate"
 
     async def action(session: WebSession, run_id: str, form: MultiDictProxy[Any]) -> None:
-        if admin and not deps(request).config.is_admin(session.tenant_id, session.principal):
-            raise web.HTTPForbidden(text="Only an admin can reassign a request.")
         to = principal_of(str(form.get("to", "")))
         if not to:
             raise InvalidInput({"to": f"name the person to {what} to (user id or email)"})
+        # The session's role; the engine refuses a reassign to anyone not an admin.
+        is_admin = deps(request).config.is_admin(session.tenant_id, session.principal)
         await deps(request).engine.delegate(
             session.tenant_id,
             run_id,
             step_id,
-            session.principal,
+            Actor(session.principal, "web", is_admin),
             to,
             reason=str(form.get("reason", "")).strip()[:2000],
-            channel="web",
-            admin=admin,
+            reassign=admin,
             from_=(str(form.get("from", "")).strip() or None) if admin else None,
         )
 
