@@ -40,6 +40,7 @@ from engine.commands import (
     AnswerDelivered,
     AskQuestion,
     Command,
+    CompleteSlackStep,
     RequestApproval,
     RequestInput,
     RunChanged,
@@ -106,6 +107,7 @@ from engine.runtime.service import Engine, RuntimeSettings
 from engine.schedules import ScheduleInfo
 from engine.secrets import check_name as check_secret_name
 from engine.state import Delegation, Question, RunState, StepState
+from engine.step_results import StepResult, step_result
 from engine.templates import mrkdwn_escape, render
 from engine.timeline import describe
 from engine.working_time import WorkingHours
@@ -135,6 +137,7 @@ __all__ = [
     "Clock",
     "Command",
     "CommandHandler",
+    "CompleteSlackStep",
     "ConcurrencyConflict",
     "DeadCommand",
     "Decision",
@@ -177,6 +180,7 @@ __all__ = [
     "SecretUnreadable",
     "SendNotification",
     "StepNotPending",
+    "StepResult",
     "StepState",
     "StoredDefinition",
     "Succeeded",
@@ -220,6 +224,7 @@ __all__ = [
     "report_rows",
     "sign_bundle",
     "split_list",
+    "step_result",
     "step_title",
     "template_context",
     "templates",

@@ -53,9 +53,12 @@ def approval_definition(
     default_decision: Literal["approve", "reject"],
     fields: list[dict[str, Any]],
     remind_every: Duration | None = None,
+    escalate: bool = False,
 ) -> str:
     """The built-in workflow's source (JSON) for one request shape. A `comment` field is always
-    on the decision form (unless `fields` brings its own)."""
+    on the decision form (unless `fields` brings its own). With `escalate` (and a `timeout`), the
+    timeout hands the request to the input `escalate_to` instead of deciding by default; when
+    they too let it time out, the request fails."""
     form = list(fields)
     if all(f.get("id") != COMMENT_FIELD for f in form):
         form.insert(0, {"id": COMMENT_FIELD, "type": "multiline", "label": "Comment"})
@@ -71,12 +74,16 @@ def approval_definition(
     if timeout is not None:
         step["timeout"] = str(timeout)
         step["on_timeout"] = default_decision
+        if escalate:
+            step["on_timeout"] = "escalate"
+            step["escalate_to"] = ["{{ inputs.escalate_to }}"]
     if remind_every is not None:
         step["remind_every"] = str(remind_every)
     definition = {
         "name": APPROVAL_WORKFLOW,
         "title": "Approval request",
-        "description": "Built in: approvals requested through the API (POST /api/v1/approvals).",
+        "description": "Built in: approvals requested through the API (POST /api/v1/approvals) "
+        "and Slack's Workflow Builder (the step Get approval).",
         "inputs": [
             {"id": "title", "type": "text", "required": True, "max_length": 200},
             {"id": "summary", "type": "multiline"},
@@ -84,6 +91,7 @@ def approval_definition(
             {"id": "digest", "type": "text", "required": True},
             {"id": "approvers", "type": "text", "required": True},
             {"id": "editable", "type": "text", "hint": "argument names, comma-separated"},
+            {"id": "escalate_to", "type": "text", "hint": "approvers, comma-separated"},
         ],
         "steps": [step],
     }

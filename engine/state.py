@@ -133,6 +133,7 @@ class RunState(BaseModel):
     inputs: dict[str, Any]
     summary: str = ""  # what the run is about, for lists (from run_started)
     callback_url: str | None = None
+    slack_step: bool = False  # a Slack workflow step waits for this run to end
     status: RunStatus = "running"
     reason: str = ""
     current_step: str | None = None
