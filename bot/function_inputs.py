@@ -53,14 +53,18 @@ def _element(e: Any) -> str:
         bullet = "1." if e.get("style") == "ordered" else "•"
         return "".join(f"{bullet} {_element(x).strip()}\n" for x in e.get("elements") or [])
     if kind == "text":
-        text, style = str(e.get("text", "")), e.get("style") or {}
+        raw, style = str(e.get("text", "")), e.get("style") or {}
+        text = raw.strip()
+        if not text:
+            return raw
         if style.get("code"):
-            return f"`{text}`"
+            text = f"`{text}`"
         if style.get("bold"):
             text = f"*{text}*"
         if style.get("italic"):
             text = f"_{text}_"
-        return text
+        # mrkdwn markers must touch the words: the spaces stay outside them
+        return raw[: len(raw) - len(raw.lstrip())] + text + raw[len(raw.rstrip()) :]
     if kind == "link":
         url, label = e.get("url", ""), e.get("text")
         return f"<{url}|{label}>" if label else f"<{url}>"
