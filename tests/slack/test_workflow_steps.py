@@ -281,3 +281,36 @@ async def test_approvers_that_cannot_be_resolved_end_the_step_saying_which(
         "The approval ended undecided: step approval failed: could not look up the "
         "approvers: user group S0404 does not exist in this workspace"
     )
+
+
+async def test_a_cancelled_approval_ends_the_step_with_the_reason(steps: SlackHarness) -> None:
+    execution = await run_step(steps, GET_APPROVAL, approval(approvers=["UBOB"]))
+    await steps.card("UBOB")
+    page = await steps.engine.list_runs(TEAM, workflow=APPROVAL_WORKFLOW)
+    await steps.engine.cancel(TEAM, page.runs[0].run_id, "UADMIN", "bought one already", admin=True)
+    done = await ended(steps.fake, execution)
+    assert done["status"] == "failed"
+    assert "bought one already" in done["error"]
+
+
+async def test_a_channel_as_approvers_asks_its_members(steps: SlackHarness) -> None:
+    steps.fake.add_channel("C0LEADS", "leads", ["UCAT", "UDAN"])
+    execution = await run_step(steps, GET_APPROVAL, approval(approver_channel="C0LEADS"))
+    await decide(steps, "UDAN", ids.APPROVE, "ok")
+    done = await ended(steps.fake, execution)
+    assert done["outputs"]["decided_by"] == ["UDAN"]
+
+
+async def test_the_event_delivered_twice_starts_one_run(steps: SlackHarness) -> None:
+    execution = f"Fx{next(_executions):04d}"
+    token = steps.fake.function_token(execution)
+    payload = p.function_executed(
+        GET_APPROVAL, approval(approvers=["UBOB"]), execution_id=execution, bot_access_token=token
+    )
+    first = await steps.fake.send("events_api", payload)
+    await steps.fake.ack(first)
+    await steps.fake.ack(await steps.fake.replay(first))
+    await steps.card("UBOB")
+    await steps.service.settle()
+    page = await steps.engine.list_runs(TEAM, workflow=APPROVAL_WORKFLOW)
+    assert len(page.runs) == 1
