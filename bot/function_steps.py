@@ -24,7 +24,9 @@ from bot.clients import SlackClients, web_client
 from engine import (
     CompleteSlackStep,
     EngineApi,
+    Failed,
     Outcome,
+    SecretUnreadable,
     StepResult,
     Succeeded,
     Unavailable,
@@ -132,7 +134,10 @@ class StepFinisher:
         self._clients = clients
 
     async def finish(self, command: CompleteSlackStep) -> Outcome:
-        step = await self._steps.for_run(command.tenant_id, command.run_id)
+        try:
+            step = await self._steps.for_run(command.tenant_id, command.run_id)
+        except SecretUnreadable as exc:  # no retry will help: the operator sees it as dead
+            return Failed(exc.message)
         if step is None:
             # The run started but its step was not attached yet (a crash in between): retry.
             return Unavailable("the Slack step of this run is not known yet", retry_after=30.0)

@@ -16,7 +16,7 @@ from sqlalchemy import Column, Index, LargeBinary, PrimaryKeyConstraint, String,
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.errors import EngineError
+from engine.errors import EngineError, SecretUnreadable
 from storage.database import READONLY
 from storage.dialect import insert_for
 from storage.schema import Id, Tenant, UTCDateTime, metadata
@@ -115,7 +115,13 @@ class SqlFunctionSteps:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        token = self._sealer().open(tenant_id, _bound(row.execution_id), row.token)
+        try:
+            token = self._sealer().open(tenant_id, _bound(row.execution_id), row.token)
+        except SecretUnreadable:
+            raise SecretUnreadable(
+                f"the token of Slack step {row.execution_id} cannot be decrypted: SECRET_KEY "
+                "changed since the step started"
+            ) from None
         return StoredFunctionStep(
             row.execution_id, row.callback_id, row.run_id, token, row.completed_at is not None
         )
