@@ -172,6 +172,10 @@ async def _or_fail(work: Awaitable[None], fail: AsyncFail, event: dict[str, Any]
         reason = f"These settings do not make an approval: {exc.message}"
     except EngineError as exc:
         reason = exc.message
+    except Exception:
+        # Not the user's to fix, but the step must not wait forever: say so, log the rest.
+        log.exception("Slack: step %s could not start", event.get("function_execution_id"))
+        reason = "Countersign could not start this step; its operator can see why in its log"
     else:
         return
     callback = event.get("function", {}).get("callback_id")

@@ -80,7 +80,7 @@ def completions(fake: FakeSlack, execution: str) -> list[Any]:
         c
         for m in ("functions.completeSuccess", "functions.completeError")
         for c in fake.calls_to(m)
-        if c.args.get("function_execution_id") == execution and c.status == 200
+        if c.args.get("function_execution_id") == execution and c.response.get("ok")
     ]
 
 
@@ -314,3 +314,18 @@ async def test_the_event_delivered_twice_starts_one_run(steps: SlackHarness) -> 
     await steps.service.settle()
     page = await steps.engine.list_runs(TEAM, workflow=APPROVAL_WORKFLOW)
     assert len(page.runs) == 1
+
+
+async def test_a_step_whose_own_token_expired_is_finished_with_the_bot_token(
+    steps: SlackHarness,
+) -> None:
+    execution = await run_step(steps, GET_APPROVAL, approval(approvers=["UBOB"]))
+    card = await steps.card("UBOB")
+    for token in [t for t in steps.fake.teams if t.startswith(f"xwfp-{execution}")]:
+        steps.fake.revoke_token(token)
+    await steps.click("UBOB", card, ids.REJECT)
+    await steps.submit("UBOB", await steps.opened_view("UBOB"), {"comment": "no"})
+    done = await ended(steps.fake, execution)
+    assert done["outputs"]["decision"] == "rejected"
+    [call] = completions(steps.fake, execution)  # the refused attempt aside
+    assert call.token == steps.fake.bot_token
