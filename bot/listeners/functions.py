@@ -116,6 +116,8 @@ async def run_workflow(
         if not name:
             raise StepRefused("Name the Countersign workflow to run")
         try:
+            if name == APPROVAL_WORKFLOW:  # the step Get approval runs it, with its inputs
+                raise NotFound(name)
             stored = await deps.engine.get_definition(tenant, name)
         except NotFound:
             names = [d.name for d in await deps.engine.list_definitions(tenant)]
