@@ -29,7 +29,6 @@ from engine import (
     SecretUnreadable,
     StepResult,
     Succeeded,
-    Unavailable,
     step_result,
 )
 
@@ -48,30 +47,26 @@ class FunctionStep(Protocol):
     @property
     def callback_id(self) -> str: ...
     @property
-    def run_id(self) -> str | None: ...
-    @property
     def token(self) -> str: ...
     @property
     def completed(self) -> bool: ...
 
 
 class FunctionSteps(Protocol):
-    """The steps Slack started, by tenant and execution id (and by run once it started)."""
+    """The steps Slack started, by tenant and execution id (the run names its step's)."""
 
     async def put(
         self, tenant_id: str, execution_id: str, callback_id: str, token: str, now: datetime
     ) -> None: ...
-    async def attach(self, tenant_id: str, execution_id: str, run_id: str) -> None: ...
     async def refresh_token(self, tenant_id: str, execution_id: str, token: str) -> None: ...
     async def completed(self, tenant_id: str, execution_id: str, now: datetime) -> None: ...
-    async def for_run(self, tenant_id: str, run_id: str) -> FunctionStep | None: ...
+    async def get(self, tenant_id: str, execution_id: str) -> FunctionStep | None: ...
 
 
 @dataclass
 class _Kept:
     execution_id: str
     callback_id: str
-    run_id: str | None
     token: str
     completed: bool = False
 
@@ -87,12 +82,9 @@ class MemoryFunctionSteps:
     ) -> None:
         kept = self._steps.get((tenant_id, execution_id))
         if kept is None:
-            self._steps[(tenant_id, execution_id)] = _Kept(execution_id, callback_id, None, token)
+            self._steps[(tenant_id, execution_id)] = _Kept(execution_id, callback_id, token)
         else:
             kept.token = token
-
-    async def attach(self, tenant_id: str, execution_id: str, run_id: str) -> None:
-        self._steps[(tenant_id, execution_id)].run_id = run_id
 
     async def refresh_token(self, tenant_id: str, execution_id: str, token: str) -> None:
         if (kept := self._steps.get((tenant_id, execution_id))) is not None:
@@ -101,10 +93,8 @@ class MemoryFunctionSteps:
     async def completed(self, tenant_id: str, execution_id: str, now: datetime) -> None:
         self._steps[(tenant_id, execution_id)].completed = True
 
-    async def for_run(self, tenant_id: str, run_id: str) -> FunctionStep | None:
-        return next(
-            (s for (t, _), s in self._steps.items() if t == tenant_id and s.run_id == run_id), None
-        )
+    async def get(self, tenant_id: str, execution_id: str) -> FunctionStep | None:
+        return self._steps.get((tenant_id, execution_id))
 
 
 def slack_outputs(callback_id: str, result: StepResult) -> dict[str, Any]:
@@ -134,16 +124,15 @@ class StepFinisher:
         self._clients = clients
 
     async def finish(self, command: CompleteSlackStep) -> Outcome:
+        run = await self._engine.get_run(command.tenant_id, command.run_id)
         try:
-            step = await self._steps.for_run(command.tenant_id, command.run_id)
+            step = await self._steps.get(command.tenant_id, run.slack_step or "")
         except SecretUnreadable as exc:  # no retry will help: the operator sees it as dead
             return Failed(exc.message)
-        if step is None:
-            # The run started but its step was not attached yet (a crash in between): retry.
-            return Unavailable("the Slack step of this run is not known yet", retry_after=30.0)
+        if step is None:  # kept before the run started: only a lost table gets here
+            return Failed("this run's Slack step is not known (its execution was not kept)")
         if step.completed:
             return Succeeded({"skipped": "the Slack step was already finished"})
-        run = await self._engine.get_run(command.tenant_id, command.run_id)
         stored = await self._engine.get_definition(command.tenant_id, run.workflow, run.version)
         result = step_result(stored.definition, run)
         try:
@@ -152,7 +141,7 @@ class StepFinisher:
             if str(e.response.get("error")) not in TOKEN_GONE:
                 raise
             # The step's own token is no longer good: the workspace's bot token finishes it.
-            log.info("Slack: step %s finished with the bot token", step.execution_id)
+            log.info("Slack: the step of run %s finished with the bot token", run.run_id)
             await _complete(await self._clients.for_tenant(command.tenant_id), step, result)
         await self._steps.completed(command.tenant_id, step.execution_id, self._engine.clock.now())
         if result.succeeded:

@@ -1,6 +1,6 @@
 """The Slack workflow steps (functions) waiting on runs (`bot.function_steps.FunctionSteps` on
-SQL), so a step still completes after a restart. Table `slack_function_steps` (migration 0014),
-in the shared `metadata`.
+SQL), by execution id (which the run names), so a step still completes after a restart. Table
+`slack_function_steps` (migration 0014), in the shared `metadata`.
 
 The function's bot token (xwfp-…) is sealed like the tenant secrets (`storage.secrets.SecretBox`,
 AES-256-GCM under a key from SECRET_KEY), bound to the tenant and the execution id: a database
@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary, PrimaryKeyConstraint, String, Table, select
+from sqlalchemy import Column, LargeBinary, PrimaryKeyConstraint, String, Table, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.errors import EngineError, SecretUnreadable
 from storage.database import READONLY
 from storage.dialect import insert_for
-from storage.schema import Id, Tenant, UTCDateTime, metadata
+from storage.schema import Tenant, UTCDateTime, metadata
 from storage.secrets import SecretBox
 
 slack_function_steps = Table(
@@ -28,12 +28,10 @@ slack_function_steps = Table(
     Column("tenant_id", Tenant, nullable=False),
     Column("execution_id", String(64), nullable=False),  # Slack's function_execution_id
     Column("callback_id", String(64), nullable=False),  # which step (function) of the app
-    Column("run_id", Id),  # set once the run started
     Column("token", LargeBinary, nullable=False),  # sealed: version byte, nonce, ciphertext+tag
     Column("created_at", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime),  # Slack was told the step's end
     PrimaryKeyConstraint("tenant_id", "execution_id"),
-    Index("ix_slack_function_steps_tenant_id_run_id", "tenant_id", "run_id"),
 )
 
 
@@ -41,7 +39,6 @@ slack_function_steps = Table(
 class StoredFunctionStep:
     execution_id: str
     callback_id: str
-    run_id: str | None
     token: str
     completed: bool
 
@@ -85,9 +82,6 @@ class SqlFunctionSteps:
         async with self._engine.begin() as conn:
             await conn.execute(statement)
 
-    async def attach(self, tenant_id: str, execution_id: str, run_id: str) -> None:
-        await self._set(tenant_id, execution_id, run_id=run_id)
-
     async def refresh_token(self, tenant_id: str, execution_id: str, token: str) -> None:
         """A newer token from an interaction with a message of the step (Slack sends one)."""
         sealed = self._sealer().seal(tenant_id, _bound(execution_id), token)
@@ -106,10 +100,10 @@ class SqlFunctionSteps:
         async with self._engine.begin() as conn:
             await conn.execute(statement)
 
-    async def for_run(self, tenant_id: str, run_id: str) -> StoredFunctionStep | None:
+    async def get(self, tenant_id: str, execution_id: str) -> StoredFunctionStep | None:
         t = slack_function_steps.c
-        query = select(t.execution_id, t.callback_id, t.run_id, t.token, t.completed_at).where(
-            t.tenant_id == tenant_id, t.run_id == run_id
+        query = select(t.execution_id, t.callback_id, t.token, t.completed_at).where(
+            t.tenant_id == tenant_id, t.execution_id == execution_id
         )
         async with self._reader.connect() as conn:
             row = (await conn.execute(query)).first()
@@ -119,9 +113,9 @@ class SqlFunctionSteps:
             token = self._sealer().open(tenant_id, _bound(row.execution_id), row.token)
         except SecretUnreadable:
             raise SecretUnreadable(
-                f"the token of Slack step {row.execution_id} cannot be decrypted: SECRET_KEY "
-                "changed since the step started"
+                "the token of this run's Slack step cannot be decrypted: SECRET_KEY changed "
+                "since the step started"
             ) from None
         return StoredFunctionStep(
-            row.execution_id, row.callback_id, row.run_id, token, row.completed_at is not None
+            row.execution_id, row.callback_id, token, row.completed_at is not None
         )

@@ -2,9 +2,10 @@
 built-in approval workflow, "Run a Countersign workflow" one of the workspace's workflows.
 
 Bolt acks the event; each listener reads the step's inputs (`bot.function_inputs`), keeps the
-step (execution id and its token, `bot.function_steps`) and starts the run with `slack_step`,
-so the run's end finishes the step through the engine's outbox, after a restart too. A step
-that cannot run ends at once with `fail` and a line the Workflow Builder user can act on.
+step (execution id and its token, `bot.function_steps`), then starts the run naming the
+execution (`slack_step`), so the run's end finishes the step through the engine's outbox, after
+a restart too. A step that cannot run ends at once with `fail` and a line the Workflow Builder
+user can act on.
 
 Interactions with messages posted in a step's context carry `function_data` and a fresh
 function token, which Bolt attaches to the listener's client (`attaching_function_token`); the
@@ -153,9 +154,8 @@ async def _start(
         requester,
         idempotency_key=f"slack-step:{execution}",  # Slack may deliver the event again
         version=version,
-        slack_step=True,
+        slack_step=execution,
     )
-    await steps.attach(tenant, execution, run.run_id)
     log.info("Slack: step %s runs as run %s of %s", callback_id, run.run_id, workflow)
 
 
@@ -176,7 +176,9 @@ async def _or_fail(work: Awaitable[None], fail: AsyncFail, event: dict[str, Any]
         reason = exc.message
     except Exception:
         # Not the user's to fix, but the step must not wait forever: say so, log the rest.
-        log.exception("Slack: step %s could not start", event.get("function_execution_id"))
+        log.exception(
+            "Slack: a %s step could not start", event.get("function", {}).get("callback_id")
+        )
         reason = "Countersign could not start this step; its operator can see why in its log"
     else:
         return

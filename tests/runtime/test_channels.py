@@ -156,7 +156,7 @@ async def test_only_a_run_a_slack_step_waits_for_is_finished_in_slack_once(
     engine.router.register("slack", slack)
     await setup(engine, target, CALL)
     plain = await engine.start_run(TENANT, "call", {}, "UREQ")
-    stepped = await engine.start_run(TENANT, "call", {}, "UREQ", slack_step=True)
+    stepped = await engine.start_run(TENANT, "call", {}, "UREQ", slack_step="Fx1")
     await engine.run_until_idle()
     for run in (plain, stepped):
         assert (await engine.get_run(TENANT, run.run_id)).status == "completed"

@@ -15,14 +15,13 @@ from tests.conftest import TEST_SECRET_KEY
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
-async def test_a_step_is_found_by_its_run_and_its_token_is_sealed(storage: Storage) -> None:
+async def test_a_step_is_kept_per_workspace_and_its_token_is_sealed(storage: Storage) -> None:
     steps = SqlFunctionSteps(storage.engine, lambda: TEST_SECRET_KEY)
+    assert await steps.get("T1", "Fx1") is None
     await steps.put("T1", "Fx1", "get_approval", "xwfp-secret-1", NOW)
-    assert await steps.for_run("T1", "r1") is None  # not attached yet
-    await steps.attach("T1", "Fx1", "r1")
     await steps.put("T2", "Fx1", "run_workflow", "xwfp-other-tenant", NOW)  # another workspace
 
-    found = await steps.for_run("T1", "r1")
+    found = await steps.get("T1", "Fx1")
     assert found is not None
     assert (found.execution_id, found.callback_id, found.token) == (
         "Fx1",
@@ -36,7 +35,7 @@ async def test_a_step_is_found_by_its_run_and_its_token_is_sealed(storage: Stora
 
     await steps.refresh_token("T1", "Fx1", "xwfp-fresh")
     await steps.completed("T1", "Fx1", NOW)
-    again = await steps.for_run("T1", "r1")
+    again = await steps.get("T1", "Fx1")
     assert again is not None and again.token == "xwfp-fresh" and again.completed
 
 
@@ -45,6 +44,5 @@ async def test_another_key_cannot_open_a_token(storage: Storage) -> None:
         "T1", "Fx1", "get_approval", "xwfp-1", NOW
     )
     other = SqlFunctionSteps(storage.engine, lambda: "another key")
-    await other.attach("T1", "Fx1", "r1")
     with pytest.raises(SecretUnreadable, match="SECRET_KEY changed since the step started"):
-        await other.for_run("T1", "r1")
+        await other.get("T1", "Fx1")

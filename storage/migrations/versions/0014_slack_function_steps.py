@@ -23,17 +23,12 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(64), nullable=False),
         sa.Column("execution_id", sa.String(64), nullable=False),
         sa.Column("callback_id", sa.String(64), nullable=False),
-        sa.Column("run_id", sa.String(128)),
         sa.Column("token", sa.LargeBinary, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("tenant_id", "execution_id", name="pk_slack_function_steps"),
     )
-    op.create_index(
-        "ix_slack_function_steps_tenant_id_run_id", "slack_function_steps", ["tenant_id", "run_id"]
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_slack_function_steps_tenant_id_run_id", "slack_function_steps")
     op.drop_table("slack_function_steps")
