@@ -25,6 +25,7 @@ from bot.blocks.run_status import run_message
 from bot.clients import SlackClients
 from bot.coalesce import Coalescer
 from bot.directory import SlackDirectory
+from bot.function_steps import StepFinisher
 from bot.hooks import WebHooks
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
 from engine import (
@@ -32,6 +33,7 @@ from engine import (
     ApprovalStep,
     AskQuestion,
     Command,
+    CompleteSlackStep,
     EngineApi,
     EngineError,
     Failed,
@@ -110,7 +112,8 @@ class UserUnreachable(Exception):
 
 class SlackChannel:
     """A `CommandHandler` for request_approval, update_approval, request_input,
-    send_notification, run_changed, ask_question and answer_delivered."""
+    send_notification, run_changed, ask_question, answer_delivered and (with a `finisher`)
+    complete_slack_step."""
 
     def __init__(
         self,
@@ -129,6 +132,7 @@ class SlackChannel:
         self._hooks = hooks
         self._dms: dict[tuple[str, str], str] = {}  # (tenant, user) -> DM channel (stable)
         self._coalescer = Coalescer(min_interval=REDRAW_INTERVAL)
+        self.finisher: StepFinisher | None = None  # finishes Slack workflow steps
 
     async def perform(self, command: Command) -> Outcome:
         try:
@@ -196,6 +200,10 @@ class SlackChannel:
             return await self._ask(command)
         if isinstance(command, AnswerDelivered):
             return await self._answered(command)
+        if isinstance(command, CompleteSlackStep):
+            if self.finisher is None:
+                return Unavailable("Slack workflow steps are not set up", retry_after=30.0)
+            return await self.finisher.finish(command)
         raise TypeError(f"the Slack channel does not perform {command.type}")
 
     async def _load(self, tenant_id: str, run_id: str) -> tuple[RunState, WorkflowDefinition]:

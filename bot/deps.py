@@ -12,6 +12,7 @@ from bot.background import Background
 from bot.channel import SlackChannel
 from bot.config import SlackConfig
 from bot.directory import SlackDirectory
+from bot.function_steps import FunctionSteps
 from bot.home import HomeTab
 from bot.hooks import WebHooks
 from engine import Actor, EngineApi
@@ -26,6 +27,7 @@ class Deps:
     channel: SlackChannel
     hooks: WebHooks
     directory: SlackDirectory
+    function_steps: FunctionSteps  # Workflow Builder steps waiting on runs
 
     def is_admin(self, user: str) -> bool:
         return user in self.config.admins

@@ -25,10 +25,11 @@ from bot.config import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, SlackConfig
 from bot.dedupe import Deduplicator
 from bot.deps import Deps
 from bot.directory import SlackDirectory
+from bot.function_steps import FunctionSteps, MemoryFunctionSteps, StepFinisher
 from bot.home import HomeRefreshingChannel, HomeTab
 from bot.home_openers import HomeOpeners
 from bot.hooks import WebHooks
-from bot.listeners import actions, agent_actions, commands, events, views
+from bot.listeners import actions, agent_actions, commands, events, functions, views
 from bot.message_refs import MessageRefs
 from bot.oauth import oauth_routes
 from engine import ChannelRouter, EngineApi, EngineError
@@ -171,14 +172,17 @@ async def start_slack(
     redis: Redis | None = None,
     hooks: WebHooks | None = None,
     home_openers: HomeOpeners | None = None,
+    function_steps: FunctionSteps | None = None,
 ) -> SlackService:
     """Check the tokens, register the listeners and the "slack" channel, connect Socket Mode.
-    `refs` keeps where each card was posted (durable in production: SqlMessageRefs); with OAuth
-    (no bot token) `installations` and `oauth_states` keep the workspaces' installations
-    (storage.slack_installations). With `redis`, replicas share envelope de-duplication.
-    `hooks` (also `SlackService.hooks`) receive the web server's sign-in links and email
-    delivery once it is up. `home_openers` keeps who opened their App Home (durable in
-    production: storage.slack_home.SqlHomeOpeners; in memory when not given)."""
+        `refs` keeps where each card was posted (durable in production: SqlMessageRefs); with OAuth
+        (no bot token) `installations` and `oauth_states` keep the workspaces' installations
+        (storage.slack_installations). With `redis`, replicas share envelope de-duplication.
+        `hooks` (also `SlackService.hooks`) receive the web server's sign-in links and email
+        delivery once it is up. `home_openers` keeps who opened their App Home (durable in
+        production: storage.slack_home.SqlHomeOpeners; in memory when not given). `function_steps`
+    keeps the Workflow Builder steps waiting on runs (durable in production:
+    storage.slack_functions.SqlFunctionSteps; in memory when not given)."""
     team_id: str | None = None
     if config.bot_token:
         clients = SlackClients(config.api_url, bot_token=config.bot_token)
@@ -198,6 +202,13 @@ async def start_slack(
     directory = SlackDirectory(clients)
     hooks = hooks or WebHooks()
     channel = SlackChannel(clients, engine, refs, directory, hooks, config.public_url)
+    if function_steps is None:
+        log.warning(
+            "Slack: Workflow Builder steps are kept in memory only (no function_steps given): "
+            "a step waiting when the process stops is never finished"
+        )
+        function_steps = MemoryFunctionSteps()
+    channel.finisher = StepFinisher(engine, function_steps, clients)
     deps = Deps(
         engine=engine,
         config=config,
@@ -206,9 +217,10 @@ async def start_slack(
         channel=channel,
         hooks=hooks,
         directory=directory,
+        function_steps=function_steps,
     )
     app.use(Deduplicator(redis).middleware)
-    for surface in (commands, actions, views, events, agent_actions):
+    for surface in (commands, actions, views, events, agent_actions, functions):
         surface.register(app, deps)
     engine.use_directory(directory)
     router.register("slack", HomeRefreshingChannel(channel, home))

@@ -222,6 +222,7 @@ async def _start_slack(parts: Components) -> None:
     from bot.config import SlackConfig
     from bot.message_refs import MessageRef
     from bot.service import start_slack
+    from storage.slack_functions import SqlFunctionSteps
     from storage.slack_home import SqlHomeOpeners
     from storage.slack_installations import installation_store, oauth_state_store
     from storage.slack_messages import SqlMessageRefs
@@ -250,6 +251,7 @@ async def _start_slack(parts: Components) -> None:
         oauth_states=oauth_state_store(db) if oauth else None,
         redis=parts.redis,
         home_openers=SqlHomeOpeners(db),
+        function_steps=SqlFunctionSteps(db, lambda: secret_key(s)),
     )
     parts.slack = slack
     if slack.team_id:  # a single-workspace install: bundled workflows go to that workspace

@@ -52,6 +52,7 @@ from engine.commands import (
     AnswerDelivered,
     AskQuestion,
     Command,
+    CompleteSlackStep,
     RequestApproval,
     RequestInput,
     RunChanged,
@@ -121,6 +122,7 @@ from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets
 from engine.secrets import check_name as check_secret_name
 from engine.state import Delegation, Question, RunState, StepState
+from engine.step_results import StepResult, step_result
 from engine.templates import mrkdwn_escape, render
 from engine.timeline import describe
 from engine.working_time import WorkingHours
@@ -156,6 +158,7 @@ __all__ = [
     "Clock",
     "Command",
     "CommandHandler",
+    "CompleteSlackStep",
     "ConcurrencyConflict",
     "DeadCommand",
     "Decision",
@@ -201,6 +204,7 @@ __all__ = [
     "Secrets",
     "SendNotification",
     "StepNotPending",
+    "StepResult",
     "StepState",
     "StoredDefinition",
     "Succeeded",
@@ -251,6 +255,7 @@ __all__ = [
     "short_digest",
     "sign_bundle",
     "split_list",
+    "step_result",
     "step_title",
     "template_context",
     "templates",

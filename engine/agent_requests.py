@@ -61,8 +61,9 @@ class AgentRequest:
 
 
 def agent_request(run: RunState) -> AgentRequest | None:
-    """The agent's request behind `run`, or None for a run of another workflow."""
-    if run.workflow != APPROVAL_WORKFLOW:
+    """The agent's request behind `run`, or None for a run of another workflow or one a Slack
+    Workflow Builder step started (the same built-in workflow, asked by a person)."""
+    if run.workflow != APPROVAL_WORKFLOW or run.slack_step:
         return None
     inputs = run.inputs
     try:

@@ -84,6 +84,7 @@ class EngineApi(Protocol):
         callback_url: str | None = None,
         idempotency_key: str | None = None,
         version: int | None = None,
+        slack_step: str | None = None,
     ) -> RunState: ...
 
     async def decide(

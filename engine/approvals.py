@@ -57,11 +57,14 @@ def approval_definition(
     remind_every: Duration | None = None,
     editable: bool = False,
     grant_hours: int | None = None,
+    escalate: bool = False,
 ) -> str:
     """The built-in workflow's source (JSON) for one request shape. A `comment` field is always
     on the decision form (unless `fields` brings its own). With `editable`, the form records
     the approver's edited arguments; with `grant_hours`, a standing grant of at most that
-    many hours (both drawn by the agent views: `engine.agent_requests`)."""
+    many hours (both drawn by the agent views: `engine.agent_requests`). With `escalate` (and
+    a `timeout`), the timeout hands the request to the input `escalate_to` instead of deciding
+    by default; when they too let it time out, the request fails."""
     form = list(fields)
     if all(f.get("id") != COMMENT_FIELD for f in form):
         form.insert(0, {"id": COMMENT_FIELD, "type": "multiline", "label": "Comment"})
@@ -96,12 +99,16 @@ def approval_definition(
     if timeout is not None:
         step["timeout"] = str(timeout)
         step["on_timeout"] = default_decision
+        if escalate:
+            step["on_timeout"] = "escalate"
+            step["escalate_to"] = ["{{ inputs.escalate_to }}"]
     if remind_every is not None:
         step["remind_every"] = str(remind_every)
     definition = {
         "name": APPROVAL_WORKFLOW,
         "title": "Approval request",
-        "description": "Built in: approvals requested through the API (POST /api/v1/approvals).",
+        "description": "Built in: approvals requested through the API (POST /api/v1/approvals) "
+        "and Slack's Workflow Builder (the step Get approval).",
         "inputs": [
             {"id": "title", "type": "text", "required": True, "max_length": 200},
             {"id": "summary", "type": "multiline"},
@@ -111,6 +118,7 @@ def approval_definition(
             {"id": "editable", "type": "text", "hint": "argument names, comma-separated"},
             {"id": "agent", "type": "text", "hint": "the asking API key's name"},
             {"id": "grant", "type": "multiline", "hint": "standing grant offer (JSON)"},
+            {"id": "escalate_to", "type": "text", "hint": "approvers, comma-separated"},
         ],
         "steps": [step],
     }

@@ -111,6 +111,14 @@ class RunChanged(CommandBase):
     final: bool = False
 
 
+class CompleteSlackStep(CommandBase):
+    """The run a Slack Workflow Builder step waits for has ended: finish the step
+    (functions.completeSuccess with its outputs, or functions.completeError with the reason)."""
+
+    type: Literal["complete_slack_step"] = "complete_slack_step"
+    status: str
+
+
 Command = Annotated[
     CallHttp
     | ResolveApprovers
@@ -120,7 +128,8 @@ Command = Annotated[
     | AskQuestion
     | AnswerDelivered
     | SendNotification
-    | RunChanged,
+    | RunChanged
+    | CompleteSlackStep,
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

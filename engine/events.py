@@ -56,6 +56,9 @@ class RunStarted(EventBase):
     requester: str
     inputs: dict[str, Any]
     callback_url: str | None = None
+    # The execution id of the Slack Workflow Builder step waiting for this run: its end sends
+    # CompleteSlackStep.
+    slack_step: str | None = None
     # The version's step ids and types, in definition order, so replay needs no definition.
     steps: dict[str, str] = Field(default_factory=dict)
     # The run's one-line summary (engine.display.run_summary), rendered once at the start.

@@ -133,6 +133,8 @@ class RunState(BaseModel):
     inputs: dict[str, Any]
     summary: str = ""  # what the run is about, for lists (from run_started)
     callback_url: str | None = None
+    # The execution id of the Slack Workflow Builder step waiting for this run to end.
+    slack_step: str | None = None
     status: RunStatus = "running"
     reason: str = ""
     current_step: str | None = None

@@ -25,6 +25,7 @@ class StartRun(TriggerBase):
     requester: str
     inputs: dict[str, Any]  # already validated against the definition's inputs
     callback_url: str | None = None
+    slack_step: str | None = None  # the execution id of a Slack workflow step waiting for it
 
 
 class Decide(TriggerBase):

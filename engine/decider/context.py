@@ -203,6 +203,15 @@ class Builder:
                         final=run.status in ev.FINAL_STATUSES,
                     )
                 )
+                if run.slack_step and run.status in ev.FINAL_STATUSES:
+                    self.command(
+                        cmd.CompleteSlackStep(
+                            key=keys.slack_step_key(run.run_id),
+                            tenant_id=run.tenant_id,
+                            run_id=run.run_id,
+                            status=run.status,
+                        )
+                    )
         if self.decision.events:
             self.decision.state = self._state
         return self.decision

@@ -60,6 +60,7 @@ def decide(
                 requester=trigger.requester,
                 inputs=trigger.inputs,
                 callback_url=trigger.callback_url,
+                slack_step=trigger.slack_step,
                 steps={s.id: s.type for s in definition.steps},
                 summary=display.run_summary(definition, trigger.inputs, context),
             )

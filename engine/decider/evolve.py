@@ -64,6 +64,7 @@ def apply(state: RunState | None, event: ev.Event) -> RunState:
             inputs=event.inputs,
             summary=event.summary,
             callback_url=event.callback_url,
+            slack_step=event.slack_step,
             started_at=event.at,
             updated_at=event.at,
             steps={sid: StepState(id=sid, type=kind) for sid, kind in event.steps.items()},

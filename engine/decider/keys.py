@@ -69,3 +69,7 @@ def timeout_timer(run_id: str, step_id: str, level: int) -> str:
 
 def reminder_timer(run_id: str, step_id: str, level: int, number: int) -> str:
     return f"{run_id}:{step_id}:reminder:{level}.{number}"
+
+
+def slack_step_key(run_id: str) -> str:
+    return f"{run_id}:slack-step"  # once per run: a run ends once

@@ -108,6 +108,18 @@ def check_definition(
     issues += counted.issues()
     issues += _schedule(defn)
     issues += _summary(defn)
+    issues += _outputs(defn)
+    return issues
+
+
+def _outputs(defn: WorkflowDefinition) -> list[DefinitionIssue]:
+    """Outputs are rendered when the run has ended: they may read every step."""
+    issues = _unique([o.id for o in defn.outputs], "outputs", "output id")
+    for index, output in enumerate(defn.outputs):
+        field = f"outputs.{index}.value"
+        found = templates.analyze(output.value, expression=False)
+        readable = len(defn.steps)
+        issues += _template(defn, "outputs", readable, field, found, False, False, None)
     return issues
 
 

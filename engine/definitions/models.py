@@ -236,6 +236,15 @@ class Schedule(Model):
     requester: str = Field(default="system:schedule", min_length=1)
 
 
+class Output(Model):
+    """A value the workflow hands back when a run ends (e.g. to the Slack workflow step that
+    started it): a template over the run, typically `{{ steps.ticket.values.ticket }}`."""
+
+    id: Name
+    value: Template = Field(max_length=2000)
+    description: str | None = None
+
+
 class WorkflowDefinition(Model):
     name: Name
     title: str | None = None
@@ -246,6 +255,7 @@ class WorkflowDefinition(Model):
     inputs: list[FormField] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     schedule: Schedule | None = None
+    outputs: list[Output] = Field(default_factory=list, max_length=50)
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:

@@ -16,6 +16,7 @@ from engine.commands import (
     AnswerDelivered,
     AskQuestion,
     Command,
+    CompleteSlackStep,
     RequestApproval,
     RequestInput,
     RunChanged,
@@ -33,6 +34,7 @@ ROUTED_COMMANDS = (
     "run_changed",
     "ask_question",
     "answer_delivered",
+    "complete_slack_step",
 )
 
 
@@ -69,6 +71,12 @@ class ChannelRouter:
     async def perform(self, command: Command) -> Outcome:
         if isinstance(command, UpdateApproval | RunChanged):
             return await self._broadcast(command)
+        if isinstance(command, CompleteSlackStep):
+            # Only Slack can finish its step: without it the command waits (never the log).
+            slack = self._channels.get("slack")
+            if slack is None:
+                return Unavailable("Slack is not connected", retry_after=30.0)
+            return await slack.perform(command)
         routed = RequestApproval | RequestInput | SendNotification | AskQuestion | AnswerDelivered
         if not isinstance(command, routed):
             raise TypeError(f"the channel router does not route {command.type}")

@@ -340,11 +340,14 @@ class Engine:
         callback_url: str | None = None,
         idempotency_key: str | None = None,
         version: int | None = None,
+        slack_step: str | None = None,
     ) -> RunState:
         """Start a run on the latest version of `workflow` (or on `version`, e.g. the one just
         applied, which a concurrent apply cannot move). With an `idempotency_key` already used in
         this workspace, the run it started is returned instead of a new one if this start asks
-        for the same (`engine.idempotency.start_hash`); else `IdempotencyConflict`."""
+        for the same (`engine.idempotency.start_hash`); else `IdempotencyConflict`. With
+        `slack_step` (its execution id), a Slack workflow step waits for the run: its end is
+        sent back to Slack."""
         # Text no store can keep is refused here, alike on every backend, before any query.
         for name, value in (
             ("requester", requester),
@@ -374,6 +377,7 @@ class Engine:
             requester=principals.canonical(requester),
             inputs=validate_values(stored.definition.inputs, inputs),
             callback_url=callback_url,
+            slack_step=slack_step,
         )
         decision = await self._applier.decide(tenant_id, stored.definition, None, trigger)
         change = RunChange(

@@ -6,6 +6,52 @@ from __future__ import annotations
 # (case id, YAML text, field path, line, phrase expected in the message)
 CHECK_CASES: list[tuple[str, str, str, int | None, str]] = [
     (
+        "output reads an unknown step",
+        """
+        name: x
+        steps:
+          - id: a
+            type: approval
+            approvers: [U0AAA]
+        outputs:
+          - {id: ticket, value: "{{ steps.ticket.values.ticket }}"}
+        """,
+        "outputs.0.value",
+        7,
+        "unknown step 'ticket'; steps: a",
+    ),
+    (
+        "output id twice",
+        """
+        name: x
+        steps:
+          - id: a
+            type: approval
+            approvers: [U0AAA]
+        outputs:
+          - {id: decision, value: "{{ steps.a.decision }}"}
+          - {id: decision, value: "{{ steps.a.decided_by }}"}
+        """,
+        "outputs.1.id",
+        8,
+        "duplicate output id 'decision' (also outputs.0)",
+    ),
+    (
+        "output template broken",
+        """
+        name: x
+        steps:
+          - id: a
+            type: approval
+            approvers: [U0AAA]
+        outputs:
+          - {id: decision, value: "{{ steps.a.decision "}
+        """,
+        "outputs.0.value",
+        7,
+        "template syntax error",
+    ),
+    (
         "n greater than approvers",
         """
         name: x

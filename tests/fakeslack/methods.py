@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import time
 import uuid
 from typing import Any
@@ -205,3 +206,41 @@ class SlackMethods:
         if members is None:
             raise web_api.SlackError("no_such_subteam")
         return {"users": members}
+
+    # ------------------------------------------------------------------ Workflow Builder steps
+
+    @property
+    def function_executions(self) -> dict[str, dict[str, Any]]:
+        """Step executions by id: their status (running, completed, failed), outputs, error."""
+        found: dict[str, dict[str, Any]] = self.__dict__.setdefault("_function_executions", {})
+        return found
+
+    def function_token(self, execution_id: str) -> str:
+        """A bot token scoped to one step execution (xwfp-…), valid for the workspace; Slack
+        hands one out with `function_executed` and with each interaction in the step."""
+        token = f"xwfp-{execution_id}-{next(self._ids)}"
+        self.teams[token] = self.team_id
+        self.function_executions.setdefault(execution_id, {"status": "running"})
+        return token
+
+    def revoke_token(self, token: str) -> None:
+        self.teams.pop(token, None)
+
+    def _m_functions_completeSuccess(self, args: dict[str, Any]) -> dict[str, Any]:
+        execution = self._execution(args)
+        outputs = args.get("outputs") or "{}"
+        execution.update(
+            status="completed", outputs=json.loads(outputs) if isinstance(outputs, str) else outputs
+        )
+        return {}
+
+    def _m_functions_completeError(self, args: dict[str, Any]) -> dict[str, Any]:
+        execution = self._execution(args)
+        execution.update(status="failed", error=web_api.require(args, "error"))
+        return {}
+
+    def _execution(self, args: dict[str, Any]) -> dict[str, Any]:
+        execution_id = web_api.require(args, "function_execution_id")
+        if execution_id not in self.function_executions:
+            raise web_api.SlackError("function_execution_not_found")
+        return self.function_executions[execution_id]

@@ -268,3 +268,72 @@ def thread_reply(
         "is_ext_shared_channel": False,
         "event": event,
     }
+
+
+def function_executed(
+    callback_id: str,
+    inputs: dict[str, Any],
+    *,
+    execution_id: str,
+    bot_access_token: str,
+    team_id: str = "T111",
+    title: str = "",
+) -> dict[str, Any]:
+    """An `events_api` payload: a workflow reached one of the app's steps (shape of
+    samples/function_executed.json). `input_parameters` list the inputs given, as strings: the
+    app reads `inputs`, typed by Slack."""
+    now = int(time.time())
+    return {
+        "token": "verification_token",
+        "team_id": team_id,
+        "api_app_id": "A111",
+        "event": {
+            "type": "function_executed",
+            "function": {
+                "id": f"Fn{callback_id.upper()}",
+                "callback_id": callback_id,
+                "title": title or callback_id,
+                "description": "",
+                "type": "app",
+                "input_parameters": [
+                    {"type": "string", "name": name, "title": name, "is_required": False}
+                    for name in inputs
+                ],
+                "output_parameters": [],
+                "app_id": "A111",
+                "date_updated": now,
+            },
+            "inputs": inputs,
+            "function_execution_id": execution_id,
+            "workflow_execution_id": f"Wx{execution_id}",
+            "event_ts": f"{now}.000100",
+            "bot_access_token": bot_access_token,
+        },
+        "type": "event_callback",
+        "event_id": f"Ev{next(_event):08d}",
+        "event_time": now,
+        "authed_users": ["UBOT"],
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": "UBOT",
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+    }
+
+
+def in_function(
+    payload: dict[str, Any], execution_id: str, bot_access_token: str, inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """An interaction (`block_action`, `view_submission`) with a message or view posted in a
+    step's context: Slack adds the step's data and a fresh function token (shape of
+    samples/block_actions_function.json)."""
+    return {
+        **payload,
+        "bot_access_token": bot_access_token,
+        "function_data": {"execution_id": execution_id, "inputs": inputs},
+        "interactivity": {"interactivity_pointer": _trigger_id()},
+    }

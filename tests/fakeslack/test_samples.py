@@ -73,3 +73,25 @@ def test_slash_command_has_every_key_of_the_socket_mode_sample() -> None:
     real = next(e for e in envelopes if e["type"] == "slash_commands")["payload"]
     ours = payloads.slash_command("U111", "help")
     assert missing_keys(real, ours) == []
+
+
+def test_function_executed_has_every_key_of_slacks_sample() -> None:
+    real = sample("function_executed.json")
+    real.pop("enterprise_id")  # Grid only, as above
+    ours = payloads.function_executed(
+        "get_approval", {"title": "x"}, execution_id="Fx1", bot_access_token="xwfp-1"
+    )
+    assert missing_keys(real, ours) == []
+    real["event"]["inputs"] = ours["event"]["inputs"]  # each step has its own inputs
+    assert missing_keys(real["event"], ours["event"]) == []
+    assert missing_keys(real["event"]["function"], ours["event"]["function"]) == []
+
+
+def test_an_interaction_in_a_step_has_every_key_of_slacks_sample() -> None:
+    # The sample is Bolt's minimal one: the keys a step adds to a full block_actions payload.
+    real = sample("block_actions_function.json")
+    added = {k: real[k] for k in ("bot_access_token", "function_data", "interactivity")}
+    clicked = payloads.block_action("U111", MESSAGE, "approve")
+    ours = payloads.in_function(clicked, "Fx1", "xwfp-2", {"title": "x"})
+    assert missing_keys(added, ours) == []
+    assert missing_keys(sample("block_actions.json"), ours) == []

@@ -6,7 +6,13 @@ import logging
 
 import pytest
 
-from engine.commands import Command, RequestApproval, RunChanged, SendNotification
+from engine.commands import (
+    Command,
+    CompleteSlackStep,
+    RequestApproval,
+    RunChanged,
+    SendNotification,
+)
 from engine.errors import EngineError
 from engine.ports import Failed, Outcome, Succeeded, Unavailable
 from engine.runtime.directory import BuiltinDirectory
@@ -132,3 +138,35 @@ async def test_a_connected_directory_resolves_groups(engine: Engine, target: Tar
     assert [t.step_id for t in await engine.pending_for(TENANT, "email:ann@example.com")] == ["ok"]
     await engine.decide(TENANT, run.run_id, "ok", "U0FIN2", "approve", channel="slack")
     assert (await engine.get_run(TENANT, run.run_id)).status == "completed"
+
+
+CALL = """
+name: call
+steps:
+  - id: ping
+    type: http
+    url: TARGET/ping
+"""
+
+
+async def test_only_a_run_a_slack_step_waits_for_is_finished_in_slack_once(
+    engine: Engine, target: Target
+) -> None:
+    slack = Channel()
+    engine.router.register("slack", slack)
+    await setup(engine, target, CALL)
+    plain = await engine.start_run(TENANT, "call", {}, "UREQ")
+    stepped = await engine.start_run(TENANT, "call", {}, "UREQ", slack_step="Fx1")
+    await engine.run_until_idle()
+    for run in (plain, stepped):
+        assert (await engine.get_run(TENANT, run.run_id)).status == "completed"
+    ends = [c for c in slack.got if isinstance(c, CompleteSlackStep)]
+    assert [(c.run_id, c.status) for c in ends] == [(stepped.run_id, "completed")]
+
+
+async def test_a_slack_step_waits_while_slack_is_not_connected() -> None:
+    router = ChannelRouter()
+    router.register("email", Channel())  # the log channel must not swallow it either
+    end = CompleteSlackStep(key="r1:slack-step", tenant_id="T1", run_id="r1", status="completed")
+    outcome = await router.perform(end)
+    assert isinstance(outcome, Unavailable)

@@ -22,6 +22,7 @@ from engine.ports import Clock
 from engine.runtime.service import Engine, RuntimeSettings
 from engine.state import RunState
 from storage import Storage, open_storage
+from storage.slack_functions import SqlFunctionSteps
 from storage.slack_home import SqlHomeOpeners
 from storage.slack_messages import SqlMessageRefs
 from tests.fakeslack import Envelope, FakeSlack
@@ -40,6 +41,7 @@ PEOPLE = {
 }
 E = TypeVar("E", bound=Event)
 ACK_LIMIT = 3.0  # seconds Slack allows for an acknowledgement
+SECRET_KEY = "a test secret key, sealing the Slack steps' tokens"
 
 
 class ObservedRefs:
@@ -247,7 +249,10 @@ async def app_process(
     )
     refs = ObservedRefs(SqlMessageRefs(storage.engine, MessageRef))
     openers = SqlHomeOpeners(storage.engine)
-    service = await start_slack(engine, engine.router, config, refs, home_openers=openers)
+    steps = SqlFunctionSteps(storage.engine, lambda: SECRET_KEY)
+    service = await start_slack(
+        engine, engine.router, config, refs, home_openers=openers, function_steps=steps
+    )
     harness = SlackHarness(fake, engine, service, refs, storage)
     try:
         yield harness

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import BOT_SCOPES, SlackConfig
+from bot.function_inputs import SLOTS
+from bot.function_steps import GET_APPROVAL, RUN_WORKFLOW, slack_outputs
+from engine import StepResult
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifests" / "slack-app.yaml"
@@ -32,6 +36,9 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "conversations.list": {"channels:read", "groups:read"},
     "conversations.members": {"channels:read", "groups:read"},
     "conversations.history": {"channels:history", "groups:history", "im:history"},
+    # Workflow Builder steps: called with the step's own token (or the bot's), no scope needed.
+    "functions.completeSuccess": set(),
+    "functions.completeError": set(),
 }
 SURFACE_SCOPES = {"commands"}  # the slash command itself
 
@@ -74,3 +81,73 @@ def test_socket_mode_command_interactivity_and_home_tab_are_on() -> None:
     assert data["features"]["app_home"]["home_tab_enabled"] is True
     commands = [c["command"] for c in data["features"]["slash_commands"]]
     assert commands == [SlackConfig("xoxb", "xapp").command]
+
+
+# Slack's parameter types (https://docs.slack.dev/reference/objects/types).
+SLACK_TYPES = {
+    "string",
+    "number",
+    "integer",
+    "boolean",
+    "array",
+    "object",
+    "slack#/types/user_id",
+    "slack#/types/usergroup_id",
+    "slack#/types/channel_id",
+    "slack#/types/rich_text",
+    "slack#/types/timestamp",
+    "slack#/types/date",
+}
+# What the listeners read of each step's inputs (bot/function_inputs.py).
+READ = {
+    GET_APPROVAL: {
+        "title",
+        "details",
+        "approvers",
+        "approver_group",
+        "approver_channel",
+        "policy",
+        "timeout",
+        "on_timeout",
+        "remind_every",
+        "escalate_to",
+        "requester",
+    },
+    RUN_WORKFLOW: {"workflow", "values", "requester"}
+    | {s for slots in SLOTS.values() for s in slots},
+}
+
+
+def test_the_workflow_builder_steps_are_declared_with_slacks_types() -> None:
+    data = manifest()
+    settings = data["settings"]
+    assert "function_executed" in settings["event_subscriptions"]["bot_events"]
+    assert settings["org_deploy_enabled"] is True  # Slack offers steps of org-ready apps only
+    assert settings["function_runtime"] == "remote"
+    functions = data["functions"]
+    assert set(functions) == {GET_APPROVAL, RUN_WORKFLOW}
+    for callback_id, function in functions.items():
+        assert function["title"] and function["description"]
+        assert set(function["input_parameters"]) == READ[callback_id]
+        for name, param in [
+            *function["input_parameters"].items(),
+            *function["output_parameters"].items(),
+        ]:
+            assert param["type"] in SLACK_TYPES, f"{callback_id}.{name}"
+            assert param["title"]
+            if param["type"] == "array":
+                assert param["items"]["type"] in SLACK_TYPES
+
+
+def test_the_outputs_sent_are_exactly_those_declared() -> None:
+    functions = manifest()["functions"]
+    decided = StepResult(
+        True, "approved", decided_by=["U1"], decided_at=datetime.now(UTC), comment="ok"
+    )
+    assert set(slack_outputs(GET_APPROVAL, decided)) == set(
+        functions[GET_APPROVAL]["output_parameters"]
+    )
+    ran = StepResult(True, "completed", {"ticket": "T-1"})
+    assert set(slack_outputs(RUN_WORKFLOW, ran)) == set(
+        functions[RUN_WORKFLOW]["output_parameters"]
+    )
