@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from engine.definitions.models import HttpAction
+from engine.grants import Grant
 
 
 class CommandBase(BaseModel):
@@ -111,6 +112,17 @@ class RunChanged(CommandBase):
     final: bool = False
 
 
+class RecordGrant(CommandBase):
+    """Store the standing grant an approval gave (`engine.grants.grant_of`). Emitted by the
+    decision that closes the approval, so it is committed with it: a crash after that commit
+    cannot lose the grant. Stored by its id, insert-if-absent, so a repeat is harmless and
+    never undoes a revocation."""
+
+    type: Literal["record_grant"] = "record_grant"
+    step_id: str
+    grant: Grant
+
+
 Command = Annotated[
     CallHttp
     | ResolveApprovers
@@ -120,7 +132,8 @@ Command = Annotated[
     | AskQuestion
     | AnswerDelivered
     | SendNotification
-    | RunChanged,
+    | RunChanged
+    | RecordGrant,
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

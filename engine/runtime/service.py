@@ -182,8 +182,7 @@ class Engine(HumanTasks):
         self._applier.environment = self.environment
         self._applier.commit_hooks.append(self._on_commit)
         self._grants = StandingGrants(grants, self.clock)
-        if grants is not None:
-            self._applier.listeners.append(self._grants.on_committed)
+        self.handlers.setdefault("record_grant", self._grants)
         self._applier.commit_hooks.append(self._timers.on_commit)
         self._schedules = ScheduleService(
             definitions, timers, self.clock, self.start_run, self._timers.armed

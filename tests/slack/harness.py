@@ -17,6 +17,7 @@ from bot.blocks import ids
 from bot.config import SlackConfig
 from bot.message_refs import MessageRef, MessageRefs
 from bot.service import SlackService, start_slack
+from engine import Grant, GrantStore
 from engine.events import Event
 from engine.ports import Clock
 from engine.runtime.service import Engine, RuntimeSettings
@@ -70,6 +71,38 @@ class ObservedRefs:
                 while (ref := await self.get(TEAM, run_id, step_id, principal)) is None:
                     await self._saved.wait()
                 return ref
+
+        return await asyncio.wait_for(loop(), WAIT)
+
+
+class ObservedGrants:
+    """The engine's grant store, observed: the dispatcher stores a grant after the approval that
+    gave it commits, and tests can wait for that."""
+
+    def __init__(self, inner: GrantStore) -> None:
+        self._inner = inner
+        self._stored = asyncio.Condition()
+
+    async def put(self, grant: Grant) -> None:
+        await self._inner.put(grant)
+        async with self._stored:
+            self._stored.notify_all()
+
+    async def get(self, tenant_id: str, grant_id: str) -> Grant | None:
+        return await self._inner.get(tenant_id, grant_id)
+
+    async def active(self, tenant_id: str, now: Any, **only: Any) -> list[Grant]:
+        return await self._inner.active(tenant_id, now, **only)
+
+    async def revoke(self, tenant_id: str, grant_id: str, by: str, at: Any) -> Grant | None:
+        return await self._inner.revoke(tenant_id, grant_id, by, at)
+
+    async def stored(self, grant_id: str) -> Grant:
+        async def loop() -> Grant:
+            async with self._stored:
+                while (grant := await self.get(TEAM, grant_id)) is None:
+                    await self._stored.wait()
+                return grant
 
         return await asyncio.wait_for(loop(), WAIT)
 
@@ -175,9 +208,11 @@ class SlackHarness(SlackUsers):
         service: SlackService,
         refs: ObservedRefs,
         storage: Storage,
+        grants: ObservedGrants | None = None,
     ) -> None:
         super().__init__(fake)
         self.storage = storage
+        self.grants = grants
         self.engine = engine
         self.service = service
         self.refs = refs
@@ -236,10 +271,11 @@ async def app_process(
     again on the same file is a restart, and two at once are two replicas."""
     storage: Storage = await open_storage(f"sqlite+aiosqlite:///{db_path}", create=True)
     runtime = RuntimeSettings(poll_every=0.2, **settings)
+    grants = ObservedGrants(storage.grants)
     engine = (
-        Engine.from_storage(storage, settings=runtime, clock=clock)
+        Engine.from_storage(storage, settings=runtime, clock=clock, grants=grants)
         if clock
-        else Engine.from_storage(storage, settings=runtime)
+        else Engine.from_storage(storage, settings=runtime, grants=grants)
     )
     await engine.start()
     config = SlackConfig(
@@ -248,7 +284,7 @@ async def app_process(
     refs = ObservedRefs(SqlMessageRefs(storage.engine, MessageRef))
     openers = SqlHomeOpeners(storage.engine)
     service = await start_slack(engine, engine.router, config, refs, home_openers=openers)
-    harness = SlackHarness(fake, engine, service, refs, storage)
+    harness = SlackHarness(fake, engine, service, refs, storage, grants)
     try:
         yield harness
     finally:

@@ -123,6 +123,8 @@ async def test_approve_and_allow_makes_a_grant_that_app_home_revokes(
     assert choice["element"]["initial_option"]["value"] == "8"
     await slack.submit("UBOB", view, {GRANT_BLOCK: "8"})
     await slack.run_reaches(first.run_id, "completed")
+    assert slack.grants is not None
+    await slack.grants.stored(first.run_id)  # by the dispatcher, after the approval's commit
     [grant] = await slack.engine.active_grants(TEAM)
     assert (grant.grant_id, grant.granted_by, grant.agent) == (first.run_id, "UBOB", "billing-bot")
 
