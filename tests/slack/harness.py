@@ -265,10 +265,16 @@ def fake_slack() -> FakeSlack:
 
 @asynccontextmanager
 async def app_process(
-    fake: FakeSlack, db_path: Path, clock: Clock | None = None, **settings: Any
+    fake: FakeSlack,
+    db_path: Path,
+    clock: Clock | None = None,
+    *,
+    public_url: str | None = None,
+    **settings: Any,
 ) -> AsyncIterator[SlackHarness]:
     """One app process (engine and Slack adapter) on the SQLite file `db_path`; entering it
-    again on the same file is a restart, and two at once are two replicas."""
+    again on the same file is a restart, and two at once are two replicas. `public_url` is the
+    web server's (PUBLIC_URL: cards link to runs' pages); `settings` are RuntimeSettings."""
     storage: Storage = await open_storage(f"sqlite+aiosqlite:///{db_path}", create=True)
     runtime = RuntimeSettings(poll_every=0.2, **settings)
     grants = ObservedGrants(storage.grants)
@@ -279,7 +285,11 @@ async def app_process(
     )
     await engine.start()
     config = SlackConfig(
-        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, admins=[ADMIN]
+        bot_token=fake.bot_token,
+        app_token=fake.app_token,
+        api_url=fake.api_url,
+        admins=[ADMIN],
+        public_url=public_url,
     )
     refs = ObservedRefs(SqlMessageRefs(storage.engine, MessageRef))
     openers = SqlHomeOpeners(storage.engine)
@@ -295,12 +305,14 @@ async def app_process(
 
 @asynccontextmanager
 async def running_app(
-    tmp_path: Path, clock: Clock | None = None, **settings: Any
+    tmp_path: Path, clock: Clock | None = None, *, public_url: str | None = None, **settings: Any
 ) -> AsyncIterator[SlackHarness]:
     fake = fake_slack()
     await fake.start()
     try:
-        async with app_process(fake, tmp_path / "cs.db", clock, **settings) as harness:
+        async with app_process(
+            fake, tmp_path / "cs.db", clock, public_url=public_url, **settings
+        ) as harness:
             yield harness
     finally:
         await fake.stop()

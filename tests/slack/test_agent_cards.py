@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from bot.blocks import ids
@@ -16,7 +17,7 @@ from bot.blocks.kit import SECTION_TEXT
 from engine import RunState, approval_definition, digest_of
 from engine.agent_requests import canonical
 from tests.fakeslack import payloads as p
-from tests.slack.harness import TEAM, SlackHarness
+from tests.slack.harness import TEAM, SlackHarness, running_app
 
 AGENT_KEY = "api:key-1"
 
@@ -84,6 +85,18 @@ async def test_long_arguments_are_cut_on_a_character_and_never_inside_an_escape(
     body = args.split("```\n", 1)[1].split("\n…```", 1)[0]
     assert re.fullmatch(r'\{\n  "emoji": "(😀)*(", *\n  "query": "(&amp;)*)?', body)
     assert args.endswith("…```\n(cut: the run's web page shows them in full)")
+
+
+async def test_a_cut_card_links_to_the_run_page_at_the_public_url(tmp_path: Path) -> None:
+    public = "https://countersign.example.com"
+    async with running_app(tmp_path, public_url=public) as slack:
+        run = await agent_asks(slack, {"query": "&" * 4000})
+        card = await slack.card("UBOB", ids.AGENT_APPROVE)
+    page = f"{public}/runs/{run.run_id}"
+    [args] = [t for t in texts(card) if t.startswith("*Arguments*")]
+    assert len(args) <= SECTION_TEXT
+    assert args.endswith(f"…```\n<{page}|Full arguments on the web page>")
+    assert f"<{page}|Open on the web>" in str(card["blocks"])
 
 
 async def test_edited_arguments_through_the_modal_carry_both_digests(slack: SlackHarness) -> None:
