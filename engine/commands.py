@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from engine.definitions.models import HttpAction
+from engine.grants import Grant
 
 
 class CommandBase(BaseModel):
@@ -119,6 +120,17 @@ class CompleteSlackStep(CommandBase):
     status: str
 
 
+class RecordGrant(CommandBase):
+    """Store the standing grant an approval gave (`engine.grants.grant_of`). Emitted by the
+    decision that closes the approval, so it is committed with it: a crash after that commit
+    cannot lose the grant. Stored by its id, insert-if-absent, so a repeat is harmless and
+    never undoes a revocation."""
+
+    type: Literal["record_grant"] = "record_grant"
+    step_id: str
+    grant: Grant
+
+
 Command = Annotated[
     CallHttp
     | ResolveApprovers
@@ -129,7 +141,8 @@ Command = Annotated[
     | AnswerDelivered
     | SendNotification
     | RunChanged
-    | CompleteSlackStep,
+    | CompleteSlackStep
+    | RecordGrant,
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

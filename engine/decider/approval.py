@@ -17,6 +17,7 @@ from engine.decider import deadlines, delegation, keys, steps
 from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy, level_specs
 from engine.errors import NotAllowed, TemplateError
+from engine.grants import grant_of
 from engine.state import StepState
 from engine.triggers import Decide
 
@@ -283,6 +284,26 @@ def _close(b: Builder, step_id: str, outcome: Outcome, reason: str | None = None
     if reason is not None:
         output["reason"] = reason
     steps.complete(b, step_id, outcome, output)
+    if outcome == "approved":
+        _record_grant(b, step_id)
+
+
+def _record_grant(b: Builder, step_id: str) -> None:
+    """An agent's request approved "and allow repeats" gives a standing grant: the command to
+    store it is part of this decision, so it is committed with the approval (never one without
+    the other). Until the dispatcher has stored it, a repeat request is judged by a person."""
+    run = b.state
+    grant = grant_of(run, run.tenant_id)
+    if grant is not None:
+        b.command(
+            cmd.RecordGrant(
+                key=keys.grant_key(run.run_id, step_id),
+                tenant_id=run.tenant_id,
+                run_id=run.run_id,
+                step_id=step_id,
+                grant=grant,
+            )
+        )
 
 
 def timed_out(b: Builder, step: ApprovalStep) -> None:

@@ -16,6 +16,7 @@ Command keys:
     {run}:{step}:input-reminder:{level}.{n}:{assignee}
     {run}:{step}:update:{seq}                  refresh an approval's cards after event seq
     {run}:changed:{seq}                        run status / current step changed after event seq
+    {run}:{step}:grant                         record the standing grant the step's approval gave
 Timer ids:
     {run}:{step}:retry:{attempt}               the attempt the timer starts
     {run}:{step}:compensation_retry:{attempt}
@@ -49,6 +50,10 @@ def update_key(run_id: str, step_id: str, seq: int) -> str:
 
 def run_changed_key(run_id: str, seq: int) -> str:
     return f"{run_id}:changed:{seq}"
+
+
+def grant_key(run_id: str, step_id: str) -> str:
+    return f"{run_id}:{step_id}:grant"  # an approval step closes once: one grant at most
 
 
 def retry_timer(run_id: str, step_id: str, attempt: int) -> str:

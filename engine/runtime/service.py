@@ -183,8 +183,7 @@ class Engine:
         # Delegation, out of office, questions, comments and the SLA view.
         self._tasks = HumanTasks(self._applier, runs, self.environment)
         self._grants = StandingGrants(grants, self.clock)
-        if grants is not None:
-            self._applier.listeners.append(self._grants.on_committed)
+        self.handlers.setdefault("record_grant", self._grants)
         self._workers: list[asyncio.Task[None]] = []
 
     @classmethod

@@ -1,6 +1,12 @@
-"""Standing grants at run time: recorded when an approval that granted one closes, looked up
-for a new agent request, and applied as the system's approval naming the grant. The rules
-(what a grant covers, what an approval grants) are `engine.grants`'s."""
+"""Standing grants at run time: stored by the `record_grant` command the approval that gave one
+committed with it (so a crash between the two loses nothing), looked up for a new agent
+request, and applied as the system's approval naming the grant. The rules (what a grant
+covers, what an approval grants) are `engine.grants`'s.
+
+The store is written after the approval's commit, by the dispatcher: a repeat request that
+arrives in that short window finds no grant and is judged by a person, as without one. That
+errs on the side of asking, which is the safe side of a grant.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from engine.agent_requests import agent_request
-from engine.approvals import APPROVAL_STEP, APPROVAL_WORKFLOW
+from engine.approvals import APPROVAL_STEP
+from engine.commands import Command, RecordGrant
 from engine.errors import EngineError, NotAllowed, NotFound
-from engine.events import Event, StepCompleted
-from engine.grants import Grant, first_cover, grant_of, grant_reason, may_revoke
-from engine.ports import Clock, GrantStore
+from engine.grants import Grant, first_cover, grant_reason, may_revoke
+from engine.ports import Clock, Failed, GrantStore, Outcome, Succeeded
 from engine.state import RunState
 
 log = logging.getLogger(__name__)
@@ -26,16 +32,16 @@ class StandingGrants:
         self.store = store
         self.clock = clock
 
-    async def on_committed(self, state: RunState, events: list[Event]) -> None:
-        """Record the grant an approval made as it closes (idempotent: the grant's id is the
-        approval's)."""
-        if self.store is None or state.workflow != APPROVAL_WORKFLOW:
-            return
-        if not any(isinstance(e, StepCompleted) for e in events):
-            return
-        grant = grant_of(state, state.tenant_id)
-        if grant is not None:
-            await self.store.put(grant)
+    async def perform(self, command: Command) -> Outcome:
+        """The `CommandHandler` for `record_grant`: store the grant, keeping one already stored
+        under its id (the approval's), so performing it again changes nothing, not even a
+        revocation. A store that cannot be reached raises: the dispatcher tries again."""
+        if not isinstance(command, RecordGrant):
+            raise TypeError(f"the standing grants handler got {command.type}")
+        if self.store is None:
+            return Failed("no grant store is configured: the standing grant is not kept")
+        await self.store.put(command.grant)
+        return Succeeded()
 
     async def covering(self, run: RunState) -> Grant | None:
         """The active grant that approves the agent request `run`, if any."""

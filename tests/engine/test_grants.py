@@ -1,15 +1,32 @@
 """The standing grant rules (pure): what a grant covers, declared patterns, expiry and
-revocation, and the edit rule for editable arguments."""
+revocation, the edit rule for editable arguments, and the decision that gives a grant."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from engine import AgentRequest, Grant, InvalidInput, check_edit, digest_of, parse_edits
-from engine.grants import covers, first_cover, pattern_problems
+from engine import (
+    AgentRequest,
+    Grant,
+    InvalidInput,
+    approval_definition,
+    check_edit,
+    digest_of,
+    load_definition,
+    parse_edits,
+)
+from engine.agent_requests import canonical
+from engine.approvals import APPROVAL_STEP
+from engine.commands import RecordGrant
+from engine.decider import decide, fold
+from engine.decider.decision import Decision
+from engine.events import StepCompleted
+from engine.grants import covers, first_cover, grant_of, pattern_problems
+from engine.triggers import Decide, StartRun
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 ARGS = {"path": "/data/a.csv", "limit": 10}
@@ -104,3 +121,37 @@ def test_only_editable_arguments_may_change() -> None:
         check_edit(r, '{"path": "/etc", "limit": 10}')
     with pytest.raises(InvalidInput, match="must be a JSON object"):
         check_edit(r, "[1]")
+
+
+def test_the_approval_that_grants_carries_the_command_that_stores_the_grant() -> None:
+    """The grant is committed with the approval: the closing decision holds the command that
+    stores it, under a key the same decision would give again."""
+    source = approval_definition(
+        policy="any", timeout=None, default_decision="reject", fields=[], grant_hours=8
+    )
+    definition = load_definition(source, "countersign-approval")
+    details = {"tool": "read", "arguments": ARGS}
+    inputs = {
+        "title": "Read",
+        "details": canonical(details),
+        "digest": digest_of(details),
+        "approvers": "UBOB",
+        "grant": json.dumps({"max_hours": 8}),
+    }
+    start = StartRun(run_id="r1", tenant_id="T1", requester="api:k1", inputs=inputs)
+    waiting = fold(None, decide(definition, None, start, NOW).events)
+
+    def approve(**fields: Any) -> Decision:
+        vote = Decide(
+            step_id=APPROVAL_STEP, actor="UBOB", decision="approve", fields=fields, channel="slack"
+        )
+        return decide(definition, waiting, vote, NOW)
+
+    closing = approve(grant_hours=2)
+    assert any(isinstance(e, StepCompleted) for e in closing.events)
+    [record] = [c for c in closing.commands if isinstance(c, RecordGrant)]
+    assert record.key == f"r1:{APPROVAL_STEP}:grant"
+    assert record.grant == grant_of(fold(waiting, closing.events), "T1")
+    assert (record.grant.grant_id, record.grant.granted_by) == ("r1", "UBOB")
+    assert record.grant.expires_at == NOW + timedelta(hours=2)
+    assert not [c for c in approve().commands if isinstance(c, RecordGrant)]  # none chosen

@@ -17,6 +17,7 @@ from bot.blocks import ids
 from bot.config import SlackConfig
 from bot.message_refs import MessageRef, MessageRefs
 from bot.service import SlackService, start_slack
+from engine import Grant, GrantStore
 from engine.events import Event
 from engine.ports import Clock
 from engine.runtime.service import Engine, RuntimeSettings
@@ -72,6 +73,38 @@ class ObservedRefs:
                 while (ref := await self.get(TEAM, run_id, step_id, principal)) is None:
                     await self._saved.wait()
                 return ref
+
+        return await asyncio.wait_for(loop(), WAIT)
+
+
+class ObservedGrants:
+    """The engine's grant store, observed: the dispatcher stores a grant after the approval that
+    gave it commits, and tests can wait for that."""
+
+    def __init__(self, inner: GrantStore) -> None:
+        self._inner = inner
+        self._stored = asyncio.Condition()
+
+    async def put(self, grant: Grant) -> None:
+        await self._inner.put(grant)
+        async with self._stored:
+            self._stored.notify_all()
+
+    async def get(self, tenant_id: str, grant_id: str) -> Grant | None:
+        return await self._inner.get(tenant_id, grant_id)
+
+    async def active(self, tenant_id: str, now: Any, **only: Any) -> list[Grant]:
+        return await self._inner.active(tenant_id, now, **only)
+
+    async def revoke(self, tenant_id: str, grant_id: str, by: str, at: Any) -> Grant | None:
+        return await self._inner.revoke(tenant_id, grant_id, by, at)
+
+    async def stored(self, grant_id: str) -> Grant:
+        async def loop() -> Grant:
+            async with self._stored:
+                while (grant := await self.get(TEAM, grant_id)) is None:
+                    await self._stored.wait()
+                return grant
 
         return await asyncio.wait_for(loop(), WAIT)
 
@@ -177,9 +210,11 @@ class SlackHarness(SlackUsers):
         service: SlackService,
         refs: ObservedRefs,
         storage: Storage,
+        grants: ObservedGrants | None = None,
     ) -> None:
         super().__init__(fake)
         self.storage = storage
+        self.grants = grants
         self.engine = engine
         self.service = service
         self.refs = refs
@@ -232,20 +267,31 @@ def fake_slack() -> FakeSlack:
 
 @asynccontextmanager
 async def app_process(
-    fake: FakeSlack, db_path: Path, clock: Clock | None = None, **settings: Any
+    fake: FakeSlack,
+    db_path: Path,
+    clock: Clock | None = None,
+    *,
+    public_url: str | None = None,
+    **settings: Any,
 ) -> AsyncIterator[SlackHarness]:
     """One app process (engine and Slack adapter) on the SQLite file `db_path`; entering it
-    again on the same file is a restart, and two at once are two replicas."""
+    again on the same file is a restart, and two at once are two replicas. `public_url` is the
+    web server's (PUBLIC_URL: cards link to runs' pages); `settings` are RuntimeSettings."""
     storage: Storage = await open_storage(f"sqlite+aiosqlite:///{db_path}", create=True)
     runtime = RuntimeSettings(poll_every=0.2, **settings)
+    grants = ObservedGrants(storage.grants)
     engine = (
-        Engine.from_storage(storage, settings=runtime, clock=clock)
+        Engine.from_storage(storage, settings=runtime, clock=clock, grants=grants)
         if clock
-        else Engine.from_storage(storage, settings=runtime)
+        else Engine.from_storage(storage, settings=runtime, grants=grants)
     )
     await engine.start()
     config = SlackConfig(
-        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, admins=[ADMIN]
+        bot_token=fake.bot_token,
+        app_token=fake.app_token,
+        api_url=fake.api_url,
+        admins=[ADMIN],
+        public_url=public_url,
     )
     refs = ObservedRefs(SqlMessageRefs(storage.engine, MessageRef))
     openers = SqlHomeOpeners(storage.engine)
@@ -253,7 +299,7 @@ async def app_process(
     service = await start_slack(
         engine, engine.router, config, refs, home_openers=openers, function_steps=steps
     )
-    harness = SlackHarness(fake, engine, service, refs, storage)
+    harness = SlackHarness(fake, engine, service, refs, storage, grants)
     try:
         yield harness
     finally:
@@ -264,12 +310,14 @@ async def app_process(
 
 @asynccontextmanager
 async def running_app(
-    tmp_path: Path, clock: Clock | None = None, **settings: Any
+    tmp_path: Path, clock: Clock | None = None, *, public_url: str | None = None, **settings: Any
 ) -> AsyncIterator[SlackHarness]:
     fake = fake_slack()
     await fake.start()
     try:
-        async with app_process(fake, tmp_path / "cs.db", clock, **settings) as harness:
+        async with app_process(
+            fake, tmp_path / "cs.db", clock, public_url=public_url, **settings
+        ) as harness:
             yield harness
     finally:
         await fake.stop()

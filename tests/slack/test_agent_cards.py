@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from bot.blocks import ids
@@ -16,7 +17,7 @@ from bot.blocks.kit import SECTION_TEXT
 from engine import RunState, approval_definition, digest_of
 from engine.agent_requests import canonical
 from tests.fakeslack import payloads as p
-from tests.slack.harness import TEAM, SlackHarness
+from tests.slack.harness import TEAM, SlackHarness, running_app
 
 AGENT_KEY = "api:key-1"
 
@@ -86,6 +87,18 @@ async def test_long_arguments_are_cut_on_a_character_and_never_inside_an_escape(
     assert args.endswith("…```\n(cut: the run's web page shows them in full)")
 
 
+async def test_a_cut_card_links_to_the_run_page_at_the_public_url(tmp_path: Path) -> None:
+    public = "https://countersign.example.com"
+    async with running_app(tmp_path, public_url=public) as slack:
+        run = await agent_asks(slack, {"query": "&" * 4000})
+        card = await slack.card("UBOB", ids.AGENT_APPROVE)
+    page = f"{public}/runs/{run.run_id}"
+    [args] = [t for t in texts(card) if t.startswith("*Arguments*")]
+    assert len(args) <= SECTION_TEXT
+    assert args.endswith(f"…```\n<{page}|Full arguments on the web page>")
+    assert f"<{page}|Open on the web>" in str(card["blocks"])
+
+
 async def test_edited_arguments_through_the_modal_carry_both_digests(slack: SlackHarness) -> None:
     arguments = {"order": 1234, "amount": 80}
     run = await agent_asks(slack, arguments, editable=("amount",))
@@ -123,6 +136,8 @@ async def test_approve_and_allow_makes_a_grant_that_app_home_revokes(
     assert choice["element"]["initial_option"]["value"] == "8"
     await slack.submit("UBOB", view, {GRANT_BLOCK: "8"})
     await slack.run_reaches(first.run_id, "completed")
+    assert slack.grants is not None
+    await slack.grants.stored(first.run_id)  # by the dispatcher, after the approval's commit
     [grant] = await slack.engine.active_grants(TEAM)
     assert (grant.grant_id, grant.granted_by, grant.agent) == (first.run_id, "UBOB", "billing-bot")
 

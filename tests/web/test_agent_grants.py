@@ -27,10 +27,12 @@ async def agent(stack: Stack) -> AsyncIterator[ApprovalClient]:
 
 
 async def approve(stack: Stack, approval_id: str, **fields: Any) -> None:
-    """The approver's vote, as their Slack modal or web form records it."""
+    """The approver's vote, as their Slack modal or web form records it; then the dispatcher
+    performs what it committed (a grant is stored by its `record_grant` command)."""
     await stack.engine.decide(
         TENANT, approval_id, "approval", APPROVER, "approve", fields, channel="slack"
     )
+    await stack.engine.run_until_idle()
 
 
 async def ask(agent: ApprovalClient, details: dict[str, Any], **more: Any) -> Approval:

@@ -93,6 +93,7 @@ async def test_the_run_page_approves_with_a_grant_and_the_grants_page_revokes_it
         data = {"csrf": csrf_of(page), "decision": "approve", "grant_hours": "8", "comment": ""}
         async with browser.post(decide, data=data, allow_redirects=False) as r:
             assert r.status == 303, await r.text()
+        await stack.engine.run_until_idle()  # the dispatcher stores the grant
         assert (await agent.request_approval("Again", details=DETAILS, approvers=[BOB])).approved
         async with browser.get("/grants") as r:
             grants = await r.text()
