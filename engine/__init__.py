@@ -9,6 +9,7 @@ stores for tests are in `engine.testing`, which production code never imports.
 
 from engine import commands, errors, events, principal, templates
 from engine.access import AccessStores, ApiKey, ApiKeyStore, WebSession, new_token
+from engine.actor import Actor
 from engine.api import EngineApi
 from engine.approvals import (
     APPROVAL_STEP,
@@ -78,7 +79,15 @@ from engine.errors import (
     Unrecordable,
     WorkflowDisabled,
 )
-from engine.events import FINAL_STATUSES, Channel, Decision, DecisionRecorded, Event, RunStatus
+from engine.events import (
+    FINAL_STATUSES,
+    Channel,
+    Decision,
+    DecisionRecorded,
+    Event,
+    RequestShown,
+    RunStatus,
+)
 from engine.forms import value_problem
 from engine.ports import (
     AppliedDefinition,
@@ -105,6 +114,7 @@ from engine.runtime.router import ChannelRouter
 from engine.runtime.service import Engine, RuntimeSettings
 from engine.schedules import ScheduleInfo
 from engine.secrets import check_name as check_secret_name
+from engine.shown import Shown, shown_hash
 from engine.state import Delegation, Question, RunState, StepState
 from engine.templates import mrkdwn_escape, render
 from engine.timeline import describe
@@ -119,6 +129,7 @@ __all__ = [
     "FINAL_STATUSES",
     "PURGED",
     "AccessStores",
+    "Actor",
     "AnswerDelivered",
     "ApiKey",
     "ApiKeyStore",
@@ -167,6 +178,7 @@ __all__ = [
     "ReportRow",
     "RequestApproval",
     "RequestInput",
+    "RequestShown",
     "RunChanged",
     "RunFinished",
     "RunPage",
@@ -176,6 +188,7 @@ __all__ = [
     "ScheduleInfo",
     "SecretUnreadable",
     "SendNotification",
+    "Shown",
     "StepNotPending",
     "StepState",
     "StoredDefinition",
@@ -218,6 +231,7 @@ __all__ = [
     "render",
     "render_specs",
     "report_rows",
+    "shown_hash",
     "sign_bundle",
     "split_list",
     "step_title",

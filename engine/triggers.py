@@ -38,6 +38,27 @@ class Decide(TriggerBase):
     override: bool = False
     reason: str = ""
     admin: bool = False  # the actor is an admin (an override needs one)
+    proof: dict[str, str] = Field(default_factory=dict)  # see events.DecisionRecorded.proof
+
+
+class ShownItem(TriggerBase):
+    """One rendering a channel showed: see events.RequestShown."""
+
+    step_id: str
+    recipient: str
+    channel: Channel
+    surface: str
+    text: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    sha256: str
+    shared: bool = False
+
+
+class RecordShown(TriggerBase):
+    """A channel showed these renderings of the run's waiting steps (recorded when changed)."""
+
+    type: Literal["record_shown"] = "record_shown"
+    items: list[ShownItem]
 
 
 class SubmitInput(TriggerBase):
@@ -137,6 +158,7 @@ class TimerFired(TriggerBase):
 Trigger = (
     StartRun
     | Decide
+    | RecordShown
     | SubmitInput
     | Signal
     | Cancel

@@ -64,8 +64,17 @@ from engine.runtime.schedules import ScheduleService
 from engine.runtime.timers import TimerService
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets, Seeds
+from engine.shown import Shown, clean_proof, shown_hash
 from engine.state import RunState
-from engine.triggers import Cancel, Decide, Signal, StartRun, SubmitInput
+from engine.triggers import (
+    Cancel,
+    Decide,
+    RecordShown,
+    ShownItem,
+    Signal,
+    StartRun,
+    SubmitInput,
+)
 from engine.working_time import DEFAULT_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
@@ -403,7 +412,29 @@ class Engine(HumanTasks):
         trigger = self._decide_trigger(
             step_id, actor, decision, fields, channel, override, reason, admin
         )
+        if isinstance(actor, Actor) and actor.proof:
+            trigger = trigger.model_copy(update={"proof": clean_proof(actor.proof)})
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def record_shown(self, tenant_id: str, run_id: str, shown: Sequence[Shown]) -> None:
+        """Record what a channel showed of the run's waiting steps (see engine.shown): one
+        `request_shown` event per rendering whose content changed for its recipient on its
+        channel, all in one commit; the same content again records nothing."""
+        items = [
+            ShownItem(
+                step_id=s.step_id,
+                recipient=principals.canonical(s.recipient) if not s.shared else s.recipient,
+                channel=_channel(s.channel),
+                surface=s.surface,
+                text=s.text,
+                fields=dict(s.fields),
+                sha256=shown_hash(s.text, s.fields),
+                shared=s.shared,
+            )
+            for s in shown
+        ]
+        if items:
+            await self._applier.apply(Work(tenant_id, run_id, RecordShown(items=items)))
 
     def _decide_trigger(
         self,
