@@ -167,6 +167,7 @@ async def start_web(
         clock,
         webhooks,
         load_timeline=engine.timeline,
+        record_shown=engine.record_shown,
         guard=SentGuard(redis, ttl=config.webhook_give_up + timedelta(days=1)),
     )
     router.register("email", mail)

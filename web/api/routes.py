@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine import Clock, DuplicateRun, EngineApi, RunState, asked_by
+from engine import Actor, Clock, DuplicateRun, EngineApi, RunState, asked_by
 from outbound.http import HostPolicy, RefusedDestination
 from web.api.registry import Call, Header, Operation, Result, operation
 from web.api.schemas import (
@@ -277,11 +277,13 @@ async def decide(deps: ApiDeps, call: Call) -> RunState:
         raise ApiError(
             403, "not_allowed", "the API key that asked for an approval cannot decide it"
         )
+    # The proof is the key the call came with (its id and name, never its secret).
+    proof = {"api_key_id": call.key.id, "api_key_name": call.key.name}
     return await deps.engine.decide(
         call.tenant_id,
         call.path("run_id"),
         req.step_id,
-        req.actor,
+        Actor(req.actor, "api", proof=proof),
         req.decision,
         req.fields,
         channel="api",
