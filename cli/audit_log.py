@@ -12,6 +12,7 @@ from typing import Any
 from cli.problems import OperatorError
 from engine import (
     AUDIT_FORMAT,
+    AUDIT_PROOF_FORMAT,
     PURGED,
     Checkpoint,
     checkpoint_problems,
@@ -21,6 +22,7 @@ from engine import (
     public_key_text,
     sign_bundle,
     unpurged,
+    with_proofs,
 )
 
 log = logging.getLogger("countersign")
@@ -33,8 +35,13 @@ async def build_bundle(
     run_ids: list[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    *,
+    proofs: bool | None = None,
 ) -> dict[str, Any]:
-    """The bundle for `tenant`, signed with `key`: the runs in scope (all when none is given)."""
+    """The bundle for `tenant`, signed with `key`: the runs in scope (all when none is given).
+    With `proofs` (the default for named runs), its checkpoint carries inclusion proofs of the
+    leaves it needs instead of every leaf of the workspace, so its size does not grow with the
+    workspace; a date range lists every leaf, which shows that no run of the range is missing."""
     audit = storage.audit
     heads = await audit.run_heads(tenant, run_ids, since, until)
     chains = await audit.chains(tenant, [h.run_id for h in heads])
@@ -47,8 +54,23 @@ async def build_bundle(
         scope = {"since": datetime.min.replace(tzinfo=UTC).isoformat()}
         scope["until"] = datetime.max.replace(tzinfo=UTC).isoformat()
     used = {(h.workflow, h.version) for h in heads}
+    # The newest only: no checkpoint is signed over heads that break with the one before
+    # (see checkpoint_now), so the newest covers every run any earlier one did.
+    latest = await audit.checkpoints(tenant, latest=True)
+    if proofs is None:
+        proofs = run_ids is not None
+    checkpoints = [c.to_json() for c in latest]
+    if proofs and run_ids is not None:
+        wanted = set(run_ids)
+
+        def needed(leaf: Any) -> bool:
+            if leaf[0] == "definition":
+                return (leaf[1], leaf[2]) in used
+            return leaf[1] in wanted  # a run, or its purge record
+
+        checkpoints = [with_proofs(c, needed) for c in latest]
     bundle = {
-        "format": AUDIT_FORMAT,
+        "format": AUDIT_PROOF_FORMAT if proofs else AUDIT_FORMAT,
         "tenant": tenant,
         "exported_at": datetime.now(UTC).isoformat(),
         "scope": scope,
@@ -69,9 +91,7 @@ async def build_bundle(
         "definitions": [
             d for d in await audit.definition_versions(tenant) if (d["name"], d["version"]) in used
         ],
-        # The newest only: no checkpoint is signed over heads that break with the one before
-        # (see checkpoint_now), so the newest covers every run any earlier one did.
-        "checkpoints": [c.to_json() for c in await audit.checkpoints(tenant, latest=True)],
+        "checkpoints": checkpoints,
     }
     return sign_bundle(bundle, key)
 

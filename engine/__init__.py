@@ -22,7 +22,9 @@ from engine.approvals import (
     split_list,
 )
 from engine.audit.bundle import FORMAT as AUDIT_FORMAT
+from engine.audit.bundle import PROOF_FORMAT as AUDIT_PROOF_FORMAT
 from engine.audit.bundle import BadBundle, BundleReport, load_bundle, sign_bundle, verify_bundle
+from engine.audit.bundle import Saw as AuditSaw
 from engine.audit.checkpoint import (
     PURGED,
     Checkpoint,
@@ -34,6 +36,7 @@ from engine.audit.checkpoint import (
     unpurged,
 )
 from engine.audit.merkle import merkle_root
+from engine.audit.proofs import with_proofs
 from engine.audit.report import COLUMNS as AUDIT_REPORT_COLUMNS
 from engine.audit.report import ReportRow, report_rows
 from engine.away import Away
@@ -124,6 +127,7 @@ __all__ = [
     "APPROVAL_STEP",
     "APPROVAL_WORKFLOW",
     "AUDIT_FORMAT",
+    "AUDIT_PROOF_FORMAT",
     "AUDIT_REPORT_COLUMNS",
     "COMMENT_FIELD",
     "FINAL_STATUSES",
@@ -137,6 +141,7 @@ __all__ = [
     "ApprovalStatus",
     "ApprovalStep",
     "AskQuestion",
+    "AuditSaw",
     "Away",
     "BadBundle",
     "BundleReport",
@@ -240,4 +245,5 @@ __all__ = [
     "unpurged",
     "value_problem",
     "verify_bundle",
+    "with_proofs",
 ]
