@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -217,3 +217,16 @@ async def checkpoint_periodically(
             await checkpoint_changed(storage, key())
         except Exception:
             log.exception("audit checkpoint failed; trying again in %s minutes", minutes)
+
+
+def run_bundles(
+    storage: Any, key: Callable[[], Any]
+) -> Callable[[str, str], Awaitable[dict[str, Any] | None]]:
+    """What the web server serves a run's audit bundle with (the API and the run page): the
+    one-run bundle with inclusion proofs, or None when the tenant has no such run."""
+
+    async def one(tenant: str, run_id: str) -> dict[str, Any] | None:
+        bundle = await build_bundle(storage, tenant, key(), [run_id])
+        return bundle if bundle["runs"] else None
+
+    return one

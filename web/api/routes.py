@@ -41,12 +41,17 @@ IDEMPOTENCY = Header(
 )
 
 
+AuditBundleFn = Callable[[str, str], Awaitable[dict[str, Any] | None]]
+
+
 @dataclass(frozen=True)
 class ApiDeps:
     engine: EngineApi
     clock: Clock
     callback_policy: HostPolicy  # where callback URLs may point
     wait_max: float = 60.0  # seconds an approval long-poll or event stream stays open
+    # The signed audit bundle of (tenant, run), None for no such run (cli.wiring supplies it).
+    audit_bundle: AuditBundleFn | None = None
 
 
 # What an action on a run or step can answer: bad JSON, no key, the actor may not, another

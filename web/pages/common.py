@@ -73,6 +73,8 @@ class PageDeps:
     config: WebConfig
     signer: LinkSigner
     clock: Clock
+    # The signed audit bundle of (tenant, run), None for no such run: the run page's download.
+    audit_bundle: Callable[[str, str], Awaitable[dict[str, Any] | None]] | None = None
 
 
 DEPS: web.AppKey[PageDeps] = web.AppKey("page_deps", PageDeps)

@@ -20,6 +20,7 @@ from engine import (
     WebSession,
     step_title,
 )
+from web.api.audit_routes import bundle_response
 from web.errors import refusal_status
 from web.messages import step_message
 from web.pages.common import (
@@ -196,6 +197,7 @@ async def run_page(
         message=message,
         notice=notice,
         refused=refused,
+        audit=d.audit_bundle is not None,
     )
     html = str(response.text)
     renderings = [
@@ -278,8 +280,20 @@ async def act(request: web.Request) -> web.Response:
     return redirect(f"/runs/{run.run_id}")
 
 
+async def audit_bundle(request: web.Request) -> web.Response:
+    """The run's signed audit bundle as a download (what `audit export --run` writes)."""
+    session = await require_session(request)
+    d = deps(request)
+    run = await load_visible_run(request, session)
+    bundle = await d.audit_bundle(session.tenant_id, run.run_id) if d.audit_bundle else None
+    if bundle is None:
+        raise web.HTTPNotFound(text="No audit evidence for this run here.")
+    return bundle_response(bundle, run.run_id)
+
+
 def add_dashboard_routes(app: web.Application) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/runs", runs_list)
     app.router.add_get("/runs/{run_id}", show_run)
+    app.router.add_get("/runs/{run_id}/audit-bundle", audit_bundle)
     app.router.add_post("/runs/{run_id}/steps/{step_id}/{action:decide|input}", act)
