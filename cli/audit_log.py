@@ -223,9 +223,22 @@ def run_bundles(
     storage: Any, key: Callable[[], Any]
 ) -> Callable[[str, str], Awaitable[dict[str, Any] | None]]:
     """What the web server serves a run's audit bundle with (the API and the run page): the
-    one-run bundle with inclusion proofs, or None when the tenant has no such run."""
+    one-run bundle with inclusion proofs, or None when the tenant has no such run. A run newer
+    than the last checkpoint gets one signed first (as the periodic round would), so what is
+    downloaded is vouched for; heads that break with the last checkpoint are not signed over
+    (the bundle then fails verification, as it must)."""
 
     async def one(tenant: str, run_id: str) -> dict[str, Any] | None:
+        heads = await storage.audit.run_heads(tenant, [run_id])
+        if not heads:
+            return None
+        latest = await storage.audit.latest_checkpoint(tenant)
+        head = ("run", run_id, heads[0].started_at.isoformat(), heads[0].seq, heads[0].head_hash)
+        if latest is None or head not in latest.leaves:
+            try:
+                await checkpoint_now(storage, key(), tenant, only_changed=True)
+            except Tampered as exc:
+                log.error("audit: %s (see `countersign audit check`)", exc.message)
         bundle = await build_bundle(storage, tenant, key(), [run_id])
         return bundle if bundle["runs"] else None
 
