@@ -44,18 +44,25 @@ def _parent(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def audit_path(leaves: tuple[Leaf, ...], index: int) -> list[str]:
-    """The sibling hashes (hex) from leaf `index` of the sorted `leaves` up to the root, as
-    `root_from_path` consumes them: a level where the node is the odd one carried up adds none."""
-    level = [leaf_hash(leaf) for leaf in leaves]
+def tree_levels(leaves: tuple[Leaf, ...]) -> list[list[bytes]]:
+    """Every level of the tree over the sorted `leaves`, from the leaf hashes up to the root."""
+    levels = [[leaf_hash(leaf) for leaf in leaves]]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        up = [_parent(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        levels.append(up + ([level[-1]] if len(level) % 2 else []))
+    return levels
+
+
+def audit_path(levels: list[list[bytes]], index: int) -> list[str]:
+    """The sibling hashes (hex) from leaf `index` up to the root of the tree `levels`
+    (`tree_levels`), as `root_from_path` consumes them: a level where the node is the odd one
+    carried up adds none."""
     path: list[str] = []
-    while len(level) > 1:
+    for level in levels[:-1]:
         sibling = index + 1 if index % 2 == 0 else index - 1
         if sibling < len(level):
             path.append(level[sibling].hex())
-        level = [_parent(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + (
-            [level[-1]] if len(level) % 2 else []
-        )
         index //= 2
     return path
 

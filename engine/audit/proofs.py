@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.audit.chain import canonical
 from engine.audit.checkpoint import Checkpoint, signature_valid, signed_bytes
-from engine.audit.merkle import Leaf, audit_path, root_from_path
+from engine.audit.merkle import Leaf, audit_path, root_from_path, tree_levels
 
 
 def with_proofs(checkpoint: Checkpoint, wanted: Callable[[Leaf], bool]) -> dict[str, Any]:
@@ -23,8 +23,9 @@ def with_proofs(checkpoint: Checkpoint, wanted: Callable[[Leaf], bool]) -> dict[
     path} of each wanted leaf) in place of `leaves`."""
     data = {k: v for k, v in checkpoint.to_json().items() if k != "leaves"}
     data["size"] = len(checkpoint.leaves)
+    levels = tree_levels(checkpoint.leaves)
     data["proofs"] = [
-        {"index": i, "leaf": list(leaf), "path": audit_path(checkpoint.leaves, i)}
+        {"index": i, "leaf": list(leaf), "path": audit_path(levels, i)}
         for i, leaf in enumerate(checkpoint.leaves)
         if wanted(leaf)
     ]

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cli.audit_log import build_bundle, checkpoint_now
 from engine import AUDIT_FORMAT, AUDIT_PROOF_FORMAT, sign_bundle, verify_bundle
-from engine.audit.merkle import audit_path, leaf_hash, merkle_root, root_from_path
+from engine.audit.merkle import audit_path, leaf_hash, merkle_root, root_from_path, tree_levels
 from engine.runtime.service import Engine
 from storage import Storage
 
@@ -34,8 +34,10 @@ def test_every_audit_path_leads_to_the_root_and_only_there() -> None:
     for n in range(1, 40):
         leaves = tuple(("run", f"r{i:03}", "2026-01-01T00:00:00+00:00", 1, "h") for i in range(n))
         root = merkle_root(leaves)
+        levels = tree_levels(leaves)
+        assert levels[-1][0].hex() == root
         for i, leaf in enumerate(leaves):
-            path = audit_path(leaves, i)
+            path = audit_path(levels, i)
             assert root_from_path(leaf, i, n, path) == root
             assert root_from_path(("run", "other"), i, n, path) != root
             if path:
