@@ -302,3 +302,26 @@ async def test_the_run_page_offers_the_bundle_for_download(world: World) -> None
     assert (page_shown.recipient, page_shown.surface) == ("UBOB", "web page")
     assert "Please check the change to billing" in page_shown.text
     assert "Your decision on" in page_shown.text
+
+
+ROOM = """\
+name: room
+steps:
+  - id: lead
+    type: approval
+    channel: C0ROOM
+    approvers: [UBOB]
+"""
+
+
+async def test_a_card_in_a_channel_is_recorded_once_for_everyone_there(world: World) -> None:
+    w = world
+    await w.engine.apply_definition(TEAM, ROOM)
+    run = await w.engine.start_run(TEAM, "room", {}, "UADA")
+    card = await w.users.card_in("C0ROOM")
+    (shown,) = await w.recorded(run.run_id, RequestShown)
+    assert (shown.recipient, shown.shared) == ("C0ROOM", True)
+    await w.users.click("UBOB", card, ids.APPROVE)
+    (decided,) = await w.recorded(run.run_id, DecisionRecorded)
+    assert decided.shown is not None
+    assert (decided.shown.sha256, decided.shown.shared) == (shown.sha256, True)
