@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +29,7 @@ from bot.config import SlackConfig
 from bot.message_refs import MessageRef
 from bot.service import start_slack
 from cli.audit_log import build_bundle, checkpoint_now, run_bundles
-from engine import verify_bundle
+from engine import report_rows, verify_bundle
 from engine.events import DecisionRecorded, Event, RequestShown
 from engine.runtime.service import Engine, RuntimeSettings
 from engine.state import RunState
@@ -42,6 +42,7 @@ from tests.slack.harness import ADMIN, TEAM, ObservedRefs, SlackUsers, fake_slac
 from web.config import WebConfig
 from web.service import WebService, start_web
 
+WAY_LATER = timedelta(days=1)
 FLOW = """\
 name: change
 inputs:
@@ -233,6 +234,15 @@ async def test_each_decision_records_its_channel_proof_and_what_was_shown(
     assert "| Please check the change to billing" in out
     assert "shown: email link page to email:zed@example.com" in out
     assert "identity proof: api_key_id=" in out and "api_key_name=change-bot" in out
+
+    # The auditor's report names, per decision, the hash of what its maker was shown.
+    rows = report_rows(json.loads(downloaded), datetime.min.replace(tzinfo=UTC), now + WAY_LATER)
+    hashes = {row.step_id: row.cells()["shown_hashes"] for row in rows}
+    assert hashes == {
+        "lead": f"UBOB: {card.sha256}",
+        "owner": f"email:zed@example.com: {page.sha256}",
+        "security": f"UCAT: {cat_card.sha256}",
+    }
 
     # The shown text changed in the bundle (and the bundle signed again by a forger who
     # holds the key: the chain still names it).
