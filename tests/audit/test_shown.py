@@ -315,14 +315,16 @@ async def test_the_run_page_offers_the_bundle_for_download(world: World) -> None
     # His decision there carries the session's id (not its cookie) and refers to that page.
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
     assert csrf is not None
-    async with aiohttp.ClientSession(base_url=w.web.url) as http:
-        async with http.post(
+    async with (
+        aiohttp.ClientSession(base_url=w.web.url) as http,
+        http.post(
             f"/runs/{run.run_id}/steps/lead/decide",
             data={"csrf": csrf.group(1), "decision": "approve"},
             headers=cookie,
             allow_redirects=False,
-        ) as r:
-            assert r.status in (302, 303), await r.text()
+        ) as r,
+    ):
+        assert r.status in (302, 303), await r.text()
     (decided,) = await w.recorded(run.run_id, DecisionRecorded)
     assert decided.channel == "web"
     assert decided.proof["session_principal"] == "UBOB"
