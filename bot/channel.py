@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.approval_card import approval_card, input_card
 from bot.blocks.handoffs import answer_note, nudge, question_message
-from bot.blocks.kit import MESSAGE_TEXT, escape, truncate
+from bot.blocks.kit import MESSAGE_TEXT, escape, truncate, visible_text
 from bot.blocks.run_status import run_message
 from bot.clients import SlackClients
 from bot.coalesce import Coalescer
@@ -45,6 +45,7 @@ from engine import (
     RunChanged,
     RunState,
     SendNotification,
+    Shown,
     StepState,
     Succeeded,
     Unavailable,
@@ -278,6 +279,7 @@ class SlackChannel:
                 if channel or error not in UNREACHABLE:
                     raise
                 raise UserUnreachable(who, error) from e
+        await self._record_shown(run, [self._shown(run, step.id, principal, text, blocks)])
         if command.kind == "escalated":
             # The earlier levels' cards were redrawn when the step timed out, maybe before the
             # new approvers were looked up: draw them again now they are known.
@@ -346,8 +348,11 @@ class SlackChannel:
         client = await self._clients.for_tenant(run.tenant_id)
         limit = asyncio.Semaphore(UPDATE_CONCURRENCY)
 
+        cards: list[Shown] = []
+
         async def update(principal: str, ref: MessageRef) -> None:
-            if principal.startswith(QUESTION):
+            card = not principal.startswith(QUESTION)
+            if not card:
                 question_id = principal.removeprefix(QUESTION)
                 text, blocks = question_message(run, definition, step_id, question_id)
             else:
@@ -355,8 +360,31 @@ class SlackChannel:
                 text, blocks = self._card(run, definition, step_id, shown)
             async with limit:
                 await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            if card:
+                cards.append(self._shown(run, step_id, principal, text, blocks))
 
         await asyncio.gather(*(update(p, r) for p, r in refs.items()))
+        await self._record_shown(run, cards)
+
+    @staticmethod
+    def _shown(run: RunState, step_id: str, principal: str, text: str, blocks: Any) -> Shown:
+        """A card as its reader saw it (a channel's card is `shared`: everyone there sees it)."""
+        return Shown(
+            step_id=step_id,
+            recipient=principal,
+            channel="slack",
+            surface="slack card",
+            text=visible_text(blocks),
+            fields={"notification": text},
+            shared=not is_slack_user(principal),
+        )
+
+    async def _record_shown(self, run: RunState, shown: list[Shown]) -> None:
+        """Tell the engine what the cards showed, in one call (it records what changed)."""
+        try:
+            await self._engine.record_shown(run.tenant_id, run.run_id, shown)
+        except EngineError as exc:  # e.g. the run is gone; an outage fails the command instead
+            log.warning("could not record what the cards of run %s showed: %s", run.run_id, exc)
 
     async def _notify(self, command: SendNotification) -> Outcome:
         to = command.to

@@ -69,3 +69,12 @@ def sentence(message: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def slack_actor(body: dict[str, Any], tenant: str) -> Actor:
+    """Who clicked or submitted, as Slack vouched for it (the signed or Socket Mode envelope):
+    the user id and their team, recorded with a decision."""
+    user = body.get("user") or {}
+    team = user.get("team_id") or (body.get("team") or {}).get("id") or tenant
+    who = str(user["id"])
+    return Actor(who, "slack", proof={"slack_user": who, "slack_team": str(team)})

@@ -131,8 +131,8 @@ class HomeTab:
     async def on_change(self, state: RunState, events: list[ev.Event]) -> None:
         """Engine listener (a change this process committed): refresh the Home of everyone
         concerned who ever opened it. Returns at once; the lookups run in the background."""
-        if self._closed:
-            return
+        if self._closed or all(isinstance(e, ev.RequestShown) for e in events):
+            return  # a record of what a channel showed changes nobody's Home
         key = (state.tenant_id, state.run_id)
         self._seen[key] = max(state.seq, self._seen.pop(key, -1))
         if len(self._seen) > RUNS_REMEMBERED:

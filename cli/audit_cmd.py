@@ -8,12 +8,16 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cli.audit_log import build_bundle, checkpoint_now, purge_now
 from cli.output import fail
+from engine import (
+    AuditSaw as Saw,
+)
 from engine import (
     BadBundle,
     BundleReport,
@@ -101,6 +105,8 @@ def _print(report: BundleReport, as_json: bool) -> None:
                     "chain": r.chain,
                     "checkpoint": r.checkpoint,
                     "decisions": r.decisions,
+                    "shown": r.shown,
+                    "saw": [asdict(s) for s in r.saw],
                     "notes": r.notes,
                 }
                 for r in report.runs
@@ -128,11 +134,35 @@ def _print(report: BundleReport, as_json: bool) -> None:
         )
         for p in r.decisions:
             print(f"      {p}")
+        if r.saw or r.shown:
+            print(
+                f"    what each approver saw matches its record: {'yes' if not r.shown else 'NO'}"
+            )
+        for p in r.shown:
+            print(f"      {p}")
+        for saw in r.saw:
+            _print_saw(saw)
         for note in r.notes:
             print(f"    note: {note}")
     runs = len(report.runs)
     verdict = "verified" if report.ok else "FAILED"
     print(f"{verdict}: {runs} run(s), {report.checkpoints} checkpoint(s)")
+
+
+def _print_saw(saw: Saw) -> None:
+    """A decision, the identity proof it came with, and the text its maker was shown."""
+    proof = ", ".join(f"{k}={v}" for k, v in sorted(saw.proof.items())) or "none recorded"
+    verb = "approved" if saw.decision == "approve" else "rejected"
+    print(f"    {saw.actor} {verb} {saw.step_id} via {saw.channel} at {saw.at}")
+    print(f"      identity proof: {proof}")
+    if saw.shown is None:
+        print("      shown: no record of what was shown")
+        return
+    shown = saw.shown
+    where = shown["recipient"] if not shown.get("shared") else f"{shown['recipient']} (shared)"
+    print(f"      shown: {shown['surface']} to {where} at {shown['at']}, sha256 {shown['sha256']}")
+    for line in shown["text"].splitlines() or [""]:
+        print(f"      | {line}")
 
 
 async def run(args: argparse.Namespace, settings: Any) -> int:
@@ -164,7 +194,9 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
             return fail("--until needs --since", as_json=args.json)
         bundle = await build_bundle(storage, tenant, key, args.run, args.since, args.until)
         if args.run:
-            unknown = sorted(set(args.run) - {r["run_id"] for r in bundle["runs"]})
+            # A run the checkpoint vouches for but the database lost is exported as missing.
+            proved = {p["leaf"][1] for c in bundle["checkpoints"] for p in c.get("proofs", ())}
+            unknown = sorted(set(args.run) - {r["run_id"] for r in bundle["runs"]} - proved)
             if unknown:
                 return fail(f"no run {', '.join(unknown)} in {tenant}", as_json=args.json)
         try:

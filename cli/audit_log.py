@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cli.problems import OperatorError
 from engine import (
     AUDIT_FORMAT,
+    AUDIT_PROOF_FORMAT,
     PURGED,
     Checkpoint,
     checkpoint_problems,
@@ -21,6 +22,7 @@ from engine import (
     public_key_text,
     sign_bundle,
     unpurged,
+    with_proofs,
 )
 
 log = logging.getLogger("countersign")
@@ -33,8 +35,13 @@ async def build_bundle(
     run_ids: list[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    *,
+    proofs: bool | None = None,
 ) -> dict[str, Any]:
-    """The bundle for `tenant`, signed with `key`: the runs in scope (all when none is given)."""
+    """The bundle for `tenant`, signed with `key`: the runs in scope (all when none is given).
+    With `proofs` (the default for named runs), its checkpoint carries inclusion proofs of the
+    leaves it needs instead of every leaf of the workspace, so its size does not grow with the
+    workspace; a date range lists every leaf, which shows that no run of the range is missing."""
     audit = storage.audit
     heads = await audit.run_heads(tenant, run_ids, since, until)
     chains = await audit.chains(tenant, [h.run_id for h in heads])
@@ -47,8 +54,23 @@ async def build_bundle(
         scope = {"since": datetime.min.replace(tzinfo=UTC).isoformat()}
         scope["until"] = datetime.max.replace(tzinfo=UTC).isoformat()
     used = {(h.workflow, h.version) for h in heads}
+    # The newest only: no checkpoint is signed over heads that break with the one before
+    # (see checkpoint_now), so the newest covers every run any earlier one did.
+    latest = await audit.checkpoints(tenant, latest=True)
+    if proofs is None:
+        proofs = run_ids is not None
+    checkpoints = [c.to_json() for c in latest]
+    if proofs and run_ids is not None:
+        wanted = set(run_ids)
+
+        def needed(leaf: Any) -> bool:
+            if leaf[0] == "definition":
+                return (leaf[1], leaf[2]) in used
+            return leaf[1] in wanted  # a run, or its purge record
+
+        checkpoints = [with_proofs(c, needed) for c in latest]
     bundle = {
-        "format": AUDIT_FORMAT,
+        "format": AUDIT_PROOF_FORMAT if proofs else AUDIT_FORMAT,
         "tenant": tenant,
         "exported_at": datetime.now(UTC).isoformat(),
         "scope": scope,
@@ -69,9 +91,7 @@ async def build_bundle(
         "definitions": [
             d for d in await audit.definition_versions(tenant) if (d["name"], d["version"]) in used
         ],
-        # The newest only: no checkpoint is signed over heads that break with the one before
-        # (see checkpoint_now), so the newest covers every run any earlier one did.
-        "checkpoints": [c.to_json() for c in await audit.checkpoints(tenant, latest=True)],
+        "checkpoints": checkpoints,
     }
     return sign_bundle(bundle, key)
 
@@ -197,3 +217,29 @@ async def checkpoint_periodically(
             await checkpoint_changed(storage, key())
         except Exception:
             log.exception("audit checkpoint failed; trying again in %s minutes", minutes)
+
+
+def run_bundles(
+    storage: Any, key: Callable[[], Any]
+) -> Callable[[str, str], Awaitable[dict[str, Any] | None]]:
+    """What the web server serves a run's audit bundle with (the API and the run page): the
+    one-run bundle with inclusion proofs, or None when the tenant has no such run. A run newer
+    than the last checkpoint gets one signed first (as the periodic round would), so what is
+    downloaded is vouched for; heads that break with the last checkpoint are not signed over
+    (the bundle then fails verification, as it must)."""
+
+    async def one(tenant: str, run_id: str) -> dict[str, Any] | None:
+        heads = await storage.audit.run_heads(tenant, [run_id])
+        if not heads:
+            return None
+        latest = await storage.audit.latest_checkpoint(tenant)
+        head = ("run", run_id, heads[0].started_at.isoformat(), heads[0].seq, heads[0].head_hash)
+        if latest is None or head not in latest.leaves:
+            try:
+                await checkpoint_now(storage, key(), tenant, only_changed=True)
+            except Tampered as exc:
+                log.error("audit: %s (see `countersign audit check`)", exc.message)
+        bundle = await build_bundle(storage, tenant, key(), [run_id])
+        return bundle if bundle["runs"] else None
+
+    return one

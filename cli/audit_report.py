@@ -39,6 +39,7 @@ _PAGE = """\
 <p>From {{ since }} to {{ until }} (UTC): {{ rows|length }} step(s),
 {{ violated }} with separation of duties violated, {{ unverified }} in runs that did not verify.
 Each decision hash is the hash of the event that decided the step in the run's audit chain;
+each "shown" hash, of what that approver was shown when they decided (its text is in the bundle);
 check the runs with <code>countersign audit export</code> and <code>audit verify</code>.</p>
 <table>
 <thead><tr>
@@ -62,6 +63,8 @@ check the runs with <code>countersign audit export</code> and <code>audit verify
   <td>{{ r.outcome }}</td>
   <td>{{ r.run_status }}</td>
   <td class="hash">decision {{ r.decision_hash }}<br>head {{ r.run_head_hash }}<br>
+    {% for d in r.decisions if not d.override and d.channel != "system" %}
+    shown to {{ d.actor }}: {{ d.shown or "none recorded" }}<br>{% endfor %}
     chain verified: {{ "yes" if r.chain_verified else "NO" }}</td>
 </tr>
 {% endfor %}

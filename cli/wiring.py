@@ -281,6 +281,7 @@ def web_config(settings: Settings) -> WebConfig:
 
 
 async def _start_web(parts: Components) -> None:
+    from cli.audit_log import run_bundles
     from storage.access import SqlMetrics, sql_access_stores
     from storage.database import is_unavailable
     from web.demo import DEMO_PATHS
@@ -300,6 +301,7 @@ async def _start_web(parts: Components) -> None:
             feed=parts.feed,
             redis=parts.redis,
             outage=is_unavailable,
+            audit_bundle=run_bundles(parts.storage, audit_key),
         )
     except OSError as exc:
         raise listen_problem(exc, config.host, config.port) from None

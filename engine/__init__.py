@@ -33,7 +33,9 @@ from engine.approvals import (
     split_list,
 )
 from engine.audit.bundle import FORMAT as AUDIT_FORMAT
+from engine.audit.bundle import PROOF_FORMAT as AUDIT_PROOF_FORMAT
 from engine.audit.bundle import BadBundle, BundleReport, load_bundle, sign_bundle, verify_bundle
+from engine.audit.bundle import Saw as AuditSaw
 from engine.audit.checkpoint import (
     PURGED,
     Checkpoint,
@@ -45,6 +47,7 @@ from engine.audit.checkpoint import (
     unpurged,
 )
 from engine.audit.merkle import merkle_root
+from engine.audit.proofs import with_proofs
 from engine.audit.report import COLUMNS as AUDIT_REPORT_COLUMNS
 from engine.audit.report import ReportRow, report_rows
 from engine.away import Away
@@ -91,7 +94,15 @@ from engine.errors import (
     Unrecordable,
     WorkflowDisabled,
 )
-from engine.events import FINAL_STATUSES, Channel, Decision, DecisionRecorded, Event, RunStatus
+from engine.events import (
+    FINAL_STATUSES,
+    Channel,
+    Decision,
+    DecisionRecorded,
+    Event,
+    RequestShown,
+    RunStatus,
+)
 from engine.forms import value_problem
 from engine.grants import MAX_GRANT_HOURS, Grant, granted_by, pattern_problems
 from engine.ports import (
@@ -121,6 +132,7 @@ from engine.runtime.service import Engine, RuntimeSettings
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets
 from engine.secrets import check_name as check_secret_name
+from engine.shown import Shown, shown_hash
 from engine.state import Delegation, Question, RunState, StepState
 from engine.step_results import StepResult, step_result
 from engine.templates import mrkdwn_escape, render
@@ -133,6 +145,7 @@ __all__ = [
     "APPROVAL_WORKFLOW",
     "ARGUMENTS_FIELD",
     "AUDIT_FORMAT",
+    "AUDIT_PROOF_FORMAT",
     "AUDIT_REPORT_COLUMNS",
     "COMMENT_FIELD",
     "FINAL_STATUSES",
@@ -149,6 +162,7 @@ __all__ = [
     "ApprovalStatus",
     "ApprovalStep",
     "AskQuestion",
+    "AuditSaw",
     "Away",
     "BadBundle",
     "BundleReport",
@@ -193,6 +207,7 @@ __all__ = [
     "ReportRow",
     "RequestApproval",
     "RequestInput",
+    "RequestShown",
     "RunChanged",
     "RunFinished",
     "RunPage",
@@ -203,6 +218,7 @@ __all__ = [
     "SecretUnreadable",
     "Secrets",
     "SendNotification",
+    "Shown",
     "StepNotPending",
     "StepResult",
     "StepState",
@@ -253,6 +269,7 @@ __all__ = [
     "render_specs",
     "report_rows",
     "short_digest",
+    "shown_hash",
     "sign_bundle",
     "split_list",
     "step_result",
@@ -262,4 +279,5 @@ __all__ = [
     "unpurged",
     "value_problem",
     "verify_bundle",
+    "with_proofs",
 ]

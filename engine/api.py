@@ -7,7 +7,7 @@ Wiring (handlers, routers, start/stop) stays on `Engine`, which only the process
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +27,7 @@ from engine.ports import (
 )
 from engine.runtime.applier import Listener
 from engine.schedules import ScheduleInfo
+from engine.shown import Shown
 from engine.state import RunState
 
 
@@ -298,6 +299,11 @@ class EngineApi(Protocol):
         step_id: str | None = None,
         channel: str = "slack",
     ) -> RunState: ...
+
+    async def record_shown(self, tenant_id: str, run_id: str, shown: Sequence[Shown]) -> None:
+        """Record what a channel showed of the run's waiting steps (engine.shown): the content
+        is recorded when it changed for that recipient on that channel."""
+        ...
 
     async def sla(
         self, tenant_id: str, *, principal: str | None = None, limit: int = 100

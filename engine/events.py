@@ -118,6 +118,35 @@ class WaitStarted(EventBase):
     until: datetime
 
 
+class ShownRef(BaseModel):
+    """Which `request_shown` record a decision was made on: its hash, its seq in the run, and
+    the channel and recipient it was shown on (a shared Slack channel card: the channel)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: str
+    seq: int
+    channel: Channel
+    recipient: str
+    shared: bool = False
+
+
+class RequestShown(EventBase):
+    """What a channel showed one person (or a shared channel) of a waiting approval or input
+    step: the text and fields as rendered, and their hash (engine.shown.shown_hash). Recorded
+    when the content shown to that recipient on that channel changes, not on every redraw."""
+
+    type: Literal["request_shown"] = "request_shown"
+    step_id: str
+    recipient: str
+    channel: Channel
+    surface: str  # e.g. "slack card", "email", "email link page", "web page"
+    text: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    sha256: str
+    shared: bool = False  # shown in a place everyone there sees (a Slack channel's card)
+
+
 class DecisionRecorded(EventBase):
     type: Literal["decision_recorded"] = "decision_recorded"
     step_id: str
@@ -128,6 +157,11 @@ class DecisionRecorded(EventBase):
     override: bool = False  # an operator decided for someone else (CLI/API), audited as such
     # Why, for a decision the system made (e.g. on_timeout: reject) or an operator's override.
     reason: str = ""
+    # The identity proof the decision came with (ids only, never a token or cookie): e.g. the
+    # Slack user and team, the signed link's principal and nonce, the API key's id and name.
+    proof: dict[str, str] = Field(default_factory=dict)
+    # What was shown to the actor before they decided (None: nothing was recorded).
+    shown: ShownRef | None = None
 
 
 class InputSubmitted(EventBase):
@@ -287,6 +321,7 @@ Event = Annotated[
     | SignalAwaited
     | WaitStarted
     | DecisionRecorded
+    | RequestShown
     | InputSubmitted
     | SignalReceived
     | ReminderSent

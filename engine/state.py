@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.events import RunStatus
+from engine.events import RunStatus, ShownRef
 
 StepStatus = Literal[
     "pending",  # not reached yet
@@ -113,6 +113,8 @@ class StepState(BaseModel):
     paused: bool = False  # an open question stops reminders and the timeout
     paused_at: datetime | None = None
     approver_time_zones: dict[str, str] = Field(default_factory=dict)
+    # The latest request_shown per "channel recipient" (engine.shown.shown_key).
+    shown: dict[str, ShownRef] = Field(default_factory=dict)
 
     def open_question(self) -> Question | None:
         return next((q for q in self.questions if q.answer is None), None)

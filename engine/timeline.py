@@ -39,6 +39,11 @@ def describe(event: ev.Event) -> str:
             given = _inputs(event.fields)
             extra = f": {given}" if given else ""
             return f"{event.actor} {verb} step {event.step_id} via {event.channel}{note}{extra}"
+        case ev.RequestShown():
+            return (
+                f"step {event.step_id} shown to {event.recipient} ({event.surface}), "
+                f"sha256 {event.sha256[:12]}"
+            )
         case ev.InputSubmitted():
             return f"{event.actor} filled in step {event.step_id} via {event.channel}"
         case ev.SignalReceived():

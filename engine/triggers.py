@@ -43,6 +43,27 @@ class Decide(TriggerBase):
     # Who passed the decision on for `actor` (an API key deciding on an approver's behalf),
     # when not the actor: the one who asked for an approval may not decide it this way either.
     proxy: str | None = None
+    proof: dict[str, str] = Field(default_factory=dict)  # see events.DecisionRecorded.proof
+
+
+class ShownItem(TriggerBase):
+    """One rendering a channel showed: see events.RequestShown."""
+
+    step_id: str
+    recipient: str
+    channel: Channel
+    surface: str
+    text: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    sha256: str
+    shared: bool = False
+
+
+class RecordShown(TriggerBase):
+    """A channel showed these renderings of the run's waiting steps (recorded when changed)."""
+
+    type: Literal["record_shown"] = "record_shown"
+    items: list[ShownItem]
 
 
 class SubmitInput(TriggerBase):
@@ -147,6 +168,7 @@ class TimerFired(TriggerBase):
 Trigger = (
     StartRun
     | Decide
+    | RecordShown
     | SubmitInput
     | Signal
     | Cancel

@@ -14,7 +14,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from engine import AccessStores, Clock, EngineApi, SystemClock
-from web.api.routes import ApiDeps
+from web.api.routes import ApiDeps, AuditBundleFn
 from web.api.server import add_api
 from web.boundary import request_values
 from web.config import WebConfig
@@ -135,6 +135,7 @@ async def start_web(
     feed: RunFeed | None = None,
     redis: Redis | None = None,
     outage: Callable[[BaseException], bool] | None = None,
+    audit_bundle: AuditBundleFn | None = None,
 ) -> WebService:
     """Start the web adapter on `config.host:port` and register the email channel on `router`.
 
@@ -144,7 +145,8 @@ async def start_web(
     run changes other processes commit to the live run pages, and `redis` shares the mail
     channel's record of sent mails (both optional: without them, each process on its own).
     `outage` (`storage.database.is_unavailable`) tells which failures mean the database cannot
-    be reached now: the API and the pages answer those 503 with Retry-After."""
+    be reached now: the API and the pages answer those 503 with Retry-After. `audit_bundle`
+    gives the signed audit bundle of one run (the API's and the run page's download)."""
     clock = clock or getattr(engine, "clock", None) or SystemClock()
     signer = LinkSigner(config.secret_key, config.base_url)
     metrics = Metrics(
@@ -168,6 +170,7 @@ async def start_web(
         clock,
         webhooks,
         load_timeline=engine.timeline,
+        record_shown=engine.record_shown,
         guard=SentGuard(redis, ttl=config.webhook_give_up + timedelta(days=1)),
     )
     router.register("email", mail)
@@ -177,12 +180,14 @@ async def start_web(
         middlewares=[api_errors, page_errors, request_values], client_max_size=2 * 1024 * 1024
     )
     app.on_response_prepare.append(security_headers)
-    app[DEPS] = PageDeps(engine, access, config, signer, clock)
+    app[DEPS] = PageDeps(engine, access, config, signer, clock, audit_bundle)
     app[HUB] = hub
     if outage is not None:
         app[OUTAGE] = outage
     add_health_routes(app, readiness, metrics, clock, config.metrics_token)
-    api_deps = ApiDeps(engine, clock, webhooks.policy, config.approval_wait_max)
+    api_deps = ApiDeps(
+        engine, clock, webhooks.policy, config.approval_wait_max, audit_bundle=audit_bundle
+    )
     add_api(app, api_deps, access.api_keys, _version())
     add_mcp(app, api_deps, access.api_keys)  # the approvals API as MCP tools, same keys
     add_link_routes(app)

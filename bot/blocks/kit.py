@@ -116,3 +116,25 @@ def when(at: datetime) -> str:
     """A time every reader sees in their own time zone (Slack's date formatting)."""
     fallback = at.strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def visible_text(blocks: Sequence[Block]) -> str:
+    """The text a person reads on a message drawn with `blocks`, one line per text, in order:
+    headers, sections and their fields, context and button labels (the evidence of what a card
+    showed; ids and values behind the buttons are not shown, so they are left out)."""
+    lines: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                lines.append(node["text"])
+                return
+            for key in ("text", "fields", "elements", "accessory", "label", "title"):
+                if key in node:
+                    walk(node[key])
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk([block.to_dict() for block in blocks])
+    return "\n".join(lines)

@@ -29,7 +29,7 @@ from bot.blocks.modals import (
     start_modal,
 )
 from bot.channel import SlackChannel
-from bot.deps import Deps, tell, tenant_of
+from bot.deps import Deps, slack_actor, tell, tenant_of
 from bot.listeners import bind
 from bot.refusals import answer_text, handoff_text, reassign_text, refusal_text
 from engine import (
@@ -77,7 +77,8 @@ async def _decide(c: Click, decision: Decision) -> None:
             title = step_title(stored.definition, run, ref.step_id)
             await c.open(decision_modal(step_def, run.run_id, decision, title))
             return
-        await engine.decide(c.tenant, run.run_id, ref.step_id, c.user, decision, channel="slack")
+        actor = slack_actor(c.body, c.tenant)
+        await engine.decide(c.tenant, run.run_id, ref.step_id, actor, decision, channel="slack")
     except EngineError as refused:
         await c.tell(refusal_text(refused))
         if refused.code in ("closed", "not_waiting"):

@@ -20,7 +20,7 @@ from bot.blocks import ids
 from bot.blocks.forms import ACTION, read
 from bot.blocks.kit import read_metadata, section, truncate
 from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON, REASSIGN_FROM
-from bot.deps import Deps, sentence, tenant_of
+from bot.deps import Deps, sentence, slack_actor, tenant_of
 from bot.listeners import bind
 from engine import (
     ApprovalStep,
@@ -108,10 +108,13 @@ class Submission:
     private metadata when first asked (inside the work, so a bad one is answered like any
     other failure)."""
 
-    def __init__(self, tenant: str, user: str, view: dict[str, Any]) -> None:
+    def __init__(
+        self, tenant: str, user: str, view: dict[str, Any], body: dict[str, Any] | None = None
+    ) -> None:
         self.tenant = tenant
         self.user = user
         self.view = view
+        self.body = body or {"user": {"id": user}}
 
     @cached_property
     def meta(self) -> dict[str, Any]:
@@ -142,7 +145,7 @@ async def modal_submitted(
 ) -> None:
     """A modal submitted: its `work` runs before the ack (see `_answer`), so a refusal or an
     invalid field shows in the modal."""
-    submission = Submission(tenant_of(context), body["user"]["id"], view)
+    submission = Submission(tenant_of(context), body["user"]["id"], view, body)
     await _answer(ack, view, lambda: work(deps, submission))
 
 
@@ -223,8 +226,9 @@ async def _step_of(
 async def decide(deps: Deps, s: Submission) -> None:
     run, step = await _step_of(deps, s, ApprovalStep, "an approval")
     fields = read(step.fields, s.values())
+    actor = slack_actor(s.body, s.tenant)
     await deps.engine.decide(
-        s.tenant, run.run_id, step.id, s.user, s.meta["decision"], fields, channel="slack"
+        s.tenant, run.run_id, step.id, actor, s.meta["decision"], fields, channel="slack"
     )
 
 

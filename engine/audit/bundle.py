@@ -4,7 +4,11 @@ A bundle is JSON: {format, tenant, scope, public_key, runs: [{run_id, started_at
 [{seq, prev_hash, hash, event}]}], definitions: [{name, version, hash, canonical}],
 checkpoints: [...]}. Checked here with nothing but the bundle and a public key: each run's
 chain, each checkpoint's signature and that its heads agree with the runs (a run deleted, or
-its newest events, shows there), the definition versions, and each decision's approver."""
+its newest events, shows there), the definition versions, each decision's approver, and what
+each approver was shown (the `request_shown` events a decision refers to).
+
+Format /1 carries every leaf of each checkpoint; /2 may carry, instead, inclusion proofs of the
+leaves the bundle needs (engine.audit.proofs). Both verify here."""
 
 from __future__ import annotations
 
@@ -24,9 +28,27 @@ from engine.audit.checkpoint import (
     parse_public_key,
     signature_valid,
 )
+from engine.audit.proofs import proved
+from engine.shown import shown_hash
 
 FORMAT = "countersign-audit-bundle/1"
+PROOF_FORMAT = "countersign-audit-bundle/2"  # checkpoints may carry inclusion proofs
+FORMATS = (FORMAT, PROOF_FORMAT)
 STARTS = {"step_started", "approval_requested", "input_requested", "wait_started", "signal_awaited"}
+
+
+@dataclass(frozen=True)
+class Saw:
+    """A decision and the rendering it was made on (None: nothing was recorded)."""
+
+    seq: int
+    at: str
+    step_id: str
+    actor: str
+    decision: str
+    channel: str
+    proof: dict[str, str]
+    shown: dict[str, Any] | None  # the request_shown event: surface, text, fields, sha256...
 
 
 @dataclass
@@ -36,10 +58,12 @@ class RunReport:
     checkpoint: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)  # problems with what was shown
+    saw: list[Saw] = field(default_factory=list)  # each person's decision and what they saw
 
     @property
     def ok(self) -> bool:
-        return not (self.chain or self.checkpoint or self.decisions)
+        return not (self.chain or self.checkpoint or self.decisions or self.shown)
 
 
 @dataclass
@@ -63,8 +87,8 @@ def load_bundle(text: str | bytes) -> dict[str, Any]:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadBundle(f"not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise BadBundle(f"not an audit bundle (expected format {FORMAT!r})")
+    if not isinstance(data, dict) or data.get("format") not in FORMATS:
+        raise BadBundle(f"not an audit bundle (expected format {' or '.join(map(repr, FORMATS))})")
     return data
 
 
@@ -98,7 +122,16 @@ def _verify(data: dict[str, Any], key: Ed25519PublicKey | None, report: BundleRe
             report.problems.append(
                 f"definition {d['name']} v{d['version']}: its body does not match its hash"
             )
-    checkpoints = [Checkpoint.from_json(c) for c in data["checkpoints"]]
+    checkpoints: list[Checkpoint] = []
+    for c in data["checkpoints"]:
+        if "proofs" in c:  # only the leaves this bundle needs, each proved to the signed root
+            cp, problems = proved(c, key)
+        else:
+            cp = Checkpoint.from_json(c)
+            problems = checkpoint_problems(cp, key)
+        checkpoints.append(cp)
+        for problem in problems:
+            report.problems.append(f"checkpoint of {cp.at.isoformat()}: {problem}")
     report.checkpoints = len(checkpoints)
     if not checkpoints:
         report.problems.append("no signed checkpoint: nothing vouches for the runs' heads")
@@ -106,8 +139,6 @@ def _verify(data: dict[str, Any], key: Ed25519PublicKey | None, report: BundleRe
         report.purged.extend(leaf[1] for leaf in cp.leaves if leaf[0] == PURGED)
         if cp.tenant_id != tenant:
             report.problems.append(f"checkpoint of {cp.at.isoformat()} is for another tenant")
-        for problem in checkpoint_problems(cp, key):
-            report.problems.append(f"checkpoint of {cp.at.isoformat()}: {problem}")
         for leaf in cp.leaves:
             if leaf[0] != "definition":
                 continue
@@ -173,7 +204,49 @@ def _verify_run(
     if not any(leaf[0] == "run" and leaf[1] == run_id for cp in checkpoints for leaf in cp.leaves):
         out.notes.append("not in any checkpoint yet (newer than the last one)")
     out.decisions = _decision_problems([e["event"] for e in run["events"]], defs)
+    out.shown, out.saw = _what_was_shown(run["events"])
     return out
+
+
+def _what_was_shown(rows: list[dict[str, Any]]) -> tuple[list[str], list[Saw]]:
+    """Each request_shown record's hash against its text and fields, and each decision's
+    reference to one: an earlier record of the same step, shown to the decider (or in a shared
+    place), with the same hash. Returns the problems and, per person's decision, what they saw."""
+    problems: list[str] = []
+    shown: dict[int, dict[str, Any]] = {}
+    saw: list[Saw] = []
+    for row in rows:
+        e, seq = row["event"], row["seq"]
+        if e.get("type") == "request_shown":
+            shown[seq] = e
+            if shown_hash(e["text"], e["fields"]) != e["sha256"]:
+                problems.append(f"seq {seq}: what was shown does not match its hash")
+            continue
+        if e.get("type") != "decision_recorded" or e.get("channel") == "system":
+            continue
+        ref, where = e.get("shown"), f"decision on {e['step_id']} by {e['actor']}"
+        record = shown.get(ref["seq"]) if ref else None
+        if ref and (
+            record is None
+            or record["sha256"] != ref["sha256"]
+            or record["step_id"] != e["step_id"]
+            or not (record["recipient"] == e["actor"] or record.get("shared"))
+        ):
+            problems.append(f"{where}: what it was shown (seq {ref['seq']}) is not in the run")
+            record = None
+        saw.append(
+            Saw(
+                seq,
+                e["at"],
+                e["step_id"],
+                e["actor"],
+                e["decision"],
+                e["channel"],
+                dict(e.get("proof") or {}),
+                record,
+            )
+        )
+    return problems, saw
 
 
 def _decision_problems(

@@ -27,6 +27,7 @@ COLUMNS = (
     "decision_hash",
     "run_head_hash",
     "chain_verified",
+    "shown_hashes",
 )
 
 HELD, SELF_ALLOWED, VIOLATED = "held", "self-approved (allowed)", "VIOLATED"
@@ -39,6 +40,7 @@ class Decided:
     at: datetime
     channel: str
     override: bool
+    shown: str = ""  # the sha256 of what the decider was shown ("" when none was recorded)
 
     def text(self) -> str:
         how = " (operator override)" if self.override else ""
@@ -60,6 +62,7 @@ class ReportRow:
     outcome: str  # approved / rejected, or what the step did after (e.g. cancelled: "undecided")
     run_status: str  # the run's final status, or "running"
     decision_hash: str  # the hash of the event that decided the step (its newest decision)
+    # Each decision's `shown` is the evidence hash of what its maker was shown (engine.shown).
     run_head_hash: str
     chain_verified: bool
 
@@ -89,6 +92,11 @@ class ReportRow:
             "decision_hash": self.decision_hash,
             "run_head_hash": self.run_head_hash,
             "chain_verified": "yes" if self.chain_verified else "NO",
+            "shown_hashes": "; ".join(
+                f"{d.actor}: {d.shown or 'none recorded'}"
+                for d in self.decisions
+                if not d.override and d.channel != "system"
+            ),
         }
 
 
@@ -139,7 +147,12 @@ def _run_rows(
             listed[step].append(ev["to"])
         elif kind == "decision_recorded":
             one = Decided(
-                ev["actor"], ev["decision"], _at(ev), ev["channel"], ev.get("override", False)
+                ev["actor"],
+                ev["decision"],
+                _at(ev),
+                ev["channel"],
+                ev.get("override", False),
+                (ev.get("shown") or {}).get("sha256", ""),
             )
             decided.setdefault(step, []).append((one, e["hash"]))
         elif kind == "step_completed" and step in decided:

@@ -18,6 +18,7 @@ from engine.decider.context import Builder
 from engine.definitions.models import ApprovalStep, InputStep, NOf, Policy, level_specs
 from engine.errors import NotAllowed, TemplateError
 from engine.grants import grant_of
+from engine.shown import shown_for
 from engine.state import StepState
 from engine.triggers import Decide
 
@@ -240,6 +241,8 @@ def decide(b: Builder, step: ApprovalStep, trigger: Decide) -> None:
             channel=trigger.channel,
             override=trigger.override,
             reason=trigger.reason if trigger.override else "",
+            proof=trigger.proof,
+            shown=shown_for(state, trigger.actor, trigger.channel),
         )
     )
     outcome = _past(trigger.decision) if trigger.override else _policy_outcome(step, state)

@@ -28,6 +28,7 @@ from engine.decider.decision import Decision
 from engine.decider.env import DEFAULT_ENV, DecideEnv
 from engine.definitions.models import ApprovalStep, InputStep, SignalStep, WorkflowDefinition
 from engine.errors import InvalidInput, NotAllowed, NotFound, RunFinished, StepNotPending
+from engine.shown import shown_key
 from engine.state import RunState, StepState
 
 
@@ -90,7 +91,9 @@ def decide(
         case tr.Cancel():
             _cancel(b, trigger)
         case _ if b.state.status in ev.FINAL_STATUSES:
-            pass  # a late outcome or timer of a finished run
+            pass  # a late outcome or timer of a finished run, or a card redrawn at the end
+        case tr.RecordShown():
+            _shown(b, trigger)
         case tr.ApproversResolved():
             _resolved(b, trigger)
         case tr.CommandSucceeded() | tr.CommandFailed():
@@ -242,6 +245,19 @@ def _cancel(b: Builder, trigger: tr.Cancel, *, record: bool = True) -> None:
         raise RunFinished(f"this run has already finished ({run.status})", status=run.status)
     if record and not run.cancel_requested:
         steps.cancel(b, trigger.actor, trigger.reason, trigger.channel)
+
+
+def _shown(b: Builder, trigger: tr.RecordShown) -> None:
+    """Record each rendering of a waiting human step whose content changed for its recipient on
+    its channel; the same content shown again (a redraw) records nothing."""
+    for item in trigger.items:
+        step = b.state.steps.get(item.step_id)
+        if step is None or step.status != "waiting" or step.type not in ("approval", "input"):
+            continue  # what a closed step's card shows is its outcome, not a request
+        last = step.shown.get(shown_key(item.channel, item.recipient))
+        if last is not None and last.sha256 == item.sha256:
+            continue
+        b.emit(ev.RequestShown(at=b.now, **item.model_dump()))
 
 
 def _resolved(b: Builder, trigger: tr.ApproversResolved) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine import events as ev
+from engine.shown import shown_key
 from engine.state import Delegation, Question, RunState, StepState, StepStatus, Vote
 
 
@@ -73,6 +74,18 @@ def apply(state: RunState | None, event: ev.Event) -> RunState:
     if state is None:
         raise ValueError(f"{event.type} cannot come before run_started")
     state.seq += 1
+    if isinstance(event, ev.RequestShown):
+        # A record of what was shown: not a change of the run (its lists keep their order).
+        step = state.steps[event.step_id]
+        ref = ev.ShownRef(
+            sha256=event.sha256,
+            seq=state.seq,
+            channel=event.channel,
+            recipient=event.recipient,
+            shared=event.shared,
+        )
+        step.shown = {**step.shown, shown_key(event.channel, event.recipient): ref}
+        return state
     state.updated_at = event.at
     _apply_run_event(state, event)
     return state

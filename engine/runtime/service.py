@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast, get_args
 
 from engine import principal as principals
 from engine import recordable
-from engine.actor import Actor, identify
+from engine.actor import Actor, channel_of, identify
 from engine.away import Away
 from engine.decider import fold, rights
 from engine.decider.decide import Askable, refusal
@@ -69,8 +69,19 @@ from engine.runtime.standing_grants import StandingGrants
 from engine.runtime.timers import TimerService
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets, Seeds
+from engine.shown import Shown, clean_proof, shown_hash
 from engine.state import RunState
-from engine.triggers import Answer, Ask, Cancel, Decide, Signal, StartRun, SubmitInput
+from engine.triggers import (
+    Answer,
+    Ask,
+    Cancel,
+    Decide,
+    RecordShown,
+    ShownItem,
+    Signal,
+    StartRun,
+    SubmitInput,
+)
 from engine.working_time import DEFAULT_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
@@ -429,7 +440,29 @@ class Engine:
         )
         if proxy is not None:
             trigger = trigger.model_copy(update={"proxy": principals.canonical(proxy)})
+        if isinstance(actor, Actor) and actor.proof:
+            trigger = trigger.model_copy(update={"proof": clean_proof(actor.proof)})
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def record_shown(self, tenant_id: str, run_id: str, shown: Sequence[Shown]) -> None:
+        """Record what a channel showed of the run's waiting steps (see engine.shown): one
+        `request_shown` event per rendering whose content changed for its recipient on its
+        channel, all in one commit; the same content again records nothing."""
+        items = [
+            ShownItem(
+                step_id=s.step_id,
+                recipient=principals.canonical(s.recipient) if not s.shared else s.recipient,
+                channel=channel_of(s.channel),
+                surface=s.surface,
+                text=s.text,
+                fields=dict(s.fields),
+                sha256=shown_hash(s.text, s.fields),
+                shared=s.shared,
+            )
+            for s in shown
+        ]
+        if items:
+            await self._applier.apply(Work(tenant_id, run_id, RecordShown(items=items)))
 
     def _decide_trigger(
         self,

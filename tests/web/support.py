@@ -10,7 +10,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cli.audit_log import run_bundles
 from engine.access import AccessStores
 from engine.runtime.service import Engine
 from engine.testing import ManualClock
@@ -105,6 +107,7 @@ async def web_stack(
     settings = WebConfig(
         secret_key=SECRET, host="127.0.0.1", port=0, outbox_mail_dir=str(outbox_dir), **config
     )
+    audit_key = Ed25519PrivateKey.generate()
     service = await start_web(
         engine,
         engine.router,
@@ -112,6 +115,7 @@ async def web_stack(
         access,
         readiness=storage,
         metrics_source=SqlMetrics(storage.engine),
+        audit_bundle=run_bundles(storage, lambda: audit_key),  # as cli.wiring does
     )
     stack = Stack(engine, service, access, clock, settings, outbox_dir)
     stack.api_key = (await access.api_keys.create_key(TENANT, "tests", clock.now())).secret

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine import Clock, DuplicateRun, EngineApi, RunState
+from engine import Actor, Clock, DuplicateRun, EngineApi, RunState
 from outbound.http import HostPolicy, RefusedDestination
 from web.api.registry import Call, Header, Operation, Result, operation
 from web.api.schemas import (
@@ -41,12 +41,17 @@ IDEMPOTENCY = Header(
 )
 
 
+AuditBundleFn = Callable[[str, str], Awaitable[dict[str, Any] | None]]
+
+
 @dataclass(frozen=True)
 class ApiDeps:
     engine: EngineApi
     clock: Clock
     callback_policy: HostPolicy  # where callback URLs may point
     wait_max: float = 60.0  # seconds an approval long-poll or event stream stays open
+    # The signed audit bundle of (tenant, run), None for no such run (cli.wiring supplies it).
+    audit_bundle: AuditBundleFn | None = None
 
 
 # What an action on a run or step can answer: bad JSON, no key, the actor may not, another
@@ -273,11 +278,13 @@ async def cancel_run(deps: ApiDeps, call: Call) -> RunState:
 )
 async def decide(deps: ApiDeps, call: Call) -> RunState:
     req: DecisionRequest = call.body
+    # The proof is the key the call came with (its id and name, never its secret).
+    proof = {"api_key_id": call.key.id, "api_key_name": call.key.name}
     return await deps.engine.decide(
         call.tenant_id,
         call.path("run_id"),
         req.step_id,
-        req.actor,
+        Actor(req.actor, "api", proof=proof),
         req.decision,
         req.fields,
         channel="api",

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from engine import ApiKey, ApiKeyStore
-from web.api import approvals, routes, task_routes
+from web.api import approvals, audit_routes, routes, task_routes
 from web.api.openapi import PREFIX, build_openapi
 from web.api.registry import Call, Operation, json_result, parse_body, parse_query
 from web.api.routes import ApiDeps
@@ -21,6 +21,7 @@ ROUTES: tuple[Operation, ...] = (
     *routes.OPERATIONS,
     *approvals.OPERATIONS,
     *task_routes.OPERATIONS,
+    *audit_routes.OPERATIONS,
 )
 
 

@@ -13,12 +13,14 @@ dispatcher tries again later, so no mail is lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from email.message import EmailMessage
 from typing import Any
 
 from engine import (
     Clock,
     Command,
+    EngineError,
     Failed,
     NotFound,
     Outcome,
@@ -28,6 +30,7 @@ from engine import (
     RunChanged,
     RunState,
     SendNotification,
+    Shown,
     StoredDefinition,
     Succeeded,
     Unavailable,
@@ -43,6 +46,7 @@ from web.mail.guard import SentGuard
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, MailUnavailable
 from web.messages import step_message
+from web.shown import redact_links
 from web.sla import delegation_note, span, waiting_since
 from web.webhooks import WebhookSender
 
@@ -76,6 +80,7 @@ class EmailChannel:
         webhooks: WebhookSender,
         load_timeline: Callable[[str, str], Awaitable[list[RecordedEvent]]] | None = None,
         guard: SentGuard | None = None,
+        record_shown: Callable[[str, str, Sequence[Shown]], Awaitable[None]] | None = None,
     ) -> None:
         self._load_run = load_run
         self._load_timeline = load_timeline
@@ -88,6 +93,7 @@ class EmailChannel:
         # (command key, address) of mails sent lately: when a broadcast command is retried
         # (e.g. its webhook failed), its mails are not sent again (by any replica with Redis).
         self._guard = guard or SentGuard()
+        self._record_shown = record_shown  # EngineApi.record_shown: what each mail showed
 
     async def perform(self, command: Command) -> Outcome:
         try:
@@ -185,7 +191,37 @@ class EmailChannel:
             subject = f"{prefix}{title}: approval needed ({step_title})"
             template = "approval_request"
         to = address or email_address(principal) or principal
-        await self._send(template, to, subject, command.key, context)
+        sent = await self._send(template, to, subject, command.key, context)
+        if sent is not None:
+            await self._shown(run, command.step_id, principal, sent, context)
+
+    async def _shown(
+        self,
+        run: RunState,
+        step_id: str,
+        principal: str,
+        sent: EmailMessage,
+        context: dict[str, Any],
+    ) -> None:
+        """Record the request mail as its recipient reads it: the plain-text body with each
+        signed link replaced by its name (a link's token is never recorded) and the subject."""
+        if self._record_shown is None:
+            return
+        body = sent.get_body(("plain",))
+        text = body.get_content() if isinstance(body, EmailMessage) else ""
+        links = {k: str(v) for k, v in context.items() if k.endswith("_url") and v}
+        shown = Shown(
+            step_id=step_id,
+            recipient=principal,
+            channel="email",
+            surface="email",
+            text=redact_links(text, links).strip(),
+            fields={"subject": str(sent["Subject"]), "to": str(sent["To"])},
+        )
+        try:
+            await self._record_shown(run.tenant_id, run.run_id, [shown])
+        except EngineError as exc:  # e.g. the run is gone; an outage fails the command instead
+            log.warning("could not record the mail shown on run %s: %s", run.run_id, exc)
 
     async def _request_context(
         self, run: RunState, step_id: str, key: str, principal: str
@@ -372,9 +408,10 @@ class EmailChannel:
 
     async def _send(
         self, template: str, to: str, subject: str, key: str, context: dict[str, Any]
-    ) -> None:
+    ) -> EmailMessage | None:
+        """Send one mail; returns it, or None when it was already sent (a retried command)."""
         if not await self._guard.claim(key, to):
-            return
+            return None
         run = context.get("run")
         if isinstance(run, RunState) and run.summary:  # which of a workflow's runs it is about
             subject = f"{subject} · {one_line(run.summary, SUBJECT_SUMMARY)}"
@@ -392,3 +429,4 @@ class EmailChannel:
             await self._guard.release(key, to)
             raise
         await self._guard.sent(key, to)
+        return message

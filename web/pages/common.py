@@ -16,9 +16,12 @@ from multidict import MultiDictProxy
 
 from engine import (
     AccessStores,
+    Actor,
     Clock,
     EngineApi,
+    EngineError,
     FormField,
+    Shown,
     WebSession,
     agent_request,
     describe,
@@ -30,6 +33,7 @@ from web.config import WebConfig
 from web.errors import RETRY_AFTER, is_outage
 from web.links import LinkSigner
 from web.pages import agent_forms
+from web.shown import session_id
 
 log = logging.getLogger("countersign.web")
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -75,6 +79,8 @@ class PageDeps:
     config: WebConfig
     signer: LinkSigner
     clock: Clock
+    # The signed audit bundle of (tenant, run), None for no such run: the run page's download.
+    audit_bundle: Callable[[str, str], Awaitable[dict[str, Any] | None]] | None = None
 
 
 DEPS: web.AppKey[PageDeps] = web.AppKey("page_deps", PageDeps)
@@ -179,6 +185,29 @@ async def require_session(request: web.Request) -> WebSession:
     if session is None:
         raise web.HTTPSeeOther("/signin")
     return session
+
+
+def web_actor(request: web.Request, session: WebSession) -> Actor:
+    """The signed-in person, with the proof a decision records: an id of the session (never
+    its cookie), its principal and when it was signed in."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    proof = {
+        "web_session": session_id(token),
+        "session_principal": session.principal,
+        "signed_in_at": session.created_at.isoformat(),
+    }
+    return Actor(session.principal, "web", proof=proof)
+
+
+async def record_shown(
+    request: web.Request, tenant_id: str, run_id: str, shown: list[Shown]
+) -> None:
+    """Tell the engine what a page showed (it records what changed for that person). A refusal
+    (e.g. the run is gone) is logged: the page was shown either way."""
+    try:
+        await deps(request).engine.record_shown(tenant_id, run_id, shown)
+    except EngineError as exc:
+        log.warning("could not record what a page of run %s showed: %s", run_id, exc)
 
 
 def check_session_csrf(session: WebSession, form: MultiDictProxy[Any]) -> None:

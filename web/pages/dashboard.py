@@ -4,12 +4,23 @@ Slack workspace (email principals) only see runs they take part in."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from engine import EngineError, InvalidInput, NotFound, RunState, RunStatus, WebSession, step_title
+from engine import (
+    EngineError,
+    InvalidInput,
+    NotFound,
+    RunState,
+    RunStatus,
+    Shown,
+    WebSession,
+    step_title,
+)
+from web.api.audit_routes import bundle_response
 from web.errors import refusal_status
 from web.messages import step_message
 from web.pages.agent_forms import typed_args, with_edits
@@ -18,12 +29,15 @@ from web.pages.common import (
     check_session_csrf,
     deps,
     form_values,
+    record_shown,
     redirect,
     render,
     render_fragment,
     require_session,
+    web_actor,
 )
 from web.pages.refusals import refusal_notice
+from web.shown import visible_text
 from web.sla import open_question_for, step_clock, task_clock
 
 STATUSES: tuple[RunStatus, ...] = (
@@ -169,7 +183,7 @@ async def run_page(
         notice, refused = refused.error, None  # its form is gone (e.g. the step moved on)
     current = run.current_step
     message = step_message(stored.definition.step(current), run) if current else ""
-    return render(
+    response = render(
         request,
         "run.html",
         status=status,
@@ -184,7 +198,37 @@ async def run_page(
         message=message,
         notice=notice,
         refused=refused,
+        audit=d.audit_bundle is not None,
     )
+    html = str(response.text)
+    renderings = [
+        Shown(
+            step_id=step_id,
+            recipient=session.principal,
+            channel="web",
+            surface="web page",
+            text=visible_text(html, _request_part(step_id)),
+        )
+        for step_id in mine
+    ]
+    if renderings:
+        await record_shown(request, session.tenant_id, run.run_id, renderings)
+    return response
+
+
+def _request_part(step_id: str) -> Callable[[str, dict[str, str]], bool]:
+    """The part of the run page that asks for `step_id`: the title, the run's summary, its
+    inputs and message, and the step's own section (not the timeline or other forms)."""
+    parts = {"run-summary", "summary", "message"}
+
+    def keep(tag: str, attrs: dict[str, str]) -> bool:
+        return (
+            tag == "h1"
+            or bool(parts & set(attrs.get("class", "").split()))
+            or attrs.get("id") == f"act-{step_id}"
+        )
+
+    return keep
 
 
 async def show_run(request: web.Request) -> web.Response:
@@ -219,7 +263,7 @@ async def act(request: web.Request) -> web.Response:
                 session.tenant_id,
                 run.run_id,
                 step_id,
-                session.principal,
+                web_actor(request, session),
                 chosen,
                 with_edits(run, chosen, values, typed_args(form)),
                 channel="web",
@@ -238,8 +282,20 @@ async def act(request: web.Request) -> web.Response:
     return redirect(f"/runs/{run.run_id}")
 
 
+async def audit_bundle(request: web.Request) -> web.Response:
+    """The run's signed audit bundle as a download (what `audit export --run` writes)."""
+    session = await require_session(request)
+    d = deps(request)
+    run = await load_visible_run(request, session)
+    bundle = await d.audit_bundle(session.tenant_id, run.run_id) if d.audit_bundle else None
+    if bundle is None:
+        raise web.HTTPNotFound(text="No audit evidence for this run here.")
+    return bundle_response(bundle, run.run_id)
+
+
 def add_dashboard_routes(app: web.Application) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/runs", runs_list)
     app.router.add_get("/runs/{run_id}", show_run)
+    app.router.add_get("/runs/{run_id}/audit-bundle", audit_bundle)
     app.router.add_post("/runs/{run_id}/steps/{step_id}/{action:decide|input}", act)

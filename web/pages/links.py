@@ -15,10 +15,12 @@ from aiohttp import web
 
 from engine import (
     FINAL_STATUSES,
+    Actor,
     EngineError,
     InvalidInput,
     NotFound,
     RunState,
+    Shown,
     StepState,
     StoredDefinition,
     WorkflowDefinition,
@@ -35,8 +37,10 @@ from web.pages.common import (
     form_values,
     keep_link_csrf,
     link_csrf,
+    record_shown,
     render,
 )
+from web.shown import in_main, visible_text
 
 PROBLEMS: dict[str, tuple[int, str, str]] = {
     "tampered": (
@@ -244,7 +248,28 @@ async def show_link(request: web.Request) -> web.Response:
         request, checked, csrf, choice=choice if choice in ("approve", "reject") else None
     )
     keep_link_csrf(request, response, csrf)
+    claims = checked.claims
+    page = Shown(
+        step_id=claims.step_id,
+        recipient=claims.principal,
+        channel="email",
+        surface="email link page",
+        text=visible_text(str(response.text), in_main),
+        fields={"link_nonce": claims.nonce},
+    )
+    await record_shown(request, claims.tenant_id, claims.run_id, [page])
     return response
+
+
+def link_actor(claims: ApprovalClaims) -> Actor:
+    """The link's recipient, with the proof a decision records: the signed link's principal,
+    nonce and expiry (never the link's token)."""
+    proof = {
+        "link_principal": claims.principal,
+        "link_nonce": claims.nonce,
+        "link_expires_at": claims.expires_at.isoformat(),
+    }
+    return Actor(claims.principal, "email", proof=proof)
 
 
 async def use_link(request: web.Request) -> web.Response:
@@ -291,7 +316,7 @@ async def use_link(request: web.Request) -> web.Response:
                 claims.tenant_id,
                 claims.run_id,
                 claims.step_id,
-                claims.principal,
+                link_actor(claims),
                 chosen,
                 with_edits(checked.run, chosen, values, typed_args(form)),
                 channel="email",

@@ -1,0 +1,69 @@
+"""What each person was shown: the hash of a rendering, and which record a decision was made on.
+
+A channel that shows a waiting step to someone (a Slack card, an email, a link page, the web
+page) reports the text and fields it rendered through `Engine.record_shown`; the decider records
+a `request_shown` event when that content changed for that recipient on that channel. A
+decision then carries a reference to the record its actor was last shown (`shown_for`)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.audit.chain import canonical
+from engine.events import ShownRef
+from engine.state import StepState
+
+# Limits on a decision's identity proof: a few short ids, never a token.
+PROOF_KEYS = 8
+PROOF_KEY_LEN = 40
+PROOF_VALUE_LEN = 200
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One rendering a channel showed (what adapters hand to `EngineApi.record_shown`). `text`
+    and `fields` are what the person saw, with any secret (a link's token) left out."""
+
+    step_id: str
+    recipient: str  # the principal shown to; for a `shared` card, where it was shown
+    channel: str  # "slack", "email", "web"
+    surface: str  # "slack card", "email", "email link page", "web page"
+    text: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    shared: bool = False
+
+
+def shown_hash(text: str, fields: Mapping[str, Any]) -> str:
+    """SHA-256 over the RFC 8785 form of {text, fields}: the evidence hash of a rendering."""
+    return hashlib.sha256(canonical({"text": text, "fields": dict(fields)})).hexdigest()
+
+
+def shown_key(channel: str, recipient: str) -> str:
+    return f"{channel} {recipient}"
+
+
+def shown_for(step: StepState, actor: str, channel: str) -> ShownRef | None:
+    """The record `actor` decided on: the latest shown to them on the decision's channel, else
+    the latest on that channel in a shared place (a Slack channel's card), else the latest
+    shown to them on any channel (e.g. a card seen in Slack, decided through the API)."""
+    own = step.shown.get(shown_key(channel, actor))
+    if own is not None:
+        return own
+    shared = [r for r in step.shown.values() if r.channel == channel and r.shared]
+    if shared:
+        return max(shared, key=lambda r: r.seq)
+    elsewhere = [r for r in step.shown.values() if r.recipient == actor]
+    return max(elsewhere, key=lambda r: r.seq) if elsewhere else None
+
+
+def clean_proof(proof: Mapping[str, Any] | None) -> dict[str, str]:
+    """The proof as stored: string ids, bounded (an adapter's bug must not bloat the chain)."""
+    out: dict[str, str] = {}
+    for key, value in sorted((proof or {}).items())[:PROOF_KEYS]:
+        if value is None or value == "":
+            continue
+        out[str(key)[:PROOF_KEY_LEN]] = str(value)[:PROOF_VALUE_LEN]
+    return out
