@@ -39,6 +39,10 @@ class Approval:
     created_at: datetime | None = None
     expires_at: datetime | None = None
     callback_url: str | None = None
+    # Set when an approver changed `editable` arguments: the details that were approved instead
+    # of `details`, and their digest.
+    edited_details: dict[str, Any] | None = None
+    edited_digest: str = ""
 
     @property
     def done(self) -> bool:
@@ -70,6 +74,8 @@ class Approval:
             created_at=_when(data.get("created_at")),
             expires_at=_when(data.get("expires_at")),
             callback_url=data.get("callback_url"),
+            edited_details=data.get("edited_details"),
+            edited_digest=data.get("edited_digest") or "",
         )
 
 
