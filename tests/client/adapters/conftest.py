@@ -3,6 +3,7 @@ operator's key that decides as the approver would in Slack (the REST decisions e
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -69,6 +70,12 @@ class Countersign:
         """Let every request's timeout pass."""
         self.stack.clock.advance(timedelta(days=2))
         await self.stack.engine.run_until_idle()
+
+    async def first_pending(self) -> Approval:
+        """The first request to appear (for code under test that makes its own call ids)."""
+        while not (pending := (await self.agent.list("pending"))[0]):  # noqa: ASYNC110
+            await asyncio.sleep(0)  # the code under test runs on this loop
+        return pending[-1]
 
     async def requests(self) -> list[Approval]:
         return (await self.agent.list(limit=200))[0]
