@@ -34,6 +34,7 @@ from countersign_client.digest import digest
 try:
     from agents import Agent, Runner, RunResult, RunState
     from agents.items import ToolApprovalItem
+    from agents.result import RunResultStreaming
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     raise import_error("the OpenAI Agents SDK", "openai-agents", exc) from exc
 
@@ -46,8 +47,8 @@ class CountersignApprovals:
         self, client: ApprovalClient, approvers: Sequence[str], **gate_options: Any
     ) -> None:
         self.gate = ToolGate(client, approvers, **gate_options)
-        # Digests of details an approver approved by editing a call: the model's repeat of the
-        # call with exactly those arguments is approved by that answer.
+        # Digests of details an approver approved by editing a call: the model's one repeat of
+        # the call with exactly those arguments is approved by that answer.
         self._edited: set[str] = set()
 
     async def run(
@@ -63,19 +64,27 @@ class CountersignApprovals:
             result = await Runner.run(agent, state, **run_options)
         return result
 
-    async def resolve(self, paused: RunResult | RunState[Any]) -> tuple[RunState[Any], int]:
-        """Decide every pending interruption of `paused`; returns its state (approved and
-        rejected calls marked on it) and how many calls are still undecided."""
-        state = paused.to_state() if isinstance(paused, RunResult) else paused
+    async def resolve(
+        self, paused: RunResult | RunResultStreaming | RunState[Any]
+    ) -> tuple[RunState[Any], int]:
+        """Decide every pending interruption of `paused` (a result, streamed or not, or a
+        restored `RunState`); returns its state (approved and rejected calls marked on it) and
+        how many calls are still undecided."""
+        state = paused if isinstance(paused, RunState) else paused.to_state()
         asked: list[tuple[ToolApprovalItem, tuple[str, dict[str, Any], str]]] = []
+        undecided = 0
         for item in state.get_interruptions():
+            if not item.call_id:  # nothing to bind a request to: left to the caller
+                undecided += 1
+                continue
             call = (str(item.name or "tool"), _arguments(item.arguments), str(item.call_id))
-            if digest(tool_details(call[0], call[1])) in self._edited:
-                state.approve(item)  # the model repeats the call with the approver's arguments
+            repeat = digest(tool_details(call[0], call[1]))
+            if repeat in self._edited:  # the model repeats the call with the approver's arguments
+                self._edited.discard(repeat)  # once
+                state.approve(item)
             else:
                 asked.append((item, call))
         verdicts = await self.gate.ask_many([call for _, call in asked])
-        undecided = 0
         for (item, (tool, _, _)), found in zip(asked, verdicts, strict=True):
             if found.pending:
                 undecided += 1
