@@ -277,7 +277,9 @@ def print_chain_cost(on: Figures, off: Figures, rounds: int) -> None:
         a, b = getattr(on, key), getattr(off, key)
         digits = 0 if unit == "" else 2 if unit == " s" else 1
         ratio = a / b if b else 0.0
-        print(f"  {name:<44} {a:>12.{digits}f}{unit:<2} {b:>12.{digits}f}{unit:<2}   {ratio:>7.3f}x")
+        print(
+            f"  {name:<44} {a:>12.{digits}f}{unit:<2} {b:>12.{digits}f}{unit:<2}   {ratio:>7.3f}x"
+        )
     cost = 1 - on.runs_per_s / off.runs_per_s
     mark = "ok" if cost < 0.10 else "MISSED"
     print(f"  {'runs/s lost to the chain':<44} {cost:>13.1%}    {'< 10%':<12} {mark}")
