@@ -268,11 +268,11 @@ def median_figures(all_figures: list[Figures]) -> Figures:
 def print_chain_cost(on: Figures, off: Figures, rounds: int) -> None:
     print(f"\nAudit chain cost (PostgreSQL, medians of {rounds} interleaved rounds)")
     print(f"  {'':<44} {'chain on':>14} {'chain off':>14}   {'on / off':>8}")
-    for name, unit, key, higher in (
-        ("3-step runs/s", "", "runs_per_s", True),
-        (f"{APPROVALS} decisions: first -> all complete", " s", "approvals_s", False),
-        ("decision -> next step p50", " ms", "p50_ms", False),
-        ("decision -> next step p99", " ms", "p99_ms", False),
+    for name, unit, key in (
+        ("3-step runs/s", "", "runs_per_s"),
+        (f"{APPROVALS} decisions: first -> all complete", " s", "approvals_s"),
+        ("decision -> next step p50", " ms", "p50_ms"),
+        ("decision -> next step p99", " ms", "p99_ms"),
     ):
         a, b = getattr(on, key), getattr(off, key)
         digits = 0 if unit == "" else 2 if unit == " s" else 1
