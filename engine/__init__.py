@@ -21,17 +21,28 @@ from engine.approvals import (
     split_list,
 )
 from engine.audit.bundle import FORMAT as AUDIT_FORMAT
-from engine.audit.bundle import BadBundle, BundleReport, load_bundle, sign_bundle, verify_bundle
+from engine.audit.bundle import (
+    BadBundle,
+    BundleReport,
+    RunReport,
+    load_bundle,
+    sign_bundle,
+    verify_bundle,
+)
 from engine.audit.checkpoint import (
     PURGED,
     Checkpoint,
+    KeyRing,
     checkpoint_problems,
     departures,
+    key_id,
+    key_ring,
     make_checkpoint,
     parse_public_key,
     public_key_text,
     unpurged,
 )
+from engine.audit.live import LiveCheck
 from engine.audit.merkle import merkle_root
 from engine.audit.report import COLUMNS as AUDIT_REPORT_COLUMNS
 from engine.audit.report import ReportRow, report_rows
@@ -153,7 +164,9 @@ __all__ = [
     "IdempotencyConflict",
     "InputStep",
     "InvalidInput",
+    "KeyRing",
     "Listener",
+    "LiveCheck",
     "NOf",
     "NotAllowed",
     "NotFound",
@@ -170,6 +183,7 @@ __all__ = [
     "RunChanged",
     "RunFinished",
     "RunPage",
+    "RunReport",
     "RunState",
     "RunStatus",
     "RuntimeSettings",
@@ -202,6 +216,8 @@ __all__ = [
     "events",
     "input_rows",
     "json_schema",
+    "key_id",
+    "key_ring",
     "load_bundle",
     "load_definition",
     "make_checkpoint",
