@@ -11,7 +11,10 @@ this process, over HTTP:
      answer, p50/p99 (includes the decision's own round trip, also shown alone);
   4. the server's RSS (VmRSS) when idle, with N requests pending, and while N agents wait;
      memory per waiting request = (RSS while waiting - RSS idle) / N, as the issue defines it,
-     split into the stored request's share and the open long-poll's.
+     split into the stored request's share and the open long-poll's;
+  5. SQL statements the server sent per approval request, per long-poll started and per
+     decision (through its wake-up of the waiting agent), counted in the server process by
+     `bench.counted_server` (the background loops' polling included: its idle rate is shown).
 RSS is read once the server is quiescent (its CPU time stops growing) with every long-poll's
 connection open. The client's CPU shares this machine with the server's, so latencies include it.
 """
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -65,6 +69,13 @@ class Figures:
     approved: int = 0
     server_cpu_s: float = 0.0  # the server's CPU time during the decisions
     client_cpu_s: float = 0.0  # this process's (agents and approver)
+    # (SQL statements, BEGIN/COMMIT/ROLLBACK round trips) the server sent: while N requests
+    # were asked, while N long-polls started, from the first decision until every agent had its
+    # answer, and per second with nothing to do (background polling).
+    asking: tuple[int, int] = (0, 0)
+    waiting: tuple[int, int] = (0, 0)
+    deciding: tuple[int, int] = (0, 0)
+    idle_per_s: tuple[float, float] = (0.0, 0.0)
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -165,10 +176,12 @@ async def server(url: str, folder: Path) -> AsyncIterator[tuple[subprocess.Popen
         WORKFLOWS_DIR=str(folder / "workflows"),
         OUTBOX_MAIL_DIR=str(folder / "mail"),
     )
+    env["STATEMENT_COUNT_FILE"] = str(folder / "statements")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     (folder / "workflows").mkdir()
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(  # noqa: ASYNC220 (started once; waited for below)
-        [sys.executable, str(ROOT / "app.py"), "serve"],
+        [sys.executable, "-m", "bench.counted_server"],
         cwd=folder,  # no developer's .env is read
         env=env,
         stdout=log,
@@ -186,6 +199,31 @@ async def server(url: str, folder: Path) -> AsyncIterator[tuple[subprocess.Popen
             process.kill()
             await asyncio.to_thread(process.wait)
         log.close()
+
+
+async def statements(process: subprocess.Popen[bytes], count_file: Path) -> tuple[int, int]:
+    """The SQL statements and the BEGIN/COMMIT/ROLLBACK round trips the server has sent so far
+    (see bench.counted_server)."""
+    _forget(count_file)
+    process.send_signal(signal.SIGUSR1)
+    for _ in range(500):
+        count = _read_count(count_file)
+        if count is not None:
+            return count
+        await asyncio.sleep(0.01)
+    raise RuntimeError("the server did not report its statement count")
+
+
+def _forget(count_file: Path) -> None:
+    count_file.unlink(missing_ok=True)
+
+
+def _read_count(count_file: Path) -> tuple[int, int] | None:
+    try:
+        statements, transactions = count_file.read_text().split()
+        return int(statements), int(transactions)
+    except (FileNotFoundError, ValueError):  # not written yet, or being written
+        return None
 
 
 def tail(log: Path) -> str:
@@ -251,7 +289,8 @@ async def measure(kind: str, agents: int) -> Figures:
         async with database(kind, folder) as url:
             agent_key, approver_key = await api_keys(url)
             async with server(url, folder) as (process, base):
-                await run_agents(figures, process, base, agent_key, approver_key)
+                counted = folder / "statements"
+                await run_agents(figures, process, counted, base, agent_key, approver_key)
     return figures
 
 
@@ -264,6 +303,7 @@ def session() -> aiohttp.ClientSession:
 async def run_agents(
     figures: Figures,
     process: subprocess.Popen[bytes],
+    counted: Path,
     base: str,
     agent_key: str,
     approver_key: str,
@@ -278,9 +318,16 @@ async def run_agents(
             await decide(http, base, approver_key, warm.id)
         await quiescent(pid)
         figures.rss_idle = rss(pid)
+        idle0, t_idle = await statements(process, counted), time.perf_counter()
+        await asyncio.sleep(2.0)
+        idle1 = await statements(process, counted)
+        elapsed = time.perf_counter() - t_idle
+        figures.idle_per_s = ((idle1[0] - idle0[0]) / elapsed, (idle1[1] - idle0[1]) / elapsed)
         asked = await ask(asker, n, "agent")
     await quiescent(pid)
     figures.rss_pending = rss(pid)
+    asked_count = await statements(process, counted)
+    figures.asking = _minus(asked_count, idle1)
 
     answered: dict[str, float] = {}
     results: dict[str, Approval] = {}
@@ -299,6 +346,8 @@ async def run_agents(
             await asyncio.sleep(0.05)
         await quiescent(pid)
         figures.rss_waiting = rss(pid)
+        waiting_count = await statements(process, counted)
+        figures.waiting = _minus(waiting_count, asked_count)
 
         sent: dict[str, float] = {}
 
@@ -314,8 +363,13 @@ async def run_agents(
         figures.all_answered_s = time.perf_counter() - t0
         figures.server_cpu_s = (cpu_ticks(pid) - cpu0) / os.sysconf("SC_CLK_TCK")
         figures.client_cpu_s = time.process_time() - own0
+        figures.deciding = _minus(await statements(process, counted), waiting_count)
     figures.latencies = [answered[i] - sent[i] for i in sent]
     figures.approved = sum(1 for r in results.values() if r.approved)
+
+
+def _minus(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] - b[0], a[1] - b[1]
 
 
 # ---------------------------------------------------------------- report
@@ -350,6 +404,16 @@ def report(kind: str, f: Figures) -> None:
     print(
         row("  agents' + approver's CPU per decision", f"{f.client_cpu_s / f.agents * 1000:.1f} ms")
     )
+    print(row("database round trips: statements + BEGIN/COMMIT", ""))
+    for name, (statements_n, transactions_n) in (
+        ("  per approval request", f.asking),
+        ("  per long-poll started", f.waiting),
+        ("  per decision (with the wake-up)", f.deciding),
+    ):
+        value = f"{statements_n / f.agents:.1f} + {transactions_n / f.agents:.1f}"
+        print(row(name, value))
+    idle = f"{f.idle_per_s[0]:.1f} + {f.idle_per_s[1]:.1f}"
+    print(row("  background polling, per second", idle))
     print(row("server RSS, idle (after a warm-up)", f"{f.rss_idle / mib:.1f} MiB"))
     print(row(f"server RSS, {f.agents} requests pending", f"{f.rss_pending / mib:.1f} MiB"))
     print(row(f"server RSS, {f.agents} agents waiting", f"{f.rss_waiting / mib:.1f} MiB"))

@@ -6,13 +6,17 @@ On PostgreSQL (a fresh schema, dropped after) and on SQLite (a temporary file) i
      decision until every run is complete, and decision -> next-step latency p50/p99;
   3. on PostgreSQL, raw asyncpg `INSERT event + UPDATE run` transactions/s at the same
      concurrency (our physical limit), with engine transitions/s as a ratio of it;
-  4. the same two workloads on DBOS Transact (optional `bench` extra) and our/DBOS ratios.
+  4. the same two workloads on DBOS Transact (optional `bench` extra) and our/DBOS ratios;
+  5. the audit chain's cost: the PostgreSQL workloads with the chain on and off (a store that
+     writes no hashes, which only this benchmark builds), interleaved `--rounds` times, medians
+     side by side. `--chain-only` measures just that.
 Human-facing commands are performed by no-op handlers, so the figures are the engine's own cost
 (storage, decider, outbox, dispatcher), not a channel's.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import os
@@ -33,6 +37,7 @@ from engine.runtime.router import ROUTED_COMMANDS
 from engine.runtime.service import Engine
 from engine.state import RunState
 from storage import open_storage
+from storage.runs import SqlRunStore
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -116,6 +121,10 @@ class Figures:
     approvals_s: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    # This process's CPU time (engine, storage driver, hashing) per run and per decision: what
+    # the chain adds to it is its cost, far less blurred by other processes than a rate is.
+    cpu_ms_per_run: float = 0.0
+    cpu_ms_per_decision: float = 0.0
 
 
 async def bounded(n: int, action: Callable[[int], Awaitable[Any]]) -> None:
@@ -132,8 +141,10 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
 
 
-async def measure_engine(url: str, runs: int) -> Figures:
+async def measure_engine(url: str, runs: int, *, chain: bool = True) -> Figures:
     storage = await open_storage(url, create=True, pool_size=CONCURRENCY + 4)
+    if not chain:
+        storage.runs = SqlRunStore(storage.engine, chain=False)
     engine = Engine.from_storage(storage)
     for command_type in ROUTED_COMMANDS:
         engine.register(command_type, NoOp())
@@ -146,10 +157,11 @@ async def measure_engine(url: str, runs: int) -> Figures:
     try:
         # 1. Automated workflow: start `runs` runs, time until every one has finished.
         watch.reset(finish_target=runs)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await bounded(runs, lambda i: engine.start_run(TENANT, "bench-three-steps", {}, "U02"))
         await watch.all_finished.wait()
         elapsed = time.perf_counter() - t0
+        figures.cpu_ms_per_run = (time.process_time() - cpu0) / runs * 1000
         figures.runs_per_s = runs / elapsed
         figures.commits_per_s = watch.commits / elapsed
         figures.events_per_s = watch.events / elapsed
@@ -170,10 +182,11 @@ async def measure_engine(url: str, runs: int) -> Figures:
             watch.decided_at[run_id] = time.perf_counter()
             await engine.decide(TENANT, run_id, "ok", "U01", "approve", channel="api")
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await bounded(APPROVALS, decide)
         await watch.all_finished.wait()
         figures.approvals_s = time.perf_counter() - t0
+        figures.cpu_ms_per_decision = (time.process_time() - cpu0) / APPROVALS * 1000
         figures.p50_ms = percentile(watch.latencies, 50)
         figures.p99_ms = percentile(watch.latencies, 99)
     finally:
@@ -218,17 +231,70 @@ async def measure_raw(dsn: str, schema: str) -> float:
         await pool.close()
 
 
-async def on_postgres(runs: int) -> tuple[Figures, float]:
+async def on_postgres(runs: int, *, chain: bool = True, raw: bool = True) -> tuple[Figures, float]:
+    """The engine's figures in a fresh schema, and (with `raw`) raw asyncpg transactions/s."""
     schema = f"bench_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(PG_DSN)
     await admin.execute(f"CREATE SCHEMA {schema}")
     try:
-        figures = await measure_engine(f"{PG_URL}?search_path={schema}", runs)
-        raw = await measure_raw(PG_DSN, schema)
+        figures = await measure_engine(f"{PG_URL}?search_path={schema}", runs, chain=chain)
+        raw_tx = await measure_raw(PG_DSN, schema) if raw else 0.0
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
-    return figures, raw
+    return figures, raw_tx
+
+
+async def chain_cost(runs: int, rounds: int) -> tuple[Figures, Figures]:
+    """Median figures with the audit chain on and off, in alternating order (on, off, then
+    off, on, ...) so that a drift in the machine's load falls on both alike."""
+    found: dict[bool, list[Figures]] = {True: [], False: []}
+    for i in range(rounds):
+        for chain in (True, False) if i % 2 == 0 else (False, True):
+            figures, _ = await on_postgres(runs, chain=chain, raw=False)
+            found[chain].append(figures)
+            print(
+                f"  round {i + 1} chain {'on ' if chain else 'off'}: "
+                f"{figures.runs_per_s:.0f} runs/s, {figures.approvals_s:.2f} s, "
+                f"p99 {figures.p99_ms:.1f} ms, CPU {figures.cpu_ms_per_run:.2f} ms/run "
+                f"{figures.cpu_ms_per_decision:.2f} ms/decision",
+                flush=True,
+            )
+    return median_figures(found[True]), median_figures(found[False])
+
+
+def median_figures(all_figures: list[Figures]) -> Figures:
+    return Figures(
+        **{
+            name: statistics.median(getattr(f, name) for f in all_figures)
+            for name in Figures.__dataclass_fields__
+        }
+    )
+
+
+def print_chain_cost(on: Figures, off: Figures, rounds: int) -> None:
+    print(f"\nAudit chain cost (PostgreSQL, medians of {rounds} interleaved rounds)")
+    print(f"  {'':<44} {'chain on':>14} {'chain off':>14}   {'on / off':>8}")
+    for name, unit, key, digits in (
+        ("3-step runs/s", "", "runs_per_s", 0),
+        (f"{APPROVALS} decisions: first -> all complete", " s", "approvals_s", 2),
+        ("decision -> next step p50", " ms", "p50_ms", 1),
+        ("decision -> next step p99", " ms", "p99_ms", 1),
+        ("CPU of this process per run", " ms", "cpu_ms_per_run", 2),
+        ("CPU of this process per decision", " ms", "cpu_ms_per_decision", 2),
+    ):
+        a, b = getattr(on, key), getattr(off, key)
+        ratio = a / b if b else 0.0
+        print(
+            f"  {name:<44} {a:>12.{digits}f}{unit:<2} {b:>12.{digits}f}{unit:<2}   {ratio:>7.3f}x"
+        )
+    cost = 1 - on.runs_per_s / off.runs_per_s
+    mark = "ok" if cost < 0.10 else "MISSED"
+    print(f"  {'runs/s lost to the chain':<44} {cost:>13.1%}    {'< 10%':<12} {mark}")
+    # On a machine to itself the engine is bound by this process's CPU: its share is the cost.
+    cpu = on.cpu_ms_per_run / off.cpu_ms_per_run - 1
+    mark = "ok" if cpu < 0.10 else "MISSED"
+    print(f"  {'CPU per run added by the chain':<44} {cpu:>13.1%}    {'< 10%':<12} {mark}")
 
 
 async def on_sqlite(runs: int) -> Figures:
@@ -245,12 +311,24 @@ def row(name: str, value: str, target: str = "", ok: bool | None = None) -> str:
 async def main() -> None:
     from bench import dbos_peer
 
+    parser = argparse.ArgumentParser(prog="python -m bench.engine")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="chain on/off rounds, interleaved (default 3)"
+    )
+    parser.add_argument(
+        "--chain-only", action="store_true", help="only the audit chain's cost on PostgreSQL"
+    )
+    args = parser.parse_args()
     pg_runs, sqlite_runs = 1000, 500
     gc.freeze()  # as `countersign serve` does once started (see cli/serve.py)
     print(
         f"Countersign engine benchmark: concurrency {CONCURRENCY}, {APPROVALS} approvals; "
         "human-facing commands (send_notification, request_approval, ...) go to no-op handlers"
     )
+    chain_on, chain_off = await chain_cost(pg_runs, args.rounds)
+    print_chain_cost(chain_on, chain_off, args.rounds)
+    if args.chain_only:
+        return
     pg, raw = await on_postgres(pg_runs)
     lite = await on_sqlite(sqlite_runs)
     peer = None

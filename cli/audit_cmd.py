@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cli.audit_log import build_bundle, checkpoint_now, purge_now
+from cli.audit_log import CHECK_BATCH, Tampered, build_bundle, check_live, checkpoint_now, purge_now
 from cli.output import fail
 from engine import (
     AuditSaw as Saw,
@@ -21,6 +21,8 @@ from engine import (
 from engine import (
     BadBundle,
     BundleReport,
+    RunReport,
+    key_id,
     load_bundle,
     parse_public_key,
     public_key_text,
@@ -34,9 +36,18 @@ log = logging.getLogger("countersign")
 def add_parsers(sub: Any) -> None:
     audit = sub.add_parser("audit", help="tamper-evident event log: checkpoints, export, verify")
     cmds = audit.add_subparsers(dest="audit_cmd", required=True, metavar="ACTION")
-    cmds.add_parser("public-key", help="print the public key auditors verify bundles with")
+    cmds.add_parser(
+        "public-key", help="print the public keys auditors verify bundles with (current marked)"
+    )
+    cmds.add_parser(
+        "rotate-key",
+        help="make a new signing key; the old public key stays trusted for earlier checkpoints",
+    )
     cp = cmds.add_parser("checkpoint", help="sign a checkpoint over every run head now")
     ck = cmds.add_parser("check", help="verify the live database; names each broken run and seq")
+    ck.add_argument(
+        "--batch", type=_count, default=CHECK_BATCH, help=f"runs read at a time ({CHECK_BATCH})"
+    )
     ex = cmds.add_parser("export", help="write a self-contained bundle for offline verification")
     scope = ex.add_mutually_exclusive_group(required=True)
     scope.add_argument("--run", action="append", help="a run to export (repeatable)")
@@ -57,7 +68,12 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--tenant", help="the workspace (default: the TENANT setting)")
     v = cmds.add_parser("verify", help="check a bundle offline (no database, no settings)")
     v.add_argument("file", type=Path)
-    v.add_argument("--public-key", help="the key to trust (default: the one in the bundle)")
+    v.add_argument(
+        "--public-key",
+        action="append",
+        help="a key to trust, or a file of them as `audit public-key` prints (repeatable; "
+        "default: the one in the bundle)",
+    )
 
 
 def _when(text: str) -> datetime:
@@ -66,6 +82,12 @@ def _when(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def _days(text: str) -> float:
@@ -82,14 +104,51 @@ def verify(args: argparse.Namespace) -> int:
     """Needs nothing but the file (and optionally a key): runs before settings are read."""
     try:
         data = load_bundle(args.file.read_bytes())
-        key = parse_public_key(args.public_key) if args.public_key else None
     except OSError as exc:
         return fail(f"cannot read {args.file}: {exc.strerror}", as_json=args.json)
     except (BadBundle, ValueError) as exc:
         return fail(f"{args.file}: {exc}", as_json=args.json)
-    report = verify_bundle(data, key)
+    keys = []
+    for given in args.public_key or []:
+        try:
+            keys.extend(_trusted(given))
+        except ValueError as exc:
+            return fail(f"--public-key {given}: {exc}", as_json=args.json)
+    report = verify_bundle(data, keys or None)
     _print(report, args.json)
     return 0 if report.ok else 1
+
+
+def _trusted(given: str) -> list[Any]:
+    """The keys one --public-key names: a key, or a file of keys one per line as `audit
+    public-key` prints them (the first word of each line; # starts a comment)."""
+    if given.strip().startswith("ed25519:"):
+        return [parse_public_key(given)]
+    path = Path(given)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return [parse_public_key(given)]  # says what a key looks like
+    words = [line.split("#")[0].split() for line in lines]
+    keys = [parse_public_key(w[0]) for w in words if w]
+    if not keys:
+        raise ValueError("the file holds no public key")
+    return keys
+
+
+def _print_keys(current: Any, retired: list[Any], as_json: bool) -> None:
+    """Newest first, one per line: the key, its id, and whether it signs now."""
+    keys = [(current, True)] + [(k, False) for k in reversed(retired)]
+    if as_json:
+        print(
+            json.dumps(
+                [{"key": public_key_text(k), "id": key_id(k), "current": now} for k, now in keys],
+                indent=2,
+            )
+        )
+        return
+    for k, now in keys:
+        print(f"{public_key_text(k)}  # id {key_id(k)}, {'current' if now else 'retired'}")
 
 
 def _print(report: BundleReport, as_json: bool) -> None:
@@ -98,19 +157,7 @@ def _print(report: BundleReport, as_json: bool) -> None:
             "ok": report.ok,
             "problems": report.problems,
             "purged": report.purged,
-            "runs": [
-                {
-                    "run": r.run_id,
-                    "ok": r.ok,
-                    "chain": r.chain,
-                    "checkpoint": r.checkpoint,
-                    "decisions": r.decisions,
-                    "shown": r.shown,
-                    "saw": [asdict(s) for s in r.saw],
-                    "notes": r.notes,
-                }
-                for r in report.runs
-            ],
+            "runs": [_run_json(r) for r in report.runs],
         }
         print(json.dumps(out, indent=2))
         return
@@ -118,32 +165,9 @@ def _print(report: BundleReport, as_json: bool) -> None:
         print(f"BROKEN  {problem}")
     if report.purged:
         print(f"note: {len(report.purged)} run(s) deleted by a signed retention purge")
+    signed = not report.problems and report.checkpoints > 0
     for r in report.runs:
-        print(f"{'ok     ' if r.ok else 'BROKEN '} run {r.run_id}")
-        print(f"    chain intact: {'yes' if not r.chain else 'NO'}")
-        for p in r.chain:
-            print(f"      {p}")
-        signed = "yes" if not report.problems and report.checkpoints else "NO"
-        agrees = "yes" if not r.checkpoint else "NO"
-        print(f"    checkpoint signature valid: {signed}; heads agree: {agrees}")
-        for p in r.checkpoint:
-            print(f"      {p}")
-        print(
-            "    decisions by listed approvers, not the requester, before the next step: "
-            f"{'yes' if not r.decisions else 'NO'}"
-        )
-        for p in r.decisions:
-            print(f"      {p}")
-        if r.saw or r.shown:
-            print(
-                f"    what each approver saw matches its record: {'yes' if not r.shown else 'NO'}"
-            )
-        for p in r.shown:
-            print(f"      {p}")
-        for saw in r.saw:
-            _print_saw(saw)
-        for note in r.notes:
-            print(f"    note: {note}")
+        _print_run(r, signed)
     runs = len(report.runs)
     verdict = "verified" if report.ok else "FAILED"
     print(f"{verdict}: {runs} run(s), {report.checkpoints} checkpoint(s)")
@@ -165,13 +189,87 @@ def _print_saw(saw: Saw) -> None:
         print(f"      | {line}")
 
 
+def _run_json(r: RunReport) -> dict[str, Any]:
+    return {
+        "run": r.run_id,
+        "ok": r.ok,
+        "chain": r.chain,
+        "checkpoint": r.checkpoint,
+        "decisions": r.decisions,
+        "shown": r.shown,
+        "saw": [asdict(s) for s in r.saw],
+        "notes": r.notes,
+    }
+
+
+def _print_run(r: RunReport, signed: bool) -> None:
+    print(f"{'ok     ' if r.ok else 'BROKEN '} run {r.run_id}")
+    print(f"    chain intact: {'yes' if not r.chain else 'NO'}")
+    for p in r.chain:
+        print(f"      {p}")
+    agrees = "yes" if not r.checkpoint else "NO"
+    print(f"    checkpoint signature valid: {'yes' if signed else 'NO'}; heads agree: {agrees}")
+    for p in r.checkpoint:
+        print(f"      {p}")
+    print(
+        "    decisions by listed approvers, not the requester, before the next step: "
+        f"{'yes' if not r.decisions else 'NO'}"
+    )
+    for p in r.decisions:
+        print(f"      {p}")
+    if r.saw or r.shown:
+        print(f"    what each approver saw matches its record: {'yes' if not r.shown else 'NO'}")
+    for p in r.shown:
+        print(f"      {p}")
+    for saw in r.saw:
+        _print_saw(saw)
+    for note in r.notes:
+        print(f"    note: {note}")
+
+
+async def _check(storage: Any, key: Any, tenant: str, args: argparse.Namespace) -> int:
+    """The live check, printed run by run as the batches come (JSON: all at the end, one
+    document; the runs' reports are small beside their events)."""
+    from cli.audit_keys import trusted_keys
+
+    keys = trusted_keys(key)
+    reports: list[dict[str, Any]] = []
+    counts = {"runs": 0, "broken": 0}
+    signed: list[bool] = []
+
+    def on_runs(batch: list[RunReport]) -> None:
+        counts["runs"] += len(batch)
+        counts["broken"] += sum(not r.ok for r in batch)
+        if args.json:
+            reports.extend(_run_json(r) for r in batch)
+            return
+        for r in batch:
+            _print_run(r, signed[0])
+
+    check = await check_live(storage, tenant, keys, on_runs, args.batch, on_start=signed.append)
+    ok = not check.problems and counts["broken"] == 0
+    if args.json:
+        out = {"ok": ok, "problems": check.problems, "purged": check.purged, "runs": reports}
+        print(json.dumps(out, indent=2))
+        return 0 if ok else 1
+    for problem in check.problems:
+        print(f"BROKEN  {problem}")
+    if check.purged:
+        print(f"note: {len(check.purged)} run(s) deleted by a signed retention purge")
+    verdict = "verified" if ok else "FAILED"
+    print(f"{verdict}: {counts['runs']} run(s), {check.checkpoints} checkpoint(s)")
+    return 0 if ok else 1
+
+
 async def run(args: argparse.Namespace, settings: Any) -> int:
     from cli.wiring import audit_key, open_database
 
     if args.audit_cmd == "public-key":
-        print(public_key_text(audit_key().public_key()))
+        from cli.audit_keys import retired_public_keys
+
+        _print_keys(audit_key().public_key(), retired_public_keys(), args.json)
         return 0
-    tenant = args.tenant or settings.tenant
+    tenant = getattr(args, "tenant", None) or settings.tenant
     key = audit_key()
     storage = await open_database(settings)
     try:
@@ -182,10 +280,9 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
             print(f"checkpoint of {tenant} at {cp.at.isoformat()}: {len(cp.leaves)} leaves")
             return 0
         if args.audit_cmd == "check":
-            bundle = await build_bundle(storage, tenant, key)
-            report = verify_bundle(bundle)
-            _print(report, args.json)
-            return 0 if report.ok else 1
+            return await _check(storage, key, tenant, args)
+        if args.audit_cmd == "rotate-key":
+            return await _rotate(storage, args)
         if args.audit_cmd == "purge":
             return await _purge(storage, key, tenant, args, settings)
         if args.audit_cmd == "report":
@@ -209,6 +306,40 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
         return 0
     finally:
         await storage.close()
+
+
+async def _rotate(storage: Any, args: argparse.Namespace) -> int:
+    """A new key, then a checkpoint of each workspace signed with it, so bundles exported from
+    now on verify with the new key alone; the earlier checkpoints name the old one."""
+    from cli.audit_keys import retired_public_keys, rotate
+
+    old, new = rotate()
+    signed, refused = [], []
+    for tenant in await storage.audit.tenants():
+        try:
+            await checkpoint_now(storage, new, tenant)
+            signed.append(tenant)
+        except Tampered as exc:
+            refused.append(exc.message)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "retired": key_id(old),
+                    "current": key_id(new.public_key()),
+                    "checkpointed": signed,
+                    "refused": refused,
+                }
+            )
+        )
+    else:
+        print(f"retired key {key_id(old)}; signing now with key {key_id(new.public_key())}")
+        print(f"signed a checkpoint of {len(signed)} workspace(s) with the new key")
+        for message in refused:
+            print(f"error: {message}", file=sys.stderr)
+        print("give auditors every public key:", file=sys.stderr)
+        _print_keys(new.public_key(), retired_public_keys(), False)
+    return 1 if refused else 0
 
 
 async def _purge(

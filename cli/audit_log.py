@@ -15,6 +15,9 @@ from engine import (
     AUDIT_PROOF_FORMAT,
     PURGED,
     Checkpoint,
+    KeyRing,
+    LiveCheck,
+    RunReport,
     checkpoint_problems,
     departures,
     make_checkpoint,
@@ -75,25 +78,64 @@ async def build_bundle(
         "exported_at": datetime.now(UTC).isoformat(),
         "scope": scope,
         "public_key": public_key_text(key.public_key()),
-        "runs": [
-            {
-                "run_id": h.run_id,
-                "started_at": h.started_at.isoformat(),
-                "chained_by_migration_up_to": h.backfilled,
-                "events": [
-                    {"seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "event": e.event}
-                    for e in chains[h.run_id]
-                ],
-                "head": {"seq": h.seq, "hash": h.head_hash},
-            }
-            for h in heads
-        ],
+        "runs": [bundle_run(h, chains[h.run_id]) for h in heads],
         "definitions": [
             d for d in await audit.definition_versions(tenant) if (d["name"], d["version"]) in used
         ],
         "checkpoints": checkpoints,
     }
     return sign_bundle(bundle, key)
+
+
+def bundle_run(head: Any, chain: list[Any]) -> dict[str, Any]:
+    """One run as a bundle holds it (and as `LiveCheck` checks it)."""
+    return {
+        "run_id": head.run_id,
+        "started_at": head.started_at.isoformat(),
+        "chained_by_migration_up_to": head.backfilled,
+        "events": [
+            {"seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "event": e.event}
+            for e in chain
+        ],
+        "head": {"seq": head.seq, "hash": head.head_hash},
+    }
+
+
+CHECK_BATCH = 500  # runs read and checked at a time by `check_live`
+
+
+async def check_live(
+    storage: Any,
+    tenant: str,
+    keys: KeyRing,
+    on_runs: Callable[[list[RunReport]], None],
+    batch: int = CHECK_BATCH,
+    on_start: Callable[[bool], None] | None = None,
+) -> LiveCheck:
+    """Check the tenant's live runs `batch` at a time, in run id order, against its newest
+    checkpoint and the trusted `keys`, handing each batch's reports to `on_runs`: memory holds
+    one batch of runs, never the workspace. `on_start` hears first whether the checkpoint is
+    signed and sound. The returned check holds the workspace's problems (those found at the end
+    too: runs a checkpoint names that are gone)."""
+    audit = storage.audit
+    check = LiveCheck(
+        tenant,
+        await audit.definition_versions(tenant),
+        await audit.latest_checkpoint(tenant),
+        keys,
+    )
+    if on_start is not None:
+        on_start(not check.problems and check.checkpoints > 0)
+    after: str | None = None
+    while True:
+        heads = await audit.run_heads(tenant, after=after, limit=batch)
+        if not heads:
+            break
+        chains = await audit.chains(tenant, [h.run_id for h in heads])
+        on_runs(check.check_runs(bundle_run(h, chains[h.run_id]) for h in heads))
+        after = heads[-1].run_id
+    check.finish()
+    return check
 
 
 class Tampered(OperatorError):

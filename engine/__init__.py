@@ -34,18 +34,29 @@ from engine.approvals import (
 )
 from engine.audit.bundle import FORMAT as AUDIT_FORMAT
 from engine.audit.bundle import PROOF_FORMAT as AUDIT_PROOF_FORMAT
-from engine.audit.bundle import BadBundle, BundleReport, load_bundle, sign_bundle, verify_bundle
+from engine.audit.bundle import (
+    BadBundle,
+    BundleReport,
+    RunReport,
+    load_bundle,
+    sign_bundle,
+    verify_bundle,
+)
 from engine.audit.bundle import Saw as AuditSaw
 from engine.audit.checkpoint import (
     PURGED,
     Checkpoint,
+    KeyRing,
     checkpoint_problems,
     departures,
+    key_id,
+    key_ring,
     make_checkpoint,
     parse_public_key,
     public_key_text,
     unpurged,
 )
+from engine.audit.live import LiveCheck
 from engine.audit.merkle import merkle_root
 from engine.audit.proofs import with_proofs
 from engine.audit.report import COLUMNS as AUDIT_REPORT_COLUMNS
@@ -193,7 +204,9 @@ __all__ = [
     "IdempotencyConflict",
     "InputStep",
     "InvalidInput",
+    "KeyRing",
     "Listener",
+    "LiveCheck",
     "NOf",
     "NotAllowed",
     "NotFound",
@@ -211,6 +224,7 @@ __all__ = [
     "RunChanged",
     "RunFinished",
     "RunPage",
+    "RunReport",
     "RunState",
     "RunStatus",
     "RuntimeSettings",
@@ -250,6 +264,8 @@ __all__ = [
     "granted_by",
     "input_rows",
     "json_schema",
+    "key_id",
+    "key_ring",
     "load_bundle",
     "load_definition",
     "make_checkpoint",

@@ -60,8 +60,16 @@ class SqlAuditStore:
         run_ids: list[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[RunHead]:
+        """The heads in run id order; `after` and `limit` read them a page at a time."""
         query = select(*_HEAD).where(runs.c.tenant_id == tenant_id)
+        if after is not None:
+            query = query.where(runs.c.run_id > after)
+        if limit is not None:
+            query = query.limit(limit)
         if run_ids is not None:
             query = query.where(runs.c.run_id.in_(run_ids))
         if since is not None:
@@ -178,6 +186,7 @@ class SqlAuditStore:
                     root=checkpoint.root,
                     leaves=json.dumps([list(leaf) for leaf in checkpoint.leaves]),
                     signature=checkpoint.signature,
+                    key_id=checkpoint.key_id,
                 )
             )
 
@@ -200,6 +209,7 @@ class SqlAuditStore:
                 tuple(tuple(leaf) for leaf in json.loads(r.leaves)),
                 r.root,
                 r.signature,
+                r.key_id,
             )
             for r in rows
         ]

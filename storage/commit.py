@@ -92,14 +92,17 @@ def _touched_steps(change: RunChange) -> set[str] | None:
     return touched
 
 
-def plan_commit(changes: Sequence[RunChange], heads: Mapping[Run, str] | None = None) -> CommitPlan:
+def plan_commit(
+    changes: Sequence[RunChange], heads: Mapping[Run, str] | None = None, *, chain: bool = True
+) -> CommitPlan:
     """The rows to write. Several changes of one run collapse into one run row write (they must
     chain: each expects the seq the previous one reached), touched steps accumulate, and timers
     get their net effect in order (consumed, cancelled, then armed). `heads` gives each existing
     run's head hash at the seq its first change expects (see `heads_needed`): every event's hash
-    chains to it."""
+    chains to it. Without `chain` (only `bench.engine`, to measure the chain's cost) no event is
+    hashed."""
     plan = CommitPlan()
-    known = dict(heads or {})
+    known: dict[Run, str | None] = dict(heads or {})
     first: dict[Run, RunChange] = {}
     final: dict[Run, RunState] = {}
     touched: dict[Run, set[str] | None] = {}
@@ -113,10 +116,12 @@ def plan_commit(changes: Sequence[RunChange], heads: Mapping[Run, str] | None = 
         final[run] = state
         step_ids, before = _touched_steps(change), touched.get(run, set())
         touched[run] = None if step_ids is None or before is None else before | step_ids
-        prev = GENESIS if change.expected_seq == 0 else known[run]
+        prev: str | None = None
+        if chain:
+            prev = GENESIS if change.expected_seq == 0 else known[run]
         for offset, event in enumerate(change.decision.events, start=1):
             seq, data = change.expected_seq + offset, event.model_dump_json()
-            digest = event_hash(run[0], run[1], seq, prev, data)
+            digest = None if prev is None else event_hash(run[0], run[1], seq, prev, data)
             plan.events.append(
                 {
                     "tenant_id": run[0],
@@ -131,7 +136,8 @@ def plan_commit(changes: Sequence[RunChange], heads: Mapping[Run, str] | None = 
             )
             prev = digest
         known[run] = prev
-        plan.heads[run] = (state.seq, prev)
+        if prev is not None:
+            plan.heads[run] = (state.seq, prev)
         plan.outbox.extend(
             {
                 "key": command.key,

@@ -64,7 +64,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     runtime retries, instead of costing a round trip on every checkout)."""
     parsed, connect_args = parse_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(parsed, pool_size=pool_size, connect_args=connect_args)
+        engine = create_async_engine(parsed, pool_size=pool_size, connect_args=connect_args)
+        event.listen(engine.sync_engine, "set_engine_execution_options", _reads_autocommit)
+        return engine
     if parsed.database in (None, "", ":memory:"):
         raise ValueError("DATABASE_URL: an in-memory SQLite database is not supported; name a file")
     # SQLite has one writer at a time, and a second connection that wants the write lock sleeps
@@ -74,6 +76,14 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _sqlite_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def _reads_autocommit(_engine: Any, options: dict[str, Any]) -> None:
+    """PostgreSQL: the READONLY engines' reads run in autocommit, without BEGIN and COMMIT round
+    trips. A transaction gives them nothing: at READ COMMITTED each statement reads its own
+    snapshot, in a transaction or not, and a reader never locks or writes."""
+    if options.get("countersign_readonly"):
+        options.setdefault("isolation_level", "AUTOCOMMIT")
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

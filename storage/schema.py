@@ -137,6 +137,7 @@ checkpoints = Table(
     Column("root", String(64), nullable=False),
     Column("leaves", Text, nullable=False),  # JSON [[run_id, seq, head], ...], sorted
     Column("signature", Text, nullable=False),
+    Column("key_id", String(16)),  # the signing key's id; NULL: signed before key ids existed
     Index(None, "tenant_id", "at"),
 )
 

@@ -105,13 +105,16 @@ class WebhookSender:
     def wants(self, command: Command) -> bool:
         return command.type == "run_changed" and command.final
 
-    async def perform(self, command: Command) -> Outcome:
+    async def perform(self, command: Command, run: RunState | None = None) -> Outcome:
+        """Send the webhook of `command`; `run`: the run as the caller just read it (one read
+        fewer), else it is read here."""
         if not self.wants(command):
             return Succeeded()
-        try:
-            run = await self._load_run(command.tenant_id, command.run_id)
-        except NotFound:
-            return Succeeded({"webhook": "run gone"})
+        if run is None:
+            try:
+                run = await self._load_run(command.tenant_id, command.run_id)
+            except NotFound:
+                return Succeeded({"webhook": "run gone"})
         if not run.callback_url:
             return Succeeded()
         event, body = _payload(run)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from engine.audit.checkpoint import (
     PURGED,
     Checkpoint,
     checkpoint_problems,
+    key_ring,
     parse_public_key,
     signature_valid,
 )
@@ -99,21 +101,31 @@ def sign_bundle(data: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
     return body | {"signature": key.sign(canonical(body)).hex()}
 
 
-def verify_bundle(data: dict[str, Any], public_key: Ed25519PublicKey | None = None) -> BundleReport:
+def verify_bundle(
+    data: dict[str, Any],
+    public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None = None,
+) -> BundleReport:
+    """Check `data` against the trusted public key(s) (several: the keys before and after a
+    rotation), or, with none, against the key the bundle carries."""
     report = BundleReport()
+    keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else public_key
     try:
-        _verify(data, public_key, report)
+        _verify(data, keys, report)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         report.problems.append(f"malformed bundle: {type(exc).__name__}: {exc}")
     return report
 
 
-def _verify(data: dict[str, Any], key: Ed25519PublicKey | None, report: BundleReport) -> None:
+def _verify(
+    data: dict[str, Any], keys: Sequence[Ed25519PublicKey] | None, report: BundleReport
+) -> None:
     tenant = data["tenant"]
-    if key is None:
-        key = parse_public_key(data["public_key"])
+    if not keys:
+        keys = [parse_public_key(data["public_key"])]
+    ring = key_ring(keys)
     body = {k: v for k, v in data.items() if k != "signature"}
-    if not signature_valid(key, data.get("signature"), canonical(body)):
+    signed = canonical(body)
+    if not any(signature_valid(key, data.get("signature"), signed) for key in keys):
         report.problems.append("the bundle's own signature is not valid: it was changed")
     defs: dict[tuple[str, int], dict[str, Any]] = {}
     for d in data["definitions"]:
@@ -125,10 +137,10 @@ def _verify(data: dict[str, Any], key: Ed25519PublicKey | None, report: BundleRe
     checkpoints: list[Checkpoint] = []
     for c in data["checkpoints"]:
         if "proofs" in c:  # only the leaves this bundle needs, each proved to the signed root
-            cp, problems = proved(c, key)
+            cp, problems = proved(c, ring)
         else:
             cp = Checkpoint.from_json(c)
-            problems = checkpoint_problems(cp, key)
+            problems = checkpoint_problems(cp, ring)
         checkpoints.append(cp)
         for problem in problems:
             report.problems.append(f"checkpoint of {cp.at.isoformat()}: {problem}")

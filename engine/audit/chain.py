@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import rfc8785
@@ -17,6 +19,23 @@ VERSION = 1
 
 
 _SAFE_INT = 2**53
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+# One encoder built once (json.dumps builds a new one per call, which costs as much as the
+# encoding itself): sorted keys, no spaces, text as is (RFC 8785 escapes exactly what Python's
+# JSON encoder escapes when ensure_ascii is off, with the same lower-case \u00xx).
+_ENCODE_C = c_make_encoder(None, _refuse, encode_basestring, None, ":", ",", True, False, True)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sorted_json(value: Any) -> str:
+    if _ENCODE_C is None:  # a Python built without the C accelerator
+        return _ENCODER.encode(value)
+    return "".join(_ENCODE_C(value, 0))
 
 
 def _plain(value: Any) -> bool:
@@ -44,8 +63,7 @@ def canonical(value: Any) -> bytes:
     stays the reference (and handles floats)."""
     if _plain(value):
         try:
-            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            return text.encode()
+            return _sorted_json(value).encode()
         except UnicodeEncodeError:
             pass  # a lone surrogate: rfc8785 says why it cannot be written
     return rfc8785.dumps(value)
@@ -53,13 +71,13 @@ def canonical(value: Any) -> bytes:
 
 def event_hash(tenant_id: str, run_id: str, seq: int, prev: str, event: Any) -> str:
     """The hash of one event; `event` is its JSON value (a dict), or its JSON text."""
-    body: dict[str, Any] = {"v": VERSION, "tenant": tenant_id, "run": run_id, "seq": seq}
-    body["prev"] = prev
     if isinstance(event, str):
-        fast = _fast_canonical(body, event)
+        fast = _fast_canonical(tenant_id, run_id, seq, prev, event)
         if fast is not None:
             return hashlib.sha256(fast).hexdigest()
         event = json.loads(event)
+    body: dict[str, Any] = {"v": VERSION, "tenant": tenant_id, "run": run_id, "seq": seq}
+    body["prev"] = prev
     body["event"] = event
     return hashlib.sha256(canonical(body)).hexdigest()
 
@@ -79,25 +97,37 @@ def _not_plain(text: str) -> Any:
     raise _NotPlain
 
 
-def _fast_canonical(body: dict[str, Any], text: str) -> bytes | None:
-    """The commit path's canonical form of `body` with the event's JSON `text`, or None when the
-    text is not plain: the C decoder flags floats and large integers as it parses (no walk).
-    A key beyond the BMP (RFC 8785 sorts keys by UTF-16 code units, Python by code points) is
-    written in ASCII text as an escaped surrogate pair: such text takes the reference path."""
-    if not text.isascii() or "\\ud" in text or "\\uD" in text:
+# Built once, like the encoder: flags floats and large integers as it parses (no walk after).
+_DECODER = json.JSONDecoder(parse_float=_not_plain, parse_int=_exact_int, parse_constant=_not_plain)
+# Where code point order (Python's sort) and UTF-16 order (RFC 8785's) may disagree: a character
+# at or beyond U+E000, raw or escaped (an escaped surrogate pair, \ud83d\ude00, is one beyond
+# the BMP). Text without any sorts the same both ways; text with one takes the reference path.
+# (Two patterns: one alternation scans several times slower.)
+_RAW_HIGH = re.compile("[\ue000-\U0010ffff]")
+_ESCAPED_HIGH = re.compile(r"\\u[d-fD-F]")
+
+
+def _fast_canonical(tenant_id: str, run_id: str, seq: int, prev: str, text: str) -> bytes | None:
+    """The commit path's canonical form of the hashed body with the event's JSON `text`, or None
+    when the reference path must write it. The body's own keys are fixed (and so is their order:
+    event, prev, run, seq, tenant, v), so only the event is parsed and written with sorted keys."""
+    if type(seq) is not int or not -_SAFE_INT < seq < _SAFE_INT:
+        return None
+    if not text.isascii() and _RAW_HIGH.search(text) is not None:
+        return None
+    if "\\u" in text and _ESCAPED_HIGH.search(text) is not None:
         return None
     try:
-        event = json.loads(
-            text, parse_float=_not_plain, parse_int=_exact_int, parse_constant=_not_plain
+        event = _DECODER.decode(text)
+        out = (
+            f'{{"event":{_sorted_json(event)},"prev":{encode_basestring(prev)},'
+            f'"run":{encode_basestring(run_id)},"seq":{seq},'
+            f'"tenant":{encode_basestring(tenant_id)},"v":{VERSION}}}'
         )
+        return out.encode()
     except _NotPlain:
         return None
-    out = json.dumps(
-        body | {"event": event}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    try:
-        return out.encode()
-    except UnicodeEncodeError:  # a lone surrogate in an id: the reference path says why
+    except (UnicodeEncodeError, TypeError):  # a lone surrogate, or ids that are not text
         return None
 
 

@@ -1,10 +1,14 @@
 """Signed checkpoints: a tenant's Merkle root over all run heads at a moment, signed with
-Ed25519. The signature covers the canonical JSON of {tenant, at, root, runs}."""
+Ed25519. The signature covers the canonical JSON of {tenant, at, root, runs}. A checkpoint names
+the key that signed it by its id (`key_id`, a fingerprint of the public key), so that after the
+signing key is rotated the earlier checkpoints still verify against the key they were signed with;
+checkpoints from before key ids name none and verify against any key given."""
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,18 +37,22 @@ class Checkpoint:
     leaves: tuple[Leaf, ...]  # sorted, see engine.audit.merkle
     root: str
     signature: str  # Ed25519 over `signed_bytes`, lowercase hex (one spelling per signature)
+    key_id: str | None = None  # the signing key's `key_id`; None: signed before key ids
 
     def signed_bytes(self) -> bytes:
         return signed_bytes(self.tenant_id, self.at, self.root, len(self.leaves))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "tenant": self.tenant_id,
             "at": self.at.isoformat(),
             "root": self.root,
             "leaves": [list(leaf) for leaf in self.leaves],
             "signature": self.signature,
         }
+        if self.key_id is not None:
+            out["key_id"] = self.key_id
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
@@ -55,6 +63,7 @@ class Checkpoint:
             leaves,
             str(data["root"]),
             str(data["signature"]),
+            None if data.get("key_id") is None else str(data["key_id"]),
         )
 
 
@@ -68,7 +77,7 @@ def make_checkpoint(
     ordered = sort_leaves(leaves)
     root = merkle_root(ordered)
     signature = key.sign(signed_bytes(tenant_id, at, root, len(ordered)))
-    return Checkpoint(tenant_id, at, ordered, root, signature.hex())
+    return Checkpoint(tenant_id, at, ordered, root, signature.hex(), key_id(key.public_key()))
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -78,6 +87,23 @@ _HEX128 = re.compile(r"[0-9a-f]{128}")
 def public_key_text(key: Ed25519PublicKey) -> str:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "ed25519:" + raw.hex()
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """A public key's id: the first 16 hex digits of SHA-256 over its raw bytes (a fingerprint:
+    it names the key; the signature, not the id, proves who signed)."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+# The public keys a verification trusts, by id (see `key_id`).
+KeyRing = Mapping[str, Ed25519PublicKey]
+
+
+def key_ring(keys: Iterable[Ed25519PublicKey] | Ed25519PublicKey) -> dict[str, Ed25519PublicKey]:
+    if isinstance(keys, Ed25519PublicKey):
+        keys = [keys]
+    return {key_id(key): key for key in keys}
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
@@ -99,13 +125,37 @@ def signature_valid(key: Ed25519PublicKey, signature: object, message: bytes) ->
     return True
 
 
-def checkpoint_problems(checkpoint: Checkpoint, key: Ed25519PublicKey) -> list[str]:
+def checkpoint_problems(checkpoint: Checkpoint, keys: KeyRing | Ed25519PublicKey) -> list[str]:
+    """What is wrong with `checkpoint` as checked against the trusted `keys`: the key it names
+    (any of them when it names none) must have signed it."""
     problems = []
     if merkle_root(checkpoint.leaves) != checkpoint.root:
         problems.append("its run heads do not give its Merkle root")
-    if not signature_valid(key, checkpoint.signature, checkpoint.signed_bytes()):
-        problems.append("its signature is not valid for this public key")
+    problems += signature_problems(
+        checkpoint.key_id, checkpoint.signature, checkpoint.signed_bytes(), keys
+    )
     return problems
+
+
+def signature_problems(
+    named: str | None, signature: str, message: bytes, keys: KeyRing | Ed25519PublicKey
+) -> list[str]:
+    """Whether the key a checkpoint names (`named`; any trusted key when it names none) signed
+    `message`: empty when it did, else the one problem to report."""
+    ring = key_ring(keys) if isinstance(keys, Ed25519PublicKey) else keys
+    if named is None:
+        candidates = list(ring.values())
+    else:
+        key = ring.get(named)
+        candidates = [] if key is None else [key]
+    if any(signature_valid(key, signature, message) for key in candidates):
+        return []
+    if named is not None and not candidates:
+        return [
+            f"its signature is not valid for this public key: it names key "
+            f"{named}, which is not among the keys given"
+        ]
+    return ["its signature is not valid for this public key"]
 
 
 def departures(

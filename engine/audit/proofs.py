@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.audit.chain import canonical
-from engine.audit.checkpoint import Checkpoint, signature_valid, signed_bytes
+from engine.audit.checkpoint import Checkpoint, KeyRing, signature_problems, signed_bytes
 from engine.audit.merkle import Leaf, audit_path, root_from_path, tree_levels
 
 
@@ -32,10 +32,10 @@ def with_proofs(checkpoint: Checkpoint, wanted: Callable[[Leaf], bool]) -> dict[
     return data
 
 
-def proved(data: dict[str, Any], key: Ed25519PublicKey) -> tuple[Checkpoint, list[str]]:
+def proved(data: dict[str, Any], keys: KeyRing | Ed25519PublicKey) -> tuple[Checkpoint, list[str]]:
     """A checkpoint with proofs, read back: a Checkpoint holding the proved leaves only, and
     what is wrong with it (a proof that does not reach the signed root, leaves out of the
-    tree's order, a signature not valid for `key`)."""
+    tree's order, a signature not valid for the key it names among `keys`)."""
     size = int(data["size"])
     problems: list[str] = []
     leaves: list[Leaf] = []
@@ -49,11 +49,15 @@ def proved(data: dict[str, Any], key: Ed25519PublicKey) -> tuple[Checkpoint, lis
         last = (index, canonical(list(leaf)))
         leaves.append(leaf)
     at = datetime.fromisoformat(data["at"])
+    named = data.get("key_id")
     checkpoint = Checkpoint(
-        str(data["tenant"]), at, tuple(leaves), str(data["root"]), str(data["signature"])
+        str(data["tenant"]),
+        at,
+        tuple(leaves),
+        str(data["root"]),
+        str(data["signature"]),
+        None if named is None else str(named),
     )
-    if not signature_valid(
-        key, checkpoint.signature, signed_bytes(checkpoint.tenant_id, at, checkpoint.root, size)
-    ):
-        problems.append("its signature is not valid for this public key")
+    message = signed_bytes(checkpoint.tenant_id, at, checkpoint.root, size)
+    problems += signature_problems(checkpoint.key_id, checkpoint.signature, message, keys)
     return checkpoint, problems

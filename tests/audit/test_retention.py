@@ -138,7 +138,7 @@ def test_a_deletion_without_a_purge_is_still_tampering(
     sql(url, "DELETE FROM runs WHERE run_id = :r", r=runs["recent"])
     code, out, _ = cli(capsys, "audit", "check")
     assert code == 1
-    assert f"run {runs['recent']}: in a signed checkpoint but not in the bundle" in out
+    assert f"run {runs['recent']}: in a signed checkpoint but not in the workspace" in out
     code, _, err = cli(capsys, "audit", "checkpoint")
     assert code == 1 and f"run {runs['recent']} gone" in err
 

@@ -1,6 +1,6 @@
 """An agent's approval request (the approvals API, through the adapters' gate) is decided by the
-approver clicking Approve or Reject on the agent's card in the fake Slack (real Bolt over Socket Mode)
-and sending the decision form; the waiting agent gets that answer."""
+approver clicking Approve or Reject on the agent's card in the fake Slack (real Bolt over Socket
+Mode) and sending the decision form; the waiting agent gets that answer."""
 
 from __future__ import annotations
 

@@ -95,3 +95,25 @@ async def test_datetimes_come_back_as_aware_utc(storage: Storage) -> None:
 async def test_naive_datetimes_are_refused(storage: Storage) -> None:
     with pytest.raises(StatementError, match="naive datetime"):
         await storage.outbox.claim(datetime(2026, 1, 1), 1, timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_reads_on_postgresql_run_without_a_transaction_around_them(storage: Storage) -> None:
+    """A read costs one round trip, not three (BEGIN, the SELECT, COMMIT): each statement of a
+    reader is a transaction of its own, so two of them see two different transaction times;
+    the writers keep theirs."""
+    from sqlalchemy import text
+
+    from storage.database import READONLY
+
+    both = text("SELECT now(), pg_sleep(0.01)::text")
+    async with storage.engine.execution_options(**READONLY).connect() as conn:
+        first = (await conn.execute(both)).scalar_one()
+        second = (await conn.execute(both)).scalar_one()
+    assert first < second
+    async with storage.engine.begin() as conn:
+        first = (await conn.execute(both)).scalar_one()
+        second = (await conn.execute(both)).scalar_one()
+    assert first == second

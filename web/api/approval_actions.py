@@ -243,7 +243,9 @@ async def approval_changes(
                 return
             if seq != RECHECK and seq <= run.seq:
                 continue
-            run = await load_approval(deps, tenant_id, approval_id)
+            # Woken by a commit of this process: its state is the run's, no need to read it.
+            committed = hub.latest(key, seq) if seq != RECHECK else None
+            run = committed or await load_approval(deps, tenant_id, approval_id)
             yield run
     finally:
         hub.close(key, queue)

@@ -138,7 +138,7 @@ class EmailChannel:
         if to:
             key = f"{run.run_id}/finished"
             await self._send_outcome(key, run, to, f"Your request is {run.status}")
-        return await self._webhooks.perform(command)
+        return await self._webhooks.perform(command, run)
 
     async def _mail(self, command: Command) -> None:
         if isinstance(command, RequestApproval | RequestInput):

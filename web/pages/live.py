@@ -29,10 +29,24 @@ Key = tuple[str, str]
 class LiveHub:
     def __init__(self) -> None:
         self._queues: dict[Key, set[asyncio.Queue[int | None]]] = defaultdict(set)
+        # The newest state this process committed of each run someone follows: a waiter woken
+        # by its change takes it from here instead of reading the run back (see `latest`).
+        self._states: dict[Key, RunState] = {}
         self.closed = False
 
     async def on_change(self, state: RunState, _events: list[Event]) -> None:
-        self._push((state.tenant_id, state.run_id), state.seq)
+        key = (state.tenant_id, state.run_id)
+        if key in self._queues:
+            known = self._states.get(key)
+            if known is None or known.seq < state.seq:
+                self._states[key] = state
+        self._push(key, state.seq)
+
+    def latest(self, key: Key, seq: int) -> RunState | None:
+        """The run as this process committed it at `seq` or later, if it did while followed;
+        None: read it (e.g. another replica's change, heard only as a notice)."""
+        state = self._states.get(key)
+        return state if state is not None and state.seq >= seq else None
 
     def on_notice(self, notice: RunNotice) -> None:
         """A change committed by another process (from the run feed)."""
@@ -63,6 +77,7 @@ class LiveHub:
             queues.discard(queue)
             if not queues:
                 del self._queues[key]
+                self._states.pop(key, None)
 
     def shutdown(self) -> None:
         """End every open stream (the server is stopping)."""

@@ -2,7 +2,7 @@
 same arguments (or a declared pattern) for some hours.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 UTCDateTime = sa.DateTime(timezone=True)
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
