@@ -7,12 +7,12 @@ few round trips as the dialect allows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import and_, bindparam, or_, select, tuple_
+from sqlalchemy import and_, bindparam, select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
@@ -28,7 +28,7 @@ from storage.commit import Run, SequentialWriter, heads_needed, plan_commit
 from storage.commit_pg import CombinedWriter
 from storage.database import READONLY, one_statement
 from storage.dialect import is_bad_value, is_lost_race, is_unique_violation
-from storage.schema import events, pending_tasks, runs
+from storage.schema import events, pending_tasks, run_participants, runs
 
 IN_CHUNK = 500  # run ids per IN (...) list: well under either driver's parameter limit
 
@@ -38,12 +38,10 @@ _LOAD = select(runs.c.state, runs.c.head_hash).where(
 )
 
 
-def _before(started_at: datetime, run_id: str) -> ColumnElement[bool]:
-    """Runs after this one in newest-first order."""
-    return or_(
-        runs.c.started_at < started_at,
-        and_(runs.c.started_at == started_at, runs.c.run_id < run_id),
-    )
+def _before(order: tuple[ColumnElement[datetime], ColumnElement[str]], after: Any) -> Any:
+    """Rows after `after` (started_at, run_id) in newest-first order: a row comparison, which
+    PostgreSQL reads as a range of the list's index (an OR of the two would be a filter)."""
+    return tuple_(*order) < tuple_(*after)
 
 
 class SqlRunStore:
@@ -176,30 +174,39 @@ class SqlRunStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        query = select(runs.c.state).where(runs.c.tenant_id == tenant_id)
+        if participant is None:
+            query = select(runs.c.state).where(runs.c.tenant_id == tenant_id)
+            order = (runs.c.started_at, runs.c.run_id)
+        else:
+            # The runs a person takes part in, from their participants rows (migration 0015).
+            p = run_participants.c
+            joined = run_participants.join(
+                runs, and_(runs.c.tenant_id == p.tenant_id, runs.c.run_id == p.run_id)
+            )
+            query = (
+                select(runs.c.state)
+                .select_from(joined)
+                .where(p.tenant_id == tenant_id, p.principal == participant)
+            )
+            order = (p.started_at, p.run_id)
         if status is not None:
             query = query.where(runs.c.status == status)
         if workflow is not None:
             query = query.where(runs.c.workflow == workflow)
         if requester is not None:
             query = query.where(runs.c.requester == requester)
-        if participant is not None:
-            # The state's JSON names everyone who takes part: a cheap filter in the database,
-            # confirmed on the state below (the name may also appear in an input's value).
-            named = json.dumps(participant, ensure_ascii=False)
-            query = query.where(
-                or_(runs.c.requester == participant, runs.c.state.contains(named, autoescape=True))
-            )
-        query = query.order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+        query = query.order_by(order[0].desc(), order[1].desc())
         after = decode_cursor(cursor) if cursor is not None else None
         found: list[RunState] = []
         async with self._reader.connect() as conn:
             while len(found) <= limit:
-                batch = query if after is None else query.where(_before(*after))
+                batch = query if after is None else query.where(_before(order, after))
                 states = [
                     RunState.model_validate_json(d)
                     for d in (await conn.scalars(batch.limit(limit + 1))).all()
                 ]
+                # Confirmed on the state: the rows only ever grow (someone no longer named by
+                # the state keeps their row), so one may stand for a run they left.
                 found += [
                     s for s in states if participant is None or participant in s.participants()
                 ]
