@@ -75,12 +75,19 @@ class Site:
     cursors: dict[str, str] = field(default_factory=dict)
     run_id: str = ""
     rss_ready_mb: float = 0.0
+    cpu_ready_s: float = 0.0
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds the process has used (user + system): its start-up cost whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int, field_name: str = "VmRSS") -> float:
@@ -130,6 +137,7 @@ async def start_site(size: int) -> Site:
         engine.register(command_type, NoOp())
     site = Site(size, storage, engine, process, base, startup)
     site.rss_ready_mb = _rss_mb(process.pid)
+    site.cpu_ready_s = _cpu_s(process.pid)
     try:
         await _sign_in(site)
     except BaseException:
@@ -175,6 +183,7 @@ async def _sign_in(site: Site) -> None:
 async def stop_site(site: Site) -> dict[str, float]:
     figures = {
         "startup_s": site.startup_s,
+        "cpu_ready_s": site.cpu_ready_s,
         "rss_ready_mb": site.rss_ready_mb,
         "rss_after_mb": _rss_mb(site.process.pid),
         "rss_peak_mb": _rss_mb(site.process.pid, "VmHWM"),
@@ -354,6 +363,7 @@ def report(found: dict[str, Any], sizes: list[int], processes: list[dict[str, fl
     print("|---|" + "---|" * len(sizes))
     rows = (
         ("start-up to /readyz (s)", "startup_s", "{:.2f}"),
+        ("CPU used by then (s)", "cpu_ready_s", "{:.2f}"),
         ("RSS when ready (MB)", "rss_ready_mb", "{:.0f}"),
         ("RSS after the pass (MB)", "rss_after_mb", "{:.0f}"),
         ("peak RSS (MB)", "rss_peak_mb", "{:.0f}"),
