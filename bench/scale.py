@@ -1,4 +1,4 @@
-"""Read paths at scale: `python -m bench.scale [--runs 1000000] [--repeat 50] [--rebuild]`.
+"""Read paths at scale: `python -m bench.scale [--runs 1000000] [--repeat 100] [--rebuild]`.
 
 Builds (once; `--rebuild` makes them again) two schemas of the `scale_bench` database with the
 same shape at 10,000 and at `--runs` runs (see `bench.scale_data`: 1,000 tenants, TBIG with a
@@ -291,7 +291,7 @@ def paths(site: Site) -> dict[str, tuple[float, Action]]:
             api(f"/runs?workflow=scale-rare&limit=10&cursor={c['rare2']}"),
         ),
         "API run detail": (t, api(f"/runs/{run}")),
-        f"API tasks approver={data.HEAVY} (500)": (t, api(f"/tasks?approver={data.HEAVY}")),
+        f"API tasks approver={data.HEAVY} (100 of 500)": (t, api(f"/tasks?approver={data.HEAVY}")),
         "API tasks of the tenant": (t, api("/tasks")),
         f"web / (dashboard) of {data.HEAVY}": (t, page("/", data.HEAVY)),
         f"web / of requester {data.REQUESTER}": (t, page("/", data.REQUESTER)),
@@ -376,7 +376,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=1_000_000, help="the larger size")
     parser.add_argument("--small", type=int, default=10_000, help="the smaller size")
-    parser.add_argument("--repeat", type=int, default=50, help="timed calls per path and size")
+    parser.add_argument("--repeat", type=int, default=100, help="timed calls per path and size")
     parser.add_argument("--rebuild", action="store_true", help="make the databases again")
     parser.add_argument("--only", help="time only the paths whose name contains this")
     parser.add_argument("--drop", action="store_true", help="drop the scale_bench database")
