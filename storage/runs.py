@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import and_, bindparam, select, tuple_
+from sqlalchemy import String, and_, any_, bindparam, select, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
@@ -35,6 +36,12 @@ IN_CHUNK = 500  # run ids per IN (...) list: well under either driver's paramete
 # Prebuilt: loading a run is on the path of every decision.
 _LOAD = select(runs.c.state, runs.c.head_hash).where(
     runs.c.tenant_id == bindparam("tenant"), runs.c.run_id == bindparam("run")
+)
+
+
+_GET_MANY_PG = select(runs.c.run_id, runs.c.state).where(
+    runs.c.tenant_id == bindparam("tenant"),
+    runs.c.run_id == any_(bindparam("ids", type_=postgresql.ARRAY(String))),
 )
 
 
@@ -104,13 +111,21 @@ class SqlRunStore:
         wanted = list(dict.fromkeys(run_ids))
         found: dict[str, RunState] = {}
         async with self._reader.connect() as conn:
-            for start in range(0, len(wanted), IN_CHUNK):
-                chunk = wanted[start : start + IN_CHUNK]
-                query = select(runs.c.run_id, runs.c.state).where(
-                    runs.c.tenant_id == tenant_id, runs.c.run_id.in_(chunk)
-                )
-                for row in (await conn.execute(query)).all():
-                    found[row.run_id] = RunState.model_validate_json(row.state)
+            if self._engine.dialect.name == "postgresql":
+                # One statement text whatever the count (an IN list is compiled, sent and
+                # planned again for each length: 8 ms for 100 runs here, against 1 ms).
+                params = {"tenant": tenant_id, "ids": wanted}
+                rows = (await conn.execute(_GET_MANY_PG, params)).all()
+            else:
+                rows = []
+                for start in range(0, len(wanted), IN_CHUNK):
+                    chunk = wanted[start : start + IN_CHUNK]
+                    query = select(runs.c.run_id, runs.c.state).where(
+                        runs.c.tenant_id == tenant_id, runs.c.run_id.in_(chunk)
+                    )
+                    rows += (await conn.execute(query)).all()
+        for row in rows:
+            found[row.run_id] = RunState.model_validate_json(row.state)
         return found
 
     async def commit(self, changes: Sequence[RunChange]) -> None:
