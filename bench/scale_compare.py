@@ -5,8 +5,9 @@
     at a time until one is full (before), or the person's run_participants rows (after);
   - a later page of a run list: the cursor as `started_at < x OR (started_at = x AND run_id < y)`
     (before, a filter from the top of the index) or as a row comparison (after, a range);
+  - the runs of a page of tasks: IN lists (before) or one `= ANY(array)` (after);
   - the SLA view: four times the limit of task rows and all their runs read and parsed (before),
-    or as many as it returns (after).
+    or as many as it returns (after); its reads only, the rows it builds are the same.
 """
 
 from __future__ import annotations
@@ -77,9 +78,23 @@ async def _old_page(store: SqlRunStore, cursor: str) -> None:
         [RunState.model_validate_json(d) for d in (await conn.scalars(query)).all()]
 
 
+async def _old_get_many(store: SqlRunStore, run_ids: list[str]) -> dict[str, RunState]:
+    """`get_many` before it sent one `= ANY(array)`: IN lists of up to 500 ids."""
+    wanted = list(dict.fromkeys(run_ids))
+    found: dict[str, RunState] = {}
+    async with store._reader.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            query = select(runs.c.run_id, runs.c.state).where(
+                runs.c.tenant_id == data.TENANT, runs.c.run_id.in_(wanted[start : start + 500])
+            )
+            for row in (await conn.execute(query)).all():
+                found[row.run_id] = RunState.model_validate_json(row.state)
+    return found
+
+
 async def _old_sla(store: SqlRunStore, who: str | None, limit: int) -> None:
     rows = await store.pending_tasks(data.TENANT, who, limit=limit * 4)
-    await store.get_many(data.TENANT, [r.run_id for r in rows])
+    await _old_get_many(store, [r.run_id for r in rows])
 
 
 Call = Callable[[], Awaitable[Any]]
@@ -112,7 +127,13 @@ async def main() -> None:
             cursor = (await engine.list_runs(data.TENANT, limit=50, cursor=cursor)).next_cursor
         assert cursor is not None
         page20 = cursor
+        hundred = [t.run_id for t in await store.pending_tasks(data.TENANT, None, limit=100)]
         cases: list[tuple[str, Call, Call]] = [
+            (
+                "runs of 100 tasks (get_many)",
+                lambda: _old_get_many(store, hundred),
+                lambda: store.get_many(data.TENANT, hundred),
+            ),
             (
                 f"runs participant={EMAIL} (none)",
                 lambda: _old_participant(store, EMAIL),
