@@ -277,6 +277,16 @@ async def test_list_runs_of_a_participant_pages_through_the_runs_they_take_part_
     assert (await runs.list_runs("T1", participant="email:nobody@example.com")).runs == []
 
 
+async def test_someone_who_joins_a_run_later_finds_it_in_their_list(store_backend: Any) -> None:
+    runs = store_backend.runs
+    await runs.commit([new_run("r0", approvers=("U_A",))])
+    assert (await runs.list_runs("T1", participant="U_ADMIN")).runs == []
+    # An admin decides on someone else's behalf: they take part from then on.
+    await runs.commit([approve(await runs.load("T1", "r0"), "U_ADMIN")])
+    assert [r.run_id for r in (await runs.list_runs("T1", participant="U_ADMIN")).runs] == ["r0"]
+    assert [r.run_id for r in (await runs.list_runs("T1", participant="U_A")).runs] == ["r0"]
+
+
 async def test_get_many_reads_the_runs_of_one_tenant_in_one_call(store_backend: Any) -> None:
     runs = store_backend.runs
     ids = [f"r{i:04d}" for i in range(1_100)]  # more than one IN (...) chunk
