@@ -50,6 +50,7 @@ class CommitPlan:
     pending_runs: list[Run] = field(default_factory=list)  # runs whose pending rows are redone
     pending: list[dict[str, Any]] = field(default_factory=list)
     participants: list[dict[str, Any]] = field(default_factory=list)  # added, never removed
+    people: dict[Run, frozenset[str]] = field(default_factory=dict)  # each run's, once written
     outbox: list[dict[str, Any]] = field(default_factory=list)
     done: list[dict[str, Any]] = field(default_factory=list)  # b_key, done_at
     dropped_timers: list[tuple[str, str]] = field(default_factory=list)  # (tenant, id)
@@ -94,13 +95,21 @@ def _touched_steps(change: RunChange) -> set[str] | None:
     return touched
 
 
-def plan_commit(changes: Sequence[RunChange], heads: Mapping[Run, str] | None = None) -> CommitPlan:
+def plan_commit(
+    changes: Sequence[RunChange],
+    heads: Mapping[Run, str] | None = None,
+    people: Mapping[Run, frozenset[str]] | None = None,
+) -> CommitPlan:
     """The rows to write. Several changes of one run collapse into one run row write (they must
     chain: each expects the seq the previous one reached), touched steps accumulate, and timers
     get their net effect in order (consumed, cancelled, then armed). `heads` gives each existing
     run's head hash at the seq its first change expects (see `heads_needed`): every event's hash
-    chains to it."""
+    chains to it. `people` gives, for runs this process wrote them for, the participants
+    already in `run_participants`: only newcomers get a row (a decision by someone already
+    asked writes none); a run not given writes all its participants, which the table ignores
+    when already there."""
     plan = CommitPlan()
+    written = people or {}
     known = dict(heads or {})
     first: dict[Run, RunChange] = {}
     final: dict[Run, RunState] = {}
@@ -202,6 +211,8 @@ def plan_commit(changes: Sequence[RunChange], heads: Mapping[Run, str] | None = 
                 for p in pending_rows(state)
             )
             # Only a human step (or a new run) brings people into a run.
+            everyone = frozenset(state.participants())
+            plan.people[run] = everyone
             plan.participants.extend(
                 {
                     "tenant_id": run[0],
@@ -209,7 +220,7 @@ def plan_commit(changes: Sequence[RunChange], heads: Mapping[Run, str] | None = 
                     "started_at": state.started_at,
                     "run_id": run[1],
                 }
-                for who in sorted(state.participants())
+                for who in sorted(everyone - written.get(run, frozenset()))
             )
     for timer_id, (tenant, armed) in net_timers.items():
         if armed is None:

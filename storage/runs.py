@@ -65,6 +65,9 @@ class SqlRunStore:
         # Each run's (seq, head hash) as last loaded or committed here: the next commit chains
         # its events to it without reading it back (a stale entry is read again, see _heads).
         self._known: dict[Run, tuple[int, str]] = {}
+        # Each run's participants as this process last wrote them (rows are never removed while
+        # the run lives): the next commit adds rows only for newcomers.
+        self._people: dict[Run, frozenset[str]] = {}
 
     async def _heads(self, changes: Sequence[RunChange]) -> dict[Run, str]:
         needed = heads_needed(changes)
@@ -136,10 +139,13 @@ class SqlRunStore:
         for change in changes:
             check_change(change)
         try:
-            plan = plan_commit(changes, await self._heads(changes))
+            plan = plan_commit(changes, await self._heads(changes), self._people)
             async with self._begin() as conn:
                 await self._writer.write(conn, plan)
             self._remember(plan.heads)
+            if len(self._people) > 100_000:  # a bound, as for the heads
+                self._people.clear()
+            self._people.update(plan.people)
         except DBAPIError as exc:
             if is_lost_race(exc):
                 raise ConcurrencyConflict() from None
