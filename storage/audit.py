@@ -21,6 +21,7 @@ from storage.schema import (
     events,
     outbox,
     pending_tasks,
+    run_participants,
     runs,
     steps,
     timers,
@@ -113,7 +114,7 @@ class SqlAuditStore:
                 )
             )
             ids = sorted(r.run_id for r in found)
-            for table in (events, steps, pending_tasks, timers, outbox, runs):
+            for table in (events, steps, pending_tasks, timers, outbox, run_participants, runs):
                 await conn.execute(
                     delete(table).where(table.c.tenant_id == tenant_id, table.c.run_id.in_(ids))
                 )

@@ -21,7 +21,7 @@ from engine.pending import pending_rows
 from engine.ports import RunChange
 from engine.state import RunState
 from storage.dialect import insert_for
-from storage.schema import events, outbox, pending_tasks, runs, steps, timers
+from storage.schema import events, outbox, pending_tasks, run_participants, runs, steps, timers
 
 HUMAN_STEPS = frozenset({"approval", "input"})
 RUN_FIELDS = (
@@ -36,6 +36,7 @@ RUN_FIELDS = (
 STEP_FIELDS = ("type", "status", "attempt", "outcome", "started_at", "finished_at")
 TIMER_FIELDS = ("tenant_id", "run_id", "due_at", "kind", "step_id", "attempt", "locked_until")
 PENDING_FIELDS = ("kind", "workflow", "requester", "since")
+PARTICIPANT_KEY = ["tenant_id", "principal", "started_at", "run_id"]
 
 Run = tuple[str, str]
 
@@ -48,6 +49,8 @@ class CommitPlan:
     steps: list[dict[str, Any]] = field(default_factory=list)
     pending_runs: list[Run] = field(default_factory=list)  # runs whose pending rows are redone
     pending: list[dict[str, Any]] = field(default_factory=list)
+    participants: list[dict[str, Any]] = field(default_factory=list)  # added, never removed
+    people: dict[Run, frozenset[str]] = field(default_factory=dict)  # each run's, once written
     outbox: list[dict[str, Any]] = field(default_factory=list)
     done: list[dict[str, Any]] = field(default_factory=list)  # b_key, done_at
     dropped_timers: list[tuple[str, str]] = field(default_factory=list)  # (tenant, id)
@@ -93,15 +96,23 @@ def _touched_steps(change: RunChange) -> set[str] | None:
 
 
 def plan_commit(
-    changes: Sequence[RunChange], heads: Mapping[Run, str] | None = None, *, chain: bool = True
+    changes: Sequence[RunChange],
+    heads: Mapping[Run, str] | None = None,
+    people: Mapping[Run, frozenset[str]] | None = None,
+    *,
+    chain: bool = True,
 ) -> CommitPlan:
     """The rows to write. Several changes of one run collapse into one run row write (they must
     chain: each expects the seq the previous one reached), touched steps accumulate, and timers
     get their net effect in order (consumed, cancelled, then armed). `heads` gives each existing
     run's head hash at the seq its first change expects (see `heads_needed`): every event's hash
     chains to it. Without `chain` (only `bench.engine`, to measure the chain's cost) no event is
-    hashed."""
+    hashed. `people` gives, for runs this process wrote them for, the participants already in
+    `run_participants`: only newcomers get a row (a decision by someone already asked writes
+    none); a run not given writes all its participants, which the table ignores when already
+    there."""
     plan = CommitPlan()
+    written = people or {}
     known: dict[Run, str | None] = dict(heads or {})
     first: dict[Run, RunChange] = {}
     final: dict[Run, RunState] = {}
@@ -205,6 +216,18 @@ def plan_commit(
                 }
                 for p in pending_rows(state)
             )
+            # Only a human step (or a new run) brings people into a run.
+            everyone = frozenset(state.participants())
+            plan.people[run] = everyone
+            plan.participants.extend(
+                {
+                    "tenant_id": run[0],
+                    "principal": who,
+                    "started_at": state.started_at,
+                    "run_id": run[1],
+                }
+                for who in sorted(everyone - written.get(run, frozenset()))
+            )
     for timer_id, (tenant, armed) in net_timers.items():
         if armed is None:
             plan.dropped_timers.append((tenant, timer_id))
@@ -272,6 +295,9 @@ class SequentialWriter:
         self._insert_outbox = insert_for(dialect_name)(outbox).on_conflict_do_nothing(
             index_elements=["key"]
         )
+        self._insert_participants = insert_for(dialect_name)(
+            run_participants
+        ).on_conflict_do_nothing(index_elements=PARTICIPANT_KEY)
 
     async def write(self, conn: AsyncConnection, plan: CommitPlan) -> None:
         if plan.new_runs:
@@ -293,6 +319,8 @@ class SequentialWriter:
             )
         if plan.pending:
             await conn.execute(pending_tasks.insert(), plan.pending)
+        if plan.participants:
+            await conn.execute(self._insert_participants, plan.participants)
         if plan.outbox:
             await conn.execute(self._insert_outbox, plan.outbox)
         if plan.done:

@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import ConcurrencyConflict
 from storage.commit import (
+    PARTICIPANT_KEY,
     PENDING_FIELDS,
     RUN_FIELDS,
     STEP_FIELDS,
     TIMER_FIELDS,
     CommitPlan,
 )
-from storage.schema import events, outbox, pending_tasks, runs, steps, timers
+from storage.schema import events, outbox, pending_tasks, run_participants, runs, steps, timers
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 GUARD_FAILED = "22012"  # division_by_zero: a guarded run update did not reach its row
@@ -136,6 +137,13 @@ def build_statement() -> tuple[str, list[tuple[str, str]]]:
         )
     )
     ctes.append(("w_pending", _upsert(p, pending_tasks, "pending", PENDING_COLUMNS, PENDING_KEY)))
+    ctes.append(
+        (
+            "w_participants",
+            f"{_insert(p, run_participants, 'participants', PARTICIPANT_KEY)} "
+            "ON CONFLICT DO NOTHING",
+        )
+    )
     ctes.append(
         (
             "w_outbox",

@@ -7,12 +7,13 @@ few round trips as the dialect allows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import and_, bindparam, or_, select, tuple_
+from sqlalchemy import String, and_, any_, bindparam, select, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
@@ -28,7 +29,7 @@ from storage.commit import Run, SequentialWriter, heads_needed, plan_commit
 from storage.commit_pg import CombinedWriter
 from storage.database import READONLY, one_statement
 from storage.dialect import is_bad_value, is_lost_race, is_unique_violation
-from storage.schema import events, pending_tasks, runs
+from storage.schema import events, pending_tasks, run_participants, runs
 
 IN_CHUNK = 500  # run ids per IN (...) list: well under either driver's parameter limit
 
@@ -38,12 +39,16 @@ _LOAD = select(runs.c.state, runs.c.head_hash).where(
 )
 
 
-def _before(started_at: datetime, run_id: str) -> ColumnElement[bool]:
-    """Runs after this one in newest-first order."""
-    return or_(
-        runs.c.started_at < started_at,
-        and_(runs.c.started_at == started_at, runs.c.run_id < run_id),
-    )
+_GET_MANY_PG = select(runs.c.run_id, runs.c.state).where(
+    runs.c.tenant_id == bindparam("tenant"),
+    runs.c.run_id == any_(bindparam("ids", type_=postgresql.ARRAY(String))),
+)
+
+
+def _before(order: tuple[ColumnElement[datetime], ColumnElement[str]], after: Any) -> Any:
+    """Rows after `after` (started_at, run_id) in newest-first order: a row comparison, which
+    PostgreSQL reads as a range of the list's index (an OR of the two would be a filter)."""
+    return tuple_(*order) < tuple_(*after)
 
 
 class SqlRunStore:
@@ -63,6 +68,9 @@ class SqlRunStore:
         # Each run's (seq, head hash) as last loaded or committed here: the next commit chains
         # its events to it without reading it back (a stale entry is read again, see _heads).
         self._known: dict[Run, tuple[int, str]] = {}
+        # Each run's participants as this process last wrote them (rows are never removed while
+        # the run lives): the next commit adds rows only for newcomers.
+        self._people: dict[Run, frozenset[str]] = {}
 
     async def _heads(self, changes: Sequence[RunChange]) -> dict[Run, str]:
         needed = heads_needed(changes)
@@ -109,13 +117,21 @@ class SqlRunStore:
         wanted = list(dict.fromkeys(run_ids))
         found: dict[str, RunState] = {}
         async with self._reader.connect() as conn:
-            for start in range(0, len(wanted), IN_CHUNK):
-                chunk = wanted[start : start + IN_CHUNK]
-                query = select(runs.c.run_id, runs.c.state).where(
-                    runs.c.tenant_id == tenant_id, runs.c.run_id.in_(chunk)
-                )
-                for row in (await conn.execute(query)).all():
-                    found[row.run_id] = RunState.model_validate_json(row.state)
+            if self._engine.dialect.name == "postgresql":
+                # One statement text whatever the count (an IN list is compiled, sent and
+                # planned again for each length: 8 ms for 100 runs here, against 1 ms).
+                params = {"tenant": tenant_id, "ids": wanted}
+                rows = (await conn.execute(_GET_MANY_PG, params)).all()
+            else:
+                rows = []
+                for start in range(0, len(wanted), IN_CHUNK):
+                    chunk = wanted[start : start + IN_CHUNK]
+                    query = select(runs.c.run_id, runs.c.state).where(
+                        runs.c.tenant_id == tenant_id, runs.c.run_id.in_(chunk)
+                    )
+                    rows += (await conn.execute(query)).all()
+        for row in rows:
+            found[row.run_id] = RunState.model_validate_json(row.state)
         return found
 
     async def commit(self, changes: Sequence[RunChange]) -> None:
@@ -127,12 +143,15 @@ class SqlRunStore:
             check_change(change)
         try:
             if self._chain:
-                plan = plan_commit(changes, await self._heads(changes))
+                plan = plan_commit(changes, await self._heads(changes), self._people)
             else:
-                plan = plan_commit(changes, chain=False)
+                plan = plan_commit(changes, people=self._people, chain=False)
             async with self._begin() as conn:
                 await self._writer.write(conn, plan)
             self._remember(plan.heads)
+            if len(self._people) > 100_000:  # a bound, as for the heads
+                self._people.clear()
+            self._people.update(plan.people)
         except DBAPIError as exc:
             if is_lost_race(exc):
                 raise ConcurrencyConflict() from None
@@ -182,30 +201,39 @@ class SqlRunStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        query = select(runs.c.state).where(runs.c.tenant_id == tenant_id)
+        if participant is None:
+            query = select(runs.c.state).where(runs.c.tenant_id == tenant_id)
+            order = (runs.c.started_at, runs.c.run_id)
+        else:
+            # The runs a person takes part in, from their participants rows (migration 0015).
+            p = run_participants.c
+            joined = run_participants.join(
+                runs, and_(runs.c.tenant_id == p.tenant_id, runs.c.run_id == p.run_id)
+            )
+            query = (
+                select(runs.c.state)
+                .select_from(joined)
+                .where(p.tenant_id == tenant_id, p.principal == participant)
+            )
+            order = (p.started_at, p.run_id)
         if status is not None:
             query = query.where(runs.c.status == status)
         if workflow is not None:
             query = query.where(runs.c.workflow == workflow)
         if requester is not None:
             query = query.where(runs.c.requester == requester)
-        if participant is not None:
-            # The state's JSON names everyone who takes part: a cheap filter in the database,
-            # confirmed on the state below (the name may also appear in an input's value).
-            named = json.dumps(participant, ensure_ascii=False)
-            query = query.where(
-                or_(runs.c.requester == participant, runs.c.state.contains(named, autoescape=True))
-            )
-        query = query.order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+        query = query.order_by(order[0].desc(), order[1].desc())
         after = decode_cursor(cursor) if cursor is not None else None
         found: list[RunState] = []
         async with self._reader.connect() as conn:
             while len(found) <= limit:
-                batch = query if after is None else query.where(_before(*after))
+                batch = query if after is None else query.where(_before(order, after))
                 states = [
                     RunState.model_validate_json(d)
                     for d in (await conn.scalars(batch.limit(limit + 1))).all()
                 ]
+                # Confirmed on the state: the rows only ever grow (someone no longer named by
+                # the state keeps their row), so one may stand for a run they left.
                 found += [
                     s for s in states if participant is None or participant in s.participants()
                 ]

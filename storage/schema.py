@@ -174,6 +174,19 @@ pending_tasks = Table(
     Index(None, "tenant_id", "since", "run_id", "step_id", "principal"),
 )
 
+# Who takes part in which run (`RunState.participants`: requester, approvers, voters, delegators),
+# in each person's newest-first order, so `participant=` lists read only the rows they show
+# (migration 0015). Rows are added as people join a run, never removed until the run is purged.
+run_participants = Table(
+    "run_participants",
+    metadata,
+    Column("tenant_id", Tenant, nullable=False),
+    Column("principal", String(320), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("run_id", Id, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "principal", "started_at", "run_id"),
+)
+
 outbox = Table(
     "outbox",
     metadata,

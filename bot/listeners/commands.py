@@ -94,7 +94,7 @@ async def _inbox(r: Request) -> None:
     now = r.engine.clock.now()
     details = {
         (t.run_id, t.step_id): t
-        for t in await r.engine.sla(r.tenant, principal=r.user, limit=INBOX_SHOWN * 5)
+        for t in await r.engine.sla(r.tenant, principal=r.user, limit=INBOX_SHOWN + 1)
     }
     slas = {key: sla_line(t, now) for key, t in details.items()}
     blocks = inbox_blocks(tasks[:INBOX_SHOWN], len(tasks) > INBOX_SHOWN, slas, details)

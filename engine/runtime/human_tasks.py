@@ -216,11 +216,33 @@ class HumanTasks:
         """Every pending human task (of `principal` when given), longest waiting first: since
         when, who, and when it is next reminded, escalated or timed out."""
         who = principals.canonical(principal) if principal is not None else None
-        rows = await self.runs.pending_tasks(tenant_id, who, limit=max(limit, 1) * 4)
-        order = list(dict.fromkeys((r.run_id, r.step_id) for r in rows))
-        # One read for every run on the page (runs finished or gone since the listing are
-        # simply not found and left out), instead of one load per run.
-        states = await self.runs.get_many(tenant_id, [run_id for run_id, _ in order])
+        want = max(limit, 1)
+        out: list[TaskSla] = []
+        seen: set[tuple[str, str]] = set()
+        offset = 0
+        # A page of task rows at a time, only as many as are still wanted: a step waiting on
+        # several people has a row for each (the tenant's view shows it once), and a run that
+        # moved on since the listing is left out, so a short page is followed by the next one.
+        while len(out) < want:
+            rows = await self.runs.pending_tasks(tenant_id, who, limit=want, offset=offset)
+            offset += len(rows)
+            order = [(r.run_id, r.step_id) for r in rows if (r.run_id, r.step_id) not in seen]
+            order = list(dict.fromkeys(order))
+            seen.update(order)
+            # One read for every run on the page instead of one load per run.
+            states = await self.runs.get_many(tenant_id, [run_id for run_id, _ in order])
+            out.extend(await self._slas(tenant_id, order, states, want - len(out)))
+            if len(rows) < want:
+                break
+        return out
+
+    async def _slas(
+        self,
+        tenant_id: str,
+        order: list[tuple[str, str]],
+        states: dict[str, RunState],
+        limit: int,
+    ) -> list[TaskSla]:
         out: list[TaskSla] = []
         for run_id, step_id in order:
             state = states.get(run_id)

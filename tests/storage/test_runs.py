@@ -14,6 +14,7 @@ from engine.decider.decision import Decision
 from engine.errors import ConcurrencyConflict, DuplicateRun, InvalidInput, NotFound
 from engine.events import RunStarted
 from engine.ports import KeyedRun, RunChange
+from storage.commit import plan_commit
 from tests.storage.builders import T0, approve, new_run
 
 
@@ -275,6 +276,29 @@ async def test_list_runs_of_a_participant_pages_through_the_runs_they_take_part_
     rest = await runs.list_runs("T1", participant=bob, limit=1, cursor=first.next_cursor)
     assert [r.run_id for r in rest.runs] == ["r0"] and rest.next_cursor is None
     assert (await runs.list_runs("T1", participant="email:nobody@example.com")).runs == []
+
+
+async def test_someone_who_joins_a_run_later_finds_it_in_their_list(store_backend: Any) -> None:
+    runs = store_backend.runs
+    await runs.commit([new_run("r0", approvers=("U_A",))])
+    assert (await runs.list_runs("T1", participant="U_ADMIN")).runs == []
+    # An admin decides on someone else's behalf: they take part from then on.
+    await runs.commit([approve(await runs.load("T1", "r0"), "U_ADMIN")])
+    assert [r.run_id for r in (await runs.list_runs("T1", participant="U_ADMIN")).runs] == ["r0"]
+    assert [r.run_id for r in (await runs.list_runs("T1", participant="U_A")).runs] == ["r0"]
+
+
+def test_a_commit_writes_participant_rows_only_for_newcomers() -> None:
+    start = new_run("r0", approvers=("U_A",))
+    first = plan_commit([start])
+    assert [r["principal"] for r in first.participants] == ["U_A", "U_REQ"]
+    decided = approve(start.state, "U_A")
+    head = {("T1", "r0"): "0" * 64}
+    assert plan_commit([decided], head, first.people).participants == []
+    assert len(plan_commit([decided], head).participants) == 2  # unknown here: all, ignored
+    by_admin = approve(start.state, "U_ADMIN")
+    joined = plan_commit([by_admin], head, first.people).participants
+    assert [r["principal"] for r in joined] == ["U_ADMIN"]
 
 
 async def test_get_many_reads_the_runs_of_one_tenant_in_one_call(store_backend: Any) -> None:
