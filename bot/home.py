@@ -24,7 +24,19 @@ from bot.clients import SlackClients
 from bot.coalesce import Coalescer
 from bot.home_openers import HomeOpeners, MemoryHomeOpeners
 from bot.message_refs import MessageRefs
-from engine import CommandHandler, EngineApi, NotFound, Outcome, RecordedEvent, RunState, StepState
+from engine import (
+    APPROVAL_WORKFLOW,
+    AgentRequest,
+    CommandHandler,
+    EngineApi,
+    NotFound,
+    Outcome,
+    PendingTask,
+    RecordedEvent,
+    RunState,
+    StepState,
+    agent_request,
+)
 from engine import commands as cmd
 from engine import events as ev
 
@@ -90,6 +102,24 @@ def commanded(command: cmd.Command, state: RunState) -> tuple[set[str], set[str]
                 people |= _people_of(step)
         return people, set()
     return set(), set()
+
+
+async def agent_requests(
+    engine: EngineApi, tenant_id: str, tasks: Iterable[PendingTask]
+) -> dict[tuple[str, str], AgentRequest]:
+    """The agent's request behind each task that is one, by (run id, step id): its row gets the
+    agent card's buttons. Only runs of the built-in approval workflow are read."""
+    found: dict[tuple[str, str], AgentRequest] = {}
+    for task in tasks:
+        if task.workflow != APPROVAL_WORKFLOW:
+            continue
+        try:
+            request = agent_request(await engine.get_run(tenant_id, task.run_id))
+        except NotFound:  # gone since the list was read
+            continue
+        if request is not None:
+            found[(task.run_id, task.step_id)] = request
+    return found
 
 
 class HomeTab:
@@ -199,6 +229,7 @@ class HomeTab:
             recent.extend(await self._engine.timeline(tenant_id, run.run_id))
         recent.sort(key=lambda r: r.event.at, reverse=True)
         grants = [g for g in await self._engine.active_grants(tenant_id) if g.granted_by == user]
+        agents = await agent_requests(self._engine, tenant_id, tasks[:TASKS_PER_PAGE])
         view = home_view(
             tasks[:TASKS_PER_PAGE],
             page=page,
@@ -208,6 +239,7 @@ class HomeTab:
             slas=slas,
             details=details,
             grants=grants,
+            agents=agents,
         )
         client = await self._clients.for_tenant(tenant_id)
         await client.views_publish(user_id=user, view=view)

@@ -15,7 +15,7 @@ from bot.blocks import ids
 from bot.blocks.agent_card import grant_blocks
 from bot.blocks.kit import VIEW_BLOCKS, context, escape, fit, section, when
 from bot.blocks.run_status import run_line, task_blocks
-from engine import Grant, PendingTask, RecordedEvent, RunState, TaskSla, describe
+from engine import AgentRequest, Grant, PendingTask, RecordedEvent, RunState, TaskSla, describe
 
 TASKS_PER_PAGE = 20  # three blocks each
 GRANTS_SHOWN = 10
@@ -33,15 +33,21 @@ def home_view(
     slas: Mapping[tuple[str, str], str] | None = None,
     details: Mapping[tuple[str, str], TaskSla] | None = None,
     grants: Sequence[Grant] = (),
+    agents: Mapping[tuple[str, str], AgentRequest] | None = None,
 ) -> View:
     """`tasks` is the page to show (oldest first); `page` numbers it from 0. `slas` gives the
-    deadlines line of a task by (run id, step id), `details` its title and summary."""
+    deadlines line of a task by (run id, step id), `details` its title and summary, `agents`
+    the agent's request of a task that is one (its buttons open the agent modal)."""
     blocks: list[Block] = [HeaderBlock(text="Waiting on you")]
     if not tasks:
         blocks.append(section("Nothing waits on you. :tada:"))
     for task in tasks[:TASKS_PER_PAGE]:
         key = (task.run_id, task.step_id)
-        blocks.extend(task_blocks(task, (slas or {}).get(key), (details or {}).get(key)))
+        blocks.extend(
+            task_blocks(
+                task, (slas or {}).get(key), (details or {}).get(key), (agents or {}).get(key)
+            )
+        )
     nav = []
     if page > 0:
         nav.append(

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock
 
 from bot.blocks import ids
+from bot.blocks.agent_card import agent_buttons
 from bot.blocks.handoffs import handoff_buttons
 from bot.blocks.kit import (
     HEADER_TEXT,
@@ -22,6 +23,7 @@ from bot.blocks.kit import (
     when,
 )
 from engine import (
+    AgentRequest,
     PendingTask,
     RecordedEvent,
     RunState,
@@ -147,14 +149,19 @@ def _with_button(text: str, button: ButtonElement) -> Block:
 
 
 def task_blocks(
-    task: PendingTask, sla: str | None = None, detail: TaskSla | None = None
+    task: PendingTask,
+    sla: str | None = None,
+    detail: TaskSla | None = None,
+    agent: AgentRequest | None = None,
 ) -> list[Block]:
     """One waiting task with its buttons (inbox and App Home); `sla` is its deadlines line,
-    `detail` (from `Engine.sla`) gives the step's rendered title and what the run is about.
+    `detail` (from `Engine.sla`) gives the step's rendered title and what the run is about,
+    `agent` the agent's request when the task is one.
 
     The buttons are the card's (same action ids, the step in the value), so a click here is
     handled exactly like one on the card: Approve / Reject / Ask for info / Delegate for an
-    approval, Open form / Delegate for an input."""
+    approval (an agent's: the agent card's, which open the agent modal), Open form / Delegate
+    for an input."""
     ref = ids.StepRef(task.run_id, task.step_id).value()
     title = detail.step_title if detail is not None else task.step_id
     summary = f" · {escape(detail.summary)}" if detail is not None and detail.summary else ""
@@ -162,7 +169,9 @@ def task_blocks(
         f"*{escape(task.workflow)}*{summary} · step *{escape(title)}* · asked by "
         f"{mention(task.requester)} {when(task.since)}"
     )
-    if task.kind == "approval":
+    if agent is not None:
+        buttons = agent_buttons(agent, ref)
+    elif task.kind == "approval":
         buttons = [
             ButtonElement(text="Approve", action_id=ids.APPROVE, value=ref, style="primary"),
             ButtonElement(text="Reject", action_id=ids.REJECT, value=ref, style="danger"),
@@ -183,15 +192,20 @@ def inbox_blocks(
     more: bool,
     slas: Mapping[tuple[str, str], str] | None = None,
     details: Mapping[tuple[str, str], TaskSla] | None = None,
+    agents: Mapping[tuple[str, str], AgentRequest] | None = None,
 ) -> list[Block]:
-    """`/workflow inbox`; `slas` gives each task's deadlines line and `details` its title and
-    summary, by (run id, step id)."""
+    """`/workflow inbox`; `slas` gives each task's deadlines line, `details` its title and
+    summary and `agents` the agent's request of a task that is one, by (run id, step id)."""
     if not tasks:
         return [section("Nothing waits on you. :tada:")]
     blocks: list[Block] = []
     for task in tasks:
         key = (task.run_id, task.step_id)
-        blocks.extend(task_blocks(task, (slas or {}).get(key), (details or {}).get(key)))
+        blocks.extend(
+            task_blocks(
+                task, (slas or {}).get(key), (details or {}).get(key), (agents or {}).get(key)
+            )
+        )
     if more:
         blocks.append(context("More in the app's Home tab."))
     return fit(blocks, MESSAGE_BLOCKS)

@@ -25,6 +25,7 @@ from bot.blocks.run_status import (
     workflows_blocks,
 )
 from bot.deps import Deps, dm, tenant_of
+from bot.home import agent_requests
 from bot.listeners import bind, handoff_commands
 from bot.listeners.command_request import Request
 from engine import EngineError
@@ -97,7 +98,9 @@ async def _inbox(r: Request) -> None:
         for t in await r.engine.sla(r.tenant, principal=r.user, limit=INBOX_SHOWN + 1)
     }
     slas = {key: sla_line(t, now) for key, t in details.items()}
-    blocks = inbox_blocks(tasks[:INBOX_SHOWN], len(tasks) > INBOX_SHOWN, slas, details)
+    shown = tasks[:INBOX_SHOWN]
+    agents = await agent_requests(r.engine, r.tenant, shown)
+    blocks = inbox_blocks(shown, len(tasks) > INBOX_SHOWN, slas, details, agents)
     await r.say("Waiting on you", blocks)
 
 

@@ -6,7 +6,9 @@ raises `ApprovalRequired`) are approved or denied by people in Countersign.
     from countersign_client.adapters.pydantic_ai import CountersignApprovals
 
     async with ApprovalClient(url, api_key) as client:
-        approvals = CountersignApprovals(client, approvers=["U0BOB"], timeout="30m")
+        approvals = CountersignApprovals(
+            client, approvers=["U0BOB"], timeout="30m", editable=["amount"]
+        )
         agent = Agent(model, capabilities=[approvals.capability()])
 
         @agent.tool_plain(requires_approval=True)

@@ -116,3 +116,31 @@ async def test_an_input_link_shows_the_page_of_the_refusal_code(
         got, page = await post_form(browser, path, {"ticket": "CHG-2", "csrf": "x"})
         assert (got, text in page) == (status, True), page
     await input_unchanged(stack.engine, TENANT, run_id, case)
+
+
+SELF_APPROVED = f"""
+name: gate-self
+steps:
+  - id: review
+    type: approval
+    title: Review
+    approvers: ["{PEOPLE.requester}", "{PEOPLE.a}"]
+    allow_self_approval: true
+"""
+
+
+async def test_a_link_asks_the_engine_the_question_of_its_action(mail_stack: Stack) -> None:
+    """The requester, an approver of a step they may approve themselves: their link decides,
+    but asking from it is refused by the ask rule (nobody to ask), before anything is sent."""
+    stack = mail_stack
+    await stack.engine.apply_definition(TENANT, SELF_APPROVED)
+    run = await stack.engine.start_run(TENANT, "gate-self", {}, PEOPLE.requester)
+    await stack.engine.run_until_idle()
+    path = _link(stack, run.run_id, "review", PEOPLE.requester, "approval")
+    async with stack.client() as browser:
+        got, page = await get_page(browser, path)
+        assert got == 200, page
+        got, page = await post_form(browser, f"{path}/ask", {**FORM["ask"], "csrf": "x"})
+        assert (got, "there is nobody to ask" in page) == (403, True), page
+    state = await stack.engine.get_run(TENANT, run.run_id)
+    assert state.steps["review"].status == "waiting" and not state.steps["review"].questions

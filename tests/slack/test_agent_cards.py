@@ -2,7 +2,8 @@
 approval workflow, as the approvals API starts it) shows the tool, the arguments, the digest
 and the key's name; long arguments are cut safely; editable arguments are edited in the agent
 modal (bad JSON answered on its field); "Approve & allow" makes a standing grant that App Home
-lists and revokes."""
+lists and revokes; the rows of an agent's request on App Home and in the inbox open the same
+agent modal."""
 
 from __future__ import annotations
 
@@ -161,3 +162,51 @@ async def test_approve_and_allow_makes_a_grant_that_app_home_revokes(
     later = await agent_asks(slack, arguments)
     still, none = await slack.engine.apply_grant(later)
     assert none is None and still.steps["approval"].status == "waiting"
+
+
+async def test_the_app_home_row_opens_the_agent_modal_to_edit_and_grant(
+    slack: SlackHarness,
+) -> None:
+    """An agent's request listed on App Home has the card's buttons: Approve opens the agent
+    modal (editable arguments, the grant choice), not the generic one."""
+    run = await agent_asks(
+        slack, {"order": 1234, "amount": 80}, editable=("amount",), grant_hours=8
+    )
+    await slack.card("UBOB", ids.AGENT_APPROVE)  # asked: the task is listed
+    await slack.open_home("UBOB")
+    block_id = f"task|{ids.StepRef(run.run_id, 'approval').value()}"
+
+    def row() -> dict[str, Any] | None:
+        home = slack.fake.home.get("UBOB") or {}
+        found = [b for b in home.get("blocks", []) if b.get("block_id") == block_id]
+        return {**home, "blocks": found} if found else None
+
+    mine = await slack.fake.wait_until(row)
+    buttons = [e["action_id"] for e in mine["blocks"][0]["elements"]]
+    assert buttons == [ids.AGENT_APPROVE, ids.AGENT_GRANT, ids.AGENT_REJECT, ids.DELEGATE]
+    await slack.fake.ack(
+        await slack.fake.send("interactive", p.home_action("UBOB", mine, ids.AGENT_APPROVE))
+    )
+    view = await slack.opened_view("UBOB")
+    assert view["callback_id"] == ids.AGENT_DECIDE_VIEW
+    inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
+    assert inputs == [ARG_BLOCK + "amount", GRANT_BLOCK, "comment"]
+    ok = await slack.submit("UBOB", view, {ARG_BLOCK + "amount": "50", GRANT_BLOCK: "8"})
+    assert not ok.ack_payload
+    done = await slack.run_reaches(run.run_id, "completed")
+    [vote] = done.steps["approval"].votes
+    assert json.loads(vote.fields["arguments"]) == {"order": 1234, "amount": 50}
+    assert slack.grants is not None
+    await slack.grants.stored(run.run_id)
+    [grant] = await slack.engine.active_grants(TEAM)
+    assert (grant.grant_id, grant.granted_by) == (run.run_id, "UBOB")
+
+
+async def test_the_inbox_row_of_an_agent_request_has_the_agent_buttons(
+    slack: SlackHarness,
+) -> None:
+    await agent_asks(slack, {"order": 1234, "amount": 80}, editable=("amount",))
+    await slack.card("UBOB", ids.AGENT_APPROVE)
+    await slack.command("UBOB", "inbox")
+    [told] = await slack.fake.wait_for_call("response_url")
+    assert ids.AGENT_APPROVE in str(told.args) and ids.APPROVE not in str(told.args)

@@ -5,6 +5,8 @@ asking does not, so the same link still decides once the answer is in."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
 
 from engine import EngineError
@@ -32,9 +34,9 @@ def _refused(
 
 
 async def _checked_form(
-    request: web.Request, form_id: str
+    request: web.Request, form_id: Literal["delegate", "ask"]
 ) -> tuple[Checked, dict[str, str]] | web.Response:
-    checked = await check_link(request)
+    checked = await check_link(request, form_id)
     if isinstance(checked, web.Response):
         return checked
     form = await request.post()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -150,23 +150,29 @@ async def open_link(
     return claims, run, stored
 
 
-async def check_link(request: web.Request) -> Checked | web.Response:
+LinkAction = Literal["decide", "delegate", "ask"]
+
+
+async def check_link(request: web.Request, action: LinkAction = "decide") -> Checked | web.Response:
+    """The link, if the engine lets its recipient take `action` (an approval link's page
+    decides, hands on or asks) now; else the page of the engine's refusal."""
     opened = await open_link(request, deps(request).signer.read_approval)
     if isinstance(opened, web.Response):
         return opened
     claims, run, stored = opened
     engine = deps(request).engine
-    try:
+    where = (claims.tenant_id, claims.run_id, claims.step_id, claims.principal)
+    try:  # the engine's question for the action, so the decider's rule for it is applied
         if claims.kind == "input":
-            run = await engine.may_submit(
-                claims.tenant_id, claims.run_id, claims.step_id, claims.principal, "email"
-            )
+            run = await engine.may_submit(*where, "email")
+        elif action == "delegate":
+            run = await engine.may_delegate(*where, channel="email")
+        elif action == "ask":
+            run = await engine.may_ask(*where, channel="email")
         else:
-            run = await engine.may_decide(
-                claims.tenant_id, claims.run_id, claims.step_id, claims.principal, channel="email"
-            )
+            run = await engine.may_decide(*where, channel="email")
     except EngineError as refused:
-        return refused_page(request, refused, run, claims.step_id, claims.principal)
+        return refused_page(request, refused, run, claims.step_id, claims.principal, action)
     return Checked(claims, run, stored.definition)
 
 
@@ -184,8 +190,20 @@ LINK_PROBLEMS = {
 }
 
 
+OWN_REQUEST = {
+    "decide": "You cannot decide on your own request.",
+    "delegate": "You cannot decide on your own request.",
+    "ask": "You started this run: there is nobody to ask.",
+}
+
+
 def refused_page(
-    request: web.Request, refused: EngineError, run: RunState, step_id: str, principal: str
+    request: web.Request,
+    refused: EngineError,
+    run: RunState,
+    step_id: str,
+    principal: str,
+    action: LinkAction = "decide",
 ) -> web.Response:
     """The engine's refusal of the link's recipient, worded as a link page."""
     problem = LINK_PROBLEMS.get(refused.code, "decided")
@@ -193,11 +211,14 @@ def refused_page(
     if problem == "foreign":
         moved = moved_on(step, principal) if step is not None else ""
         if refused.code == "own_request":
-            moved = "You cannot decide on your own request."
+            moved = OWN_REQUEST[action]
         return problem_page(request, "foreign", moved or f"It was sent to {principal}.")
     if problem == "decided":
         if refused.code == "already_voted":
-            verb = "approved" if refused.facts.get("decision") == "approve" else "rejected"
+            # a refused decision names the earlier vote; a refused hand-on or question does not
+            votes = [v.decision for v in step.votes if v.actor == principal] if step else []
+            decision = refused.facts.get("decision") or (votes[-1] if votes else None)
+            verb = "approved" if decision == "approve" else "rejected"
             return problem_page(request, "decided", f"You already {verb} it.")
         status = refused.facts.get("status") or (step.status if step else run.status)
         return problem_page(request, "decided", f"The step is now {status}.")

@@ -1,6 +1,7 @@
 """When the approver edited `editable` arguments, each framework runs the tool with the edited
 ones. The answer here is made by hand (an approver's edit through the server is tested in
-tests/web/test_agent_grants.py) and goes through the adapters' real mapping."""
+tests/web/test_agent_grants.py, and with an agent in test_edited_through_the_server.py) and goes
+through the adapters' real mapping."""
 
 from __future__ import annotations
 
