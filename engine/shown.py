@@ -41,6 +41,12 @@ def shown_hash(text: str, fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({"text": text, "fields": dict(fields)})).hexdigest()
 
 
+def part_hash(content: str) -> str:
+    """SHA-256 over one part as rendered (a mail's HTML with its links named): recorded beside
+    the part, so a copy kept elsewhere (the recipient's mailbox) can be compared with it."""
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
 def shown_key(channel: str, recipient: str) -> str:
     return f"{channel} {recipient}"
 
