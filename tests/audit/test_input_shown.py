@@ -1,10 +1,10 @@
 """What a person filling in a form saw, end to end on SQLite and PostgreSQL: an input step
 submitted through a Slack modal, an emailed link, the run page, the REST API and `countersign
 runs submit` each records its channel, its identity proof and the hash of what its submitter
-was shown, like an approval decision; a CLI decision carries the operator's proof; the request
-mail's HTML part is recorded with its links named. The run's bundle verifies offline and prints
-what each submitter saw; a submission's reference to what was shown, changed afterwards, is
-detected."""
+was shown, like an approval decision; a CLI decision or override carries the operator's proof;
+the request mail's HTML part is recorded with its links named. The run's bundle verifies offline
+and prints what each submitter saw; a submission's reference to what was shown, changed
+afterwards, is detected."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ steps:
   - id: sign_off
     type: approval
     approvers: [UDAN]
+  - id: close
+    type: approval
+    approvers: [UCAT]
 """
 OPERATOR = "ops-ann"
 
@@ -85,7 +88,7 @@ async def countersign(w: World, tmp_path: Path, *argv: str) -> str:
 
 async def fill_in_every_way(w: World, tmp_path: Path, api_key: str) -> str:
     """Each input step filled in through another channel, then the sign-off decided through
-    the CLI; returns the run id."""
+    the CLI, and the last step closed by an operator's override; returns the run id."""
     await w.engine.apply_definition(TEAM, FORMS)
     run = await w.engine.start_run(TEAM, "forms", {}, "UADA")
     run_id = run.run_id
@@ -158,6 +161,9 @@ async def fill_in_every_way(w: World, tmp_path: Path, api_key: str) -> str:
     await w.recorded(run_id, RequestShown, shown_so_far + 2)
     await countersign(w, tmp_path, "runs", "decide", run_id, "sign_off", "approve", "--as", "UDAN")
     await w.recorded(run_id, DecisionRecorded)
+    # An operator's override of the last step: the operator's own proof.
+    override = ("--override", "--reason", "Cat is away")
+    await countersign(w, tmp_path, "runs", "decide", run_id, "close", "approve", *override)
     return run_id
 
 
@@ -211,8 +217,10 @@ async def test_each_submission_records_its_channel_proof_and_what_was_shown(
     assert by_cli.channel == "cli" and by_cli.proof.items() >= operator.items()
     assert by_cli.proof["host"]
     assert saw("by_cli").channel == "slack"
-    (decided,) = [e for e in timeline if isinstance(e, DecisionRecorded)]
+    decided, overridden = [e for e in timeline if isinstance(e, DecisionRecorded)]
     assert decided.channel == "cli" and decided.proof.items() >= operator.items()
+    assert (overridden.actor, overridden.override) == (f"cli:{OPERATOR}", True)
+    assert overridden.proof == decided.proof
 
     # The request mail: its plain text and its HTML part, links named, the HTML's own hash.
     (mail,) = [e for e in shown.values() if e.surface == "email"]
@@ -241,6 +249,7 @@ async def test_each_submission_records_its_channel_proof_and_what_was_shown(
     assert "UDAN filled in by_cli via cli" in out
     assert f"identity proof: cli_operator=cli:{OPERATOR}, host=" in out
     assert "UDAN approved sign_off via cli" in out
+    assert f"cli:{OPERATOR} approved close via cli" in out
 
     # The mail's HTML changed in the bundle: its own hash no longer holds.
     changed = json.loads(path.read_text())
