@@ -3,7 +3,8 @@
 A channel that shows a waiting step to someone (a Slack card, an email, a link page, the web
 page) reports the text and fields it rendered through `Engine.record_shown`; the decider records
 a `request_shown` event when that content changed for that recipient on that channel. A
-decision then carries a reference to the record its actor was last shown (`shown_for`)."""
+decision or an input submission then carries a reference to the record its actor was last
+shown (`shown_for`)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ A bundle is JSON: {format, tenant, scope, public_key, runs: [{run_id, started_at
 checkpoints: [...]}. Checked here with nothing but the bundle and a public key: each run's
 chain, each checkpoint's signature and that its heads agree with the runs (a run deleted, or
 its newest events, shows there), the definition versions, each decision's approver, and what
-each approver was shown (the `request_shown` events a decision refers to).
+each approver or form filler was shown (the `request_shown` events a decision or an input
+submission refers to).
 
 Format /1 carries every leaf of each checkpoint; /2 may carry, instead, inclusion proofs of the
 leaves the bundle needs (engine.audit.proofs). Both verify here."""
