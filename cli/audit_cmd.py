@@ -174,9 +174,11 @@ def _print(report: BundleReport, as_json: bool) -> None:
 
 
 def _print_saw(saw: Saw) -> None:
-    """A decision, the identity proof it came with, and the text its maker was shown."""
+    """A decision or an input, the identity proof it came with, and the text its maker was
+    shown."""
     proof = ", ".join(f"{k}={v}" for k, v in sorted(saw.proof.items())) or "none recorded"
-    verb = "approved" if saw.decision == "approve" else "rejected"
+    verbs = {"approve": "approved", "reject": "rejected", "input": "filled in"}
+    verb = verbs.get(saw.decision, saw.decision)
     print(f"    {saw.actor} {verb} {saw.step_id} via {saw.channel} at {saw.at}")
     print(f"      identity proof: {proof}")
     if saw.shown is None:
@@ -218,7 +220,7 @@ def _print_run(r: RunReport, signed: bool) -> None:
     for p in r.decisions:
         print(f"      {p}")
     if r.saw or r.shown:
-        print(f"    what each approver saw matches its record: {'yes' if not r.shown else 'NO'}")
+        print(f"    what each person saw matches its record: {'yes' if not r.shown else 'NO'}")
     for p in r.shown:
         print(f"      {p}")
     for saw in r.saw:

@@ -6,6 +6,8 @@ answer (a refusal is one line naming the person, and a non-zero exit)."""
 from __future__ import annotations
 
 import argparse
+import getpass
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, get_args
 
@@ -13,7 +15,16 @@ from cli.output import emit, table, when
 from cli.problems import OperatorError
 from cli.settings import Settings
 from cli.wiring import local_operator, open_engine
-from engine import EngineError, InvalidInput, NotAllowed, RunState, RunStatus, describe, one_line
+from engine import (
+    Actor,
+    EngineError,
+    InvalidInput,
+    NotAllowed,
+    RunState,
+    RunStatus,
+    describe,
+    one_line,
+)
 
 STATUSES = get_args(RunStatus)
 
@@ -105,6 +116,18 @@ def pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def cli_actor(who: str, me: str, *, admin: bool = False) -> Actor:
+    """`who` acting through the CLI, with the operator's identity proof a decision or an input
+    records: the `cli:NAME` principal, the OS user and the host (ids only; the CLI has no
+    credential of its own beyond access to the database)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    proof = {"cli_operator": me, "os_user": user, "host": socket.gethostname()}
+    return Actor(who, "cli", admin=admin, proof=proof)
+
+
 def summary(run: RunState) -> dict[str, Any]:
     return {
         "run_id": run.run_id,
@@ -190,7 +213,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             values = pairs(args.field, "field")
             state = await _acted(
                 lambda: engine.submit_input(
-                    tenant, args.run_id, args.step, args.actor, values, channel="cli"
+                    tenant, args.run_id, args.step, cli_actor(args.actor, me), values, channel="cli"
                 ),
                 engine,
                 tenant,
@@ -220,13 +243,12 @@ async def _decide(engine: Any, tenant: str, args: argparse.Namespace, me: str) -
             tenant,
             args.run_id,
             args.step,
-            actor,
+            cli_actor(actor, me, admin=True),  # the CLI is the operator's: it may override
             args.decision,
             fields,
             channel="cli",
             override=args.override,
             reason=args.reason,
-            admin=True,  # the CLI is the operator's: it may override
         ),
         engine,
         tenant,

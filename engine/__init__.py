@@ -143,7 +143,7 @@ from engine.runtime.service import Engine, RuntimeSettings
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets
 from engine.secrets import check_name as check_secret_name
-from engine.shown import Shown, shown_hash
+from engine.shown import Shown, part_hash, shown_hash
 from engine.state import Delegation, Question, RunState, StepState
 from engine.step_results import StepResult, step_result
 from engine.templates import mrkdwn_escape, render
@@ -277,6 +277,7 @@ __all__ = [
     "outcome_of",
     "parse_edits",
     "parse_public_key",
+    "part_hash",
     "pattern_problems",
     "person",
     "principal",

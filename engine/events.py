@@ -171,6 +171,9 @@ class InputSubmitted(EventBase):
     values: dict[str, Any]
     channel: Channel
     override: bool = False  # an operator filled it in for the assignee
+    # As on DecisionRecorded: the submitter's identity proof (ids only) and what they were shown.
+    proof: dict[str, str] = Field(default_factory=dict)
+    shown: ShownRef | None = None
 
 
 class SignalReceived(EventBase):

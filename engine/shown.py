@@ -3,7 +3,8 @@
 A channel that shows a waiting step to someone (a Slack card, an email, a link page, the web
 page) reports the text and fields it rendered through `Engine.record_shown`; the decider records
 a `request_shown` event when that content changed for that recipient on that channel. A
-decision then carries a reference to the record its actor was last shown (`shown_for`)."""
+decision or an input submission then carries a reference to the record its actor was last
+shown (`shown_for`)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ class Shown:
 def shown_hash(text: str, fields: Mapping[str, Any]) -> str:
     """SHA-256 over the RFC 8785 form of {text, fields}: the evidence hash of a rendering."""
     return hashlib.sha256(canonical({"text": text, "fields": dict(fields)})).hexdigest()
+
+
+def part_hash(content: str) -> str:
+    """SHA-256 over one part as rendered (a mail's HTML with its links named): recorded beside
+    the part, so a copy kept elsewhere (the recipient's mailbox) can be compared with it."""
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def shown_key(channel: str, recipient: str) -> str:

@@ -75,6 +75,7 @@ class SubmitInput(TriggerBase):
     # An operator override: fills in the form for the assignee, audited as such.
     override: bool = False
     admin: bool = False
+    proof: dict[str, str] = Field(default_factory=dict)  # see events.DecisionRecorded.proof
 
 
 class Signal(TriggerBase):

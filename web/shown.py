@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from html import escape
 from html.parser import HTMLParser
 
 Keep = Callable[[str, dict[str, str]], bool]
@@ -63,6 +64,13 @@ def redact_links(text: str, links: Mapping[str, str]) -> str:
         if url:
             text = text.replace(url, f"<{name}>")
     return text
+
+
+def redact_html_links(html: str, links: Mapping[str, str]) -> str:
+    """`html` with each link of `links` replaced by `<name>`, as written in an attribute
+    (HTML-escaped) or as text."""
+    escaped = {name: escape(url) for name, url in links.items()}
+    return redact_links(redact_links(html, escaped), links)
 
 
 def session_id(token: str) -> str:

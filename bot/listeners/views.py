@@ -237,7 +237,8 @@ async def decide(deps: Deps, s: Submission) -> None:
 async def submit(deps: Deps, s: Submission) -> None:
     run, step = await _step_of(deps, s, InputStep, "an input")
     values = read(step.fields, s.values())
-    await deps.engine.submit_input(s.tenant, run.run_id, step.id, s.user, values, channel="slack")
+    actor = slack_actor(s.body, s.tenant)
+    await deps.engine.submit_input(s.tenant, run.run_id, step.id, actor, values, channel="slack")
 
 
 async def define(deps: Deps, s: Submission) -> View:

@@ -5,7 +5,8 @@ A bundle is JSON: {format, tenant, scope, public_key, runs: [{run_id, started_at
 checkpoints: [...]}. Checked here with nothing but the bundle and a public key: each run's
 chain, each checkpoint's signature and that its heads agree with the runs (a run deleted, or
 its newest events, shows there), the definition versions, each decision's approver, and what
-each approver was shown (the `request_shown` events a decision refers to).
+each approver or form filler was shown (the `request_shown` events a decision or an input
+submission refers to).
 
 Format /1 carries every leaf of each checkpoint; /2 may carry, instead, inclusion proofs of the
 leaves the bundle needs (engine.audit.proofs). Both verify here."""
@@ -31,7 +32,7 @@ from engine.audit.checkpoint import (
     signature_valid,
 )
 from engine.audit.proofs import proved
-from engine.shown import shown_hash
+from engine.shown import part_hash, shown_hash
 
 FORMAT = "countersign-audit-bundle/1"
 PROOF_FORMAT = "countersign-audit-bundle/2"  # checkpoints may carry inclusion proofs
@@ -41,7 +42,8 @@ STARTS = {"step_started", "approval_requested", "input_requested", "wait_started
 
 @dataclass(frozen=True)
 class Saw:
-    """A decision and the rendering it was made on (None: nothing was recorded)."""
+    """A decision, or an input step's submission (`decision` "input"), and the rendering it
+    was made on (None: nothing was recorded)."""
 
     seq: int
     at: str
@@ -221,9 +223,10 @@ def _verify_run(
 
 
 def _what_was_shown(rows: list[dict[str, Any]]) -> tuple[list[str], list[Saw]]:
-    """Each request_shown record's hash against its text and fields, and each decision's
-    reference to one: an earlier record of the same step, shown to the decider (or in a shared
-    place), with the same hash. Returns the problems and, per person's decision, what they saw."""
+    """Each request_shown record's hash against its text and fields, and each decision's (and
+    input submission's) reference to one: an earlier record of the same step, shown to its
+    maker (or in a shared place), with the same hash. Returns the problems and, per person's
+    decision or submission, what they saw."""
     problems: list[str] = []
     shown: dict[int, dict[str, Any]] = {}
     saw: list[Saw] = []
@@ -233,10 +236,15 @@ def _what_was_shown(rows: list[dict[str, Any]]) -> tuple[list[str], list[Saw]]:
             shown[seq] = e
             if shown_hash(e["text"], e["fields"]) != e["sha256"]:
                 problems.append(f"seq {seq}: what was shown does not match its hash")
+            html = e["fields"].get("html")
+            if html is not None and part_hash(str(html)) != e["fields"].get("html_sha256"):
+                problems.append(f"seq {seq}: the mail's HTML part does not match its hash")
             continue
-        if e.get("type") != "decision_recorded" or e.get("channel") == "system":
+        kind = e.get("type")
+        if kind not in ("decision_recorded", "input_submitted") or e.get("channel") == "system":
             continue
-        ref, where = e.get("shown"), f"decision on {e['step_id']} by {e['actor']}"
+        what = "decision on" if kind == "decision_recorded" else "input to"
+        ref, where = e.get("shown"), f"{what} {e['step_id']} by {e['actor']}"
         record = shown.get(ref["seq"]) if ref else None
         if ref and (
             record is None
@@ -252,7 +260,7 @@ def _what_was_shown(rows: list[dict[str, Any]]) -> tuple[list[str], list[Saw]]:
                 e["at"],
                 e["step_id"],
                 e["actor"],
-                e["decision"],
+                e["decision"] if kind == "decision_recorded" else "input",
                 e["channel"],
                 dict(e.get("proof") or {}),
                 record,

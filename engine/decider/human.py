@@ -11,6 +11,7 @@ from engine.decider import deadlines, delegation, keys, steps
 from engine.decider.context import Builder
 from engine.definitions.models import InputStep, SignalStep, WaitStep
 from engine.errors import NotAllowed, TemplateError
+from engine.shown import shown_for
 from engine.triggers import SubmitInput
 
 
@@ -76,6 +77,8 @@ def submit(b: Builder, step: InputStep, trigger: SubmitInput) -> None:
             values=values,
             channel=trigger.channel,
             override=trigger.override,
+            proof=trigger.proof,
+            shown=shown_for(b.step(step.id), trigger.actor, trigger.channel),
         )
     )
     steps.complete(b, step.id, "done", {"values": values, "submitted_by": trigger.actor})

@@ -594,6 +594,7 @@ class Engine:
             channel=via,
             override=override,
             admin=admin,
+            proof=clean_proof(actor.proof) if isinstance(actor, Actor) else {},
         )
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 

@@ -228,7 +228,7 @@ async def test_each_decision_records_its_channel_proof_and_what_was_shown(
     path.write_bytes(downloaded)
     code, out = verify(path)
     assert code == 0, out
-    assert "what each approver saw matches its record: yes" in out
+    assert "what each person saw matches its record: yes" in out
     assert "UBOB approved lead via slack" in out
     assert "identity proof: slack_team=T111, slack_user=UBOB" in out
     assert "| Please check the change to billing" in out

@@ -64,6 +64,11 @@ def api_actor(call: Call) -> str:
     return f"api:{call.key.id}"
 
 
+def key_proof(call: Call) -> dict[str, str]:
+    """The identity proof of a call: the key it came with (its id and name, never its secret)."""
+    return {"api_key_id": call.key.id, "api_key_name": call.key.name}
+
+
 StateFn = Callable[[ApiDeps, Call], Awaitable[RunState]]
 
 
@@ -278,13 +283,11 @@ async def cancel_run(deps: ApiDeps, call: Call) -> RunState:
 )
 async def decide(deps: ApiDeps, call: Call) -> RunState:
     req: DecisionRequest = call.body
-    # The proof is the key the call came with (its id and name, never its secret).
-    proof = {"api_key_id": call.key.id, "api_key_name": call.key.name}
     return await deps.engine.decide(
         call.tenant_id,
         call.path("run_id"),
         req.step_id,
-        Actor(req.actor, "api", proof=proof),
+        Actor(req.actor, "api", proof=key_proof(call)),
         req.decision,
         req.fields,
         channel="api",
@@ -299,8 +302,9 @@ async def decide(deps: ApiDeps, call: Call) -> RunState:
 )
 async def submit_input(deps: ApiDeps, call: Call) -> RunState:
     req: InputRequest = call.body
+    actor = Actor(req.actor, "api", proof=key_proof(call))
     return await deps.engine.submit_input(
-        call.tenant_id, call.path("run_id"), call.path("step_id"), req.actor, req.values, "api"
+        call.tenant_id, call.path("run_id"), call.path("step_id"), actor, req.values, "api"
     )
 
 

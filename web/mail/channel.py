@@ -37,6 +37,7 @@ from engine import (
     UpdateApproval,
     input_rows,
     one_line,
+    part_hash,
     step_title,
 )
 from engine import events as ev
@@ -46,7 +47,7 @@ from web.mail.guard import SentGuard
 from web.mail.render import render_mail
 from web.mail.sender import MailSender, MailUnavailable
 from web.messages import step_message
-from web.shown import redact_links
+from web.shown import redact_html_links, redact_links
 from web.sla import delegation_note, span, waiting_since
 from web.webhooks import WebhookSender
 
@@ -203,20 +204,25 @@ class EmailChannel:
         sent: EmailMessage,
         context: dict[str, Any],
     ) -> None:
-        """Record the request mail as its recipient reads it: the plain-text body with each
-        signed link replaced by its name (a link's token is never recorded) and the subject."""
+        """Record the request mail as its recipient reads it: the plain-text body and the HTML
+        part (what most mail programs display), each signed link replaced by its name (a link's
+        token is never recorded), the HTML's own hash beside it, and the subject."""
         if self._record_shown is None:
             return
-        body = sent.get_body(("plain",))
-        text = body.get_content() if isinstance(body, EmailMessage) else ""
         links = {k: str(v) for k, v in context.items() if k.endswith("_url") and v}
+        html = redact_html_links(_part(sent, "html"), links)
         shown = Shown(
             step_id=step_id,
             recipient=principal,
             channel="email",
             surface="email",
-            text=redact_links(text, links).strip(),
-            fields={"subject": str(sent["Subject"]), "to": str(sent["To"])},
+            text=redact_links(_part(sent, "plain"), links).strip(),
+            fields={
+                "subject": str(sent["Subject"]),
+                "to": str(sent["To"]),
+                "html": html,
+                "html_sha256": part_hash(html),
+            },
         )
         try:
             await self._record_shown(run.tenant_id, run.run_id, [shown])
@@ -430,3 +436,9 @@ class EmailChannel:
             raise
         await self._guard.sent(key, to)
         return message
+
+
+def _part(message: EmailMessage, subtype: str) -> str:
+    """The content of the message's `text/<subtype>` part ("" when it has none)."""
+    body = message.get_body((subtype,))
+    return str(body.get_content()) if isinstance(body, EmailMessage) else ""

@@ -251,8 +251,9 @@ async def act(request: web.Request) -> web.Response:
     values = form_values(list(spec.fields), form)
     try:
         if request.match_info["action"] == "input":
+            actor = web_actor(request, session)
             await d.engine.submit_input(
-                session.tenant_id, run.run_id, step_id, session.principal, values, "web"
+                session.tenant_id, run.run_id, step_id, actor, values, "web"
             )
         else:
             decision = form.get("decision")

@@ -329,7 +329,7 @@ async def use_link(request: web.Request) -> web.Response:
     try:
         if claims.kind == "input":
             after = await d.engine.submit_input(
-                claims.tenant_id, claims.run_id, claims.step_id, claims.principal, values, "email"
+                claims.tenant_id, claims.run_id, claims.step_id, link_actor(claims), values, "email"
             )
         else:
             chosen = "approve" if decision == "approve" else "reject"
