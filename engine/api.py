@@ -19,9 +19,11 @@ from engine.ports import (
     Clock,
     DeadCommand,
     Directory,
+    PendingSummary,
     PendingTask,
     RecordedEvent,
     RunPage,
+    SlaPage,
     StoredDefinition,
     TaskSla,
 )
@@ -308,6 +310,25 @@ class EngineApi(Protocol):
     async def sla(
         self, tenant_id: str, *, principal: str | None = None, limit: int = 100
     ) -> list[TaskSla]: ...
+
+    async def sla_page(
+        self,
+        tenant_id: str,
+        *,
+        principal: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> SlaPage:
+        """A page of `sla`, after `cursor` (a previous page's `next_cursor`; InvalidInput when
+        garbled): the task rows it shows and the runs they belong to are all it reads."""
+        ...
+
+    async def sla_summary(
+        self, tenant_id: str, *, principal: str | None = None, cutoff: datetime
+    ) -> PendingSummary:
+        """What the whole SLA view holds, counted by the database: tasks, how many wait since
+        before `cutoff`, the oldest's start."""
+        ...
 
     # ------------------------------------------------------------ operations
 

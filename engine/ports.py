@@ -142,6 +142,21 @@ class PendingTask:
     since: datetime
 
 
+# Where a page of pending tasks ends, in the order of the lists' indexes: (since, run_id, step_id).
+# The next page starts after it, so every approver's row of that step is passed over with it.
+TaskKey = tuple[datetime, str, str]
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    """Counts over every pending task of a tenant (or of one person), counted in the database:
+    a step waiting on several people counts once."""
+
+    tasks: int
+    waiting_long: int  # of those, waiting since before the cutoff asked for
+    oldest: datetime | None
+
+
 @dataclass(frozen=True)
 class RunPage:
     runs: list[RunState]
@@ -193,9 +208,23 @@ class RunStore(Protocol):
         ...
 
     async def pending_tasks(
-        self, tenant_id: str, principal: str | None = None, *, limit: int = 100, offset: int = 0
+        self,
+        tenant_id: str,
+        principal: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after: TaskKey | None = None,
     ) -> list[PendingTask]:
-        """What waits on people (on one principal when given), oldest first."""
+        """What waits on people (on one principal when given), oldest first; `after`: only the
+        steps that come after that one in this order (all of its rows are passed over)."""
+        ...
+
+    async def pending_summary(
+        self, tenant_id: str, principal: str | None, *, cutoff: datetime
+    ) -> PendingSummary:
+        """How many steps wait on people (on one principal when given), how many of them since
+        before `cutoff`, and since when the oldest has waited."""
         ...
 
     async def run_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
@@ -474,3 +503,11 @@ class TaskSla:
     paused: bool
     open_question: str | None
     summary: str = ""  # what the run is about (RunState.summary)
+
+
+@dataclass(frozen=True)
+class SlaPage:
+    """A page of the SLA view; `next_cursor` continues it (None: nothing after it)."""
+
+    tasks: list[TaskSla]
+    next_cursor: str | None

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import String, and_, any_, bindparam, select, tuple_
+from sqlalchemy import String, and_, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +22,15 @@ from engine.changes import check_change
 from engine.cursors import decode_cursor, encode_cursor
 from engine.errors import ConcurrencyConflict, DuplicateRun, NotFound
 from engine.events import EVENT_ADAPTER
-from engine.ports import KeyedRun, PendingTask, RecordedEvent, RunChange, RunPage
+from engine.ports import (
+    KeyedRun,
+    PendingSummary,
+    PendingTask,
+    RecordedEvent,
+    RunChange,
+    RunPage,
+    TaskKey,
+)
 from engine.recordable import unrecordable
 from engine.state import RunState
 from storage.commit import Run, SequentialWriter, heads_needed, plan_commit
@@ -248,12 +256,21 @@ class SqlRunStore:
         )
 
     async def pending_tasks(
-        self, tenant_id: str, principal: str | None = None, *, limit: int = 100, offset: int = 0
+        self,
+        tenant_id: str,
+        principal: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after: TaskKey | None = None,
     ) -> list[PendingTask]:
         p = pending_tasks.c
         query = select(pending_tasks).where(p.tenant_id == tenant_id)
         if principal is not None:
             query = query.where(p.principal == principal)
+        if after is not None:
+            # A row comparison: the next page starts inside the index, like the runs' cursor.
+            query = query.where(tuple_(p.since, p.run_id, p.step_id) > tuple_(*after))
         query = (
             query.order_by(p.since, p.run_id, p.step_id, p.principal).limit(limit).offset(offset)
         )
@@ -272,6 +289,22 @@ class SqlRunStore:
             )
             for r in rows
         ]
+
+    async def pending_summary(
+        self, tenant_id: str, principal: str | None, *, cutoff: datetime
+    ) -> PendingSummary:
+        p = pending_tasks.c
+        # One row per step, grouped in the index's own order (no sort, no run read).
+        query = select(p.since).where(p.tenant_id == tenant_id)
+        if principal is not None:
+            query = query.where(p.principal == principal)
+        steps = query.group_by(p.since, p.run_id, p.step_id).subquery()
+        counted = select(
+            func.count(), func.count().filter(steps.c.since < cutoff), func.min(steps.c.since)
+        )
+        async with self._reader.connect() as conn:
+            tasks, waiting_long, oldest = (await conn.execute(counted)).one()
+        return PendingSummary(tasks=tasks, waiting_long=waiting_long, oldest=oldest)
 
     async def run_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
         keyed = await self.keyed_run(tenant_id, key)

@@ -11,9 +11,10 @@ from engine import display
 from engine import principal as principals
 from engine.actor import Actor, identify
 from engine.away import Away
+from engine.cursors import decode_task_cursor, encode_task_cursor
 from engine.decider import rights
 from engine.errors import InvalidInput
-from engine.ports import RunStore, TaskSla
+from engine.ports import PendingSummary, RunStore, SlaPage, TaskKey, TaskSla
 from engine.runtime.applier import RunApplier, Work
 from engine.runtime.environment import Environment
 from engine.state import RunState
@@ -215,64 +216,78 @@ class HumanTasks:
     ) -> list[TaskSla]:
         """Every pending human task (of `principal` when given), longest waiting first: since
         when, who, and when it is next reminded, escalated or timed out."""
-        who = principals.canonical(principal) if principal is not None else None
-        want = max(limit, 1)
-        out: list[TaskSla] = []
-        seen: set[tuple[str, str]] = set()
-        offset = 0
-        # A page of task rows at a time, only as many as are still wanted: a step waiting on
-        # several people has a row for each (the tenant's view shows it once), and a run that
-        # moved on since the listing is left out, so a short page is followed by the next one.
-        while len(out) < want:
-            rows = await self.runs.pending_tasks(tenant_id, who, limit=want, offset=offset)
-            offset += len(rows)
-            order = [(r.run_id, r.step_id) for r in rows if (r.run_id, r.step_id) not in seen]
-            order = list(dict.fromkeys(order))
-            seen.update(order)
-            # One read for every run on the page instead of one load per run.
-            states = await self.runs.get_many(tenant_id, [run_id for run_id, _ in order])
-            out.extend(await self._slas(tenant_id, order, states, want - len(out)))
-            if len(rows) < want:
-                break
-        return out
+        return (await self.sla_page(tenant_id, principal=principal, limit=limit)).tasks
 
-    async def _slas(
+    async def sla_page(
         self,
         tenant_id: str,
-        order: list[tuple[str, str]],
-        states: dict[str, RunState],
-        limit: int,
-    ) -> list[TaskSla]:
+        *,
+        principal: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> SlaPage:
+        """`limit` of the pending human tasks, in the order of `sla`, after `cursor` (a
+        previous page's `next_cursor`); raises `InvalidInput` for a garbled cursor."""
+        who = principals.canonical(principal) if principal is not None else None
+        after: TaskKey | None = decode_task_cursor(cursor) if cursor else None
+        want = max(limit, 1)
         out: list[TaskSla] = []
-        for run_id, step_id in order:
-            state = states.get(run_id)
-            if state is None or len(out) >= limit:
-                continue
-            step = state.steps[step_id]
-            if step.status != "waiting":
-                continue
-            definition = await self._applier.definition(tenant_id, state.workflow, state.version)
-            voted = {v.actor for v in step.votes}
-            question = step.open_question()
-            out.append(
-                TaskSla(
-                    tenant_id=tenant_id,
-                    run_id=run_id,
-                    workflow=state.workflow,
-                    version=state.version,
-                    step_id=step_id,
-                    step_title=display.step_title(definition, state, step_id),
-                    kind=step.type,
-                    approvers=[p for p in step.approvers if p not in voted],
-                    requester=state.requester,
-                    waiting_since=step.requested_at or step.started_at or state.started_at,
-                    escalation_level=step.escalation_level,
-                    next_reminder_at=None if step.paused else step.next_reminder_at,
-                    escalates_at=None if step.paused else step.escalates_at,
-                    times_out_at=None if step.paused else step.times_out_at,
-                    paused=step.paused,
-                    open_question=question.text if question is not None else None,
-                    summary=state.summary,
-                )
+        # A page of task rows at a time from where the last one ended (an index range): a step
+        # waiting on several people has a row for each (the tenant's view shows it once), and a
+        # run that moved on since the listing is left out, so a short page reads the next one.
+        while True:
+            rows = await self.runs.pending_tasks(tenant_id, who, limit=want, after=after)
+            keys: dict[tuple[str, str], TaskKey] = {}
+            for r in rows:
+                keys.setdefault((r.run_id, r.step_id), (r.since, r.run_id, r.step_id))
+            # One read for every run on the page instead of one load per run.
+            states = await self.runs.get_many(
+                tenant_id, list(dict.fromkeys(r.run_id for r in rows))
             )
-        return out
+            for (run_id, step_id), key in keys.items():
+                if len(out) == want:  # full, and more were read: continue after the last shown
+                    return SlaPage(out, encode_task_cursor(*after) if after else None)
+                state = states.get(run_id)
+                task = None if state is None else await self._sla(tenant_id, state, step_id)
+                if task is not None:
+                    out.append(task)
+                after = key
+            if len(rows) < want:  # the end of the list
+                return SlaPage(out, None)
+            if len(out) == want:
+                return SlaPage(out, encode_task_cursor(*after) if after else None)
+
+    async def sla_summary(
+        self, tenant_id: str, *, principal: str | None = None, cutoff: datetime
+    ) -> PendingSummary:
+        """How many tasks the SLA view holds in all, how many wait since before `cutoff`, and
+        since when the oldest waits: counted by the database, no run is read."""
+        who = principals.canonical(principal) if principal is not None else None
+        return await self.runs.pending_summary(tenant_id, who, cutoff=cutoff)
+
+    async def _sla(self, tenant_id: str, state: RunState, step_id: str) -> TaskSla | None:
+        step = state.steps.get(step_id)
+        if step is None or step.status != "waiting":
+            return None
+        definition = await self._applier.definition(tenant_id, state.workflow, state.version)
+        voted = {v.actor for v in step.votes}
+        question = step.open_question()
+        return TaskSla(
+            tenant_id=tenant_id,
+            run_id=state.run_id,
+            workflow=state.workflow,
+            version=state.version,
+            step_id=step_id,
+            step_title=display.step_title(definition, state, step_id),
+            kind=step.type,
+            approvers=[p for p in step.approvers if p not in voted],
+            requester=state.requester,
+            waiting_since=step.requested_at or step.started_at or state.started_at,
+            escalation_level=step.escalation_level,
+            next_reminder_at=None if step.paused else step.next_reminder_at,
+            escalates_at=None if step.paused else step.escalates_at,
+            times_out_at=None if step.paused else step.times_out_at,
+            paused=step.paused,
+            open_question=question.text if question is not None else None,
+            summary=state.summary,
+        )

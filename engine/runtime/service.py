@@ -46,12 +46,14 @@ from engine.ports import (
     GrantStore,
     KeyedRun,
     Outbox,
+    PendingSummary,
     PendingTask,
     RecordedEvent,
     RunChange,
     RunPage,
     RunStore,
     SecretStore,
+    SlaPage,
     StoredDefinition,
     TaskSla,
     TimerStore,
@@ -785,3 +787,20 @@ class Engine:
         self, tenant_id: str, *, principal: str | None = None, limit: int = 100
     ) -> list[TaskSla]:
         return await self._tasks.sla(tenant_id, principal=principal, limit=limit)
+
+    async def sla_page(
+        self,
+        tenant_id: str,
+        *,
+        principal: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> SlaPage:
+        return await self._tasks.sla_page(
+            tenant_id, principal=principal, limit=limit, cursor=cursor
+        )
+
+    async def sla_summary(
+        self, tenant_id: str, *, principal: str | None = None, cutoff: datetime
+    ) -> PendingSummary:
+        return await self._tasks.sla_summary(tenant_id, principal=principal, cutoff=cutoff)

@@ -28,6 +28,7 @@ from engine.ports import (
     DeadCommand,
     KeyedRun,
     OutboxItem,
+    PendingSummary,
     PendingTask,
     RecordedEvent,
     RunChange,
@@ -35,6 +36,7 @@ from engine.ports import (
     ScheduledDefinition,
     SecretInfo,
     StoredDefinition,
+    TaskKey,
 )
 from engine.state import RunState
 
@@ -433,7 +435,13 @@ class MemoryRunStore:
         )
 
     async def pending_tasks(
-        self, tenant_id: str, principal: str | None = None, *, limit: int = 100, offset: int = 0
+        self,
+        tenant_id: str,
+        principal: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after: TaskKey | None = None,
     ) -> list[PendingTask]:
         rows = [
             row
@@ -441,9 +449,27 @@ class MemoryRunStore:
             if tenant == tenant_id
             for row in pending_rows(state)
             if principal is None or row.principal == principal
+            if after is None or (row.since, row.run_id, row.step_id) > after
         ]
         rows.sort(key=lambda r: (r.since, r.run_id, r.step_id, r.principal))
         return rows[offset : offset + limit]
+
+    async def pending_summary(
+        self, tenant_id: str, principal: str | None, *, cutoff: datetime
+    ) -> PendingSummary:
+        steps = {
+            (row.run_id, row.step_id): row.since
+            for (tenant, _), state in self._states.items()
+            if tenant == tenant_id
+            for row in pending_rows(state)
+            if principal is None or row.principal == principal
+        }
+        since = list(steps.values())
+        return PendingSummary(
+            tasks=len(since),
+            waiting_long=sum(1 for at in since if at < cutoff),
+            oldest=min(since, default=None),
+        )
 
     async def run_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
         keyed = self._keys.get((tenant_id, key))

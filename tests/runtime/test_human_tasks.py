@@ -329,3 +329,31 @@ async def test_a_channel_asks_the_engine_before_it_shows_a_form_and_nothing_is_r
     state = await engine.get_run(TENANT, rid)
     assert state.status == "running" and not state.steps["ok"].delegations
     assert [q.id for q in state.steps["ok"].questions] == ["q1"]
+
+
+async def test_the_sla_view_pages_from_where_the_last_page_ended_and_counts_them_all(
+    world: tuple[Engine, ManualClock, Directory, Channel],
+) -> None:
+    engine, clock, _, _ = world
+    started = []
+    for _ in range(5):  # each step waits on ULA and UBER: two task rows, one task in the view
+        started.append((await engine.start_run(TENANT, "spend", {}, "UREQ")).run_id)
+        await engine.run_until_idle()
+        clock.advance(timedelta(hours=1))
+    for who in (None, "UBER"):
+        pages, cursor = [], None
+        while True:
+            page = await engine.sla_page(TENANT, principal=who, limit=2, cursor=cursor)
+            pages.append([t.run_id for t in page.tasks])
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert pages == [started[0:2], started[2:4], started[4:]], who
+        summary = await engine.sla_summary(
+            TENANT, principal=who, cutoff=FRIDAY + timedelta(hours=2)
+        )
+        assert (summary.tasks, summary.waiting_long, summary.oldest) == (5, 2, FRIDAY)
+    assert (await engine.sla_summary(TENANT, principal="UNOBODY", cutoff=FRIDAY)).tasks == 0
+    with pytest.raises(InvalidInput) as refused:
+        await engine.sla_page(TENANT, cursor="not-a-cursor")
+    assert "cursor" in str(refused.value)

@@ -170,6 +170,29 @@ async def test_pending_tasks_and_the_sla_loads_read_an_index(
     assert _problems(plans, "principal" if principal else None) == []
 
 
+@pytest.mark.parametrize("principal", ["U_A", None])
+async def test_the_sla_pages_next_page_and_summary_read_an_index(
+    seeded: Storage, principal: str | None
+) -> None:
+    runs = seeded.runs
+    first = await runs.pending_tasks("T1", principal, limit=100)
+    last = first[-1]
+
+    async def later_page_and_counts() -> None:  # what /sla sends besides the runs of a page
+        after = (last.since, last.run_id, last.step_id)
+        assert await runs.pending_tasks("T1", principal, limit=100, after=after)
+        summary = await runs.pending_summary("T1", principal, cutoff=T0)
+        assert summary.tasks > 100
+
+    plans = await _plans(seeded, later_page_and_counts)
+    assert len(plans) == 2
+    assert _problems(plans, "principal" if principal else None) == []
+    # The page starts inside the index (a row comparison), not after a walk that filters.
+    assert not [
+        n for _, doc in plans for n in _nodes(doc[0]["Plan"]) if "since" in n.get("Filter", "")
+    ]
+
+
 async def test_run_detail_reads_an_index(seeded: Storage) -> None:
     async def detail() -> None:
         await seeded.runs.load("T1", "r3")

@@ -8,16 +8,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from engine.testing import ManualClock
 from storage import Storage
 from tests.web.forms import csrf_of
 from tests.web.support import TENANT, Stack, web_stack
 from tests.web.test_dashboard import sign_in
+from web.pages import tasks as tasks_pages
 
 BOB = "U0BOB"
 CAROL = "U0CAROL"
 REQ = "U0REQ"
+ALICE = "U0ALICE"
 
 TIMED = """
 name: timed
@@ -123,6 +126,34 @@ async def test_the_sla_page_lists_pending_tasks_longest_waiting_first(stack: Sta
     assert order == [first, second]
     assert "1h5m" in html and "5m" in html
     assert "times out in 22h55m" in html
+
+
+async def test_the_sla_page_shows_a_page_at_a_time_with_counts_over_all_of_them(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks_pages, "SLA_PAGE", 2)  # pages of 2 rather than 100
+    await stack.apply(TIMED.replace("name: timed", "name: slow").replace("1d", "7d"))
+    runs = []
+    for day in range(3):
+        stack.clock.advance(timedelta(days=1 if day else 0))
+        runs.append((await stack.engine.start_run(TENANT, "slow", {}, REQ)).run_id)
+        await stack.engine.run_until_idle()
+    stack.clock.advance(timedelta(hours=1))
+    for viewer, path in ((ALICE, "/sla"), (BOB, "/sla?mine=1")):
+        async with stack.client() as browser:
+            await sign_in(stack, browser, viewer)
+            html = await page(browser, path)
+            assert re.findall(r'data-run="([^"]+)"', html) == runs[:2]
+            # Counted over every task, not the page: 3 waiting, 2 for over a day.
+            assert "<strong>3</strong> waiting, <strong>2</strong> of them for over 1d" in html
+            assert "the oldest for 2d1h" in html
+            [more] = re.findall(r'<a href="([^"]+)" rel="next">', html)
+            assert ("mine=1" in more) == ("mine=1" in path)
+            html = await page(browser, more.replace("&amp;", "&"))
+            assert re.findall(r'data-run="([^"]+)"', html) == runs[2:]
+            assert 'rel="next"' not in html and "<strong>3</strong> waiting" in html
+            html = await page(browser, "/sla?cursor=garbled")  # a damaged link: the first page
+            assert re.findall(r'data-run="([^"]+)"', html) == runs[:2]
 
 
 async def test_an_email_person_sees_only_their_own_tasks_on_the_sla_page(stack: Stack) -> None:

@@ -4,13 +4,16 @@ tenant's pending tasks, longest waiting first. Every form needs the session's CS
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from engine import Actor, EngineError, InvalidInput, WebSession, principal
+from engine import Actor, EngineError, InvalidInput, SlaPage, WebSession, principal
 from web.errors import refusal_status
 from web.pages.common import (
     Refused,
@@ -142,15 +145,35 @@ async def comment(request: web.Request) -> web.Response:
     return await _act(request, "comment", ("comment",), "#timeline", action)
 
 
+SLA_PAGE = 100  # tasks a page of /sla shows; "More" continues after the last one
+LONG_WAIT = timedelta(days=1)  # the summary counts the tasks waiting longer than this
+
+
 async def sla_page(request: web.Request) -> web.Response:
-    """Every pending human task of the tenant (an email person: their own), longest waiting
-    first, with when it is next reminded, escalated or timed out."""
+    """The tenant's pending human tasks (an email person, or `mine=1`: their own), longest
+    waiting first, a page at a time, with when each is next reminded, escalated or timed out;
+    above them, counts over all of them (counted by the database, not from the rows shown)."""
     session = await require_session(request)
     d = deps(request)
     mine_only = session.principal.startswith("email:") or request.query.get("mine") == "1"
     principal = session.principal if mine_only else None
-    found = await d.engine.sla(session.tenant_id, principal=principal, limit=500)
+    cursor = request.query.get("cursor") or None
     now = d.clock.now()
+
+    async def tasks(cursor: str | None) -> SlaPage:
+        return await d.engine.sla_page(
+            session.tenant_id, principal=principal, limit=SLA_PAGE, cursor=cursor
+        )
+
+    summary = d.engine.sla_summary(session.tenant_id, principal=principal, cutoff=now - LONG_WAIT)
+    try:
+        found, counts = await asyncio.gather(tasks(cursor), summary)
+    except InvalidInput:  # a damaged cursor: start from the longest waiting
+        cursor = None
+        found, counts = await asyncio.gather(
+            tasks(None),
+            d.engine.sla_summary(session.tenant_id, principal=principal, cutoff=now - LONG_WAIT),
+        )
     rows = [
         {
             "task": t,
@@ -159,9 +182,23 @@ async def sla_page(request: web.Request) -> web.Response:
             "escalates": until(t.escalates_at, now),
             "times_out": until(t.times_out_at, now),
         }
-        for t in sorted(found, key=lambda t: t.waiting_since)
+        for t in found.tasks
     ]
-    return render(request, "sla.html", rows=rows, mine_only=mine_only)
+    mine = {"mine": "1"} if request.query.get("mine") == "1" else {}
+    return render(
+        request,
+        "sla.html",
+        rows=rows,
+        mine_only=mine_only,
+        counts=counts,
+        oldest=span(now - counts.oldest) if counts.oldest else "",
+        long_wait=span(LONG_WAIT),
+        later_page=cursor is not None,
+        first_url="/sla?" + urlencode(mine) if mine else "/sla",
+        next_url="/sla?" + urlencode({**mine, "cursor": found.next_cursor})
+        if found.next_cursor
+        else "",
+    )
 
 
 def add_task_routes(app: web.Application) -> None:
