@@ -141,7 +141,8 @@ from engine.runtime.applier import Listener
 from engine.runtime.clock import SystemClock
 from engine.runtime.human_tasks import principal as person
 from engine.runtime.router import ChannelRouter
-from engine.runtime.service import Engine, RuntimeSettings
+from engine.runtime.service import Engine
+from engine.runtime.settings import RuntimeSettings
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets
 from engine.secrets import check_name as check_secret_name

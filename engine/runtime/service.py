@@ -12,29 +12,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol, cast, get_args
+from datetime import datetime
+from typing import Any
 
 from engine import principal as principals
-from engine import recordable
 from engine.actor import Actor, channel_of, identify
 from engine.away import Away
-from engine.decider import fold, rights
-from engine.decider.decide import Askable, refusal
 from engine.definitions import load_definition
-from engine.errors import (
-    DuplicateRun,
-    IdempotencyConflict,
-    InvalidInput,
-    NotFound,
-    Unrecordable,
-    WorkflowDisabled,
-)
-from engine.events import Decision
-from engine.forms import validate_values
+from engine.errors import NotFound
 from engine.grants import Grant
-from engine.idempotency import start_hash
 from engine.ports import (
     AppliedDefinition,
     AwayStore,
@@ -44,12 +30,10 @@ from engine.ports import (
     DefinitionStore,
     Directory,
     GrantStore,
-    KeyedRun,
     Outbox,
     PendingSummary,
     PendingTask,
     RecordedEvent,
-    RunChange,
     RunPage,
     RunStore,
     SecretStore,
@@ -65,59 +49,21 @@ from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.environment import Environment
 from engine.runtime.human_tasks import HumanTasks
 from engine.runtime.ids import IdFactory, UlidFactory
+from engine.runtime.permissions import Permissions, decide_trigger
 from engine.runtime.router import ROUTED_COMMANDS, ChannelRouter
 from engine.runtime.schedules import ScheduleService
+from engine.runtime.settings import RuntimeSettings, Stores
 from engine.runtime.standing_grants import StandingGrants
+from engine.runtime.starts import RunStarter
 from engine.runtime.timers import TimerService
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets, Seeds
 from engine.shown import Shown, clean_proof, shown_hash
 from engine.state import RunState
-from engine.triggers import (
-    Answer,
-    Ask,
-    Cancel,
-    Decide,
-    RecordShown,
-    ShownItem,
-    Signal,
-    StartRun,
-    SubmitInput,
-)
+from engine.triggers import Cancel, RecordShown, ShownItem, Signal, SubmitInput
 from engine.working_time import DEFAULT_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
-
-DECISIONS = get_args(Decision)
-
-
-@dataclass(frozen=True)
-class RuntimeSettings:
-    batch_size: int = 200  # commands (or timers) claimed at once
-    concurrency: int = 64  # commands performed at the same time
-    workers: int = 2  # dispatcher loops: one performs while another records
-    command_lease: timedelta = timedelta(seconds=60)  # a dead claimer's commands wait this long
-    timer_lease: timedelta = timedelta(seconds=60)
-    sweep_every: float = 5.0  # seconds between timer sweeps (timers armed by other processes)
-    poll_every: float = 1.0  # seconds between outbox polls when nothing wakes the dispatcher
-    max_attempts: int = 10  # tries of one change on a run that keeps changing under it
-    stop_grace: float = 10.0  # seconds stop() lets a batch in hand finish
-    reconcile_every: float = 300.0  # seconds between passes checking every schedule's timer
-
-
-class Stores(Protocol):
-    """What `Engine.from_storage` needs: `storage.Storage` and `engine.testing.MemoryStorage`."""
-
-    @property
-    def definitions(self) -> DefinitionStore: ...
-    @property
-    def runs(self) -> RunStore: ...
-    @property
-    def outbox(self) -> Outbox: ...
-    @property
-    def timers(self) -> TimerStore: ...
-    @property
-    def aways(self) -> AwayStore: ...
 
 
 class Engine:
@@ -195,6 +141,9 @@ class Engine:
         self._applier.commit_hooks += (self._dispatcher.hand_off, self._timers.on_commit)
         # Delegation, out of office, questions, comments and the SLA view.
         self._tasks = HumanTasks(self._applier, runs, self.environment)
+        # The "may this actor ... now?" questions, judged by the decider without recording.
+        self._permissions = Permissions(self._applier, runs, self.environment)
+        self._starts = RunStarter(self._applier, definitions, runs, self._new_run_id)
         self._grants = StandingGrants(grants, self.clock)
         self.handlers.setdefault("record_grant", self._grants)
         self._workers: list[asyncio.Task[None]] = []
@@ -313,13 +262,12 @@ class Engine:
     def may_define(self, actor: Actor) -> None:
         """Refuse (`not_admin`) `actor` who may not define workflows; a channel asks this
         before it shows the form."""
-        rights.require_admin(actor.admin, rights.DEFINE)
+        self._permissions.may_define(actor)
 
     def may_change_away(self, actor: Actor, user: str, *, ending: bool = False) -> None:
         """Refuse (`not_admin`) `actor` who may not set (`ending`: end) `user`'s
         out-of-office: anyone their own, an admin anyone's."""
-        who = principals.canonical(actor.who)
-        rights.check_away(who, actor.admin, principals.canonical(user), ending=ending)
+        self._permissions.may_change_away(actor, user, ending=ending)
 
     async def get_definition(
         self, tenant_id: str, name: str, version: int | None = None
@@ -360,63 +308,16 @@ class Engine:
         for the same (`engine.idempotency.start_hash`); else `IdempotencyConflict`. With
         `slack_step` (its execution id), a Slack workflow step waits for the run: its end is
         sent back to Slack."""
-        # Text no store can keep is refused here, alike on every backend, before any query.
-        for name, value in (
-            ("requester", requester),
-            ("idempotency_key", idempotency_key),
-            ("inputs", inputs),
-        ):
-            found = recordable.find(value, name)
-            if found is not None:
-                raise Unrecordable(dict([found]))
-        request_hash = None
-        if idempotency_key is not None:
-            request_hash = start_hash(
-                workflow, inputs, principals.canonical(requester), callback_url
-            )
-            existing = await self.runs.keyed_run(tenant_id, idempotency_key)
-            if existing is not None:
-                return await self._retried(tenant_id, idempotency_key, request_hash, existing)
-        stored = await self._applier.latest(tenant_id, workflow)
-        if stored.disabled:
-            raise WorkflowDisabled(f"workflow {workflow!r} is disabled; enable it to start runs")
-        if version is not None and version != stored.version:
-            stored = await self.definitions.get(tenant_id, workflow, version)
-        trigger = StartRun(
-            run_id=self._new_run_id(),
-            tenant_id=tenant_id,
-            version=stored.version,
-            requester=principals.canonical(requester),
-            inputs=validate_values(stored.definition.inputs, inputs),
+        return await self._starts.start(
+            tenant_id,
+            workflow,
+            inputs,
+            requester,
             callback_url=callback_url,
+            idempotency_key=idempotency_key,
+            version=version,
             slack_step=slack_step,
         )
-        decision = await self._applier.decide(tenant_id, stored.definition, None, trigger)
-        change = RunChange(
-            state=decision.state or fold(None, decision.events),
-            expected_seq=0,
-            decision=decision,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-        )
-        try:
-            return await self._applier.commit_new(change)
-        except DuplicateRun as exc:  # a concurrent start with the same key won
-            if idempotency_key is None or request_hash is None:
-                raise
-            won = await self.runs.keyed_run(tenant_id, idempotency_key)
-            return await self._retried(
-                tenant_id, idempotency_key, request_hash, won or KeyedRun(exc.run_id, None)
-            )
-
-    async def _retried(
-        self, tenant_id: str, key: str, request_hash: str, first: KeyedRun
-    ) -> RunState:
-        """What a start with an already used key gets: the run the key started when the start
-        asks for the same (a retry), `IdempotencyConflict` when it asks for something else."""
-        if first.request_hash is not None and first.request_hash != request_hash:
-            raise IdempotencyConflict(key, first.run_id)
-        return await self.runs.load(tenant_id, first.run_id)
 
     async def decide(
         self,
@@ -437,9 +338,7 @@ class Engine:
         audited with its `reason`) closes the step with this decision whoever `actor` is.
         `proxy`: who passes the decision on for `actor` (an API key). Refusals are the
         decider's `EngineError`s, each with a stable `code`."""
-        trigger = self._decide_trigger(
-            step_id, actor, decision, fields, channel, override, reason, admin
-        )
+        trigger = decide_trigger(step_id, actor, decision, fields, channel, override, reason, admin)
         if proxy is not None:
             trigger = trigger.model_copy(update={"proxy": principals.canonical(proxy)})
         if isinstance(actor, Actor) and actor.proof:
@@ -466,31 +365,6 @@ class Engine:
         if items:
             await self._applier.apply(Work(tenant_id, run_id, RecordShown(items=items)))
 
-    def _decide_trigger(
-        self,
-        step_id: str,
-        actor: str | Actor,
-        decision: str,
-        fields: Mapping[str, Any] | None,
-        channel: str,
-        override: bool,
-        reason: str,
-        admin: bool,
-    ) -> Decide:
-        if decision not in DECISIONS:
-            raise InvalidInput({"decision": f"{decision!r} is not approve or reject"})
-        who, via, admin = identify(actor, channel, admin)
-        return Decide(
-            step_id=step_id,
-            actor=who,
-            decision=cast(Decision, decision),
-            fields=dict(fields or {}),
-            channel=via,
-            override=override,
-            reason=reason.strip()[:500] if override else "",
-            admin=admin,
-        )
-
     async def may_decide(
         self,
         tenant_id: str,
@@ -502,16 +376,15 @@ class Engine:
     ) -> RunState:
         """The run, if `actor` may decide on the step now; else the refusal `decide` would
         raise. Nothing is recorded: a channel asks before it shows a decision form."""
-        trigger = self._decide_trigger(step_id, actor, decision, None, channel, False, "", False)
-        return await self._refusal(tenant_id, run_id, trigger)
+        return await self._permissions.may_decide(
+            tenant_id, run_id, step_id, actor, decision, channel
+        )
 
     async def may_submit(
         self, tenant_id: str, run_id: str, step_id: str, actor: str | Actor, channel: str = "api"
     ) -> RunState:
         """The run, if `actor` may fill in the input step now; else the refusal."""
-        who, via, _ = identify(actor, channel, False)
-        trigger = SubmitInput(step_id=step_id, actor=who, values={}, channel=via)
-        return await self._refusal(tenant_id, run_id, trigger)
+        return await self._permissions.may_submit(tenant_id, run_id, step_id, actor, channel)
 
     async def may_delegate(
         self,
@@ -522,16 +395,14 @@ class Engine:
         channel: str = "api",
     ) -> RunState:
         """The run, if `actor` may hand their part of the step on now; else the refusal."""
-        trigger = HumanTasks.delegate_trigger(step_id, actor, "", channel, False, False, None)
-        return await self._refusal(tenant_id, run_id, trigger)
+        return await self._permissions.may_delegate(tenant_id, run_id, step_id, actor, channel)
 
     async def may_reassign(
         self, tenant_id: str, run_id: str, step_id: str, actor: Actor
     ) -> RunState:
         """The run, if `actor` (an admin) may reassign a part of the step now; else the
         refusal (`not_admin` for anyone else)."""
-        trigger = HumanTasks.delegate_trigger(step_id, actor, "", "api", False, True, None)
-        return await self._refusal(tenant_id, run_id, trigger)
+        return await self._permissions.may_reassign(tenant_id, run_id, step_id, actor)
 
     async def may_ask(
         self,
@@ -542,9 +413,7 @@ class Engine:
         channel: str = "api",
     ) -> RunState:
         """The run, if `actor` may ask the requester about the step now; else the refusal."""
-        who, via, _ = identify(actor, channel, False)
-        trigger = Ask(step_id=step_id, actor=who, text="", channel=via)
-        return await self._refusal(tenant_id, run_id, trigger)
+        return await self._permissions.may_ask(tenant_id, run_id, step_id, actor, channel)
 
     async def may_answer(
         self,
@@ -557,24 +426,15 @@ class Engine:
     ) -> RunState:
         """The run, if `actor` may answer the question now; else the refusal
         (`already_answered`, `not_asked`, `closed`)."""
-        who, via, _ = identify(actor, channel, False)
-        trigger = Answer(step_id=step_id, question_id=question_id, actor=who, text="", channel=via)
-        return await self._refusal(tenant_id, run_id, trigger)
+        return await self._permissions.may_answer(
+            tenant_id, run_id, step_id, question_id, actor, channel
+        )
 
     async def may_cancel(
         self, tenant_id: str, run_id: str, actor: str | Actor, channel: str = "api"
     ) -> RunState:
         """The run, if `actor` may cancel it now; else the refusal (`not_admin`, `closed`)."""
-        who, via, admin = identify(actor, channel, False)
-        trigger = Cancel(actor=who, channel=via, admin=admin)
-        return await self._refusal(tenant_id, run_id, trigger)
-
-    async def _refusal(self, tenant_id: str, run_id: str, trigger: Askable) -> RunState:
-        state = await self.runs.load(tenant_id, run_id)
-        definition = await self._applier.definition(tenant_id, state.workflow, state.version)
-        env = await self.environment.get(tenant_id, strict=False)
-        refusal(definition, state, trigger, self.clock.now(), env)
-        return state
+        return await self._permissions.may_cancel(tenant_id, run_id, actor, channel)
 
     async def submit_input(
         self,
