@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import principal as principals
+from engine.actor import channel_of
 from engine.audit.chain import canonical
 from engine.events import ShownRef
 from engine.state import StepState
+from engine.triggers import ShownItem
 
 # Limits on a decision's identity proof: a few short ids, never a token.
 PROOF_KEYS = 8
@@ -40,6 +43,21 @@ class Shown:
 def shown_hash(text: str, fields: Mapping[str, Any]) -> str:
     """SHA-256 over the RFC 8785 form of {text, fields}: the evidence hash of a rendering."""
     return hashlib.sha256(canonical({"text": text, "fields": dict(fields)})).hexdigest()
+
+
+def shown_item(shown: Shown) -> ShownItem:
+    """A rendering as `Engine.record_shown` records it: the recipient canonical (unless the card
+    is `shared`: then it names where it was shown), with the hash of what was shown."""
+    return ShownItem(
+        step_id=shown.step_id,
+        recipient=shown.recipient if shown.shared else principals.canonical(shown.recipient),
+        channel=channel_of(shown.channel),
+        surface=shown.surface,
+        text=shown.text,
+        fields=dict(shown.fields),
+        sha256=shown_hash(shown.text, shown.fields),
+        shared=shown.shared,
+    )
 
 
 def part_hash(content: str) -> str:

@@ -8,15 +8,12 @@ the same work on demand, with time taken from the injected clock.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from engine import principal as principals
-from engine.actor import Actor, channel_of, identify
+from engine.actor import Actor, identify
 from engine.away import Away
 from engine.definitions import load_definition
 from engine.errors import NotFound
@@ -45,25 +42,21 @@ from engine.ports import (
 from engine.runtime.applier import Listener, RunApplier, Work
 from engine.runtime.clock import SystemClock
 from engine.runtime.directory import ResolveApproversHandler
-from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.environment import Environment
 from engine.runtime.human_tasks import HumanTasks
 from engine.runtime.ids import IdFactory, UlidFactory
+from engine.runtime.loops import Loops
 from engine.runtime.permissions import Permissions, decide_trigger
 from engine.runtime.router import ROUTED_COMMANDS, ChannelRouter
-from engine.runtime.schedules import ScheduleService
 from engine.runtime.settings import RuntimeSettings, Stores
 from engine.runtime.standing_grants import StandingGrants
 from engine.runtime.starts import RunStarter
-from engine.runtime.timers import TimerService
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets, Seeds
-from engine.shown import Shown, clean_proof, shown_hash
+from engine.shown import Shown, clean_proof, shown_item
 from engine.state import RunState
-from engine.triggers import Cancel, RecordShown, ShownItem, Signal, SubmitInput
+from engine.triggers import Cancel, RecordShown, Signal, SubmitInput
 from engine.working_time import DEFAULT_HOURS, WorkingHours
-
-log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -95,7 +88,6 @@ class Engine:
         self.runs = runs
         self.outbox = outbox
         self.timers = timers
-        self._new_run_id: IdFactory = new_run_id or UlidFactory(self.clock)
         self.router = ChannelRouter()
         self.approvers = ResolveApproversHandler(directory)
         self.handlers: dict[str, CommandHandler] = dict.fromkeys(ROUTED_COMMANDS, self.router)
@@ -114,39 +106,28 @@ class Engine:
             max_attempts=s.max_attempts,
             environment=self.environment,
         )
-        self._dispatcher = Dispatcher(
+        self._loops = Loops(
+            self._applier,
+            definitions,
             outbox,
-            self.handlers,
-            self._applier,
-            self.clock,
-            batch_size=s.batch_size,
-            concurrency=s.concurrency,
-            lease=s.command_lease,
-        )
-        self._schedules = ScheduleService(
-            definitions, timers, self.clock, self.start_run, lambda at: self._timers.armed(at)
-        )
-        self._timers = TimerService(
             timers,
-            self._applier,
+            self.handlers,
             self.clock,
-            scheduler=scheduler,
-            batch_size=s.batch_size,
-            lease=s.timer_lease,
-            sweep_every=s.sweep_every,
-            fire_schedules=self._schedules.fire,
+            s,
+            self.start_run,
+            scheduler,
         )
-        # After each commit: its commands straight to this process's dispatcher, its timers to
-        # the wake-ups (both hold the applier, so they are hooked to it once built).
-        self._applier.commit_hooks += (self._dispatcher.hand_off, self._timers.on_commit)
+        # Named here too: definitions tell the schedules, a revived command wakes the dispatcher.
+        self._dispatcher, self._timers = self._loops.dispatcher, self._loops.timers
+        self._schedules = self._loops.schedules
         # Delegation, out of office, questions, comments and the SLA view.
         self._tasks = HumanTasks(self._applier, runs, self.environment)
         # The "may this actor ... now?" questions, judged by the decider without recording.
         self._permissions = Permissions(self._applier, runs, self.environment)
-        self._starts = RunStarter(self._applier, definitions, runs, self._new_run_id)
+        new_run_id = new_run_id or UlidFactory(self.clock)
+        self._starts = RunStarter(self._applier, definitions, runs, new_run_id)
         self._grants = StandingGrants(grants, self.clock)
         self.handlers.setdefault("record_grant", self._grants)
-        self._workers: list[asyncio.Task[None]] = []
 
     @classmethod
     def from_storage(cls, storage: Stores, **options: Any) -> Engine:
@@ -186,47 +167,17 @@ class Engine:
     async def start(self) -> None:
         """Recover and run: overdue timers fire now, commands left unfinished by a crash are
         dispatched again once their lease ends, then the loops keep going until `stop()`."""
-        if self._workers:
-            return
-        # Before the recovery sweep, so a schedule timer lost in a crash is armed and, if it is
-        # overdue, fired by that sweep under the misfire rule.
-        await self._schedules.start(self.settings.reconcile_every)
-        await self._timers.start()
-        self._dispatcher.resume()
-        # While the loops run, this process performs the commands it commits without claiming
-        # them (a process that only commits, like the CLI, leaves them to be claimed).
-        self._applier.command_lease = self.settings.command_lease
-        self._workers = [
-            asyncio.create_task(
-                self._dispatcher.run(self.settings.poll_every), name=f"dispatch-{i}"
-            )
-            for i in range(self.settings.workers)
-        ]
+        await self._loops.start()
 
     async def stop(self) -> None:
         """Stop the loops; a batch in hand is recorded first (or, past the grace period, left to
         be dispatched again after its lease: nothing is lost)."""
-        self._applier.command_lease = None
-        self._dispatcher.stop()
-        await self._schedules.stop()
-        await self._timers.stop()
-        workers, self._workers = self._workers, []
-        if not workers:
-            return
-        _, late = await asyncio.wait(workers, timeout=self.settings.stop_grace)
-        for task in late:
-            task.cancel()
-        for task in late:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._dispatcher.release()
+        await self._loops.stop()
 
     async def tick(self) -> int:
         """One dispatcher pass and one timer sweep; returns how many commands and timers were
         handled (0: nothing was due at the clock's current time)."""
-        dispatched = await self._dispatcher.dispatch_once()
-        await self._dispatcher.flush()
-        return dispatched + await self._timers.sweep()
+        return await self._loops.tick()
 
     async def run_until_idle(self, max_ticks: int = 1000) -> int:
         """Tick until nothing is due; returns the total handled."""
@@ -258,16 +209,6 @@ class Engine:
         self._applier.definitions_changed(tenant_id, applied.name)
         await self._schedules.applied(tenant_id, applied.name, before, applied.created)
         return applied
-
-    def may_define(self, actor: Actor) -> None:
-        """Refuse (`not_admin`) `actor` who may not define workflows; a channel asks this
-        before it shows the form."""
-        self._permissions.may_define(actor)
-
-    def may_change_away(self, actor: Actor, user: str, *, ending: bool = False) -> None:
-        """Refuse (`not_admin`) `actor` who may not set (`ending`: end) `user`'s
-        out-of-office: anyone their own, an admin anyone's."""
-        self._permissions.may_change_away(actor, user, ending=ending)
 
     async def get_definition(
         self, tenant_id: str, name: str, version: int | None = None
@@ -349,21 +290,66 @@ class Engine:
         """Record what a channel showed of the run's waiting steps (see engine.shown): one
         `request_shown` event per rendering whose content changed for its recipient on its
         channel, all in one commit; the same content again records nothing."""
-        items = [
-            ShownItem(
-                step_id=s.step_id,
-                recipient=principals.canonical(s.recipient) if not s.shared else s.recipient,
-                channel=channel_of(s.channel),
-                surface=s.surface,
-                text=s.text,
-                fields=dict(s.fields),
-                sha256=shown_hash(s.text, s.fields),
-                shared=s.shared,
-            )
-            for s in shown
-        ]
+        items = [shown_item(s) for s in shown]
         if items:
             await self._applier.apply(Work(tenant_id, run_id, RecordShown(items=items)))
+
+    async def submit_input(
+        self,
+        tenant_id: str,
+        run_id: str,
+        step_id: str,
+        actor: str | Actor,
+        values: Mapping[str, Any],
+        channel: str = "api",
+        override: bool = False,
+        admin: bool = False,
+    ) -> RunState:
+        """Fill in an input step's form (only its assignee, unless an admin's `override`)."""
+        who, via, admin = identify(actor, channel, admin)
+        trigger = SubmitInput(
+            step_id=step_id,
+            actor=who,
+            values=dict(values),
+            channel=via,
+            override=override,
+            admin=admin,
+            proof=clean_proof(actor.proof) if isinstance(actor, Actor) else {},
+        )
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def signal(
+        self, tenant_id: str, run_id: str, name: str, payload: Mapping[str, Any]
+    ) -> RunState:
+        trigger = Signal(name=name, payload=dict(payload))
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    async def cancel(
+        self,
+        tenant_id: str,
+        run_id: str,
+        actor: str | Actor,
+        reason: str = "",
+        channel: str = "api",
+        admin: bool = False,
+    ) -> RunState:
+        """Cancel a run: completed steps are compensated. Only its requester or an admin may
+        (refused by the decider with `not_admin`)."""
+        who, via, admin = identify(actor, channel, admin)
+        trigger = Cancel(actor=who, reason=reason, channel=via, admin=admin)
+        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+
+    # ------------------------------------------------------------ may this actor ... now?
+
+    def may_define(self, actor: Actor) -> None:
+        """Refuse (`not_admin`) `actor` who may not define workflows; a channel asks this
+        before it shows the form."""
+        self._permissions.may_define(actor)
+
+    def may_change_away(self, actor: Actor, user: str, *, ending: bool = False) -> None:
+        """Refuse (`not_admin`) `actor` who may not set (`ending`: end) `user`'s
+        out-of-office: anyone their own, an admin anyone's."""
+        self._permissions.may_change_away(actor, user, ending=ending)
 
     async def may_decide(
         self,
@@ -436,74 +422,10 @@ class Engine:
         """The run, if `actor` may cancel it now; else the refusal (`not_admin`, `closed`)."""
         return await self._permissions.may_cancel(tenant_id, run_id, actor, channel)
 
-    async def submit_input(
-        self,
-        tenant_id: str,
-        run_id: str,
-        step_id: str,
-        actor: str | Actor,
-        values: Mapping[str, Any],
-        channel: str = "api",
-        override: bool = False,
-        admin: bool = False,
-    ) -> RunState:
-        """Fill in an input step's form (only its assignee, unless an admin's `override`)."""
-        who, via, admin = identify(actor, channel, admin)
-        trigger = SubmitInput(
-            step_id=step_id,
-            actor=who,
-            values=dict(values),
-            channel=via,
-            override=override,
-            admin=admin,
-            proof=clean_proof(actor.proof) if isinstance(actor, Actor) else {},
-        )
-        return await self._applier.apply(Work(tenant_id, run_id, trigger))
-
-    async def signal(
-        self, tenant_id: str, run_id: str, name: str, payload: Mapping[str, Any]
-    ) -> RunState:
-        trigger = Signal(name=name, payload=dict(payload))
-        return await self._applier.apply(Work(tenant_id, run_id, trigger))
-
-    async def cancel(
-        self,
-        tenant_id: str,
-        run_id: str,
-        actor: str | Actor,
-        reason: str = "",
-        channel: str = "api",
-        admin: bool = False,
-    ) -> RunState:
-        """Cancel a run: completed steps are compensated. Only its requester or an admin may
-        (refused by the decider with `not_admin`)."""
-        who, via, admin = identify(actor, channel, admin)
-        trigger = Cancel(actor=who, reason=reason, channel=via, admin=admin)
-        return await self._applier.apply(Work(tenant_id, run_id, trigger))
+    # ------------------------------------------------------------ reads
 
     async def get_run(self, tenant_id: str, run_id: str) -> RunState:
         return await self.runs.load(tenant_id, run_id)
-
-    # ------------------------------------------------------------ standing grants
-
-    async def apply_grant(self, run: RunState) -> tuple[RunState, Grant | None]:
-        """An agent request approved at once by the system when an active standing grant
-        covers it: (the run as it now is, the grant), else (`run`, None)."""
-        grant = await self._grants.covering(run)
-        if grant is None:
-            return run, None
-        return await self._grants.approve(self.decide, run, grant), grant
-
-    async def active_grants(self, tenant_id: str) -> list[Grant]:
-        """The tenant's standing grants in force, the soonest to expire first."""
-        return await self._grants.active(tenant_id)
-
-    async def revoke_grant(
-        self, tenant_id: str, grant_id: str, actor: str, *, admin: bool = False
-    ) -> Grant:
-        """End a standing grant now: whoever gave it or an admin may (NotAllowed with code
-        `not_granter` otherwise; NotFound when there is none)."""
-        return await self._grants.revoke(tenant_id, grant_id, actor, admin=admin)
 
     async def timeline(self, tenant_id: str, run_id: str) -> list[RecordedEvent]:
         return await self.runs.events(tenant_id, run_id)
@@ -529,6 +451,14 @@ class Engine:
             cursor=cursor,
         )
 
+    async def pending_for(
+        self, tenant_id: str, principal: str, *, limit: int = 100, offset: int = 0
+    ) -> list[PendingTask]:
+        who = principals.canonical(principal)
+        return await self.runs.pending_tasks(tenant_id, who, limit=limit, offset=offset)
+
+    # ------------------------------------------------------------ operations
+
     async def dead_commands(self, tenant_id: str | None = None) -> list[DeadCommand]:
         """Commands given up on because their outcome could not be recorded (of one tenant, or
         of all), the most recent first."""
@@ -543,11 +473,26 @@ class Engine:
         self._dispatcher.wake()
         return found
 
-    async def pending_for(
-        self, tenant_id: str, principal: str, *, limit: int = 100, offset: int = 0
-    ) -> list[PendingTask]:
-        who = principals.canonical(principal)
-        return await self.runs.pending_tasks(tenant_id, who, limit=limit, offset=offset)
+    # ------------------------------------------------------------ standing grants
+
+    async def apply_grant(self, run: RunState) -> tuple[RunState, Grant | None]:
+        """An agent request approved at once by the system when an active standing grant
+        covers it: (the run as it now is, the grant), else (`run`, None)."""
+        grant = await self._grants.covering(run)
+        if grant is None:
+            return run, None
+        return await self._grants.approve(self.decide, run, grant), grant
+
+    async def active_grants(self, tenant_id: str) -> list[Grant]:
+        """The tenant's standing grants in force, the soonest to expire first."""
+        return await self._grants.active(tenant_id)
+
+    async def revoke_grant(
+        self, tenant_id: str, grant_id: str, actor: str, *, admin: bool = False
+    ) -> Grant:
+        """End a standing grant now: whoever gave it or an admin may (NotAllowed with code
+        `not_granter` otherwise; NotFound when there is none)."""
+        return await self._grants.revoke(tenant_id, grant_id, actor, admin=admin)
 
     # ------------------------------------------------------------ people's tasks
 
