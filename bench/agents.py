@@ -475,18 +475,23 @@ def report(kind: str, f: Figures) -> None:
     print(row("memory per waiting request (RSS delta / N)", f"{per:.1f} KiB"))
     print(row("  of which the pending request", f"{stored:.1f} KiB"))
     print(row("  of which the open long-poll", f"{poll:.1f} KiB"))
+    if f.paced:
+        report_paced(label, f)
+
+
+def report_paced(label: str, f: Figures) -> None:
     print(
         f"\n{label}, paced (not saturated): {f.agents} more agents waiting, "
         f"a decision every {PACE_MS:.0f} ms"
     )
-    print(row("agents answered `approved`", f"{f.paced_approved} / {f.agents}"))
+    print(row("paced: agents answered `approved`", f"{f.paced_approved} / {f.agents}"))
     for q in (50, 99):
         value = f"{percentile(f.paced, q):.1f} ms"
-        print(row(f"decision sent -> agent's wait() returns p{q}", value))
+        print(row(f"paced: decision sent -> wait() returns p{q}", value))
     for q in (50, 99):
         value = f"{percentile(f.paced_decide, q):.1f} ms"
-        print(row(f"  the decision's own round trip p{q}", value))
-    print(row(f"first decision -> all {f.agents} agents answered", f"{f.paced_s:.2f} s"))
+        print(row(f"paced:   the decision's own round trip p{q}", value))
+    print(row(f"paced: first decision -> all {f.agents} answered", f"{f.paced_s:.2f} s"))
 
 
 async def main(agents: int, kind: str) -> Figures:
