@@ -12,7 +12,10 @@ this process, over HTTP:
   4. the server's RSS (VmRSS) when idle, with N requests pending, and while N agents wait;
      memory per waiting request = (RSS while waiting - RSS idle) / N, as the issue defines it,
      split into the stored request's share and the open long-poll's;
-  5. SQL statements the server sent per approval request, per long-poll started and per
+  5. paced, separately (after the above, on the same server): N more agents wait, and the
+     decisions arrive one every PACE_MS ms whether or not the last was answered, as people
+     deciding would; the same latencies without the server saturated, i.e. the wake-up itself;
+  6. SQL statements the server sent per approval request, per long-poll started and per
      decision (through its wake-up of the waiting agent), counted in the server process by
      `bench.counted_server` (the background loops' polling included: its idle rate is shown).
 RSS is read once the server is quiescent (its CPU time stops growing) with every long-poll's
@@ -55,6 +58,7 @@ STEP = "approval"  # the built-in workflow's step
 CONCURRENCY = 16  # decisions (and requests) in flight at a time, as in bench.engine
 WARMUP = 20  # agents asked and answered before the idle RSS is read (lazy imports, pools)
 TARGET_P99_MS = 100.0
+PACE_MS = 10.0  # the paced scenario: a decision every PACE_MS ms
 
 
 @dataclass
@@ -67,6 +71,11 @@ class Figures:
     rss_pending: int = 0
     rss_waiting: int = 0
     approved: int = 0
+    # The paced scenario: decisions sent every PACE_MS ms (not CONCURRENCY at a time).
+    paced: list[float] = field(default_factory=list)  # decision sent -> agent returns, s
+    paced_decide: list[float] = field(default_factory=list)
+    paced_approved: int = 0
+    paced_s: float = 0.0  # first paced decision -> every agent answered
     server_cpu_s: float = 0.0  # the server's CPU time during the decisions
     client_cpu_s: float = 0.0  # this process's (agents and approver)
     # (SQL statements, BEGIN/COMMIT/ROLLBACK round trips) the server sent: while N requests
@@ -366,6 +375,49 @@ async def run_agents(
         figures.deciding = _minus(await statements(process, counted), waiting_count)
     figures.latencies = [answered[i] - sent[i] for i in sent]
     figures.approved = sum(1 for r in results.values() if r.approved)
+    await paced(figures, pid, port, base, agent_key, approver_key)
+
+
+async def paced(
+    figures: Figures, pid: int, port: int, base: str, agent_key: str, approver_key: str
+) -> None:
+    """N more agents wait; a decision is sent every PACE_MS ms, each on its own schedule."""
+    n = figures.agents
+    async with session() as http:
+        asked = await ask(ApprovalClient(base, agent_key, session=http), n, "paced")
+    await quiescent(pid)
+    answered: dict[str, float] = {}
+    results: dict[str, Approval] = {}
+    async with session() as waiting, session() as deciding:
+        agent = ApprovalClient(base, agent_key, session=waiting)
+
+        async def wait(approval_id: str) -> None:
+            results[approval_id] = await agent.wait(approval_id)
+            answered[approval_id] = time.perf_counter()
+
+        waits = [asyncio.create_task(wait(a.id)) for a in asked]
+        while open_connections(port) < n:
+            if any(w.done() for w in waits):
+                await asyncio.gather(*(w for w in waits if w.done()))
+                raise RuntimeError("an agent stopped waiting before any decision")
+            await asyncio.sleep(0.05)
+        await quiescent(pid)
+        sent: dict[str, float] = {}
+
+        async def one(approval_id: str) -> None:
+            sent[approval_id] = time.perf_counter()
+            await decide(deciding, base, approver_key, approval_id)
+            figures.paced_decide.append(time.perf_counter() - sent[approval_id])
+
+        t0 = time.perf_counter()
+        decisions = []
+        for i, approval in enumerate(asked):
+            await asyncio.sleep(max(0.0, t0 + i * PACE_MS / 1000 - time.perf_counter()))
+            decisions.append(asyncio.create_task(one(approval.id)))
+        await asyncio.gather(*decisions, *waits)
+        figures.paced_s = time.perf_counter() - t0
+    figures.paced = [answered[i] - sent[i] for i in sent]
+    figures.paced_approved = sum(1 for r in results.values() if r.approved)
 
 
 def _minus(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
@@ -423,6 +475,23 @@ def report(kind: str, f: Figures) -> None:
     print(row("memory per waiting request (RSS delta / N)", f"{per:.1f} KiB"))
     print(row("  of which the pending request", f"{stored:.1f} KiB"))
     print(row("  of which the open long-poll", f"{poll:.1f} KiB"))
+    if f.paced:
+        report_paced(label, f)
+
+
+def report_paced(label: str, f: Figures) -> None:
+    print(
+        f"\n{label}, paced (not saturated): {f.agents} more agents waiting, "
+        f"a decision every {PACE_MS:.0f} ms"
+    )
+    print(row("paced: agents answered `approved`", f"{f.paced_approved} / {f.agents}"))
+    for q in (50, 99):
+        value = f"{percentile(f.paced, q):.1f} ms"
+        print(row(f"paced: decision sent -> wait() returns p{q}", value))
+    for q in (50, 99):
+        value = f"{percentile(f.paced_decide, q):.1f} ms"
+        print(row(f"paced:   the decision's own round trip p{q}", value))
+    print(row(f"paced: first decision -> all {f.agents} answered", f"{f.paced_s:.2f} s"))
 
 
 async def main(agents: int, kind: str) -> Figures:

@@ -74,7 +74,9 @@ class ApiKeyStore(Protocol):
         ...
 
     async def revoke_key(self, tenant_id: str, key_id: str, now: datetime) -> ApiKey:
-        """Revoke a key: it stops working at once. Revoking twice keeps the first date.
+        """Revoke a key: it stops working at once in this process (a store may trust a key it
+        read for a few seconds, so in other processes it stops within those: 2 s for the SQL
+        store). Revoking twice keeps the first date.
         Raises `NotFound` for an unknown key or another tenant's key."""
         ...
 

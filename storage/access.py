@@ -4,6 +4,8 @@ as SHA-256 hashes only. The tables live in the shared `metadata` (migration 0002
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +76,14 @@ web_sessions = Table(
 )
 
 
+# Seconds a key found active is trusted without reading it again. Every API call checks its key,
+# and that read was a tenth of a decision's server time. A key revoked in this process stops
+# working at once; one revoked elsewhere (`countersign apikeys revoke`, another replica) within
+# this many seconds.
+KEY_TRUST_SECONDS = 2.0
+KEYS_KEPT = 10_000  # a bound on the keys trusted at a time (a burst of many keys)
+
+
 def _key(row: Any) -> ApiKey:
     return ApiKey(
         id=row.id,
@@ -89,6 +99,9 @@ class SqlApiKeyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**READONLY)
+        # secret hash -> (monotonic time it was read, the active key): see KEY_TRUST_SECONDS.
+        self._trusted: dict[str, tuple[float, ApiKey]] = {}
+        self._revocations = 0  # a read begun before a revocation here is not trusted after it
 
     async def create_key(self, tenant_id: str, name: str, now: datetime) -> NewApiKey:
         if not name.strip():
@@ -116,6 +129,8 @@ class SqlApiKeyStore:
     async def revoke_key(self, tenant_id: str, key_id: str, now: datetime) -> ApiKey:
         k = api_keys.c
         mine = (k.tenant_id == tenant_id) & (k.id == key_id)
+        self._distrust(key_id)
+        self._revocations += 1
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(api_keys).where(mine, k.revoked_at.is_(None)).values(revoked_at=now)
@@ -127,16 +142,35 @@ class SqlApiKeyStore:
 
     async def authenticate(self, secret: str, now: datetime) -> ApiKey | None:
         k = api_keys.c
-        query = select(api_keys).where(k.secret_hash == hash_secret(secret))
-        async with self._reader.begin() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None or row.revoked_at is not None:
-            return None
-        key = _key(row)
+        digest = hash_secret(secret)
+        trusted = self._trusted.get(digest)
+        if trusted is not None and time.monotonic() - trusted[0] < KEY_TRUST_SECONDS:
+            key = trusted[1]
+        else:
+            revocations = self._revocations
+            query = select(api_keys).where(k.secret_hash == digest)
+            async with self._reader.begin() as conn:
+                row = (await conn.execute(query)).first()
+            if row is None or row.revoked_at is not None:
+                self._trusted.pop(digest, None)
+                return None
+            key = _key(row)
+            if len(self._trusted) >= KEYS_KEPT:
+                self._trusted.clear()
+            if revocations == self._revocations:
+                self._trusted[digest] = (time.monotonic(), key)
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             async with self._engine.begin() as conn:
                 await conn.execute(update(api_keys).where(k.id == key.id).values(last_used_at=now))
+            key = replace(key, last_used_at=now)
+            if digest in self._trusted:
+                self._trusted[digest] = (self._trusted[digest][0], key)
         return key
+
+    def _distrust(self, key_id: str) -> None:
+        """Forget the key (before it is revoked: no call after the revocation trusts it)."""
+        for digest in [d for d, (_, key) in self._trusted.items() if key.id == key_id]:
+            del self._trusted[digest]
 
 
 class SqlNonceStore:

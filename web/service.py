@@ -213,6 +213,7 @@ async def start_web(
         raise
     engine.subscribe(hub.on_change)
     engine.subscribe(metrics.on_change)
+    engine.subscribe(mail.on_change)
     if feed is not None:
         feed.listen(hub.on_notice, hub.on_gap)
     log.info(
@@ -226,6 +227,7 @@ async def start_web(
         webhooks.close,
         lambda: engine.unsubscribe(hub.on_change),
         lambda: engine.unsubscribe(metrics.on_change),
+        lambda: engine.unsubscribe(mail.on_change),
     ]
     if feed is not None:
         cleanup.append(lambda: feed.unlisten(hub.on_notice, hub.on_gap))

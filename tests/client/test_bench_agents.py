@@ -13,6 +13,9 @@ async def test_five_agents_wait_and_get_their_answers() -> None:
     assert figures.approved == 5  # every agent's wait() returned `approved`
     assert len(figures.latencies) == len(figures.decide) == 5
     assert figures.rss_idle > 0 and figures.rss_waiting > 0
+    # The paced scenario: five more agents, a decision every PACE_MS ms.
+    assert figures.paced_approved == 5
+    assert len(figures.paced) == len(figures.paced_decide) == 5
 
 
 def test_memory_per_waiting_request_is_the_rss_growth_over_n(
@@ -31,5 +34,6 @@ def test_memory_per_waiting_request_is_the_rss_growth_over_n(
     lines = capsys.readouterr().out.splitlines()
     (per,) = [line for line in lines if "memory per waiting request" in line]
     assert "1024.0 KiB" in per  # (102 - 100) MiB / 2
-    (p99,) = [line for line in lines if "returns p99" in line]
+    (p99,) = [line for line in lines if "returns p99" in line and "paced" not in line]
     assert p99.rstrip().endswith("ok")  # under the 100 ms
+    assert not any("paced" in line for line in lines)  # no paced figures, no paced section

@@ -13,6 +13,7 @@ import pytest
 from engine.access import AccessStores, hash_secret
 from engine.errors import InvalidInput, NotFound
 from engine.testing import ManualClock, memory_access_stores
+from storage import access as access_module
 from storage import open_storage
 from storage.access import api_keys, sql_access_stores
 from tests.conftest import ALL_BACKENDS, empty_database
@@ -64,6 +65,23 @@ async def test_sql_store_keeps_only_the_hash(tmp_path: Path, clock: ManualClock)
             row = (await conn.execute(api_keys.select())).one()
         assert row.secret_hash == hash_secret(new.secret)
         assert new.secret not in [str(v) for v in row]
+    finally:
+        await storage.close()
+
+
+async def test_a_key_revoked_by_another_process_stops_working_after_the_trust_window(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = await open_storage(f"sqlite+aiosqlite:///{tmp_path / 'k.db'}", create=True)
+    try:
+        server, cli = sql_access_stores(storage.engine), sql_access_stores(storage.engine)
+        new = await cli.api_keys.create_key("T1", "agents", clock.now())
+        assert await server.api_keys.authenticate(new.secret, clock.now()) is not None
+        await cli.api_keys.revoke_key("T1", new.key.id, clock.now())
+        # The server trusts the key it read for KEY_TRUST_SECONDS (revoked in the server itself
+        # it stops at once: test_api's test_a_revoked_key_stops_working_at_once).
+        monkeypatch.setattr(access_module, "KEY_TRUST_SECONDS", 0.0)  # the window has passed
+        assert await server.api_keys.authenticate(new.secret, clock.now()) is None
     finally:
         await storage.close()
 

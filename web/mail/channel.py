@@ -13,14 +13,17 @@ dispatcher tries again later, so no mail is lost.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 from typing import Any
 
 from engine import (
+    FINAL_STATUSES,
     Clock,
     Command,
     EngineError,
+    Event,
     Failed,
     NotFound,
     Outcome,
@@ -55,6 +58,7 @@ SUBJECT_SUMMARY = 80  # characters of the run's summary an email subject carries
 log = logging.getLogger("countersign.mail")
 
 RETRY_AFTER = 30.0
+FINISHED_KEPT = 256  # finished runs kept for the commands their last change issued (a bound)
 QUESTION_COMMANDS = ("ask_question", "answer_delivered")
 
 
@@ -95,6 +99,28 @@ class EmailChannel:
         # (e.g. its webhook failed), its mails are not sent again (by any replica with Redis).
         self._guard = guard or SentGuard()
         self._record_shown = record_shown  # EngineApi.record_shown: what each mail showed
+        # Runs this process finished, as committed (see `on_change`).
+        self._finished: OrderedDict[tuple[str, str], RunState] = OrderedDict()
+
+    async def on_change(self, state: RunState, _events: list[Event]) -> None:
+        """The engine committed `state` in this process. A finished run's steps, outcome and
+        requester no longer change, so the commands its last change issued (the outcome mails,
+        the completion webhook: two reads of the run per decision) use it as committed."""
+        key = (state.tenant_id, state.run_id)
+        if state.status not in FINAL_STATUSES:
+            return
+        known = self._finished.get(key)
+        if known is None or known.seq < state.seq:
+            self._finished[key] = state
+            self._finished.move_to_end(key)
+            while len(self._finished) > FINISHED_KEPT:
+                self._finished.popitem(last=False)
+
+    async def _run(self, tenant_id: str, run_id: str) -> RunState:
+        finished = self._finished.get((tenant_id, run_id))
+        if finished is not None:
+            return finished
+        return await self._load_run(tenant_id, run_id)
 
     async def perform(self, command: Command) -> Outcome:
         try:
@@ -134,7 +160,7 @@ class EmailChannel:
     async def _run_changed(self, command: RunChanged) -> Outcome:
         if not command.final:
             return Succeeded()
-        run = await self._load_run(command.tenant_id, command.run_id)
+        run = await self._run(command.tenant_id, command.run_id)
         to = email_address(run.requester)
         if to:
             key = f"{run.run_id}/finished"
@@ -160,7 +186,7 @@ class EmailChannel:
                 await self._question_mail(command, to)
 
     async def _notify(self, command: SendNotification, to: str) -> None:
-        run = await self._load_run(command.tenant_id, command.run_id)
+        run = await self._run(command.tenant_id, command.run_id)
         subject = f"{run.workflow}: a message for you"
         context = {"run": run, "text": command.text}
         await self._send("notification", to, subject, command.key, context)
@@ -171,7 +197,7 @@ class EmailChannel:
         principal: str,
         address: str | None = None,
     ) -> None:
-        run = await self._load_run(command.tenant_id, command.run_id)
+        run = await self._run(command.tenant_id, command.run_id)
         step = run.steps.get(command.step_id)
         if step is None or step.status != "waiting":
             return  # decided or cancelled meanwhile: an email now would only confuse
@@ -305,7 +331,7 @@ class EmailChannel:
     async def _question_mail(self, command: Command, to: str) -> None:
         """An `ask_question` to the requester (with an answer link) or an `answer_delivered`
         to the approver who asked (with fresh links to decide now)."""
-        run = await self._load_run(command.tenant_id, command.run_id)
+        run = await self._run(command.tenant_id, command.run_id)
         step_id = str(getattr(command, "step_id", ""))
         step = run.steps.get(step_id)
         qid = str(getattr(command, "question_id", ""))
@@ -349,7 +375,7 @@ class EmailChannel:
         """Once a step is decided, tell its email approvers how it ended; while it waits, tell
         the email approvers it moved away from (escalated past them, or reassigned by an admin)
         that they no longer need to act — their links stop working."""
-        run = await self._load_run(command.tenant_id, command.run_id)
+        run = await self._run(command.tenant_id, command.run_id)
         step = run.steps.get(command.step_id)
         if step is not None and step.status == "waiting":
             await self._moved_on(run, command.step_id)
