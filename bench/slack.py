@@ -117,7 +117,7 @@ async def main(approvers: int, database: str) -> None:
         engine = Engine.from_storage(storage)
         await engine.start()
         config = SlackConfig(
-            bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url
+            bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, pace=None
         )
         service = await start_slack(
             engine, engine.router, config, SqlMessageRefs(storage.engine, MessageRef)

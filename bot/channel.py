@@ -23,7 +23,7 @@ from bot.blocks.handoffs import answer_note, nudge, question_message
 from bot.blocks.kit import MESSAGE_TEXT, escape, truncate
 from bot.blocks.run_status import run_message
 from bot.clients import SlackClients
-from bot.coalesce import Coalescer
+from bot.coalesce import Coalescer, LastDrawn
 from bot.directory import SlackDirectory
 from bot.hooks import WebHooks
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
@@ -127,6 +127,7 @@ class SlackChannel:
         self._hooks = hooks
         self._dms: dict[tuple[str, str], str] = {}  # (tenant, user) -> DM channel (stable)
         self._coalescer = Coalescer(min_interval=REDRAW_INTERVAL)
+        self._drawn = LastDrawn()  # a redraw that changes nothing is not sent
 
     async def perform(self, command: Command) -> Outcome:
         try:
@@ -246,6 +247,7 @@ class SlackChannel:
                     client, command.tenant_id, who, text=text, blocks=blocks
                 )
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
+            self._drawn.drawn(ref, run.seq)
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, principal, ref)
             # A decision committed while we posted may have redrawn the step's cards before this
             # one was known: redraw it once more if the run moved on.
@@ -258,7 +260,7 @@ class SlackChannel:
                 )
         else:
             try:
-                await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+                await self._update(client, ref, run.seq, text, blocks)
             except SlackApiError as e:
                 error = str(e.response.get("error", ""))
                 if channel or error not in UNREACHABLE:
@@ -292,7 +294,7 @@ class SlackChannel:
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, key, ref)
         else:
-            await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            await self._update(client, ref, run.seq, text, blocks)
         return Succeeded({"channel": ref.channel, "ts": ref.ts})
 
     async def _answered(self, command: AnswerDelivered) -> Outcome:
@@ -318,8 +320,15 @@ class SlackChannel:
         await self.refresh_cards(command.tenant_id, command.run_id, command.step_id)
         return Succeeded()
 
-    async def refresh_cards(self, tenant_id: str, run_id: str, step_id: str) -> None:
-        """Redraw every card of a step from the run's latest state (coalesced per step)."""
+    async def refresh_cards(
+        self, tenant_id: str, run_id: str, step_id: str, *, stale: bool = False
+    ) -> None:
+        """Redraw every card of a step from the run's latest state (coalesced per step). A card
+        already showing that state is left alone, unless someone acted on a `stale` one."""
+
+        if stale:  # the next pass draws them all again
+            for ref in (await self._refs.for_step(tenant_id, run_id, step_id)).values():
+                self._drawn.forget(ref)
 
         async def redraw() -> None:
             run, definition = await self._load(tenant_id, run_id)
@@ -340,7 +349,7 @@ class SlackChannel:
                 shown = principal if is_slack_user(principal) else ""
                 text, blocks = self._card(run, definition, step_id, shown)
             async with limit:
-                await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+                await self._update(client, ref, run.seq, text, blocks)
 
         await asyncio.gather(*(update(p, r) for p, r in refs.items()))
 
@@ -378,9 +387,20 @@ class SlackChannel:
             dm = await self._dm(client, tenant_id, run.requester)
             posted = await client.chat_postMessage(channel=dm, text=text, blocks=blocks)
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
+            self._drawn.drawn(ref, run.seq)
             await self._refs.put(tenant_id, run_id, RUN_MESSAGE, run.requester, ref)
         else:
-            await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            await self._update(client, ref, run.seq, text, blocks)
+
+    async def _update(
+        self, client: AsyncWebClient, ref: MessageRef, seq: int, text: str, blocks: list[Block]
+    ) -> None:
+        """chat.update, unless this process already drew the message from the run at `seq`."""
+        if self._drawn.same(ref, seq):
+            return
+        self._drawn.forget(ref)  # until Slack confirms the new content
+        await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+        self._drawn.drawn(ref, seq)
 
     async def _to_user(
         self, client: AsyncWebClient, tenant_id: str, user: str, **message: Any

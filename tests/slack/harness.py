@@ -243,7 +243,11 @@ async def app_process(
     )
     await engine.start()
     config = SlackConfig(
-        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, admins=[ADMIN]
+        bot_token=fake.bot_token,
+        app_token=fake.app_token,
+        api_url=fake.api_url,
+        admins=[ADMIN],
+        pace=fake.limits.speed if fake.limits else None,  # the limits of the fake, if any
     )
     refs = ObservedRefs(SqlMessageRefs(storage.engine, MessageRef))
     openers = SqlHomeOpeners(storage.engine)
