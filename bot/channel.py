@@ -27,6 +27,7 @@ from bot.coalesce import Coalescer, LastDrawn
 from bot.directory import SlackDirectory
 from bot.hooks import WebHooks
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
+from bot.pacing import Paced, waiting_at_most
 from engine import (
     AnswerDelivered,
     ApprovalStep,
@@ -85,6 +86,7 @@ WHAT = {
 }
 QUESTION = "question:"  # message refs of questions to the requester: QUESTION + question id
 UPDATE_CONCURRENCY = 20
+COMMAND_WAIT = 2.0  # seconds a command may wait for its turn under Slack's rate limits
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
 
 
@@ -131,7 +133,13 @@ class SlackChannel:
 
     async def perform(self, command: Command) -> Outcome:
         try:
-            return await self._perform(command)
+            with waiting_at_most(command.key, COMMAND_WAIT):
+                return await self._perform(command)
+        except Paced as e:
+            # Its turn under Slack's limits is kept: the dispatcher brings it back then, without
+            # holding its batch meanwhile. What it did already is not done again (a posted card
+            # is found by its ref, a redraw of an unchanged card is skipped).
+            return Unavailable(str(e), retry_after=e.wait)
         except UserUnreachable as e:
             return await self._by_email(command, e)
         except SlackApiError as e:

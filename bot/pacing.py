@@ -13,8 +13,10 @@ and later calls do not jump ahead of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -33,6 +35,8 @@ PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
 POSTS_PER_SECOND = 1.0
 BURST_SECONDS = 6.0  # assumed burst of a tier: 6 s of its rate (Slack does not publish it)
 POST_BURST = 3  # assumed burst of posts to one channel ("short bursts >1 allowed")
+KEPT_TICKETS = 10_000  # turns kept for put-off work, before those long past are forgotten
+KEPT_FOR = 600.0  # seconds a kept turn is remembered after it came
 POST = "chat.postMessage"
 # The tier of each method the app calls, from the method's page on api.slack.com. A method not
 # listed (e.g. functions.completeSuccess) is not paced; a 429 on it is still retried.
@@ -75,16 +79,52 @@ class _Pace:
     held_until: float = float("-inf")  # Slack said to wait until then
 
 
+class Paced(Exception):
+    """The call's turn is `wait` seconds away, longer than its work may wait (`waiting_at_most`).
+    The turn is kept for the work's ticket: when the work is tried again, the call takes it."""
+
+    def __init__(self, limit: str, wait: float) -> None:
+        super().__init__(f"Slack's rate limit on {limit}: the next turn is in {wait:.1f} s")
+        self.limit = limit
+        self.wait = wait
+
+
+@dataclass(frozen=True)
+class _Ticket:
+    name: str
+    max_wait: float
+
+
+# The work in progress that may wait only so long for a turn (see `waiting_at_most`).
+_TICKET: contextvars.ContextVar[_Ticket | None] = contextvars.ContextVar(
+    "countersign_slack_ticket", default=None
+)
+
+
+@contextlib.contextmanager
+def waiting_at_most(ticket: str, seconds: float) -> Iterator[None]:
+    """Calls made inside wait at most `seconds` for their turn; a later turn is kept for
+    `ticket` and `Paced` is raised, so the caller can come back then (the engine's commands: the
+    dispatcher performs a batch at once under a lease, so one command must not hold it for
+    minutes; it is tried again when its turn comes)."""
+    token = _TICKET.set(_Ticket(ticket, seconds))
+    try:
+        yield
+    finally:
+        _TICKET.reset(token)
+
+
 class Pacer:
     """The paces of one workspace, scaled by `speed` (1: Slack's rates; None: calls are not
-    spaced, only held after a 429 — for a Slack without limits). `acquire` waits for
-    the call's turn under its limit; turns go in the order calls ask. Like Slack, a limit lets
-    a short burst through after a quiet spell (`BURST_SECONDS` of its rate; 3 posts to a channel)
-    and then one call per interval (a token bucket, kept as GCRA's one timestamp)."""
+    spaced, only held after a 429 — for a Slack without limits). `acquire` waits for the call's
+    turn under its limit; turns go in the order calls ask. Like Slack, a limit lets a short burst
+    through after a quiet spell (`BURST_SECONDS` of its rate; 3 posts to a channel) and then one
+    call per interval (a token bucket, kept as GCRA's one timestamp)."""
 
     def __init__(self, speed: float | None = 1.0) -> None:
         self._paces: dict[str, _Pace] = {}
         self._speed = speed
+        self._kept: dict[tuple[str, str], list[float]] = {}  # (ticket, limit) -> turns kept
 
     def _pace(self, key: str, rate: float) -> _Pace:
         pace = self._paces.get(key)
@@ -94,16 +134,38 @@ class Pacer:
             pace = self._paces[key] = _Pace(interval, burst)
         return pace
 
+    def _kept_turn(self, ticket: _Ticket | None, key: str, held_until: float) -> float | None:
+        if ticket is None or (turns := self._kept.get((ticket.name, key))) is None:
+            return None
+        turn = turns.pop(0)
+        if not turns:
+            del self._kept[(ticket.name, key)]
+        return turn if turn >= held_until else None  # a 429 since: take a new turn
+
+    def _keep(self, ticket: _Ticket, key: str, turn: float, now: float) -> None:
+        self._kept.setdefault((ticket.name, key), []).append(turn)
+        if len(self._kept) > KEPT_TICKETS:  # work that never came back: forget the oldest
+            for stale in [k for k, turns in self._kept.items() if turns[-1] < now - KEPT_FOR]:
+                del self._kept[stale]
+
     async def acquire(self, key: str, rate: float, *, retry: bool = False) -> None:
         pace = self._pace(key, rate)
         loop = asyncio.get_running_loop()
+        ticket = None if retry else _TICKET.get()
         while True:
             now = loop.time()
-            if retry:  # a refused call goes first once the hold ends
-                turn = max(now, pace.held_until)
+            kept = self._kept_turn(ticket, key, pace.held_until)
+            if kept is not None:  # the turn kept when this work was put off
+                turn = kept
             else:
-                turn = max(now, pace.due - (pace.burst - 1) * pace.interval, pace.held_until)
-            pace.due = max(pace.due, turn) + pace.interval
+                if retry:  # a refused call goes first once the hold ends
+                    turn = max(now, pace.held_until)
+                else:
+                    turn = max(now, pace.due - (pace.burst - 1) * pace.interval, pace.held_until)
+                pace.due = max(pace.due, turn) + pace.interval
+                if ticket is not None and turn - now > ticket.max_wait:
+                    self._keep(ticket, key, turn, now)
+                    raise Paced(key, turn - now)
             if turn > now:
                 await asyncio.sleep(turn - now)
             if retry or loop.time() >= pace.held_until:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from redis.asyncio import Redis
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
@@ -112,8 +113,8 @@ class SlackService:
         log.info("Slack: disconnected")
 
 
-async def _check_bot_token(client: AsyncWebClient) -> str:
-    """The workspace of the bot token, or a clear error."""
+async def _check_bot_token(client: AsyncWebClient, token: str) -> AuthorizeResult:
+    """Who the bot token is (its workspace, bot and bot user), or a clear error."""
     try:
         auth = await client.auth_test()
     except SlackApiError as e:
@@ -121,7 +122,25 @@ async def _check_bot_token(client: AsyncWebClient) -> str:
             f"Slack refused SLACK_BOT_TOKEN ({e.response.get('error')}): use the app's Bot User "
             "OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
         ) from e
-    return str(auth["team_id"])
+    return AuthorizeResult(
+        enterprise_id=auth.get("enterprise_id"),
+        team_id=str(auth["team_id"]),
+        bot_token=token,
+        bot_id=auth.get("bot_id"),
+        bot_user_id=auth.get("user_id"),
+    )
+
+
+def _known(authorized: AuthorizeResult) -> Callable[[], Awaitable[AuthorizeResult]]:
+    """Bolt's `authorize` for a single-workspace install: the bot checked once at start.
+    (Given the token itself, Bolt calls auth.test on the first request, once per request until
+    one answers: a burst of clicks after a start would wait on Slack's Tier 4 limit to be acked.)
+    """
+
+    async def authorize() -> AuthorizeResult:
+        return authorized
+
+    return authorize
 
 
 async def _socket_url(client: AsyncWebClient, config: SlackConfig) -> str:
@@ -185,8 +204,13 @@ async def start_slack(
     if config.bot_token:
         clients = SlackClients(config.api_url, bot_token=config.bot_token, pace=config.pace)
         assert clients.bot is not None
-        team_id = await _check_bot_token(clients.bot)
-        app = AsyncApp(client=clients.bot, process_before_response=ACK_ON_RETURN)
+        authorized = await _check_bot_token(clients.bot, config.bot_token)
+        team_id = authorized.team_id
+        app = AsyncApp(
+            client=web_client(None, config.api_url, config.pace),  # tokens come from authorize
+            authorize=_known(authorized),
+            process_before_response=ACK_ON_RETURN,
+        )
     else:
         app, clients = _oauth_app(config, installations, oauth_states)
     socket_url = await _socket_url(app.client, config)
