@@ -86,7 +86,6 @@ async def test_a_burst_of_cards_to_one_channel_all_arrive_in_order(
         last = str(updates[-1].args["blocks"])
         assert "Approved" in last and ids.APPROVE not in last
     assert refused_more_than_once(fake.calls) == []
-    print("acks", sorted(e.ack_seconds for e in fake.envelopes.values())[-3:])
     assert all(c.limit for c in fake.calls if c.method in ("chat.postMessage", "chat.update"))
 
 
