@@ -79,7 +79,7 @@ from engine.errors import (
     WorkflowDisabled,
 )
 from engine.events import FINAL_STATUSES, Channel, Decision, DecisionRecorded, Event, RunStatus
-from engine.forms import value_problem
+from engine.forms import validate_values, value_problem
 from engine.ports import (
     AppliedDefinition,
     Clock,
@@ -224,6 +224,7 @@ __all__ = [
     "template_context",
     "templates",
     "unpurged",
+    "validate_values",
     "value_problem",
     "verify_bundle",
 ]

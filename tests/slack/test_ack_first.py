@@ -79,3 +79,27 @@ async def test_a_second_click_is_acked_then_told_it_already_counted(slack: Slack
         c for c in slack.fake.calls_to("chat.postEphemeral") if c.args.get("text") == told["text"]
     )
     assert again.acked_order is not None and refusal.order > again.acked_order
+
+
+async def test_a_modal_checks_its_fields_in_the_ack_and_decides_after_it(
+    slack: SlackHarness,
+) -> None:
+    run = await slack.engine.start_run(TEAM, "access", {"system": "prod db"}, "UADA")
+    card = await slack.card("UBOB", ids.REJECT)
+    await slack.click("UBOB", card, ids.REJECT)
+    view = await slack.opened_view("UBOB")
+    empty = await slack.submit("UBOB", view, {})  # a reason is required to reject
+    assert empty.ack_payload == {"response_action": "errors", "errors": {"reason": "required"}}
+    # The step closes before Bob submits again (say an admin cancelled the run): the ack closes
+    # the modal, and the refusal reaches him in a DM.
+    await slack.engine.cancel(TEAM, run.run_id, "UADA", channel="slack")
+    late = await slack.submit("UBOB", view, {"reason": "not today"})
+    assert late.ack_payload is None
+    told = await slack.dm("UBOB", "This request is closed")
+    said = next(
+        c
+        for c in slack.fake.calls_to("chat.postMessage")
+        if c.status == 200 and c.response["ts"] == told["ts"]
+    )
+    assert late.acked_order is not None and said.order > late.acked_order
+    assert (await slack.engine.get_run(TEAM, run.run_id)).status == "cancelled"

@@ -18,7 +18,7 @@ from tests.fakeslack import ApiCall, FakeSlack
 from tests.slack.conftest import ROOM
 from tests.slack.harness import TEAM, SlackHarness, app_process, fake_slack
 
-SPEED = 10  # Slack's rates ×10: 10 posts a second to a channel, Tier 3 about 8 a second
+SPEED = 10  # ten times Slack's rates: 10 posts a second to a channel, Tier 3 about 8 a second
 CARDS = 40  # a few seconds of posting to one channel at that speed
 REQUESTER = "email:ada@example.com"  # not in Slack: the burst is the channel's cards alone
 
@@ -94,7 +94,9 @@ async def test_a_429_is_retried_after_its_retry_after(limited: SlackHarness) -> 
     fake.rate_limit("chat.postMessage", retry_after=1, times=1)
     await limited.engine.start_run(TEAM, "room", {}, REQUESTER)
     await limited.card_in("C0ROOM")
-    refused, posted = [c for c in fake.calls_to("chat.postMessage") if c.args["channel"] == "C0ROOM"]
+    refused, posted = [
+        c for c in fake.calls_to("chat.postMessage") if c.args["channel"] == "C0ROOM"
+    ]
     assert (refused.status, posted.status) == (429, 200)
     assert posted.args == refused.args  # the same message, sent again
     assert posted.at - refused.at >= 1.0  # not before Slack said
