@@ -23,13 +23,16 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -226,11 +229,11 @@ async def limits(scale: float, database: str) -> None:
         config = SlackConfig(  # paced to Slack's own rates
             bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, pace=1.0
         )
-        service = await start_slack(
-            engine, engine.router, config, SqlMessageRefs(storage.engine, MessageRef)
-        )
+        refs = SqlMessageRefs(storage.engine, MessageRef)
+        # The set-up goes unpaced against a fake without limits; the burst gets a paced app.
+        service = await start_slack(engine, engine.router, replace(config, pace=None), refs)
         try:
-            # Set-up, the fake still without limits: the DM cards to click and to escalate.
+            # Set-up: the DM cards to click and to escalate.
             await engine.apply_definition(TEAM, room("UROOM"))
             await engine.apply_definition(TEAM, escalation("UESC1", "UESC2"))
             for i, user in enumerate(users):
@@ -244,6 +247,8 @@ async def limits(scale: float, database: str) -> None:
             await fake.wait_until(lambda: len(cards_of(fake, first)) >= moved)
             escalated = cards_of(fake, first)
             await quiet(fake, service)
+            await service.stop()
+            service = await start_slack(engine, engine.router, config, refs)
             print(f"set-up done: {len(clicked)} DM cards to click, {len(escalated)} to escalate")
 
             # The burst, under Slack's limits.
@@ -301,6 +306,14 @@ def report_limits(calls: list[ApiCall], delivered: float, envelopes: list[Envelo
     print("calls in the burst, by limit (the busiest first):")
     for least, name, accepted, refused in rows[:8]:
         print(f"  {name:55s} {accepted:5d} made  {refused:4d} refused  least {least:7.1f} s")
+    if os.environ.get("BENCH_GAPS"):  # where the busiest limits sat idle, to find out why
+        start = min(c.at for c in calls)
+        for _, name, _, _ in rows[:3]:
+            times = [c.at - start for c in by_limit[name] if c.status == 200]
+            gaps = [(round(a, 1), round(b - a, 1)) for a, b in pairwise(times) if b - a > 1.5]
+            print(f"  {name}: first {times[0]:.1f} s, last {times[-1]:.1f} s, gaps {gaps[:12]}")
+            refused = [round(c.at - start, 1) for c in by_limit[name] if c.status == 429]
+            print(f"    refused at {refused[:10]}")
     refusals = Counter(
         f"{c.method} {json.dumps(c.args, sort_keys=True)}" for c in calls if c.status == 429
     )

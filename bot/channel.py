@@ -86,8 +86,21 @@ WHAT = {
 }
 QUESTION = "question:"  # message refs of questions to the requester: QUESTION + question id
 UPDATE_CONCURRENCY = 20
-COMMAND_WAIT = 2.0  # seconds a command may wait for its turn under Slack's rate limits
+# Seconds a command may wait for its turn under Slack's rate limits: the dispatcher holds its
+# batch that long. A command whose turn is further off is put off and comes back for it,
+# COMMAND_EARLY seconds ahead (its delay starts when the batch ends; the outbox is polled about
+# every second).
+COMMAND_WAIT = 2.0
+COMMAND_EARLY = COMMAND_WAIT + 2.0
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
+
+
+def come_back_in(paced: Paced) -> float:
+    """When a put-off command should be tried again: a little before its turn, undoing the
+    dispatcher's doubling of the delay for each earlier claim (it counts from the second time a
+    handed-over command is put off)."""
+    early = max(0.1, paced.wait - COMMAND_EARLY)
+    return early / 2.0 ** max(0, paced.times - 2)
 
 
 def is_slack_user(who: str) -> bool:
@@ -133,13 +146,13 @@ class SlackChannel:
 
     async def perform(self, command: Command) -> Outcome:
         try:
-            with waiting_at_most(command.key, COMMAND_WAIT):
+            with waiting_at_most(command.key, COMMAND_WAIT, COMMAND_EARLY):
                 return await self._perform(command)
         except Paced as e:
             # Its turn under Slack's limits is kept: the dispatcher brings it back then, without
             # holding its batch meanwhile. What it did already is not done again (a posted card
             # is found by its ref, a redraw of an unchanged card is skipped).
-            return Unavailable(str(e), retry_after=e.wait)
+            return Unavailable(str(e), retry_after=come_back_in(e))
         except UserUnreachable as e:
             return await self._by_email(command, e)
         except SlackApiError as e:

@@ -35,6 +35,7 @@ PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
 POSTS_PER_SECOND = 1.0
 BURST_SECONDS = 6.0  # assumed burst of a tier: 6 s of its rate (Slack does not publish it)
 POST_BURST = 3  # assumed burst of posts to one channel ("short bursts >1 allowed")
+MARGIN = 1.03  # calls are spaced 3% wider than the published rate, to absorb such delays too
 KEPT_TICKETS = 10_000  # turns kept for put-off work, before those long past are forgotten
 KEPT_FOR = 600.0  # seconds a kept turn is remembered after it came
 POST = "chat.postMessage"
@@ -83,16 +84,18 @@ class Paced(Exception):
     """The call's turn is `wait` seconds away, longer than its work may wait (`waiting_at_most`).
     The turn is kept for the work's ticket: when the work is tried again, the call takes it."""
 
-    def __init__(self, limit: str, wait: float) -> None:
+    def __init__(self, limit: str, wait: float, times: int) -> None:
         super().__init__(f"Slack's rate limit on {limit}: the next turn is in {wait:.1f} s")
         self.limit = limit
         self.wait = wait
+        self.times = times  # how often this work was put off before (this time included)
 
 
 @dataclass(frozen=True)
 class _Ticket:
     name: str
     max_wait: float
+    early: float  # how early put-off work may come back for its kept turn
 
 
 # The work in progress that may wait only so long for a turn (see `waiting_at_most`).
@@ -102,12 +105,13 @@ _TICKET: contextvars.ContextVar[_Ticket | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def waiting_at_most(ticket: str, seconds: float) -> Iterator[None]:
+def waiting_at_most(ticket: str, seconds: float, early: float = 0.0) -> Iterator[None]:
     """Calls made inside wait at most `seconds` for their turn; a later turn is kept for
     `ticket` and `Paced` is raised, so the caller can come back then (the engine's commands: the
     dispatcher performs a batch at once under a lease, so one command must not hold it for
-    minutes; it is tried again when its turn comes)."""
-    token = _TICKET.set(_Ticket(ticket, seconds))
+    minutes; it is tried again when its turn comes). Work that comes back for a kept turn may
+    come `early` and wait that much longer."""
+    token = _TICKET.set(_Ticket(ticket, seconds, early))
     try:
         yield
     finally:
@@ -125,28 +129,37 @@ class Pacer:
         self._paces: dict[str, _Pace] = {}
         self._speed = speed
         self._kept: dict[tuple[str, str], list[float]] = {}  # (ticket, limit) -> turns kept
+        self._times: dict[str, int] = {}  # ticket -> times its work was put off
 
     def _pace(self, key: str, rate: float) -> _Pace:
         pace = self._paces.get(key)
         if pace is None:
             burst = POST_BURST if key.startswith(POST) else max(1.0, rate * BURST_SECONDS)
-            interval = 1.0 / (rate * self._speed) if self._speed else 0.0
-            pace = self._paces[key] = _Pace(interval, burst)
+            interval = MARGIN / (rate * self._speed) if self._speed else 0.0
+            # One call of the burst is left unused: a call that leaves on its turn can reach
+            # Slack later than the next one (a slow connection), and Slack counts arrivals.
+            pace = self._paces[key] = _Pace(interval, max(1.0, burst - 1))
         return pace
 
-    def _kept_turn(self, ticket: _Ticket | None, key: str, held_until: float) -> float | None:
+    def _kept_turn(self, ticket: _Ticket | None, key: str, pace: _Pace, now: float) -> float | None:
         if ticket is None or (turns := self._kept.get((ticket.name, key))) is None:
             return None
         turn = turns.pop(0)
         if not turns:
             del self._kept[(ticket.name, key)]
-        return turn if turn >= held_until else None  # a 429 since: take a new turn
+        if turn < pace.held_until or turn < now - (pace.burst - 1) * pace.interval:
+            return None  # a 429 since, or back too late (Slack's burst no longer holds it)
+        return turn
 
-    def _keep(self, ticket: _Ticket, key: str, turn: float, now: float) -> None:
+    def _put_off(self, ticket: _Ticket, key: str, turn: float, now: float) -> Paced:
         self._kept.setdefault((ticket.name, key), []).append(turn)
+        times = self._times.get(ticket.name, 0) + 1
+        self._times[ticket.name] = times
         if len(self._kept) > KEPT_TICKETS:  # work that never came back: forget the oldest
             for stale in [k for k, turns in self._kept.items() if turns[-1] < now - KEPT_FOR]:
                 del self._kept[stale]
+                self._times.pop(stale[0], None)
+        return Paced(key, turn - now, times)
 
     async def acquire(self, key: str, rate: float, *, retry: bool = False) -> None:
         pace = self._pace(key, rate)
@@ -154,9 +167,11 @@ class Pacer:
         ticket = None if retry else _TICKET.get()
         while True:
             now = loop.time()
-            kept = self._kept_turn(ticket, key, pace.held_until)
+            kept = self._kept_turn(ticket, key, pace, now)
             if kept is not None:  # the turn kept when this work was put off
                 turn = kept
+                if ticket is not None and turn - now > ticket.max_wait + ticket.early:
+                    raise self._put_off(ticket, key, turn, now)
             else:
                 if retry:  # a refused call goes first once the hold ends
                     turn = max(now, pace.held_until)
@@ -164,8 +179,7 @@ class Pacer:
                     turn = max(now, pace.due - (pace.burst - 1) * pace.interval, pace.held_until)
                 pace.due = max(pace.due, turn) + pace.interval
                 if ticket is not None and turn - now > ticket.max_wait:
-                    self._keep(ticket, key, turn, now)
-                    raise Paced(key, turn - now)
+                    raise self._put_off(ticket, key, turn, now)
             if turn > now:
                 await asyncio.sleep(turn - now)
             if retry or loop.time() >= pace.held_until:
