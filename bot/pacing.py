@@ -147,9 +147,10 @@ class Pacer:
         turn = turns.pop(0)
         if not turns:
             del self._kept[(ticket.name, key)]
-        if turn < pace.held_until or turn < now - (pace.burst - 1) * pace.interval:
-            return None  # a 429 since, or back too late (Slack's burst no longer holds it)
-        return turn
+        if turn < pace.held_until:
+            return None  # a 429 since: take a new turn after the hold
+        # Back late, it goes at once: Slack's bucket kept the call its turn left unused.
+        return max(turn, now)
 
     def _put_off(self, ticket: _Ticket, key: str, turn: float, now: float) -> Paced:
         self._kept.setdefault((ticket.name, key), []).append(turn)
