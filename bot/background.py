@@ -1,4 +1,11 @@
-"""Work a listener starts after its ack: tracked, so stopping waits for it, and never silent."""
+"""Work a listener starts after its ack: tracked, so stopping waits for it, and never silent.
+
+Acks come first: Slack waits for them (3 s at most) and a person waits on the click, while the
+work behind them can come a moment later. Work spawned while envelopes are still being answered
+starts once none is in flight (`InFlight`), so a burst of 200 clicks is acked before their 200
+engine calls compete with the acks for the loop; it waits `ACKS_FIRST` at most, so a steady
+stream of envelopes cannot starve it.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +16,50 @@ from typing import Any
 
 log = logging.getLogger("countersign.slack")
 
+ACKS_FIRST = 0.5  # seconds work may wait for the envelopes in flight to be acked
+
+
+class InFlight:
+    """The Socket Mode envelopes received and not yet acked."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def begin(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def end(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+    async def settled(self, at_most: float) -> None:
+        """Return once no envelope is in flight, or after `at_most` seconds."""
+        if self.idle.is_set():
+            return
+        try:
+            async with asyncio.timeout(at_most):
+                await self.idle.wait()
+        except TimeoutError:
+            pass
+
 
 class Background:
-    def __init__(self) -> None:
+    def __init__(self, in_flight: InFlight | None = None) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self.in_flight = in_flight or InFlight()
 
     def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
-        task = asyncio.create_task(work, name=what)
+        task = asyncio.create_task(self._after_acks(work), name=what)
         self._tasks.add(task)
         task.add_done_callback(self._done)
+
+    async def _after_acks(self, work: Coroutine[Any, Any, None]) -> None:
+        await self.in_flight.settled(ACKS_FIRST)
+        await work
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -23,11 +23,12 @@ from bot.blocks.handoffs import answer_note, nudge, question_message
 from bot.blocks.kit import MESSAGE_TEXT, escape, truncate, visible_text
 from bot.blocks.run_status import run_message
 from bot.clients import SlackClients
-from bot.coalesce import Coalescer
+from bot.coalesce import Coalescer, LastDrawn
 from bot.directory import SlackDirectory
 from bot.function_steps import StepFinisher
 from bot.hooks import WebHooks
 from bot.message_refs import RUN_MESSAGE, MessageRef, MessageRefs
+from bot.pacing import Paced, waiting_at_most
 from engine import (
     AnswerDelivered,
     ApprovalStep,
@@ -88,7 +89,21 @@ WHAT = {
 }
 QUESTION = "question:"  # message refs of questions to the requester: QUESTION + question id
 UPDATE_CONCURRENCY = 20
+# Seconds a command may wait for its turn under Slack's rate limits: the dispatcher holds its
+# batch that long. A command whose turn is further off is put off and comes back for it,
+# COMMAND_EARLY seconds ahead (its delay starts when the batch ends; the outbox is polled about
+# every second).
+COMMAND_WAIT = 2.0
+COMMAND_EARLY = COMMAND_WAIT + 2.0
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
+
+
+def come_back_in(paced: Paced) -> float:
+    """When a put-off command should be tried again: a little before its turn, undoing the
+    dispatcher's doubling of the delay for each earlier claim (it counts from the second time a
+    handed-over command is put off)."""
+    early = max(0.1, paced.wait - COMMAND_EARLY)
+    return early / 2.0 ** max(0, paced.times - 2)
 
 
 def is_slack_user(who: str) -> bool:
@@ -134,10 +149,17 @@ class SlackChannel:
         self._dms: dict[tuple[str, str], str] = {}  # (tenant, user) -> DM channel (stable)
         self._coalescer = Coalescer(min_interval=REDRAW_INTERVAL)
         self.finisher: StepFinisher | None = None  # finishes Slack workflow steps
+        self._drawn = LastDrawn()  # a redraw that changes nothing is not sent
 
     async def perform(self, command: Command) -> Outcome:
         try:
-            return await self._perform(command)
+            with waiting_at_most(command.key, COMMAND_WAIT, COMMAND_EARLY):
+                return await self._perform(command)
+        except Paced as e:
+            # Its turn under Slack's limits is kept: the dispatcher brings it back then, without
+            # holding its batch meanwhile. What it did already is not done again (a posted card
+            # is found by its ref, a redraw of an unchanged card is skipped).
+            return Unavailable(str(e), retry_after=come_back_in(e))
         except UserUnreachable as e:
             return await self._by_email(command, e)
         except SlackApiError as e:
@@ -261,6 +283,7 @@ class SlackChannel:
                     client, command.tenant_id, who, text=text, blocks=blocks
                 )
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
+            self._drawn.drawn(ref, run.seq)
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, principal, ref)
             # A decision committed while we posted may have redrawn the step's cards before this
             # one was known: redraw it once more if the run moved on.
@@ -273,7 +296,7 @@ class SlackChannel:
                 )
         else:
             try:
-                await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+                await self._update(client, ref, run.seq, text, blocks)
             except SlackApiError as e:
                 error = str(e.response.get("error", ""))
                 if channel or error not in UNREACHABLE:
@@ -308,7 +331,7 @@ class SlackChannel:
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, key, ref)
         else:
-            await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            await self._update(client, ref, run.seq, text, blocks)
         return Succeeded({"channel": ref.channel, "ts": ref.ts})
 
     async def _answered(self, command: AnswerDelivered) -> Outcome:
@@ -334,8 +357,15 @@ class SlackChannel:
         await self.refresh_cards(command.tenant_id, command.run_id, command.step_id)
         return Succeeded()
 
-    async def refresh_cards(self, tenant_id: str, run_id: str, step_id: str) -> None:
-        """Redraw every card of a step from the run's latest state (coalesced per step)."""
+    async def refresh_cards(
+        self, tenant_id: str, run_id: str, step_id: str, *, stale: bool = False
+    ) -> None:
+        """Redraw every card of a step from the run's latest state (coalesced per step). A card
+        already showing that state is left alone, unless someone acted on a `stale` one."""
+
+        if stale:  # the next pass draws them all again
+            for ref in (await self._refs.for_step(tenant_id, run_id, step_id)).values():
+                self._drawn.forget(ref)
 
         async def redraw() -> None:
             run, definition = await self._load(tenant_id, run_id)
@@ -359,7 +389,7 @@ class SlackChannel:
                 shown = principal if is_slack_user(principal) else ""
                 text, blocks = self._card(run, definition, step_id, shown)
             async with limit:
-                await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+                await self._update(client, ref, run.seq, text, blocks)
             if card:
                 cards.append(self._shown(run, step_id, principal, text, blocks))
 
@@ -420,9 +450,20 @@ class SlackChannel:
             dm = await self._dm(client, tenant_id, run.requester)
             posted = await client.chat_postMessage(channel=dm, text=text, blocks=blocks)
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
+            self._drawn.drawn(ref, run.seq)
             await self._refs.put(tenant_id, run_id, RUN_MESSAGE, run.requester, ref)
         else:
-            await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+            await self._update(client, ref, run.seq, text, blocks)
+
+    async def _update(
+        self, client: AsyncWebClient, ref: MessageRef, seq: int, text: str, blocks: list[Block]
+    ) -> None:
+        """chat.update, unless this process already drew the message from the run at `seq`."""
+        if self._drawn.same(ref, seq):
+            return
+        self._drawn.forget(ref)  # until Slack confirms the new content
+        await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+        self._drawn.drawn(ref, seq)
 
     async def _to_user(
         self, client: AsyncWebClient, tenant_id: str, user: str, **message: Any

@@ -12,6 +12,7 @@ try again.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
@@ -51,3 +52,29 @@ class Coalescer:
             slot.waiters -= 1
             if slot.waiters == 0:
                 del self._slots[key]
+
+
+class LastDrawn:
+    """Which version of its run each message last showed when this process drew it, so a
+    redraw that would change nothing is not sent (each chat.update counts against Slack's
+    Tier 3 limit, 50 a minute). A message is drawn from its run's state, so the run's `seq`
+    names what it shows. Bounded: the oldest messages are forgotten, and a forgotten one is
+    simply drawn again. Another replica's redraw is not seen here, but a card only moves forward
+    with its run, so a redraw this process skips shows what the card already shows."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._drawn: OrderedDict[Hashable, int] = OrderedDict()
+        self._size = size
+
+    def same(self, where: Hashable, version: int) -> bool:
+        """True when `where` already shows `version` (then it needs no redraw)."""
+        return self._drawn.get(where) == version
+
+    def drawn(self, where: Hashable, version: int) -> None:
+        self._drawn[where] = version
+        self._drawn.move_to_end(where)
+        while len(self._drawn) > self._size:
+            self._drawn.popitem(last=False)
+
+    def forget(self, where: Hashable) -> None:
+        self._drawn.pop(where, None)

@@ -37,3 +37,6 @@ class SlackConfig:
     client_id: str | None = None  # OAuth, for several workspaces
     client_secret: str | None = None
     public_url: str | None = None  # where the install page is served (the web server's URL)
+    # Slack's published rate limits the app keeps to, as a speed: 1 is Slack's own rates; None
+    # spaces nothing (a Slack without limits, such as the test fake by default). bot/pacing.py
+    pace: float | None = 1.0

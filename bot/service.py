@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from redis.asyncio import Redis
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
@@ -18,7 +18,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.background import Background
+from bot.background import Background, InFlight
 from bot.channel import SlackChannel
 from bot.clients import SlackClients, web_client
 from bot.config import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, SlackConfig
@@ -36,6 +36,11 @@ from engine import ChannelRouter, EngineApi, EngineError
 
 log = logging.getLogger("countersign.slack")
 
+# Over Socket Mode Bolt sends the ack once the listener returns. Every listener acks, hands its
+# engine work to tracked background tasks and returns, so the ack leaves at once. (With False,
+# Bolt runs the listener as a task and polls for ack() every 10 ms before it sends the ack.)
+ACK_ON_RETURN = True
+
 
 class SlackStartError(EngineError):
     """Slack refused to start (a wrong token, Socket Mode not enabled): the message says what
@@ -43,32 +48,30 @@ class SlackStartError(EngineError):
 
 
 class _SocketModeHandler(AsyncSocketModeHandler):
-    """Bolt's Socket Mode handler that can drain: once `draining`, new envelopes are left
-    unacknowledged (Slack delivers them again, to another connection or after the restart)
+    """Bolt's Socket Mode handler that counts the envelopes in flight (background work waits
+    for their acks, see bot/background.py) and can drain: once `draining`, new envelopes are
+    left unacknowledged (Slack delivers them again, to another connection or after the restart)
     while the ones in flight finish and send their acks."""
 
-    def __init__(self, app: AsyncApp, app_token: str, web_client: AsyncWebClient) -> None:
+    def __init__(
+        self, app: AsyncApp, app_token: str, web_client: AsyncWebClient, in_flight: InFlight
+    ) -> None:
         super().__init__(app, app_token, web_client=web_client)
         self.draining = False
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = in_flight
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         if self.draining:
             return
-        self._in_flight += 1
-        self._idle.clear()
+        self._in_flight.begin()
         try:
-            await super().handle(client, req)
+            await super().handle(client, req)  # returns once the ack is sent
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            self._in_flight.end()
 
     async def drain(self) -> None:
         self.draining = True
-        await self._idle.wait()
+        await self._in_flight.idle.wait()
 
 
 class SlackService:
@@ -111,8 +114,8 @@ class SlackService:
         log.info("Slack: disconnected")
 
 
-async def _check_bot_token(client: AsyncWebClient) -> str:
-    """The workspace of the bot token, or a clear error."""
+async def _check_bot_token(client: AsyncWebClient, token: str) -> AuthorizeResult:
+    """Who the bot token is (its workspace, bot and bot user), or a clear error."""
     try:
         auth = await client.auth_test()
     except SlackApiError as e:
@@ -120,7 +123,25 @@ async def _check_bot_token(client: AsyncWebClient) -> str:
             f"Slack refused SLACK_BOT_TOKEN ({e.response.get('error')}): use the app's Bot User "
             "OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
         ) from e
-    return str(auth["team_id"])
+    return AuthorizeResult(
+        enterprise_id=auth.get("enterprise_id"),
+        team_id=str(auth["team_id"]),
+        bot_token=token,
+        bot_id=auth.get("bot_id"),
+        bot_user_id=auth.get("user_id"),
+    )
+
+
+def _known(authorized: AuthorizeResult) -> Callable[[], Awaitable[AuthorizeResult]]:
+    """Bolt's `authorize` for a single-workspace install: the bot checked once at start.
+    (Given the token itself, Bolt calls auth.test on the first request, once per request until
+    one answers: a burst of clicks after a start would wait on Slack's Tier 4 limit to be acked.)
+    """
+
+    async def authorize() -> AuthorizeResult:
+        return authorized
+
+    return authorize
 
 
 async def _socket_url(client: AsyncWebClient, config: SlackConfig) -> str:
@@ -156,9 +177,9 @@ def _oauth_app(
         redirect_uri_path=REDIRECT_PATH,
         redirect_uri=public + REDIRECT_PATH if public else None,
     )
-    base = web_client(None, config.api_url)  # Bolt adds each workspace's token per request
-    app = AsyncApp(client=base, oauth_settings=settings, process_before_response=False)
-    return app, SlackClients(config.api_url, installations=installations)
+    base = web_client(None, config.api_url, config.pace)  # Bolt adds each token per request
+    app = AsyncApp(client=base, oauth_settings=settings, process_before_response=ACK_ON_RETURN)
+    return app, SlackClients(config.api_url, installations=installations, pace=config.pace)
 
 
 async def start_slack(
@@ -185,10 +206,15 @@ async def start_slack(
     storage.slack_functions.SqlFunctionSteps; in memory when not given)."""
     team_id: str | None = None
     if config.bot_token:
-        clients = SlackClients(config.api_url, bot_token=config.bot_token)
+        clients = SlackClients(config.api_url, bot_token=config.bot_token, pace=config.pace)
         assert clients.bot is not None
-        team_id = await _check_bot_token(clients.bot)
-        app = AsyncApp(client=clients.bot, process_before_response=False)
+        authorized = await _check_bot_token(clients.bot, config.bot_token)
+        team_id = authorized.team_id
+        app = AsyncApp(
+            client=web_client(None, config.api_url, config.pace),  # tokens come from authorize
+            authorize=_known(authorized),
+            process_before_response=ACK_ON_RETURN,
+        )
     else:
         app, clients = _oauth_app(config, installations, oauth_states)
     socket_url = await _socket_url(app.client, config)
@@ -230,7 +256,7 @@ async def start_slack(
         engine.unsubscribe(home.on_change)
         home.close()
 
-    handler = _SocketModeHandler(app, config.app_token, app.client)
+    handler = _SocketModeHandler(app, config.app_token, app.client, background.in_flight)
     handler.client.wss_uri = socket_url  # checked above; later reconnects ask for a new one
     await handler.connect_async()  # type: ignore[no-untyped-call]
     where = f"workspace {team_id}" if team_id else "every workspace that installs it (OAuth)"

@@ -114,7 +114,7 @@ from engine.events import (
     RequestShown,
     RunStatus,
 )
-from engine.forms import value_problem
+from engine.forms import validate_values, value_problem
 from engine.grants import MAX_GRANT_HOURS, Grant, granted_by, pattern_problems
 from engine.ports import (
     AppliedDefinition,
@@ -299,6 +299,7 @@ __all__ = [
     "template_context",
     "templates",
     "unpurged",
+    "validate_values",
     "value_problem",
     "verify_bundle",
     "with_proofs",

@@ -83,7 +83,7 @@ async def _decide(c: Click, decision: Decision) -> None:
         await c.tell(refusal_text(refused))
         if refused.code in ("closed", "not_waiting"):
             # The stale card is redrawn by the one path that draws every card of the step.
-            await c.deps.channel.refresh_cards(c.tenant, ref.run_id, ref.step_id)
+            await c.deps.channel.refresh_cards(c.tenant, ref.run_id, ref.step_id, stale=True)
 
 
 async def _open_input(c: Click) -> None:

@@ -1,13 +1,17 @@
 """Modal submissions: start a run, fill in an input step, decide with fields, define a workflow,
 delegate a request, ask the requester a question, answer one.
 
-These are the only listeners that call the engine before acking: the ack carries the validation
-errors (`response_action: errors`) shown on the fields, so it has to know them.
+The ack carries the validation errors (`response_action: errors`) shown on the fields, so the
+fields are checked before it (the engine's own check, `validate_values`). A decision, a form and a
+start are then applied after the ack (`Then`), so the ack never waits on the run's lock; what the
+engine refuses then is told to the person in a DM. The hand-offs and `define` still ask the
+engine before acking: their refusals are about a field (who to delegate to, the YAML).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -15,13 +19,15 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import ids
 from bot.blocks.forms import ACTION, read
 from bot.blocks.kit import read_metadata, section, truncate
 from bot.blocks.modals import ANSWER, DELEGATE_TO, QUESTION, REASON, REASSIGN_FROM
-from bot.deps import Deps, sentence, slack_actor, tenant_of
+from bot.deps import Deps, dm, sentence, slack_actor, tenant_of
 from bot.listeners import bind
+from bot.refusals import refusal_text
 from engine import (
     ApprovalStep,
     DefinitionError,
@@ -30,6 +36,7 @@ from engine import (
     InvalidInput,
     NotAllowed,
     RunState,
+    validate_values,
 )
 
 ERROR_TEXT = 2000
@@ -132,7 +139,15 @@ class Submission:
         return values
 
 
-Work = Callable[[Deps, Submission], Awaitable[View | None]]
+@dataclass(frozen=True)
+class Then:
+    """What a checked submission does after its ack (the engine's write)."""
+
+    apply: Callable[[], Awaitable[object]]
+    what: str
+
+
+Work = Callable[[Deps, Submission], Awaitable[View | Then | None]]
 
 
 async def modal_submitted(
@@ -142,11 +157,35 @@ async def modal_submitted(
     body: dict[str, Any],
     view: dict[str, Any],
     context: AsyncBoltContext,
+    client: AsyncWebClient,
 ) -> None:
-    """A modal submitted: its `work` runs before the ack (see `_answer`), so a refusal or an
-    invalid field shows in the modal."""
+    """A modal submitted: its `work` runs before the ack (see `_answer`), so an invalid field
+    or a refusal shows in the modal; what it leaves for `Then` is applied after the ack."""
     submission = Submission(tenant_of(context), body["user"]["id"], view, body)
-    await _answer(ack, view, lambda: work(deps, submission))
+    later: list[Then] = []
+
+    async def checked() -> View | None:
+        shown = await work(deps, submission)
+        if isinstance(shown, Then):
+            later.append(shown)
+            return None
+        return shown
+
+    await _answer(ack, view, checked)
+    for then in later:
+        deps.background.spawn(_applied(client, submission.user, then), then.what)
+
+
+async def _applied(client: AsyncWebClient, user: str, then: Then) -> None:
+    """Apply a submission after its ack; a refusal (say the step closed meanwhile) is told to
+    the person who submitted it."""
+    try:
+        await then.apply()
+    except EngineError as refused:
+        await dm(client, user, refusal_text(refused))
+    except Exception:
+        await dm(client, user, "Countersign could not do this; the error is in its log.")
+        raise
 
 
 async def _hand_on(
@@ -201,14 +240,18 @@ async def answer(deps: Deps, s: Submission) -> None:
     )
 
 
-async def start(deps: Deps, s: Submission) -> None:
-    # Read the values with the version the form was built from; the run starts on the
-    # latest version, which checks them again.
+async def start(deps: Deps, s: Submission) -> Then:
+    # Read and check the values with the version the form was built from; the run starts on
+    # the latest version, which checks them again.
     stored = await deps.engine.get_definition(s.tenant, s.meta["workflow"], s.meta.get("version"))
     values = read(stored.definition.inputs, s.values())
+    validate_values(stored.definition.inputs, values)
     # One run per modal, however often Slack delivers the submission.
     key = f"slack-view:{s.view['id']}"
-    await deps.engine.start_run(s.tenant, stored.name, values, s.user, idempotency_key=key)
+    return Then(
+        lambda: deps.engine.start_run(s.tenant, stored.name, values, s.user, idempotency_key=key),
+        f"start {stored.name} by {s.user}",
+    )
 
 
 async def _step_of(
@@ -223,22 +266,33 @@ async def _step_of(
     return run, step
 
 
-async def decide(deps: Deps, s: Submission) -> None:
+async def decide(deps: Deps, s: Submission) -> Then:
     run, step = await _step_of(deps, s, ApprovalStep, "an approval")
     fields = read(step.fields, s.values())
     actor = slack_actor(s.body, s.tenant)
-    await deps.engine.decide(
-        s.tenant, run.run_id, step.id, actor, s.meta["decision"], fields, channel="slack"
+    decision = s.meta["decision"]
+    validate_values(step.fields, fields, decision=decision)
+    return Then(
+        lambda: deps.engine.decide(
+            s.tenant, run.run_id, step.id, actor, decision, fields, channel="slack"
+        ),
+        f"{decision} by {s.user}",
     )
 
 
 # The card closes like it does for a form filled in anywhere: the engine's update of the
 # step redraws it.
-async def submit(deps: Deps, s: Submission) -> None:
+async def submit(deps: Deps, s: Submission) -> Then:
     run, step = await _step_of(deps, s, InputStep, "an input")
     values = read(step.fields, s.values())
     actor = slack_actor(s.body, s.tenant)
-    await deps.engine.submit_input(s.tenant, run.run_id, step.id, actor, values, channel="slack")
+    validate_values(step.fields, values)
+    return Then(
+        lambda: deps.engine.submit_input(
+            s.tenant, run.run_id, step.id, actor, values, channel="slack"
+        ),
+        f"form submitted by {s.user}",
+    )
 
 
 async def define(deps: Deps, s: Submission) -> View:

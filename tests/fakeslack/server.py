@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.fakeslack import web_api
+from tests.fakeslack.limits import RateLimits, limit_of
 from tests.fakeslack.methods import SlackMethods
 
 JSON_ARGS = ("blocks", "view", "attachments", "metadata")
@@ -38,6 +39,8 @@ class ApiCall:
     at: float  # the fake's monotonic clock
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
+    limit: str | None = None  # the rate limit it fell under, when limits are enforced
+    order: int = 0  # place among everything the fake saw (calls and acks), see `FakeSlack.seen`
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Envelope:
     retry_attempt: int = 0
     sent_at: float | None = None  # last delivery
     acked_at: float | None = None
+    acked_order: int | None = None  # place of the ack among the calls (ApiCall.order)
     ack_payload: dict[str, Any] | None = None
     acked: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -79,6 +83,8 @@ class FakeSlack(SlackMethods):
         team: str = "Fake Workspace",
         bot_user_id: str = "UBOT",
         wait: float = WAIT,
+        limits: bool = False,
+        speed: float = 1.0,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
@@ -100,12 +106,15 @@ class FakeSlack(SlackMethods):
         self.envelopes: dict[str, Envelope] = {}
         self.connections = 0  # WebSocket connections accepted so far
         self._rate_limits: dict[str, list[int]] = {}  # method -> [times left, retry after]
+        # Slack's published rate limits (tests.fakeslack.limits), off unless asked for
+        self.limits: RateLimits | None = RateLimits(speed) if limits else None
         self._failures: dict[str, list[Any]] = {}  # method -> [times left, error]
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Condition()
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
+        self.seen = itertools.count(1)  # one sequence for API calls and acks: what came first
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -175,6 +184,11 @@ class FakeSlack(SlackMethods):
     def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with 429 and `Retry-After`."""
         self._rate_limits[method] = [times, retry_after]
+
+    def enforce_limits(self, speed: float = 1.0) -> None:
+        """From now on, answer calls over Slack's published rate limits with 429 (`speed`
+        scales the rates, for tests); `limits=True` at construction does the same."""
+        self.limits = RateLimits(speed)
 
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with `{"ok": false, "error": error}`
@@ -300,6 +314,7 @@ class FakeSlack(SlackMethods):
         if env is None or env.acked.is_set():
             return
         env.acked_at = self.now()
+        env.acked_order = next(self.seen)
         env.ack_payload = data.get("payload")
         env.acked.set()
         async with self._changed:
@@ -326,7 +341,7 @@ class FakeSlack(SlackMethods):
         args = await _read_args(request)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
-        call = ApiCall(method=method, args=args, token=token, at=self.now())
+        call = ApiCall(method=method, args=args, token=token, at=self.now(), order=next(self.seen))
         headers: dict[str, str] = {}
         limit = self._rate_limits.get(method)
         if limit and limit[0] > 0:
@@ -334,6 +349,10 @@ class FakeSlack(SlackMethods):
             call.status = 429
             call.response = {"ok": False, "error": "ratelimited"}
             headers["Retry-After"] = str(limit[1])
+        elif retry_after := self._over_limit(call):
+            call.status = 429
+            call.response = {"ok": False, "error": "ratelimited"}
+            headers["Retry-After"] = str(retry_after)
         elif (failure := self._failures.get(method)) and failure[0] > 0:
             failure[0] -= 1
             call.response = {"ok": False, "error": failure[1]}
@@ -343,6 +362,17 @@ class FakeSlack(SlackMethods):
         async with self._changed:
             self._changed.notify_all()
         return web.json_response(call.response, status=call.status, headers=headers)
+
+    def _over_limit(self, call: ApiCall) -> int:
+        """Seconds to wait when the call is over its published limit (0: it may go)."""
+        team = self.teams.get(call.token or "")
+        if self.limits is None or team is None:
+            return 0
+        limit = limit_of(call.method, call.args, team)
+        if limit is None:
+            return 0
+        call.limit = limit.name
+        return self.limits.check(limit, call.at)
 
     def _answer(
         self, method: str, args: dict[str, Any], token: str | None, auth: str

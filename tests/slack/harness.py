@@ -292,6 +292,7 @@ async def app_process(
         api_url=fake.api_url,
         admins=[ADMIN],
         public_url=public_url,
+        pace=fake.limits.speed if fake.limits else None,  # the limits of the fake, if any
     )
     refs = ObservedRefs(SqlMessageRefs(storage.engine, MessageRef))
     openers = SqlHomeOpeners(storage.engine)

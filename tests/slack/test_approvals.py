@@ -20,6 +20,7 @@ async def test_start_from_the_slash_command_through_its_modal(slack: SlackHarnes
     }
     ok = await slack.submit("UADA", view, {"item": "Laptop", "amount": "1200"})
     assert not ok.ack_payload
+    await slack.service.settle()  # the run starts after the ack
     page = await slack.engine.list_runs(TEAM, requester="UADA")
     assert [r.workflow for r in page.runs] == ["purchase"]
     assert page.runs[0].inputs == {"item": "Laptop", "amount": 1200}
@@ -92,5 +93,6 @@ async def test_a_modal_opened_before_its_metadata_had_words_still_submits(
     view["private_metadata"] = json.dumps({"w": "purchase", "v": 1})
     ok = await slack.submit("UADA", view, {"item": "Chair", "amount": "90"})
     assert not ok.ack_payload
+    await slack.service.settle()  # the run starts after the ack
     page = await slack.engine.list_runs(TEAM, requester="UADA")
     assert [r.inputs for r in page.runs] == [{"item": "Chair", "amount": 90}]

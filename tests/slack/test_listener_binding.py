@@ -35,7 +35,7 @@ def test_every_button_listener_gets_only_bolt_arguments() -> None:
 def test_every_modal_listener_gets_only_bolt_arguments_and_keeps_its_name() -> None:
     for work in views.SUBMISSIONS.values():
         bound = bind(views.modal_submitted, object(), work, name=work.__name__)
-        assert get_arg_names_of_callable(bound) == ["ack", "body", "view", "context"]
+        assert get_arg_names_of_callable(bound) == ["ack", "body", "view", "context", "client"]
         assert get_name_for_callable(bound) == work.__name__
 
 

@@ -35,6 +35,7 @@ async def test_a_replayed_envelope_starts_one_run(slack: SlackHarness) -> None:
     first = await slack.submit("UADA", view, {"item": "Chair", "amount": "90"})
     again = await slack.fake.replay(first)
     assert await slack.fake.ack(again) is None
+    await slack.service.settle()  # the run starts after the ack
     page = await slack.engine.list_runs(TEAM, requester="UADA")
     assert len(page.runs) == 1
     assert again.retry_attempt == 1
