@@ -95,3 +95,12 @@ class Loops:
         dispatched = await self.dispatcher.dispatch_once()
         await self.dispatcher.flush()
         return dispatched + await self.timers.sweep()
+
+    async def run_until_idle(self, max_ticks: int) -> int:
+        total = 0
+        for _ in range(max_ticks):
+            done = await self.tick()
+            if done == 0:
+                return total
+            total += done
+        raise RuntimeError(f"the engine was still busy after {max_ticks} ticks")

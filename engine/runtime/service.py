@@ -181,13 +181,7 @@ class Engine:
 
     async def run_until_idle(self, max_ticks: int = 1000) -> int:
         """Tick until nothing is due; returns the total handled."""
-        total = 0
-        for _ in range(max_ticks):
-            done = await self.tick()
-            if done == 0:
-                return total
-            total += done
-        raise RuntimeError(f"the engine was still busy after {max_ticks} ticks")
+        return await self._loops.run_until_idle(max_ticks)
 
     # ------------------------------------------------------------ definitions
 
@@ -373,12 +367,7 @@ class Engine:
         return await self._permissions.may_submit(tenant_id, run_id, step_id, actor, channel)
 
     async def may_delegate(
-        self,
-        tenant_id: str,
-        run_id: str,
-        step_id: str,
-        actor: str | Actor,
-        channel: str = "api",
+        self, tenant_id: str, run_id: str, step_id: str, actor: str | Actor, channel: str = "api"
     ) -> RunState:
         """The run, if `actor` may hand their part of the step on now; else the refusal."""
         return await self._permissions.may_delegate(tenant_id, run_id, step_id, actor, channel)
@@ -391,12 +380,7 @@ class Engine:
         return await self._permissions.may_reassign(tenant_id, run_id, step_id, actor)
 
     async def may_ask(
-        self,
-        tenant_id: str,
-        run_id: str,
-        step_id: str,
-        actor: str | Actor,
-        channel: str = "api",
+        self, tenant_id: str, run_id: str, step_id: str, actor: str | Actor, channel: str = "api"
     ) -> RunState:
         """The run, if `actor` may ask the requester about the step now; else the refusal."""
         return await self._permissions.may_ask(tenant_id, run_id, step_id, actor, channel)
