@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -90,20 +91,18 @@ WHAT = {
 QUESTION = "question:"  # message refs of questions to the requester: QUESTION + question id
 UPDATE_CONCURRENCY = 20
 # Seconds a command may wait for its turn under Slack's rate limits: the dispatcher holds its
-# batch that long. A command whose turn is further off is put off and comes back for it,
-# COMMAND_EARLY seconds ahead (its delay starts when the batch ends; the outbox is polled about
-# every second).
+# batch that long. A command whose turn is further off is put off to COMMAND_LEAD seconds before
+# it (the dispatcher wakes for it then, so it is in hand when its turn comes); coming back up to
+# COMMAND_EARLY seconds ahead (its batch ran long) it still takes the turn kept for it.
 COMMAND_WAIT = 2.0
 COMMAND_EARLY = COMMAND_WAIT + 2.0
+COMMAND_LEAD = 0.5
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
 
 
 def come_back_in(paced: Paced) -> float:
-    """When a put-off command should be tried again: a little before its turn, undoing the
-    dispatcher's doubling of the delay for each earlier claim (it counts from the second time a
-    handed-over command is put off)."""
-    early = max(0.1, paced.wait - COMMAND_EARLY)
-    return early / 2.0 ** max(0, paced.times - 2)
+    """Seconds until a put-off command should be tried again: a little before its turn."""
+    return max(0.0, paced.wait - COMMAND_LEAD)
 
 
 def is_slack_user(who: str) -> bool:
@@ -159,7 +158,8 @@ class SlackChannel:
             # Its turn under Slack's limits is kept: the dispatcher brings it back then, without
             # holding its batch meanwhile. What it did already is not done again (a posted card
             # is found by its ref, a redraw of an unchanged card is skipped).
-            return Unavailable(str(e), retry_after=come_back_in(e))
+            back_at = self._engine.clock.now() + timedelta(seconds=come_back_in(e))
+            return Unavailable(str(e), retry_at=back_at)
         except UserUnreachable as e:
             return await self._by_email(command, e)
         except SlackApiError as e:

@@ -277,9 +277,12 @@ class Outbox(Protocol):
         """`complete` for several commands in one transaction (the dispatcher's batches)."""
         ...
 
-    async def retry_later(self, key: str, at: datetime, error: str) -> None:
+    async def retry_later(
+        self, key: str, at: datetime, error: str, *, counted: bool = True
+    ) -> None:
         """Release a claimed command to be tried again at `at` (the handler could not reach its
-        service); records the error for operators."""
+        service); records the error for operators. Not `counted`: the claim is taken back from
+        its attempts (the command was put off, it did not fail)."""
         ...
 
     async def pending_count(self, now: datetime) -> tuple[int, float]:
@@ -365,10 +368,14 @@ class Failed:
 @dataclass(frozen=True)
 class Unavailable:
     """The handler could not reach its service at all; the dispatcher retries the command later
-    without recording an attempt on the run."""
+    without recording an attempt on the run: after `retry_after` seconds, doubled for each
+    earlier claim. With `retry_at` the command is put off, not failed (e.g. its turn under a rate
+    limit is kept for then): it is tried again at exactly that time and the claim is not counted
+    as an attempt, so being put off never grows its back-off nor brings it nearer to burial."""
 
     error: str
     retry_after: float = 5.0
+    retry_at: datetime | None = None
 
 
 Outcome = Succeeded | Failed | Unavailable

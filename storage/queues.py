@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Integer, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -99,12 +100,16 @@ class SqlOutbox:
         async with self._write() as conn:
             await conn.execute(_COMPLETE_MANY, {"keys": list(keys)})
 
-    async def retry_later(self, key: str, at: datetime, error: str) -> None:
+    async def retry_later(
+        self, key: str, at: datetime, error: str, *, counted: bool = True
+    ) -> None:
+        o = outbox.c
+        values: dict[str, Any] = {"available_at": at, "locked_until": None, "last_error": error}
+        if not counted:  # put off, not failed: the claim is taken back
+            values["attempts"] = case((o.attempts > 0, o.attempts - 1), else_=0)
         async with self._write() as conn:
             await conn.execute(
-                update(outbox)
-                .where(outbox.c.key == key, outbox.c.done_at.is_(None))
-                .values(available_at=at, locked_until=None, last_error=error)
+                update(outbox).where(o.key == key, o.done_at.is_(None)).values(**values)
             )
 
     async def pending_count(self, now: datetime) -> tuple[int, float]:

@@ -4,9 +4,11 @@ It claims a batch of due commands (each held by a lease, so another process skip
 them concurrently through the handler registered for their type, and records the outcome. The
 outcome of a command the run waits for goes back to the run as a trigger, in the same transaction
 that marks the command done; the others are just marked done. A handler that cannot reach its
-service (or raises) gets the command back later with a growing delay. A process that dies between
-performing and recording leaves the command claimed: when the lease ends it is performed again
-with the same idempotency key.
+service (or raises) gets the command back later with a growing delay; one that puts the command
+off to a set time (`Unavailable.retry_at`, e.g. a turn kept under a rate limit) gets it back at
+that time, without the claim counting as an attempt, and the dispatcher wakes for it. A process
+that dies between performing and recording leaves the command claimed: when the lease ends it is
+performed again with the same idempotency key.
 
 An outcome is cleaned before it is recorded (`engine.recordable.clean`). One that still cannot be
 stored, or is not recorded after `max_attempts` claims, is given up on: the command is buried
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 from collections import deque
@@ -111,6 +114,7 @@ class Dispatcher:
         self._done: list[str] = []
         self._completer: asyncio.Task[None] | None = None
         self._must_poll = True  # look at the outbox on the next pass, whatever the time
+        self._put_off: list[datetime] = []  # (a heap) when put-off commands come due
 
     def wake(self) -> None:
         """Look at the outbox now (a commit just queued commands)."""
@@ -169,6 +173,7 @@ class Dispatcher:
         `poll_every` seconds (commands queued by other processes, retries come due)."""
         while not self._stopping:
             self._wake.clear()
+            self._poll_if_put_off_due()
             # Handed-over commands need no outbox read: poll only when told to or when due.
             poll = self._must_poll or time.monotonic() - self._polled_at >= poll_every
             self._must_poll = False
@@ -179,7 +184,7 @@ class Dispatcher:
                 claimed = 0
             if claimed == 0 and not self._stopping:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(poll_every):
+                    async with asyncio.timeout(self.idle_wait(poll_every)):
                         await self._wake.wait()
 
     async def dispatch_once(self, *, poll: bool = True) -> int:
@@ -191,7 +196,13 @@ class Dispatcher:
         if (poll or self._must_poll) and room:
             self._must_poll = False
             self._polled_at = time.monotonic()
-            items += await self.outbox.claim(self.clock.now(), room, self.lease)
+            now = self.clock.now()
+            while self._put_off and self._put_off[0] <= now:  # this claim takes them
+                heapq.heappop(self._put_off)
+            claimed = await self.outbox.claim(now, room, self.lease)
+            # A full claim: more may be due already.
+            self._must_poll = self._must_poll or len(claimed) == room
+            items += claimed
         if not items:
             return 0
         outcomes = await asyncio.gather(*(self._perform(item) for item in items))
@@ -230,9 +241,28 @@ class Dispatcher:
                 later.append((item, Unavailable(f"could not record the outcome: {exc}")))
         now = self.clock.now()
         for item, outcome in later:
+            if outcome.retry_at is not None:  # put off, not failed
+                await self.outbox.retry_later(
+                    item.command.key, outcome.retry_at, outcome.error, counted=False
+                )
+                heapq.heappush(self._put_off, outcome.retry_at)
+                continue
             delay = timedelta(seconds=retry_delay(outcome, item.attempts))
             await self.outbox.retry_later(item.command.key, now + delay, outcome.error)
         return len(items)
+
+    def _poll_if_put_off_due(self) -> None:
+        """A put-off command is due: claim from the outbox on this pass, not at the next poll."""
+        if self._put_off and self._put_off[0] <= self.clock.now():
+            self._must_poll = True
+
+    def idle_wait(self, poll_every: float) -> float:
+        """How long an idle dispatcher waits for a wake-up: until the next poll, or sooner when
+        a put-off command comes due then."""
+        if not self._put_off:
+            return poll_every
+        due_in = (self._put_off[0] - self.clock.now()).total_seconds()
+        return max(0.0, min(poll_every, due_in))
 
     async def _give_up(self, item: OutboxItem, reason: str) -> None:
         """A command whose outcome cannot be recorded: it is buried (listed for operators, never

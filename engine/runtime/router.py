@@ -93,9 +93,11 @@ class ChannelRouter:
         # Every channel is idempotent on the command key, so redoing all of them is harmless.
         unavailable = [o for o in outcomes if isinstance(o, Unavailable)]
         if unavailable:
-            return Unavailable(
-                "; ".join(o.error for o in unavailable), max(o.retry_after for o in unavailable)
-            )
+            error = "; ".join(o.error for o in unavailable)
+            put_off = [o.retry_at for o in unavailable if o.retry_at is not None]
+            if len(put_off) == len(unavailable):  # only put off: back when the last may go
+                return Unavailable(error, retry_at=max(put_off))
+            return Unavailable(error, max(o.retry_after for o in unavailable))
         failed = [o for o in outcomes if isinstance(o, Failed)]
         if failed:
             return Failed("; ".join(o.error for o in failed), failed[0].reason)

@@ -197,10 +197,14 @@ class MemoryOutbox:
         for key in keys:
             self._mark_done(key)
 
-    async def retry_later(self, key: str, at: datetime, error: str) -> None:
+    async def retry_later(
+        self, key: str, at: datetime, error: str, *, counted: bool = True
+    ) -> None:
         row = self._by_key.get(key)
         if row is not None and not row.done:
             row.available_at, row.locked_until, row.last_error = at, None, error
+            if not counted:
+                row.attempts = max(0, row.attempts - 1)
 
     async def pending_count(self, now: datetime) -> tuple[int, float]:
         open_rows = [r for r in self._rows.values() if not r.done and r.dead_at is None]
