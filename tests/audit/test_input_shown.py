@@ -9,14 +9,11 @@ afterwards, is detected."""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import text
@@ -26,7 +23,7 @@ from cli.audit_log import build_bundle, checkpoint_now
 from engine import part_hash, verify_bundle
 from engine.events import DecisionRecorded, InputSubmitted, RequestShown
 from storage.access import sql_access_stores
-from tests.audit.test_shown import World, world
+from tests.audit.test_shown import World, post_mailed_link, world
 from tests.audit.test_tamper import verify
 from tests.slack.harness import TEAM
 
@@ -103,20 +100,7 @@ async def fill_in_every_way(w: World, tmp_path: Path, api_key: str) -> str:
 
         # Email: Zed's mail, the page behind its link, the form posted there.
         await w.recorded(run_id, RequestShown, 2)
-        (mail,) = w.mail_dir.glob("*.eml")
-        message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
-        body = message.get_body(("plain",))
-        assert body is not None
-        link = re.search(r"(\S+/links/\S+)", body.get_content())
-        assert link is not None
-        path = urlsplit(link.group(1)).path
-        async with http.get(path) as r:
-            page = await r.text()
-            assert r.status == 200, page
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-        assert csrf is not None
-        async with http.post(path, data={"csrf": csrf.group(1), "ticket": "CHG-2"}) as r:
-            assert r.status == 200, await r.text()
+        await post_mailed_link(w, http, r"(\S+/links/\S+)", {"ticket": "CHG-2"})
         await w.recorded(run_id, InputSubmitted, 2)
 
         # Web: Bob signs in to the run page (his Slack card for the step is out too).

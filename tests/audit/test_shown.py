@@ -129,6 +129,27 @@ def shown_of(events: list[RequestShown], step: str) -> list[RequestShown]:
     return [e for e in events if e.step_id == step]
 
 
+async def post_mailed_link(
+    w: World, http: aiohttp.ClientSession, link_pattern: str, form: dict[str, str]
+) -> None:
+    """Open the link in the one mail sent (its plain text matched by `link_pattern`) and post
+    `form` on the page behind it, as the recipient would."""
+    (mail,) = w.mail_dir.glob("*.eml")
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    body = message.get_body(("plain",))
+    assert body is not None
+    link = re.search(link_pattern, body.get_content())
+    assert link is not None
+    path = urlsplit(link.group(1)).path
+    async with http.get(path) as r:
+        page = await r.text()
+        assert r.status == 200, page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    async with http.post(path, data={"csrf": csrf.group(1), **form}) as r:
+        assert r.status == 200, await r.text()
+
+
 async def _decide_all(w: World, http: aiohttp.ClientSession, api_key: str) -> str:
     """Run the change through all three approvers; returns the run id."""
     run = await w.engine.start_run(TEAM, "change", {"system": "billing"}, "UADA")
@@ -139,20 +160,7 @@ async def _decide_all(w: World, http: aiohttp.ClientSession, api_key: str) -> st
     await w.recorded(run.run_id, DecisionRecorded, 1)
     # Email: Dan's mail, the page behind its link, his decision there.
     await w.recorded(run.run_id, RequestShown, 2)
-    (mail,) = w.mail_dir.glob("*.eml")
-    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
-    body = message.get_body(("plain",))
-    assert body is not None
-    link = re.search(r"Form:\s+(\S+)", body.get_content())
-    assert link is not None
-    path = urlsplit(link.group(1)).path
-    async with http.get(path) as r:
-        page = await r.text()
-        assert r.status == 200, page
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert csrf is not None
-    async with http.post(path, data={"csrf": csrf.group(1), "decision": "approve"}) as r:
-        assert r.status == 200, await r.text()
+    await post_mailed_link(w, http, r"Form:\s+(\S+)", {"decision": "approve"})
     await w.recorded(run.run_id, DecisionRecorded, 2)
     # REST: Cat's card is shown in Slack; an API key records her decision.
     await w.users.card("UCAT")
