@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clients import SlackClients, web_client
+from bot.clients import SlackClients
 from engine import (
     CompleteSlackStep,
     EngineApi,
@@ -133,10 +133,9 @@ class StepFinisher:
             return Failed("this run's Slack step is not known (its execution was not kept)")
         if step.completed:
             return Succeeded({"skipped": "the Slack step was already finished"})
-        stored = await self._engine.get_definition(command.tenant_id, run.workflow, run.version)
-        result = step_result(stored.definition, run)
+        result = step_result(await self._engine.run_definition(run), run)
         try:
-            await _complete(web_client(step.token, self._clients.api_url), step, result)
+            await _complete(self._clients.with_token(step.token), step, result)
         except SlackApiError as e:
             if str(e.response.get("error")) not in TOKEN_GONE:
                 raise

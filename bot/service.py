@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -16,9 +18,10 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.background import Background, InFlight
+from bot.background import Background, InFlight, Turns
 from bot.channel import SlackChannel
 from bot.clients import SlackClients, web_client
 from bot.config import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, SlackConfig
@@ -40,6 +43,16 @@ log = logging.getLogger("countersign.slack")
 # engine work to tracked background tasks and returns, so the ack leaves at once. (With False,
 # Bolt runs the listener as a task and polls for ack() every 10 ms before it sends the ack.)
 ACK_ON_RETURN = True
+# Envelopes whose ack carries nothing Slack reads: acked on arrival, before Bolt sees them. The
+# others keep their ack in the listener: a modal submission's field errors, a slash command's
+# reply, the options a menu loads.
+EMPTY_ACK_PAYLOADS = frozenset({"block_actions", "shortcut", "message_action", "view_closed"})
+
+
+def acked_on_arrival(req: SocketModeRequest) -> bool:
+    if req.type == "events_api":
+        return True
+    return req.type == "interactive" and req.payload.get("type") in EMPTY_ACK_PAYLOADS
 
 
 class SlackStartError(EngineError):
@@ -48,10 +61,15 @@ class SlackStartError(EngineError):
 
 
 class _SocketModeHandler(AsyncSocketModeHandler):
-    """Bolt's Socket Mode handler that counts the envelopes in flight (background work waits
-    for their acks, see bot/background.py) and can drain: once `draining`, new envelopes are
-    left unacknowledged (Slack delivers them again, to another connection or after the restart)
-    while the ones in flight finish and send their acks."""
+    """Bolt's Socket Mode handler that acks first and counts the envelopes in flight (see
+    bot/background.py), and can drain: once `draining`, new envelopes are left unacknowledged
+    (Slack delivers them again, to another connection or after the restart) while the ones in
+    flight finish.
+
+    A click or an event is acked as it arrives and dispatched to Bolt on its turn (`Turns`):
+    200 clicks arriving at once are all acked before the first 200 dispatches are done, instead
+    of each ack waiting for the dispatches ahead of it. Its listener's own ack() is then not
+    sent (Slack has its ack; Bolt's answer carries nothing for these envelopes)."""
 
     def __init__(
         self, app: AsyncApp, app_token: str, web_client: AsyncWebClient, in_flight: InFlight
@@ -59,13 +77,20 @@ class _SocketModeHandler(AsyncSocketModeHandler):
         super().__init__(app, app_token, web_client=web_client)
         self.draining = False
         self._in_flight = in_flight
+        self._turns = Turns()
 
-    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+    async def handle(self, socket: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         if self.draining:
             return
         self._in_flight.begin()
         try:
-            await super().handle(client, req)  # returns once the ack is sent
+            if acked_on_arrival(req):
+                ack = SocketModeResponse(envelope_id=req.envelope_id)
+                await socket.send_socket_mode_response(ack)
+                await self._turns.next()
+                await run_async_bolt_app(self.app, req)
+            else:
+                await super().handle(socket, req)  # returns once the ack is sent
         finally:
             self._in_flight.end()
 
@@ -91,6 +116,7 @@ class SlackService:
         team_id: str | None,
         unsubscribe: Callable[[], None],
         hooks: WebHooks,
+        session: aiohttp.ClientSession,
     ) -> None:
         self.app = app
         self.hooks = hooks
@@ -101,6 +127,7 @@ class SlackService:
         self.http_routes: list[web.RouteDef] = oauth_routes(flow) if flow is not None else []
         self._background = background
         self._unsubscribe = unsubscribe
+        self._session = session
 
     async def settle(self) -> None:
         """Wait until the work the listeners started so far is done (tests, shutdown)."""
@@ -111,6 +138,7 @@ class SlackService:
         await self.handler.close_async()  # type: ignore[no-untyped-call]
         self._unsubscribe()
         await self._background.drain()
+        await self._session.close()
         log.info("Slack: disconnected")
 
 
@@ -160,6 +188,7 @@ def _oauth_app(
     config: SlackConfig,
     installations: AsyncInstallationStore | None,
     states: AsyncOAuthStateStore | None,
+    session: aiohttp.ClientSession,
 ) -> tuple[AsyncApp, SlackClients]:
     if not (config.client_id and config.client_secret and installations and states):
         raise SlackStartError(
@@ -177,9 +206,35 @@ def _oauth_app(
         redirect_uri_path=REDIRECT_PATH,
         redirect_uri=public + REDIRECT_PATH if public else None,
     )
-    base = web_client(None, config.api_url, config.pace)  # Bolt adds each token per request
+    # Bolt adds each token per request
+    base = web_client(None, config.api_url, config.pace, session)
     app = AsyncApp(client=base, oauth_settings=settings, process_before_response=ACK_ON_RETURN)
-    return app, SlackClients(config.api_url, installations=installations, pace=config.pace)
+    clients = SlackClients(
+        config.api_url, installations=installations, pace=config.pace, session=session
+    )
+    return app, clients
+
+
+async def _app(
+    config: SlackConfig,
+    installations: AsyncInstallationStore | None,
+    oauth_states: AsyncOAuthStateStore | None,
+    session: aiohttp.ClientSession,
+) -> tuple[AsyncApp, SlackClients, str | None]:
+    """Bolt's app and the channel's clients; the workspace of a single-workspace install."""
+    if not config.bot_token:
+        return (*_oauth_app(config, installations, oauth_states, session), None)
+    clients = SlackClients(
+        config.api_url, bot_token=config.bot_token, pace=config.pace, session=session
+    )
+    assert clients.bot is not None
+    authorized = await _check_bot_token(clients.bot, config.bot_token)
+    app = AsyncApp(
+        client=web_client(None, config.api_url, config.pace, session),  # tokens: authorize
+        authorize=_known(authorized),
+        process_before_response=ACK_ON_RETURN,
+    )
+    return app, clients, authorized.team_id
 
 
 async def start_slack(
@@ -204,20 +259,14 @@ async def start_slack(
         production: storage.slack_home.SqlHomeOpeners; in memory when not given). `function_steps`
     keeps the Workflow Builder steps waiting on runs (durable in production:
     storage.slack_functions.SqlFunctionSteps; in memory when not given)."""
-    team_id: str | None = None
-    if config.bot_token:
-        clients = SlackClients(config.api_url, bot_token=config.bot_token, pace=config.pace)
-        assert clients.bot is not None
-        authorized = await _check_bot_token(clients.bot, config.bot_token)
-        team_id = authorized.team_id
-        app = AsyncApp(
-            client=web_client(None, config.api_url, config.pace),  # tokens come from authorize
-            authorize=_known(authorized),
-            process_before_response=ACK_ON_RETURN,
-        )
-    else:
-        app, clients = _oauth_app(config, installations, oauth_states)
-    socket_url = await _socket_url(app.client, config)
+    # One connection pool for every call to Slack, closed by `SlackService.stop`.
+    session = aiohttp.ClientSession()
+    try:
+        app, clients, team_id = await _app(config, installations, oauth_states, session)
+        socket_url = await _socket_url(app.client, config)
+    except BaseException:
+        await session.close()
+        raise
     background = Background()
     if home_openers is None:
         log.warning(
@@ -258,15 +307,12 @@ async def start_slack(
 
     handler = _SocketModeHandler(app, config.app_token, app.client, background.in_flight)
     handler.client.wss_uri = socket_url  # checked above; later reconnects ask for a new one
-    await handler.connect_async()  # type: ignore[no-untyped-call]
+    try:
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+    except BaseException:
+        detach()
+        await session.close()
+        raise
     where = f"workspace {team_id}" if team_id else "every workspace that installs it (OAuth)"
     log.info("Slack: connected to %s over Socket Mode (%s)", where, config.command)
-    return SlackService(
-        app,
-        handler,
-        background,
-        directory,
-        team_id,
-        detach,
-        hooks,
-    )
+    return SlackService(app, handler, background, directory, team_id, detach, hooks, session)
