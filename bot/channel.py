@@ -231,8 +231,7 @@ class SlackChannel:
 
     async def _load(self, tenant_id: str, run_id: str) -> tuple[RunState, WorkflowDefinition]:
         run = await self._engine.get_run(tenant_id, run_id)
-        stored = await self._engine.get_definition(tenant_id, run.workflow, run.version)
-        return run, stored.definition
+        return run, await self._engine.run_definition(run)
 
     @staticmethod
     def message(run: RunState, definition: WorkflowDefinition, step_id: str) -> str | None:
@@ -412,7 +411,7 @@ class SlackChannel:
     async def _record_shown(self, run: RunState, shown: list[Shown]) -> None:
         """Tell the engine what the cards showed, in one call (it records what changed)."""
         try:
-            await self._engine.record_shown(run.tenant_id, run.run_id, shown)
+            await self._engine.record_shown(run.tenant_id, run.run_id, shown, drawn_from=run)
         except EngineError as exc:  # e.g. the run is gone; an outage fails the command instead
             log.warning("could not record what the cards of run %s showed: %s", run.run_id, exc)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.actor import Actor
 from engine.away import Away
+from engine.definitions.models import WorkflowDefinition
 from engine.grants import Grant
 from engine.ports import (
     AppliedDefinition,
@@ -68,6 +69,11 @@ class EngineApi(Protocol):
     async def get_definition(
         self, tenant_id: str, name: str, version: int | None = None
     ) -> StoredDefinition: ...
+
+    async def run_definition(self, run: RunState) -> WorkflowDefinition:
+        """The definition `run` follows (its pinned version): cached, as versions never change
+        (what a channel draws a run with, without a read per drawing)."""
+        ...
 
     async def list_definitions(self, tenant_id: str) -> list[StoredDefinition]: ...
 
@@ -302,9 +308,16 @@ class EngineApi(Protocol):
         channel: str = "slack",
     ) -> RunState: ...
 
-    async def record_shown(self, tenant_id: str, run_id: str, shown: Sequence[Shown]) -> None:
+    async def record_shown(
+        self,
+        tenant_id: str,
+        run_id: str,
+        shown: Sequence[Shown],
+        drawn_from: RunState | None = None,
+    ) -> None:
         """Record what a channel showed of the run's waiting steps (engine.shown): the content
-        is recorded when it changed for that recipient on that channel."""
+        is recorded when it changed for that recipient on that channel. `drawn_from`, the state
+        the channel drew: what it shows of closed steps needs no look at the run."""
         ...
 
     async def sla(

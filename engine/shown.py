@@ -40,6 +40,13 @@ class Shown:
     shared: bool = False
 
 
+def is_request(step: StepState | None) -> bool:
+    """Whether showing `step` shows a request (what `request_shown` records): a waiting approval
+    or input step. A closed step's card shows its outcome, and a human step never reopens, so a
+    step some committed state shows closed is never recorded again."""
+    return step is not None and step.status == "waiting" and step.type in ("approval", "input")
+
+
 def shown_hash(text: str, fields: Mapping[str, Any]) -> str:
     """SHA-256 over the RFC 8785 form of {text, fields}: the evidence hash of a rendering."""
     return hashlib.sha256(canonical({"text": text, "fields": dict(fields)})).hexdigest()

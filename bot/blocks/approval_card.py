@@ -173,7 +173,8 @@ def approval_card(
     elif approver and approver not in step.approvers:
         pass  # handed on or escalated: `_about` says where it went
     else:
-        ref = ids.StepRef(run.run_id, step_id).value()
+        form = isinstance(step_def, ApprovalStep) and bool(step_def.fields)
+        ref = ids.StepRef(run.run_id, step_id, form).value()
         buttons = (
             agent_buttons(agent, ref)
             if agent is not None

@@ -33,20 +33,31 @@ DEFINE_ACTION = "yaml"
 
 @dataclass(frozen=True)
 class StepRef:
-    """A run's step, carried in a button value as "run_id|step_id"."""
+    """A run's step, carried in a button value as "run_id|step_id". A card may add whether
+    deciding the step takes a form ("|form" or "|direct"): it knows the step's definition, so a
+    click on a form-less step is decided without reading the run first. Unknown (None) on
+    buttons drawn without the definition, and on cards posted before it was added."""
 
     run_id: str
     step_id: str
+    form: bool | None = None
 
     def value(self) -> str:
-        return f"{self.run_id}|{self.step_id}"
+        if self.form is None:
+            return f"{self.run_id}|{self.step_id}"
+        return f"{self.run_id}|{self.step_id}|{FORM if self.form else DIRECT}"
 
     @classmethod
     def parse(cls, value: str) -> StepRef:
-        run_id, sep, step_id = value.partition("|")
-        if not (sep and run_id and step_id):
+        parts = value.split("|")
+        if len(parts) == 3 and parts[2] in (FORM, DIRECT):
+            return cls(parts[0], parts[1], parts[2] == FORM)
+        if len(parts) != 2 or not all(parts):
             raise ValueError(f"not a step reference: {value!r}")
-        return cls(run_id, step_id)
+        return cls(parts[0], parts[1])
+
+
+FORM, DIRECT = "form", "direct"
 
 
 @dataclass(frozen=True)

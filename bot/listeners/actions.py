@@ -69,21 +69,30 @@ async def _decide(c: Click, decision: Decision) -> None:
     ref = ids.StepRef.parse(c.value)
     engine = c.deps.engine
     try:
-        run = await engine.get_run(c.tenant, ref.run_id)
-        stored = await engine.get_definition(c.tenant, run.workflow, run.version)
-        step_def = stored.definition.step(ref.step_id)
-        if isinstance(step_def, ApprovalStep) and step_def.fields:
-            await engine.may_decide(c.tenant, run.run_id, ref.step_id, c.user, decision, "slack")
-            title = step_title(stored.definition, run, ref.step_id)
-            await c.open(decision_modal(step_def, run.run_id, decision, title))
+        if ref.form is not False and await _opened_form(c, ref, decision):
             return
         actor = slack_actor(c.body, c.tenant)
-        await engine.decide(c.tenant, run.run_id, ref.step_id, actor, decision, channel="slack")
+        await engine.decide(c.tenant, ref.run_id, ref.step_id, actor, decision, channel="slack")
     except EngineError as refused:
         await c.tell(refusal_text(refused))
         if refused.code in ("closed", "not_waiting"):
             # The stale card is redrawn by the one path that draws every card of the step.
             await c.deps.channel.refresh_cards(c.tenant, ref.run_id, ref.step_id, stale=True)
+
+
+async def _opened_form(c: Click, ref: ids.StepRef, decision: Decision) -> bool:
+    """Open the decision form when the step has fields (a button that says it has none is
+    decided without reading the run); raises the engine's refusal before showing it."""
+    engine = c.deps.engine
+    run = await engine.get_run(c.tenant, ref.run_id)
+    definition = await engine.run_definition(run)
+    step_def = definition.step(ref.step_id)
+    if not (isinstance(step_def, ApprovalStep) and step_def.fields):
+        return False
+    await engine.may_decide(c.tenant, run.run_id, ref.step_id, c.user, decision, "slack")
+    title = step_title(definition, run, ref.step_id)
+    await c.open(decision_modal(step_def, run.run_id, decision, title))
+    return True
 
 
 async def _open_input(c: Click) -> None:
@@ -96,12 +105,12 @@ async def _open_input(c: Click) -> None:
         else:
             await c.tell(refusal_text(refused))
         return
-    stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
-    step_def = stored.definition.step(ref.step_id)
+    definition = await c.deps.engine.run_definition(run)
+    step_def = definition.step(ref.step_id)
     if not isinstance(step_def, InputStep):
         raise EngineError(f"step {ref.step_id} is not an input step")
-    message = SlackChannel.message(run, stored.definition, ref.step_id)
-    title = step_title(stored.definition, run, ref.step_id)
+    message = SlackChannel.message(run, definition, ref.step_id)
+    title = step_title(definition, run, ref.step_id)
     await c.open(input_modal(step_def, run.run_id, message, title))
 
 
@@ -115,8 +124,7 @@ async def _waiting_on_clicker(
     except EngineError as refused:
         await c.tell(handoff_text(refused))
         return None
-    stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
-    return run, step_title(stored.definition, run, ref.step_id)
+    return run, step_title(await c.deps.engine.run_definition(run), run, ref.step_id)
 
 
 async def _open_delegate(c: Click) -> None:
@@ -157,8 +165,7 @@ async def _open_reassign(c: Click) -> None:
         await c.tell(reassign_text(refused))
         return
     step = run.steps[ref.step_id]
-    stored = await c.deps.engine.get_definition(c.tenant, run.workflow, run.version)
-    title = step_title(stored.definition, run, ref.step_id)
+    title = step_title(await c.deps.engine.run_definition(run), run, ref.step_id)
     voted = {v.actor for v in step.votes}
     waiting_on = [p for p in step.approvers if p not in voted]
     await c.open(reassign_modal(ref.run_id, ref.step_id, title, waiting_on))

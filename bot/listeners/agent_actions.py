@@ -37,8 +37,8 @@ from engine import (
 
 async def _agent_step(deps: Deps, tenant: str, run_id: str, step_id: str) -> tuple[RunState, Any]:
     run = await deps.engine.get_run(tenant, run_id)
-    stored = await deps.engine.get_definition(tenant, run.workflow, run.version)
-    step = stored.definition.step(step_id)
+    definition = await deps.engine.run_definition(run)
+    step = definition.step(step_id)
     if not isinstance(step, ApprovalStep) or agent_request(run) is None:
         raise EngineError(f"step {step_id} is not an agent's approval request")
     return run, step

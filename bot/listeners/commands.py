@@ -70,9 +70,9 @@ async def _status(r: Request) -> None:
         await r.say("Your recent runs", runs_blocks(page.runs))
         return
     run = await r.engine.get_run(r.tenant, r.args[0])
-    stored = await r.engine.get_definition(r.tenant, run.workflow, run.version)
+    definition = await r.engine.run_definition(run)
     events = await r.engine.timeline(r.tenant, run.run_id)
-    blocks = status_blocks(run, stored.definition, events, admin=r.deps.is_admin(r.user))
+    blocks = status_blocks(run, definition, events, admin=r.deps.is_admin(r.user))
     await r.say(f"Run {run.run_id}: {run.status}", blocks)
 
 

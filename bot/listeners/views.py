@@ -259,8 +259,7 @@ async def _step_of(
 ) -> tuple[RunState, StepT]:
     """The run, and the step of type `kind` (`what` in the error), the modal was opened for."""
     run = await deps.engine.get_run(s.tenant, s.meta["run_id"])
-    stored = await deps.engine.get_definition(s.tenant, run.workflow, run.version)
-    step = stored.definition.step(s.meta["step_id"])
+    step = (await deps.engine.run_definition(run)).step(s.meta["step_id"])
     if not isinstance(step, kind):
         raise EngineError(f"step {step.id} is not {what} step")
     return run, step

@@ -28,7 +28,7 @@ from engine.decider.decision import Decision
 from engine.decider.env import DEFAULT_ENV, DecideEnv
 from engine.definitions.models import ApprovalStep, InputStep, SignalStep, WorkflowDefinition
 from engine.errors import InvalidInput, NotAllowed, NotFound, RunFinished, StepNotPending
-from engine.shown import shown_key
+from engine.shown import is_request, shown_key
 from engine.state import RunState, StepState
 
 
@@ -252,8 +252,8 @@ def _shown(b: Builder, trigger: tr.RecordShown) -> None:
     its channel; the same content shown again (a redraw) records nothing."""
     for item in trigger.items:
         step = b.state.steps.get(item.step_id)
-        if step is None or step.status != "waiting" or step.type not in ("approval", "input"):
-            continue  # what a closed step's card shows is its outcome, not a request
+        if step is None or not is_request(step):
+            continue
         last = step.shown.get(shown_key(item.channel, item.recipient))
         if last is not None and last.sha256 == item.sha256:
             continue

@@ -16,6 +16,7 @@ from engine import principal as principals
 from engine.actor import Actor, identify
 from engine.away import Away
 from engine.definitions import load_definition
+from engine.definitions.models import WorkflowDefinition
 from engine.errors import NotFound
 from engine.grants import Grant
 from engine.ports import (
@@ -53,7 +54,7 @@ from engine.runtime.standing_grants import StandingGrants
 from engine.runtime.starts import RunStarter
 from engine.schedules import ScheduleInfo
 from engine.secrets import Secrets, Seeds
-from engine.shown import Shown, clean_proof, shown_item
+from engine.shown import Shown, clean_proof, is_request, shown_item
 from engine.state import RunState
 from engine.triggers import Cancel, RecordShown, Signal, SubmitInput
 from engine.working_time import DEFAULT_HOURS, WorkingHours
@@ -153,10 +154,8 @@ class Engine:
         self.approvers.directory = directory
 
     def subscribe(self, listener: Listener) -> None:
-        """Call `listener(state, events)` after every committed change, in commit order. The
-        state is shared: listeners must treat it as read-only. They are awaited on the path that
-        moves runs on, so they must return quickly (spawn slow work such as a Slack call). A
-        listener that raises is logged and does not affect the run."""
+        """In commit order; the shared state is read-only, and a listener must return quickly (it
+        is awaited on the path that moves runs on): one that raises is logged, the run unharmed."""
         self._applier.listeners.append(listener)
 
     def unsubscribe(self, listener: Listener) -> None:
@@ -165,18 +164,15 @@ class Engine:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Recover and run: overdue timers fire now, commands left unfinished by a crash are
-        dispatched again once their lease ends, then the loops keep going until `stop()`."""
+        """Recover (overdue timers fire, unfinished commands return after their lease), then run."""
         await self._loops.start()
 
     async def stop(self) -> None:
-        """Stop the loops; a batch in hand is recorded first (or, past the grace period, left to
-        be dispatched again after its lease: nothing is lost)."""
+        """Stop the loops; a batch in hand is recorded first (past the grace: dispatched again)."""
         await self._loops.stop()
 
     async def tick(self) -> int:
-        """One dispatcher pass and one timer sweep; returns how many commands and timers were
-        handled (0: nothing was due at the clock's current time)."""
+        """One dispatcher pass and one timer sweep: how many commands and timers were handled."""
         return await self._loops.tick()
 
     async def run_until_idle(self, max_ticks: int = 1000) -> int:
@@ -208,6 +204,9 @@ class Engine:
         self, tenant_id: str, name: str, version: int | None = None
     ) -> StoredDefinition:
         return await self.definitions.get(tenant_id, name, version)
+
+    async def run_definition(self, run: RunState) -> WorkflowDefinition:
+        return await self._applier.definition(run.tenant_id, run.workflow, run.version)
 
     async def list_definitions(self, tenant_id: str) -> list[StoredDefinition]:
         return await self.definitions.latest(tenant_id)
@@ -280,10 +279,16 @@ class Engine:
             trigger = trigger.model_copy(update={"proof": clean_proof(actor.proof)})
         return await self._applier.apply(Work(tenant_id, run_id, trigger))
 
-    async def record_shown(self, tenant_id: str, run_id: str, shown: Sequence[Shown]) -> None:
-        """Record what a channel showed of the run's waiting steps (see engine.shown): one
-        `request_shown` event per rendering whose content changed for its recipient on its
-        channel, all in one commit; the same content again records nothing."""
+    async def record_shown(
+        self,
+        tenant_id: str,
+        run_id: str,
+        shown: Sequence[Shown],
+        drawn_from: RunState | None = None,
+    ) -> None:
+        """One commit of the renderings whose content changed for their recipient and channel."""
+        if drawn_from is not None:  # a closed step never reopens: no need to read the run
+            shown = [s for s in shown if is_request(drawn_from.steps.get(s.step_id))]
         items = [shown_item(s) for s in shown]
         if items:
             await self._applier.apply(Work(tenant_id, run_id, RecordShown(items=items)))
