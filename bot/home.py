@@ -36,6 +36,7 @@ from engine import (
     RunState,
     StepState,
     agent_request,
+    refresh_seq,
 )
 from engine import commands as cmd
 from engine import events as ev
@@ -180,6 +181,9 @@ class HomeTab:
         self._background.spawn(self._after_command(command), "App Home refresh")
 
     async def _after_command(self, command: cmd.Command) -> None:
+        seq = refresh_seq(command)
+        if seq is not None and self._seen.get((command.tenant_id, command.run_id), -1) >= seq:
+            return  # issued by a change this process committed (or an earlier one)
         try:
             state = await self._engine.get_run(command.tenant_id, command.run_id)
         except NotFound:

@@ -75,6 +75,7 @@ from engine.commands import (
 )
 from engine.decider.approval import render_specs
 from engine.decider.context import template_context
+from engine.decider.keys import refresh_seq
 from engine.definitions import load_definition
 from engine.definitions.models import (
     ApprovalStep,
@@ -287,6 +288,7 @@ __all__ = [
     "person",
     "principal",
     "public_key_text",
+    "refresh_seq",
     "render",
     "render_specs",
     "report_rows",

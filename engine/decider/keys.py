@@ -27,6 +27,8 @@ Timer ids:
 
 from __future__ import annotations
 
+from engine.commands import Command, RunChanged, UpdateApproval
+
 
 def attempt_key(run_id: str, step_id: str, attempt: int) -> str:
     return f"{run_id}:{step_id}:{attempt}"
@@ -50,6 +52,15 @@ def update_key(run_id: str, step_id: str, seq: int) -> str:
 
 def run_changed_key(run_id: str, seq: int) -> str:
     return f"{run_id}:changed:{seq}"
+
+
+def refresh_seq(command: Command) -> int | None:
+    """The event seq an update_approval or run_changed command was issued after (the views it
+    refreshes show at least that); None for other commands."""
+    if not isinstance(command, UpdateApproval | RunChanged):
+        return None
+    seq = command.key.rpartition(":")[2]
+    return int(seq) if seq.isdigit() else None
 
 
 def grant_key(run_id: str, step_id: str) -> str:
