@@ -10,6 +10,8 @@ or `Failed` (no point retrying, e.g. an unknown channel).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -98,6 +100,12 @@ COMMAND_WAIT = 2.0
 COMMAND_EARLY = COMMAND_WAIT + 2.0
 COMMAND_LEAD = 0.5
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
+
+
+def looks(text: str, blocks: list[Block]) -> str:
+    """A digest of a message as Slack would show it."""
+    drawn = json.dumps([text, [block.to_dict() for block in blocks]], sort_keys=True)
+    return hashlib.blake2b(drawn.encode(), digest_size=16).hexdigest()
 
 
 def come_back_in(paced: Paced) -> float:
@@ -282,7 +290,7 @@ class SlackChannel:
                     client, command.tenant_id, who, text=text, blocks=blocks
                 )
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
-            self._drawn.drawn(ref, run.seq)
+            self._drawn.drawn(ref, looks(text, blocks))
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, principal, ref)
             # A decision committed while we posted may have redrawn the step's cards before this
             # one was known: redraw it once more if the run moved on.
@@ -295,7 +303,7 @@ class SlackChannel:
                 )
         else:
             try:
-                await self._update(client, ref, run.seq, text, blocks)
+                await self._update(client, ref, text, blocks)
             except SlackApiError as e:
                 error = str(e.response.get("error", ""))
                 if channel or error not in UNREACHABLE:
@@ -330,7 +338,7 @@ class SlackChannel:
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
             await self._refs.put(command.tenant_id, command.run_id, command.step_id, key, ref)
         else:
-            await self._update(client, ref, run.seq, text, blocks)
+            await self._update(client, ref, text, blocks)
         return Succeeded({"channel": ref.channel, "ts": ref.ts})
 
     async def _answered(self, command: AnswerDelivered) -> Outcome:
@@ -388,7 +396,7 @@ class SlackChannel:
                 shown = principal if is_slack_user(principal) else ""
                 text, blocks = self._card(run, definition, step_id, shown)
             async with limit:
-                await self._update(client, ref, run.seq, text, blocks)
+                await self._update(client, ref, text, blocks)
             if card:
                 cards.append(self._shown(run, step_id, principal, text, blocks))
 
@@ -449,20 +457,21 @@ class SlackChannel:
             dm = await self._dm(client, tenant_id, run.requester)
             posted = await client.chat_postMessage(channel=dm, text=text, blocks=blocks)
             ref = MessageRef(str(posted["channel"]), str(posted["ts"]))
-            self._drawn.drawn(ref, run.seq)
+            self._drawn.drawn(ref, looks(text, blocks))
             await self._refs.put(tenant_id, run_id, RUN_MESSAGE, run.requester, ref)
         else:
-            await self._update(client, ref, run.seq, text, blocks)
+            await self._update(client, ref, text, blocks)
 
     async def _update(
-        self, client: AsyncWebClient, ref: MessageRef, seq: int, text: str, blocks: list[Block]
+        self, client: AsyncWebClient, ref: MessageRef, text: str, blocks: list[Block]
     ) -> None:
-        """chat.update, unless this process already drew the message from the run at `seq`."""
-        if self._drawn.same(ref, seq):
+        """chat.update, unless this process last drew the message just so."""
+        shown = looks(text, blocks)
+        if self._drawn.same(ref, shown):
             return
         self._drawn.forget(ref)  # until Slack confirms the new content
         await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
-        self._drawn.drawn(ref, seq)
+        self._drawn.drawn(ref, shown)
 
     async def _to_user(
         self, client: AsyncWebClient, tenant_id: str, user: str, **message: Any

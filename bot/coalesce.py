@@ -55,23 +55,24 @@ class Coalescer:
 
 
 class LastDrawn:
-    """Which version of its run each message last showed when this process drew it, so a
-    redraw that would change nothing is not sent (each chat.update counts against Slack's
-    Tier 3 limit, 50 a minute). A message is drawn from its run's state, so the run's `seq`
-    names what it shows. Bounded: the oldest messages are forgotten, and a forgotten one is
-    simply drawn again. Another replica's redraw is not seen here, but a card only moves forward
-    with its run, so a redraw this process skips shows what the card already shows."""
+    """What each message showed when this process last drew it (a digest of its text and
+    blocks), so a redraw that would change nothing is not sent: each chat.update counts against
+    Slack's Tier 3 limit (50 a minute), and much that moves a run on (what a card showed being
+    recorded, a comment) changes no card. Bounded: the oldest messages are forgotten, and a
+    forgotten one is simply drawn again. Another replica's redraw is not seen here, but a card
+    only moves forward with its run, so a redraw this process skips shows what the card already
+    shows."""
 
     def __init__(self, size: int = 50_000) -> None:
-        self._drawn: OrderedDict[Hashable, int] = OrderedDict()
+        self._drawn: OrderedDict[Hashable, str] = OrderedDict()
         self._size = size
 
-    def same(self, where: Hashable, version: int) -> bool:
-        """True when `where` already shows `version` (then it needs no redraw)."""
-        return self._drawn.get(where) == version
+    def same(self, where: Hashable, looks: str) -> bool:
+        """True when `where` already shows `looks` (then it needs no redraw)."""
+        return self._drawn.get(where) == looks
 
-    def drawn(self, where: Hashable, version: int) -> None:
-        self._drawn[where] = version
+    def drawn(self, where: Hashable, looks: str) -> None:
+        self._drawn[where] = looks
         self._drawn.move_to_end(where)
         while len(self._drawn) > self._size:
             self._drawn.popitem(last=False)
