@@ -100,6 +100,7 @@ COMMAND_WAIT = 2.0
 COMMAND_EARLY = COMMAND_WAIT + 2.0
 COMMAND_LEAD = 0.5
 REDRAW_INTERVAL = 1.0  # seconds between redraws of one step's cards while decisions pour in
+STOPPED_RETRY = 5.0  # seconds before a command handed over while Slack stops is tried again
 
 
 def looks(text: str, blocks: list[Block]) -> str:
@@ -159,6 +160,9 @@ class SlackChannel:
         self._drawn = LastDrawn()  # a redraw that changes nothing is not sent
 
     async def perform(self, command: Command) -> Outcome:
+        if self._clients.closed:
+            # Stopping: the engine may still hand over a command; it waits for the next start.
+            return Unavailable("Slack is stopped", retry_after=STOPPED_RETRY)
         try:
             with waiting_at_most(command.key, COMMAND_WAIT, COMMAND_EARLY):
                 return await self._perform(command)

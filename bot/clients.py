@@ -69,6 +69,11 @@ class SlackClients:
             self._by_tenant[tenant_id] = cached
         return cached[1]
 
+    @property
+    def closed(self) -> bool:
+        """The shared connections are closed: Slack was stopped."""
+        return self.session is not None and self.session.closed
+
     def with_token(self, token: str) -> AsyncWebClient:
         """A client for another token (a workspace's, a Workflow Builder step's), paced on its
         own and sharing the connections."""
