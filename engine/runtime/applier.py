@@ -307,6 +307,8 @@ class RunApplier:
             results: list[RunState | Exception] = []
             doubt = False
             for i, work in enumerate(works):
+                if i and i % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # CPU only: let acks and other runs in between
                 try:
                     decision = await self.decide(base.tenant_id, definition, state, work.trigger)
                 except EngineError as exc:
