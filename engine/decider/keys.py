@@ -15,7 +15,9 @@ Command keys:
     {run}:{step}:input:0:{assignee}            input request
     {run}:{step}:input-reminder:{level}.{n}:{assignee}
     {run}:{step}:update:{seq}                  refresh an approval's cards after event seq
-    {run}:changed:{seq}                        run status / current step changed after event seq
+    {run}:_changed:{seq}                       run status / current step changed after event seq
+                                               (a segment no step id can be: a step named
+                                               "changed" has attempt keys {run}:changed:{n})
     {run}:{step}:grant                         record the standing grant the step's approval gave
 Timer ids:
     {run}:{step}:retry:{attempt}               the attempt the timer starts
@@ -51,7 +53,7 @@ def update_key(run_id: str, step_id: str, seq: int) -> str:
 
 
 def run_changed_key(run_id: str, seq: int) -> str:
-    return f"{run_id}:changed:{seq}"
+    return f"{run_id}:_changed:{seq}"
 
 
 def refresh_seq(command: Command) -> int | None:

@@ -146,3 +146,16 @@ async def test_cancel_mid_run_compensates_and_stops(engine: Engine, target: Targ
     assert statuses(run)["ok"] == "cancelled" and statuses(run)["ship"] == "pending"
     assert target.paths()[-2:] == ["POST /refund", "DELETE /reserve/x1"]
     assert await engine.pending_for(TENANT, "UBOSS") == []
+
+
+async def test_a_step_named_changed_retries_like_any_other(
+    engine: Engine, target: Target, clock: ManualClock
+) -> None:
+    """A step's attempt keys ({run}:{step}:{n}) never collide with the run's own commands."""
+    await setup(engine, target, RETRYING.replace("id: call", "id: changed"))
+    target.respond("/flaky", 503, 502)
+    run = await engine.start_run(TENANT, "retrying", {}, "UREQ")
+    await fire_retries(engine, clock, run.run_id, "changed")
+    run = await engine.get_run(TENANT, run.run_id)
+    assert run.status == "completed"
+    assert target.keys() == {f"{run.run_id}:changed:{n}": 1 for n in range(1, 4)}
