@@ -385,26 +385,33 @@ class SlackChannel:
         await self._coalescer.run((tenant_id, run_id, step_id), redraw)
 
     async def _redraw(self, run: RunState, definition: WorkflowDefinition, step_id: str) -> None:
+        """Redraw the step's cards that changed, and record what those show. Drawing is CPU only
+        (200 cards of a quorum step take tens of ms): one card per pass of the event loop, so
+        acks and other work are not held back while it draws."""
         refs = await self._refs.for_step(run.tenant_id, run.run_id, step_id)
         client = await self._clients.for_tenant(run.tenant_id)
         limit = asyncio.Semaphore(UPDATE_CONCURRENCY)
 
         cards: list[Shown] = []
 
-        async def update(principal: str, ref: MessageRef) -> None:
-            card = not principal.startswith(QUESTION)
-            if not card:
+        async def send(principal: str, ref: MessageRef, text: str, blocks: list[Block]) -> None:
+            async with limit:
+                await self._update(client, ref, text, blocks)
+            if not principal.startswith(QUESTION):
+                cards.append(self._shown(run, step_id, principal, text, blocks))
+
+        sends = []
+        for principal, ref in refs.items():
+            await asyncio.sleep(0)
+            if principal.startswith(QUESTION):
                 question_id = principal.removeprefix(QUESTION)
                 text, blocks = question_message(run, definition, step_id, question_id)
             else:
                 shown = principal if is_slack_user(principal) else ""
                 text, blocks = self._card(run, definition, step_id, shown)
-            async with limit:
-                await self._update(client, ref, text, blocks)
-            if card:
-                cards.append(self._shown(run, step_id, principal, text, blocks))
-
-        await asyncio.gather(*(update(p, r) for p, r in refs.items()))
+            if not self._drawn.same(ref, looks(text, blocks)):  # unchanged: nothing new shown
+                sends.append(send(principal, ref, text, blocks))
+        await asyncio.gather(*sends)
         await self._record_shown(run, cards)
 
     @staticmethod
