@@ -394,9 +394,11 @@ class SlackChannel:
 
         cards: list[Shown] = []
 
-        async def send(principal: str, ref: MessageRef, text: str, blocks: list[Block]) -> None:
+        async def send(
+            principal: str, ref: MessageRef, text: str, blocks: list[Block], digest: str
+        ) -> None:
             async with limit:
-                await self._update(client, ref, text, blocks)
+                await self._update(client, ref, text, blocks, digest)
             if not principal.startswith(QUESTION):
                 cards.append(self._shown(run, step_id, principal, text, blocks))
 
@@ -409,8 +411,9 @@ class SlackChannel:
             else:
                 shown = principal if is_slack_user(principal) else ""
                 text, blocks = self._card(run, definition, step_id, shown)
-            if not self._drawn.same(ref, looks(text, blocks)):  # unchanged: nothing new shown
-                sends.append(send(principal, ref, text, blocks))
+            digest = looks(text, blocks)
+            if not self._drawn.same(ref, digest):  # unchanged: nothing new shown
+                sends.append(send(principal, ref, text, blocks, digest))
         await asyncio.gather(*sends)
         await self._record_shown(run, cards)
 
@@ -474,15 +477,21 @@ class SlackChannel:
             await self._update(client, ref, text, blocks)
 
     async def _update(
-        self, client: AsyncWebClient, ref: MessageRef, text: str, blocks: list[Block]
+        self,
+        client: AsyncWebClient,
+        ref: MessageRef,
+        text: str,
+        blocks: list[Block],
+        digest: str | None = None,
     ) -> None:
-        """chat.update, unless this process last drew the message just so."""
-        shown = looks(text, blocks)
-        if self._drawn.same(ref, shown):
+        """chat.update, unless this process last drew the message just so (`digest`: its
+        `looks`, when the caller has it already)."""
+        digest = digest or looks(text, blocks)
+        if self._drawn.same(ref, digest):
             return
         self._drawn.forget(ref)  # until Slack confirms the new content
         await client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
-        self._drawn.drawn(ref, shown)
+        self._drawn.drawn(ref, digest)
 
     async def _to_user(
         self, client: AsyncWebClient, tenant_id: str, user: str, **message: Any
